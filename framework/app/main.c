@@ -1,0 +1,85 @@
+/* fw_main(): the command line, the configuration, then the master. */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/registry.h"
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "master/master.h"
+
+#ifndef FW_ALLOCATOR
+#define FW_ALLOCATOR "unknown"
+#endif
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s [-c FILE] [-t] [-h] [-V]\n"
+		"  -c FILE  configuration file (ini); without it, built-in defaults\n"
+		"  -t       check the configuration and exit (0: valid, 1: errors on stderr)\n"
+		"  -h       this help\n"
+		"  -V       version\n"
+		"Every key can be set in the environment as FW_<SECTION>_<KEY> (FW_SERVER_WORKERS=4);\n"
+		"the environment wins over the file.\n",
+		prog);
+}
+
+static int check_only(const char *file)
+{
+	fprintf(stderr, "%s: configuration ok\n", file != NULL ? file : "(built-in defaults)");
+	return 0;
+}
+
+FW_API int fw_main(int argc, char **argv)
+{
+	const char *file = NULL, *prog = argc > 0 ? argv[0] : "fw";
+	static struct fw_config cfg;
+	struct fw_buf errors = FW_BUF_INIT;
+	bool test = false;
+	int opt;
+
+	fw_registry_seal();
+	opterr = 0;
+	while ((opt = getopt(argc, argv, "c:thV")) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 't':
+			test = true;
+			break;
+		case 'h':
+			usage(stdout, prog);
+			return 0;
+		case 'V':
+			printf("fw %s (libevent %s, allocator %s)\n", FW_VERSION_STRING,
+			       event_get_version(), FW_ALLOCATOR);
+			return 0;
+		default:
+			fprintf(stderr, "%s: unknown option or missing argument: -%c\n", prog, optopt);
+			usage(stderr, prog);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+		usage(stderr, prog);
+		return 2;
+	}
+	if (fw_config_load(&cfg, file, &errors) != 0) {
+		fputs(errors.data != NULL ? errors.data : "configuration error\n", stderr);
+		fw_buf_finish(&errors);
+		return 1;
+	}
+	fw_buf_finish(&errors);
+	if (test)
+		return check_only(file);
+	fw_log_set_level(cfg.log_level);
+	if (fw_registry_router()->routes == 0)
+		fw_log(FW_LOG_WARN, "no routes: every request will be answered 404");
+	return fw_master_run(&cfg);
+}

@@ -1,0 +1,281 @@
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/str.h"
+
+extern char **environ;
+
+enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LEVEL };
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	const char *def;
+	long min, max;
+};
+
+#define SERVER(name, type, def, min, max) \
+	{"server", #name, type, offsetof(struct fw_config, name), def, min, max}
+
+/* Every key fw knows; docs/configuration.md describes each one. */
+static const struct key keys[] = {
+	SERVER(listen, K_LISTEN, "127.0.0.1:9000", 0, 0),
+	SERVER(workers, K_WORKERS, "auto", 1, 512),
+	SERVER(max_body_kb, K_INT, "1024", 0, 4 * 1024 * 1024),
+	SERVER(socket_mode, K_MODE, "0660", 0, 0777),
+	SERVER(backlog, K_INT, "511", 1, 65535),
+	SERVER(max_conns, K_INT, "1024", 1, 1000000),
+	SERVER(graceful_timeout, K_INT, "30", 0, 86400),
+	SERVER(log_level, K_LEVEL, "info", 0, 0),
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int parse_long(const char *v, int base, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(v, &end, base);
+	return errno == 0 && end != v && *end == '\0' && !isspace((unsigned char)v[0]) ? 0 : -1;
+}
+
+/* Parse value for key into c. 0, or -1 with a message in err. */
+static int key_set(struct fw_config *c, const struct key *k, const char *v, char *err, size_t errlen)
+{
+	void *dst = (char *)c + k->offset;
+	long n;
+
+	switch (k->type) {
+	case K_LISTEN:
+		return fw_addr_parse(v, dst, err, errlen);
+	case K_LEVEL:
+		if (fw_log_level_parse(v, dst) == 0)
+			return 0;
+		snprintf(err, errlen, "'%s' is not one of error, warn, info, debug", v);
+		return -1;
+	case K_WORKERS:
+		if (strcmp(v, "auto") == 0) {
+			n = sysconf(_SC_NPROCESSORS_ONLN);
+			*(int *)dst = n < 1 ? 1 : n > k->max ? (int)k->max : (int)n;
+			return 0;
+		}
+		/* fall through */
+	case K_INT:
+	case K_MODE:
+		if (parse_long(v, k->type == K_MODE ? 8 : 10, &n) != 0) {
+			snprintf(err, errlen, k->type == K_MODE ? "'%s' is not an octal mode (0660)"
+				 : k->type == K_WORKERS ? "'%s' is not a number or \"auto\""
+							: "'%s' is not a whole number",
+				 v);
+			return -1;
+		}
+		if (n < k->min || n > k->max) {
+			snprintf(err, errlen, k->type == K_MODE ? "%s is out of range (%lo to %lo)"
+							       : "%s is out of range (%ld to %ld)",
+				 v, k->min, k->max);
+			return -1;
+		}
+		*(int *)dst = (int)n;
+		return 0;
+	}
+	return -1;
+}
+
+static const struct key *key_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+static bool section_known(const char *section)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(keys[i].section, section) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- the file ---- */
+
+struct load {
+	struct fw_config *c;
+	struct fw_buf *errors;
+	FILE *fp;
+	const char *file;
+	int line;          /* line being parsed */
+	int lines_done;
+	int seen[NKEYS];   /* line where each key was set, 0 if not yet */
+	int nerrors;
+};
+
+static void load_error(struct load *l, int line, const char *msg)
+{
+	fw_buf_printf(l->errors, "%s:%d: %s\n", l->file, line, msg);
+	l->nerrors++;
+}
+
+/*
+ * inih's own line counter is not passed to handlers in Debian's build
+ * (INI_HANDLER_LINENO is 0), so lines are counted here as they are read.
+ * inih also cuts lines at INI_MAX_LINE and would parse the rest as a new
+ * line; such a line is reported and skipped instead.
+ */
+static char *load_reader(char *str, int num, void *stream)
+{
+	struct load *l = stream;
+	size_t n;
+
+	if (fgets(str, num, l->fp) == NULL)
+		return NULL;
+	l->line = ++l->lines_done;
+	n = strlen(str);
+	if (n > 0 && str[n - 1] != '\n' && !feof(l->fp)) {
+		int ch;
+
+		while ((ch = fgetc(l->fp)) != EOF && ch != '\n')
+			;
+		char msg[64];
+		snprintf(msg, sizeof(msg), "line longer than %d characters", num - 2);
+		load_error(l, l->line, msg);
+		str[0] = '\0';
+	}
+	return str;
+}
+
+static int load_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load *l = user;
+	const struct key *k = key_find(section, name);
+	char err[256];
+
+	if (!section_known(section)) {
+		snprintf(err, sizeof(err), "unknown section [%s]", section);
+		load_error(l, l->line, err);
+		return 1;
+	}
+	if (k == NULL) {
+		snprintf(err, sizeof(err), "unknown key '%s' in [%s]", name, section);
+		load_error(l, l->line, err);
+		return 1;
+	}
+	if (l->seen[k - keys] != 0) {
+		snprintf(err, sizeof(err), "'%s' is set twice (first on line %d)", name, l->seen[k - keys]);
+		load_error(l, l->line, err);
+		return 1;
+	}
+	l->seen[k - keys] = l->line;
+	if (key_set(l->c, k, value, err, sizeof(err)) != 0) {
+		char msg[320];
+		snprintf(msg, sizeof(msg), "%s: %s", name, err);
+		load_error(l, l->line, msg);
+	}
+	return 1;
+}
+
+static int load_file(struct fw_config *c, const char *file, struct fw_buf *errors)
+{
+	struct load l = {.c = c, .errors = errors, .file = file};
+	int r;
+
+	if ((l.fp = fopen(file, "r")) == NULL) {
+		fw_buf_printf(errors, "%s: cannot open: %s\n", file, strerror(errno));
+		return -1;
+	}
+	r = ini_parse_stream(load_reader, &l, load_handler, &l);
+	fclose(l.fp);
+	if (r > 0)
+		load_error(&l, r, "syntax error: expected [section] or key = value");
+	else if (r < 0)
+		load_error(&l, 0, "cannot parse (out of memory)");
+	return l.nerrors > 0 ? -1 : 0;
+}
+
+/* ---- the environment ---- */
+
+static void env_name(const struct key *k, char *out, size_t len)
+{
+	size_t n = (size_t)snprintf(out, len, "FW_%s_%s", k->section, k->name);
+
+	for (size_t i = 0; i < n && i < len; i++)
+		out[i] = (char)toupper((unsigned char)out[i]);
+}
+
+/* A FW_SERVER_* variable that names no key is a typo worth stopping for. */
+static int env_unknown(struct fw_buf *errors)
+{
+	int bad = 0;
+
+	for (char **e = environ; e != NULL && *e != NULL; e++) {
+		char name[128];
+		bool known = false;
+
+		if (strncmp(*e, "FW_SERVER_", 10) != 0)
+			continue;
+		for (size_t i = 0; i < NKEYS && !known; i++) {
+			env_name(&keys[i], name, sizeof(name));
+			size_t n = strlen(name);
+			known = strncmp(*e, name, n) == 0 && (*e)[n] == '=';
+		}
+		if (!known) {
+			fw_buf_printf(errors, "environment %.*s: unknown key\n", (int)strcspn(*e, "="), *e);
+			bad = -1;
+		}
+	}
+	return bad;
+}
+
+static int load_env(struct fw_config *c, struct fw_buf *errors)
+{
+	int r = env_unknown(errors);
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		char name[128], err[256];
+		const char *v;
+
+		env_name(&keys[i], name, sizeof(name));
+		if ((v = getenv(name)) == NULL)
+			continue;
+		if (key_set(c, &keys[i], v, err, sizeof(err)) != 0) {
+			fw_buf_printf(errors, "environment %s: %s\n", name, err);
+			r = -1;
+		}
+	}
+	return r;
+}
+
+int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors)
+{
+	char err[256];
+	int r = 0;
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (key_set(c, &keys[i], keys[i].def, err, sizeof(err)) != 0) {
+			fw_buf_printf(errors, "built-in default of %s: %s\n", keys[i].name, err);
+			r = -1;
+		}
+	}
+	if (file != NULL) {
+		snprintf(c->file, sizeof(c->file), "%s", file);
+		if (load_file(c, file, errors) != 0)
+			r = -1;
+	}
+	if (load_env(c, errors) != 0)
+		r = -1;
+	return r;
+}

@@ -1,0 +1,37 @@
+/*
+ * The configuration: an ini file read with inih, then FW_<SECTION>_<KEY>
+ * environment variables on top. Every key is described once, in the table
+ * in config.c (name, type, default, range); loading, validation, env
+ * overrides and docs/configuration.md all follow that table.
+ */
+#ifndef FW_CONFIG_CONFIG_H
+#define FW_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+
+#include "config/addr.h"
+#include "core/buf.h"
+#include "core/log.h"
+
+struct fw_config {
+	char file[4096]; /* "" when started without -c */
+
+	/* [server] */
+	struct fw_addr listen;
+	int workers;
+	int max_body_kb;
+	int socket_mode;
+	int backlog;
+	int max_conns;
+	int graceful_timeout;
+	enum fw_log_level log_level;
+};
+
+/*
+ * Fill c from the defaults, then `file` (NULL for none), then the
+ * environment. Returns 0, or -1 with one line per problem appended to
+ * errors ("FILE:LINE: message", "environment FW_SERVER_X: message").
+ */
+int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors);
+
+#endif

@@ -1,0 +1,85 @@
+#include "core/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+static enum fw_log_level log_level = FW_LOG_INFO;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void fw_log_set_level(enum fw_log_level level) { log_level = level; }
+
+enum fw_log_level fw_log_get_level(void) { return log_level; }
+
+int fw_log_level_parse(const char *s, enum fw_log_level *out)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum fw_log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Formats into a stack buffer and writes once: lines from several
+ * processes sharing stderr stay whole (a pipe write up to PIPE_BUF is
+ * atomic), and logging allocates nothing, so it is safe on any path.
+ */
+void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
+{
+	char line[2048];
+	struct timespec ts;
+	struct tm tm;
+	size_t n, cap = sizeof(line) - 1; /* room for the newline */
+	int r;
+
+	if (!fw_log_enabled(level))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	r = snprintf(line + n, cap - n, ".%03ldZ [%s] %ld: ", ts.tv_nsec / 1000000L,
+		     level_names[level], (long)getpid());
+	n += r > 0 ? (size_t)r : 0;
+	r = vsnprintf(line + n, cap - n, fmt, ap);
+	n = r < 0 ? n : LOG_MIN(n + (size_t)r, cap - 1);
+	if (err != 0 && n < cap - 1) {
+		r = snprintf(line + n, cap - n, ": %s", strerror(err));
+		n = r < 0 ? n : LOG_MIN(n + (size_t)r, cap - 1);
+	}
+	while (n > 0 && line[n - 1] == '\n')
+		n--;
+	line[n++] = '\n';
+	/* Nothing sensible to do if the log itself fails. */
+	ssize_t w = write(STDERR_FILENO, line, n);
+	(void)w;
+}
+
+void fw_log(enum fw_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	fw_logv(level, 0, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void fw_log_errno(enum fw_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	fw_logv(level, saved, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}

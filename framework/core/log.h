@@ -1,0 +1,25 @@
+/*
+ * The error log: one line per call, "TIME [level] PID: message", written
+ * with one write(2) to the log fd (stderr unless fw_log_open() says other).
+ *
+ * fw_log() (public, <fw/log.h>) logs a message; fw_log_errno() appends
+ * ": strerror(errno)" with the errno at the time of the call, so the
+ * message should name the failing call: fw_log_errno(FW_LOG_ERROR,
+ * "accept") -> "accept: Too many open files".
+ */
+#ifndef FW_CORE_LOG_H
+#define FW_CORE_LOG_H
+
+#include <stdarg.h>
+#include <fw/log.h>
+
+void fw_log_set_level(enum fw_log_level level);
+enum fw_log_level fw_log_get_level(void);
+int fw_log_level_parse(const char *s, enum fw_log_level *out);
+void fw_log_errno(enum fw_log_level level, const char *fmt, ...) FW_PRINTF(2, 3);
+void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap);
+
+/* Skip formatting when the level is filtered out: the hot path calls this. */
+#define fw_log_enabled(level) ((level) <= fw_log_get_level())
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * The status vocabulary shared by non-blocking code (after nginx's
+ * NGX_OK / NGX_ERROR / NGX_AGAIN): a caller's switch has three arms.
+ */
+#ifndef FW_CORE_STATUS_H
+#define FW_CORE_STATUS_H
+
+enum {
+	FW_OK = 0,      /* done; results are valid */
+	FW_ERROR = -1,  /* failed; the reason is logged or returned beside */
+	FW_AGAIN = -2,  /* needs more input (or output space); call again */
+};
+
+#define FW_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define FW_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define FW_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define FW_UNUSED(x) ((void)(x))
+
+#endif

@@ -1,0 +1,228 @@
+#include "http/req.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/status.h"
+#include "core/str.h"
+#include "http/router.h"
+
+#define REQ_POOL_BLOCK 4096
+
+fw_req *fw_req_create(void)
+{
+	fw_req *req = calloc(1, sizeof(*req));
+
+	if (req == NULL)
+		return NULL;
+	fw_pool_init(&req->pool, REQ_POOL_BLOCK);
+	req->state = FW_REQ_IDLE;
+	return req;
+}
+
+void fw_req_destroy(fw_req *req)
+{
+	if (req == NULL)
+		return;
+	fw_pool_finish(&req->pool);
+	fw_buf_finish(&req->params);
+	fw_buf_finish(&req->body);
+	fw_buf_finish(&req->out);
+	free(req);
+}
+
+void fw_req_reset(fw_req *req, size_t keep_bytes)
+{
+	fw_pool_reset(&req->pool);
+	fw_buf_reset(&req->params, keep_bytes);
+	fw_buf_reset(&req->body, keep_bytes);
+	fw_buf_reset(&req->out, keep_bytes);
+	req->env = NULL;
+	req->nenv = 0;
+	req->method = NULL;
+	req->path = NULL;
+	req->content_length = 0;
+	req->query = NULL;
+	req->nquery = 0;
+	req->query_parsed = false;
+	req->route_params = NULL;
+	req->nroute_params = 0;
+	req->headers = NULL;
+	req->head = false;
+	req->complete = NULL;
+	req->finish_status = 0;
+	req->cancel_fn = NULL;
+	req->cancel_arg = NULL;
+	req->owner = NULL;
+	req->id = 0;
+	req->keep_conn = false;
+	req->start_ms = 0;
+	req->state = FW_REQ_IDLE;
+}
+
+const struct fw_nv *fw_req_env_find(fw_req *req, const char *name)
+{
+	for (size_t i = req->nenv; i-- > 0;) {
+		if (strcmp(req->env[i].name, name) == 0)
+			return &req->env[i];
+	}
+	return NULL;
+}
+
+static const char *env_value(fw_req *req, const char *name)
+{
+	const struct fw_nv *nv = fw_req_env_find(req, name);
+
+	return nv != NULL ? nv->value : NULL;
+}
+
+/*
+ * The path to route on. nginx's stock fastcgi_params and scgi_params both
+ * send DOCUMENT_URI ($document_uri: decoded, dot segments resolved, merged
+ * slashes, after rewrites), the path nginx itself chose a location by; so
+ * it wins. Other clients follow CGI (SCRIPT_NAME + PATH_INFO); a bare
+ * REQUEST_URI is the last resort and is decoded here.
+ */
+static const char *derive_path(fw_req *req)
+{
+	const char *s, *script, *info, *uri;
+	char *p;
+	size_t n;
+
+	if ((s = env_value(req, "DOCUMENT_URI")) != NULL && s[0] != '\0')
+		return s;
+	script = env_value(req, "SCRIPT_NAME");
+	info = env_value(req, "PATH_INFO");
+	if ((script != NULL && script[0] != '\0') || (info != NULL && info[0] != '\0')) {
+		size_t a = script ? strlen(script) : 0, b = info ? strlen(info) : 0;
+
+		if ((p = fw_pool_alloc(&req->pool, a + b + 1)) == NULL)
+			return NULL;
+		memcpy(p, script ? script : "", a);
+		memcpy(p + a, info ? info : "", b + 1);
+		return p;
+	}
+	uri = env_value(req, "REQUEST_URI");
+	if (uri == NULL || uri[0] == '\0')
+		return "/";
+	n = strcspn(uri, "?#");
+	if ((p = fw_pool_strndup(&req->pool, uri, n)) == NULL)
+		return NULL;
+	p[fw_percent_decode(p, n, false)] = '\0';
+	return p;
+}
+
+int fw_req_prepare(fw_req *req, const char **error)
+{
+	const struct fw_nv *cl;
+
+	req->method = env_value(req, "REQUEST_METHOD");
+	if (req->method == NULL || req->method[0] == '\0')
+		req->method = "GET";
+	req->head = strcmp(req->method, "HEAD") == 0;
+	if ((req->path = derive_path(req)) == NULL) {
+		*error = "out of memory";
+		return FW_ERROR;
+	}
+	req->content_length = 0;
+	cl = fw_req_env_find(req, "CONTENT_LENGTH");
+	if (cl != NULL && cl->value_len > 0 &&
+	    !fw_parse_uint(cl->value, cl->value_len, 1ULL << 62, &req->content_length)) {
+		*error = "CONTENT_LENGTH is not a decimal number";
+		return FW_ERROR;
+	}
+	return FW_OK;
+}
+
+int fw_req_set_route_params(fw_req *req, const struct fw_route_match *m)
+{
+	req->nroute_params = 0;
+	if (m->nparams == 0)
+		return FW_OK;
+	req->route_params = fw_pool_alloc(&req->pool, m->nparams * sizeof(*req->route_params));
+	if (req->route_params == NULL)
+		return FW_ERROR;
+	for (size_t i = 0; i < m->nparams; i++) {
+		const char *v = fw_pool_strndup(&req->pool, m->params[i].value, m->params[i].len);
+
+		if (v == NULL)
+			return FW_ERROR;
+		req->route_params[i].name = m->params[i].name;
+		req->route_params[i].value = v;
+	}
+	req->nroute_params = m->nparams;
+	return FW_OK;
+}
+
+/* ---- public accessors ---- */
+
+FW_API const char *fw_method(fw_req *req) { return req->method; }
+
+FW_API const char *fw_path(fw_req *req) { return req->path; }
+
+FW_API const char *fw_env(fw_req *req, const char *name) { return env_value(req, name); }
+
+FW_API size_t fw_env_count(fw_req *req) { return req->nenv; }
+
+FW_API int fw_env_at(fw_req *req, size_t i, const char **name, const char **value)
+{
+	if (i >= req->nenv)
+		return -1;
+	*name = req->env[i].name;
+	*value = req->env[i].value;
+	return 0;
+}
+
+FW_API const char *fw_param(fw_req *req, const char *name)
+{
+	for (size_t i = 0; i < req->nroute_params; i++) {
+		if (strcmp(req->route_params[i].name, name) == 0)
+			return req->route_params[i].value;
+	}
+	return NULL;
+}
+
+FW_API const char *fw_header(fw_req *req, const char *name)
+{
+	for (size_t i = req->nenv; i-- > 0;) {
+		if (fw_header_is_cgi(name, req->env[i].name))
+			return req->env[i].value;
+	}
+	return NULL;
+}
+
+FW_API const void *fw_body(fw_req *req, size_t *len)
+{
+	if (len != NULL)
+		*len = req->body.len;
+	return req->body.len > 0 ? req->body.data : NULL;
+}
+
+FW_API void *fw_alloc(fw_req *req, size_t size)
+{
+	return fw_pool_alloc(&req->pool, size);
+}
+
+FW_API int fw_finish(fw_req *req, int status)
+{
+	/* Called from inside the handler (a client answered at once): the
+	 * worker answers when the handler returns. */
+	if (req->state == FW_REQ_RUNNING && req->finish_status == 0) {
+		req->finish_status = status < 100 || status > 599 ? 500 : status;
+		return 0;
+	}
+	if (req->state != FW_REQ_DEFERRED && req->state != FW_REQ_ORPHANED) {
+		fw_log(FW_LOG_ERROR, "fw_finish: the request is not deferred (handler did not return "
+				     "FW_ASYNC, or it was finished already)");
+		return -1;
+	}
+	req->complete(req, status);
+	return 0;
+}
+
+FW_API void fw_on_cancel(fw_req *req, void (*fn)(fw_req *req, void *arg), void *arg)
+{
+	req->cancel_fn = fn;
+	req->cancel_arg = arg;
+}

@@ -1,0 +1,177 @@
+#include "http/resp.h"
+
+#include <stdarg.h>
+#include <strings.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/status.h"
+#include "core/str.h"
+#include "http/status.h"
+
+bool fw_resp_writable(fw_req *req, const char *what)
+{
+	if (req->state == FW_REQ_RUNNING || req->state == FW_REQ_DEFERRED)
+		return true;
+	/* An orphaned request is still the handler's; its output is dropped. */
+	if (req->state != FW_REQ_ORPHANED)
+		fw_log(FW_LOG_ERROR, "%s: the response is already finished", what);
+	return false;
+}
+
+static bool value_ok(const char *v)
+{
+	for (; *v != '\0'; v++) {
+		unsigned char c = (unsigned char)*v;
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static int header_check(fw_req *req, const char *what, const char *name, const char *value)
+{
+	if (!fw_resp_writable(req, what))
+		return -1;
+	if (name == NULL || !fw_is_token(name)) {
+		fw_log(FW_LOG_ERROR, "%s: '%s' is not a valid header name", what, name ? name : "(null)");
+		return -1;
+	}
+	if (strcasecmp(name, "Status") == 0) {
+		fw_log(FW_LOG_ERROR, "%s: return the status from the handler instead of a Status header",
+		       what);
+		return -1;
+	}
+	if (value != NULL && !value_ok(value)) {
+		fw_log(FW_LOG_ERROR, "%s: the value of '%s' holds a control character (CR, LF, ...)",
+		       what, name);
+		return -1;
+	}
+	return 0;
+}
+
+static int header_append(fw_req *req, const char *name, const char *value)
+{
+	struct fw_resp_header *h = fw_pool_alloc(&req->pool, sizeof(*h)), **tail;
+
+	if (h == NULL || (h->name = fw_pool_strndup(&req->pool, name, strlen(name))) == NULL ||
+	    (h->value = fw_pool_strndup(&req->pool, value, strlen(value))) == NULL)
+		return -1;
+	h->next = NULL;
+	for (tail = &req->headers; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = h;
+	return 0;
+}
+
+static struct fw_resp_header *header_find(fw_req *req, const char *name)
+{
+	for (struct fw_resp_header *h = req->headers; h != NULL; h = h->next) {
+		if (strcasecmp(h->name, name) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+static void header_remove(fw_req *req, const char *name)
+{
+	struct fw_resp_header **p = &req->headers;
+
+	while (*p != NULL) {
+		if (strcasecmp((*p)->name, name) == 0)
+			*p = (*p)->next;
+		else
+			p = &(*p)->next;
+	}
+}
+
+FW_API int fw_set_header(fw_req *req, const char *name, const char *value)
+{
+	if (header_check(req, "fw_set_header", name, value) != 0)
+		return -1;
+	header_remove(req, name);
+	return value == NULL ? 0 : header_append(req, name, value);
+}
+
+FW_API int fw_add_header(fw_req *req, const char *name, const char *value)
+{
+	if (value == NULL || header_check(req, "fw_add_header", name, value) != 0)
+		return -1;
+	return header_append(req, name, value);
+}
+
+FW_API int fw_write(fw_req *req, const void *data, size_t len)
+{
+	if (!fw_resp_writable(req, "fw_write"))
+		return -1;
+	return fw_buf_append(&req->out, data, len);
+}
+
+FW_API int fw_printf(fw_req *req, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (!fw_resp_writable(req, "fw_printf"))
+		return -1;
+	va_start(ap, fmt);
+	r = fw_buf_vprintf(&req->out, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+FW_API int fw_write_json(fw_req *req, const char *s, size_t len)
+{
+	if (!fw_resp_writable(req, "fw_write_json"))
+		return -1;
+	return fw_json_string(&req->out, s, len);
+}
+
+int fw_resp_settle(fw_req *req, int status)
+{
+	if (status < 100 || status > 599) {
+		fw_log(FW_LOG_ERROR, "%s %s: handler returned %d, not an HTTP status; answering 500",
+		       req->method, req->path, status);
+		fw_buf_reset(&req->out, SIZE_MAX);
+		req->headers = NULL;
+		status = 500;
+	}
+	if (status >= 400 && req->out.len == 0 && header_find(req, "Content-Length") == NULL) {
+		if (header_find(req, "Content-Type") == NULL &&
+		    header_append(req, "Content-Type", "text/plain; charset=utf-8") != 0)
+			return status;
+		fw_buf_printf(&req->out, "%d %s\n", status, fw_status_reason(status));
+	}
+	return status;
+}
+
+int fw_resp_head(fw_req *req, int status, struct fw_buf *out)
+{
+	bool body = fw_status_has_body(status);
+	const struct fw_resp_header *cl = header_find(req, "Content-Length");
+
+	if (fw_buf_printf(out, "Status: %d %s\r\n", status, fw_status_reason(status)) != 0)
+		return FW_ERROR;
+	for (const struct fw_resp_header *h = req->headers; h != NULL; h = h->next) {
+		/* Content-Length is ours whenever a body was written. */
+		if (h == cl && (req->out.len > 0 || !body))
+			continue;
+		if (fw_buf_printf(out, "%s: %s\r\n", h->name, h->value) != 0)
+			return FW_ERROR;
+	}
+	if (body && (cl == NULL || req->out.len > 0) &&
+	    fw_buf_printf(out, "Content-Length: %zu\r\n", req->out.len) != 0)
+		return FW_ERROR;
+	return fw_buf_append(out, "\r\n", 2) == 0 ? FW_OK : FW_ERROR;
+}
+
+size_t fw_resp_body(fw_req *req, int status, const char **data)
+{
+	if (req->head || !fw_status_has_body(status) || req->out.len == 0) {
+		*data = NULL;
+		return 0;
+	}
+	*data = req->out.data;
+	return req->out.len;
+}

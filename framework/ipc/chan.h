@@ -1,0 +1,41 @@
+/*
+ * Master <-> worker messages: fixed-size, typed, over a SOCK_SEQPACKET
+ * socketpair (one per worker), so every read is exactly one message and
+ * its size is checked before it is used (after OpenBSD's imsg). A file
+ * descriptor can ride along (SCM_RIGHTS), for handing over connections.
+ */
+#ifndef FW_IPC_CHAN_H
+#define FW_IPC_CHAN_H
+
+#include <stdint.h>
+
+enum fw_msg_type {
+	FW_MSG_READY = 1, /* worker -> master: booted, accepting */
+	FW_MSG_STOP,      /* master -> worker: graceful stop (finish in-flight, exit) */
+	FW_MSG_QUIT,      /* master -> worker: fast stop */
+};
+
+struct fw_msg {
+	uint32_t type;
+	uint32_t arg;
+	uint64_t value;
+};
+
+/* A connected pair: fds[0] for the master, fds[1] for the worker. 0 or -1 (errno). */
+int fw_chan_pair(int fds[2]);
+
+/*
+ * Send one message, with fd attached unless it is -1. Returns 0, or -1
+ * with errno (EAGAIN when the peer's queue is full: the channel is
+ * non-blocking on both ends so neither process can hang on the other).
+ */
+int fw_chan_send(int fd, const struct fw_msg *m, int pass_fd);
+
+/*
+ * Receive one message. Returns 1 with *m (and *pass_fd, or -1, when
+ * pass_fd is not NULL), 0 when the peer is gone, -1 with errno (EAGAIN:
+ * nothing to read; EBADMSG: wrong size, the message is dropped).
+ */
+int fw_chan_recv(int fd, struct fw_msg *m, int *pass_fd);
+
+#endif

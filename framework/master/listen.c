@@ -1,0 +1,122 @@
+#include "master/listen.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+/* Is a server answering on this unix socket path right now? */
+static bool unix_in_use(const struct fw_addr *a)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool used;
+
+	if (fd < 0)
+		return false;
+	used = connect(fd, (const struct sockaddr *)&a->sa, a->salen) == 0;
+	close(fd);
+	return used;
+}
+
+static int unix_prepare(const struct fw_addr *a)
+{
+	struct stat st;
+
+	if (lstat(a->path, &st) != 0)
+		return errno == ENOENT ? 0 : (fw_log_errno(FW_LOG_ERROR, "stat(%s)", a->path), -1);
+	if (!S_ISSOCK(st.st_mode)) {
+		fw_log(FW_LOG_ERROR, "listen %s: the file exists and is not a socket", a->path);
+		return -1;
+	}
+	if (unix_in_use(a)) {
+		fw_log(FW_LOG_ERROR, "listen %s: another server is listening on it", a->path);
+		return -1;
+	}
+	if (unlink(a->path) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "unlink(%s) of a stale socket", a->path);
+		return -1;
+	}
+	return 0;
+}
+
+static int unix_bind(struct fw_listener *l, int mode)
+{
+	struct stat st;
+	mode_t old;
+	int r;
+
+	if (unix_prepare(&l->addr) != 0)
+		return -1;
+	/* The umask makes the file born with the mode: no window where it is wider. */
+	old = umask((mode_t)(~mode & 0777));
+	r = bind(l->fd, (const struct sockaddr *)&l->addr.sa, l->addr.salen);
+	umask(old);
+	if (r != 0) {
+		fw_log_errno(FW_LOG_ERROR, "bind(%s)", l->addr.path);
+		return -1;
+	}
+	if (chmod(l->addr.path, (mode_t)mode) != 0 || stat(l->addr.path, &st) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "chmod(%s, %04o)", l->addr.path, (unsigned)mode);
+		return -1;
+	}
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	return 0;
+}
+
+static int inet_bind(struct fw_listener *l)
+{
+	int one = 1;
+
+	if (setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "setsockopt(SO_REUSEADDR)");
+		return -1;
+	}
+	/* Accepted sockets inherit it: responses leave in one segment, no Nagle wait. */
+	if (setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		fw_log_errno(FW_LOG_WARN, "setsockopt(TCP_NODELAY)");
+	if (bind(l->fd, (const struct sockaddr *)&l->addr.sa, l->addr.salen) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "bind(%s)", l->addr.text);
+		return -1;
+	}
+	return 0;
+}
+
+int fw_listen_open(struct fw_listener *l, const struct fw_addr *a, int backlog, int mode)
+{
+	memset(l, 0, sizeof(*l));
+	l->addr = *a;
+	l->fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0) {
+		fw_log_errno(FW_LOG_ERROR, "socket(%s)", a->text);
+		return -1;
+	}
+	if ((a->family == AF_UNIX ? unix_bind(l, mode) : inet_bind(l)) != 0)
+		goto fail;
+	if (listen(l->fd, backlog) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "listen(%s)", a->text);
+		goto fail;
+	}
+	return 0;
+fail:
+	fw_listen_close(l);
+	return -1;
+}
+
+void fw_listen_close(struct fw_listener *l)
+{
+	struct stat st;
+
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	if (l->addr.family == AF_UNIX && l->ino != 0 && stat(l->addr.path, &st) == 0 &&
+	    st.st_dev == l->dev && st.st_ino == l->ino && unlink(l->addr.path) != 0)
+		fw_log_errno(FW_LOG_WARN, "unlink(%s)", l->addr.path);
+	l->ino = 0;
+}

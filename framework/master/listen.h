@@ -1,0 +1,27 @@
+/* The listening socket, opened once by the master and inherited by every worker. */
+#ifndef FW_MASTER_LISTEN_H
+#define FW_MASTER_LISTEN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config/addr.h"
+
+struct fw_listener {
+	int fd;
+	struct fw_addr addr;
+	dev_t dev; /* identity of the unix socket file we created */
+	ino_t ino;
+};
+
+/*
+ * Bind and listen. A unix socket file left by a dead server is replaced;
+ * one that a live server answers on is an error, never stolen. The file
+ * gets `mode`. 0, or -1 after logging why.
+ */
+int fw_listen_open(struct fw_listener *l, const struct fw_addr *a, int backlog, int mode);
+
+/* Close, and remove the unix socket file if it is still the one we made. */
+void fw_listen_close(struct fw_listener *l);
+
+#endif

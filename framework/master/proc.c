@@ -1,0 +1,195 @@
+/*
+ * The process table: forking workers, reaping them, telling why they went.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "ipc/chan.h"
+#include "master/master.h"
+#include "master/signals.h"
+#include "worker/worker.h"
+
+#define BOOT_FAILURES_MAX 5
+#define BOOT_BACKOFF_MAX_MS 5000
+#define FW_EXIT_BOOT 3
+
+static int free_slot(const struct fw_master *m)
+{
+	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {
+		if (m->procs[i].state == FW_PROC_FREE)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* In the child: drop what belongs to the master, then become a worker. */
+static void child(struct fw_master *m, int slot, int chan)
+{
+	struct fw_slot *s = &m->sb->slots[slot];
+	struct fw_worker_boot boot = {
+		.cfg = m->cfg,
+		.listen_fd = m->listener.fd,
+		.chan_fd = chan,
+		.slot_index = slot,
+		.slot = s,
+		.master_pid = m->pid,
+	};
+
+	fw_signals_child();
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0)
+			close(m->procs[i].chan);
+	}
+	memset(s, 0, sizeof(*s));
+	fw_slot_store(s->pid, (int32_t)getpid());
+	fw_slot_store(s->started_ms, fw_now_ms());
+	fw_slot_store(s->state, (uint32_t)FW_SLOT_BOOTING);
+	exit(fw_worker_main(&boot));
+}
+
+int fw_proc_spawn(struct fw_master *m)
+{
+	int slot = free_slot(m), fds[2];
+	pid_t pid;
+
+	if (slot < 0) {
+		fw_log(FW_LOG_ERROR, "no free worker slot (%d in use)", FW_MAX_SLOTS);
+		return -1;
+	}
+	if (fw_chan_pair(fds) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "socketpair");
+		return -1;
+	}
+	/* Buffered output of the application would otherwise be written twice. */
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fw_log_errno(FW_LOG_ERROR, "fork");
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		child(m, slot, fds[1]);
+	}
+	close(fds[1]);
+	m->procs[slot] = (struct fw_proc){
+		.state = FW_PROC_BOOTING, .pid = pid, .chan = fds[0], .spawned_ms = fw_now_ms()};
+	if ((size_t)slot >= m->nprocs_max)
+		m->nprocs_max = (size_t)slot + 1;
+	fw_log(FW_LOG_DEBUG, "worker %ld forked into slot %d", (long)pid, slot);
+	return 0;
+}
+
+static void describe(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "ended with wait status %#x", (unsigned)status);
+}
+
+static void boot_failed(struct fw_master *m, pid_t pid, const char *how)
+{
+	uint64_t delay;
+
+	m->boot_failures++;
+	delay = 100ULL << (m->boot_failures - 1 < 10 ? m->boot_failures - 1 : 10);
+	if (delay > BOOT_BACKOFF_MAX_MS)
+		delay = BOOT_BACKOFF_MAX_MS;
+	if (m->boot_failures >= BOOT_FAILURES_MAX) {
+		fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s); %d failures in a row, giving up",
+		       (long)pid, how, m->boot_failures);
+		m->exit_status = 1;
+		if (m->mode == FW_RUNNING) {
+			m->mode = FW_QUITTING;
+			m->stop_deadline_ms = fw_now_ms() + 2000;
+			fw_proc_send_all(m, FW_MSG_QUIT);
+		}
+		return;
+	}
+	fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s); retrying in %llu ms", (long)pid, how,
+	       (unsigned long long)delay);
+	m->spawn_after_ms = fw_now_ms() + delay;
+}
+
+static void exited(struct fw_master *m, struct fw_proc *p, int status)
+{
+	char how[128];
+	struct fw_slot *s = &m->sb->slots[p - m->procs];
+	unsigned long long served = fw_slot_load(s->requests);
+
+	describe(status, how, sizeof(how));
+	if (m->mode != FW_RUNNING || p->state == FW_PROC_STOPPING)
+		fw_log(FW_LOG_DEBUG, "worker %ld %s after %llu requests", (long)p->pid, how, served);
+	else if (p->state == FW_PROC_BOOTING)
+		boot_failed(m, p->pid, how);
+	else
+		fw_log(FW_LOG_ERROR, "worker %ld %s after %llu requests; starting a new one",
+		       (long)p->pid, how, served);
+	if (p->chan >= 0)
+		close(p->chan);
+	memset(s, 0, sizeof(*s));
+	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1};
+}
+
+void fw_proc_reap(struct fw_master *m)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < m->nprocs_max; i++) {
+			if (m->procs[i].state != FW_PROC_FREE && m->procs[i].pid == pid) {
+				exited(m, &m->procs[i], status);
+				break;
+			}
+		}
+	}
+	if (pid < 0 && errno != ECHILD)
+		fw_log_errno(FW_LOG_ERROR, "waitpid");
+}
+
+size_t fw_proc_live(const struct fw_master *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nprocs_max; i++)
+		n += m->procs[i].state != FW_PROC_FREE;
+	return n;
+}
+
+void fw_proc_signal_all(struct fw_master *m, int sig)
+{
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		if (m->procs[i].state != FW_PROC_FREE && kill(m->procs[i].pid, sig) != 0 && errno != ESRCH)
+			fw_log_errno(FW_LOG_ERROR, "kill(%ld, %d)", (long)m->procs[i].pid, sig);
+	}
+}
+
+/* Tell every worker; one whose channel is full or gone gets the signal instead. */
+void fw_proc_send_all(struct fw_master *m, uint32_t type)
+{
+	struct fw_msg msg = {.type = type};
+
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		struct fw_proc *p = &m->procs[i];
+
+		if (p->state == FW_PROC_FREE)
+			continue;
+		if (p->chan < 0 || fw_chan_send(p->chan, &msg, -1) != 0)
+			kill(p->pid, type == FW_MSG_STOP ? SIGTERM : SIGQUIT);
+		p->state = FW_PROC_STOPPING;
+	}
+}

@@ -1,0 +1,89 @@
+#include "master/signals.h"
+
+#include <string.h>
+
+#include "core/log.h"
+
+static const struct {
+	int sig;
+	unsigned bit;
+} handled[] = {
+	{SIGCHLD, FW_SIG_CHLD}, {SIGTERM, FW_SIG_TERM}, {SIGINT, FW_SIG_INT},
+	{SIGQUIT, FW_SIG_QUIT}, {SIGHUP, FW_SIG_HUP},   {SIGTTIN, FW_SIG_TTIN},
+	{SIGTTOU, FW_SIG_TTOU}, {SIGUSR1, FW_SIG_USR1},
+};
+
+#define NHANDLED (sizeof(handled) / sizeof(handled[0]))
+
+static volatile sig_atomic_t pending[NHANDLED];
+static sigset_t wait_mask, start_mask;
+
+static void on_signal(int sig)
+{
+	for (size_t i = 0; i < NHANDLED; i++) {
+		if (handled[i].sig == sig)
+			pending[i] = 1;
+	}
+}
+
+int fw_signals_init(void)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	sigemptyset(&block);
+	for (size_t i = 0; i < NHANDLED; i++)
+		sigaddset(&block, handled[i].sig);
+	if (sigprocmask(SIG_BLOCK, &block, &start_mask) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "sigprocmask");
+		return -1;
+	}
+	wait_mask = start_mask;
+	for (size_t i = 0; i < NHANDLED; i++)
+		sigdelset(&wait_mask, handled[i].sig);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < NHANDLED; i++) {
+		if (sigaction(handled[i].sig, &sa, NULL) != 0) {
+			fw_log_errno(FW_LOG_ERROR, "sigaction(%d)", handled[i].sig);
+			return -1;
+		}
+	}
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		fw_log_errno(FW_LOG_WARN, "sigaction(SIGPIPE)");
+	return 0;
+}
+
+unsigned fw_signals_take(void)
+{
+	unsigned bits = 0;
+
+	for (size_t i = 0; i < NHANDLED; i++) {
+		if (pending[i]) {
+			pending[i] = 0;
+			bits |= handled[i].bit;
+		}
+	}
+	return bits;
+}
+
+const sigset_t *fw_signals_waitmask(void)
+{
+	return &wait_mask;
+}
+
+void fw_signals_child(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NHANDLED; i++)
+		sigaction(handled[i].sig, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sigprocmask(SIG_SETMASK, &start_mask, NULL);
+}

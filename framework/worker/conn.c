@@ -1,0 +1,266 @@
+/*
+ * A connection's I/O. Reads go into one per-worker buffer and straight
+ * into the protocol parser, which consumes every byte (it keeps at most a
+ * record header), so an idle connection holds no buffer at all. Responses
+ * are built in a per-worker scratch buffer and written at once; only what
+ * the socket does not take is copied into the connection's own buffer.
+ *
+ * Closing is deferred to safe points (the end of an event callback, or of
+ * an async completion) so that no code below them uses a freed connection:
+ * fw_conn_send() only marks a failed connection `broken`.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/status.h"
+#include "worker/fcgi_session.h"
+#include "worker/worker.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+#define SCRATCH_KEEP (256 * 1024)    /* scratch capacity kept between responses */
+#define OUT_HIGH_WATER (1024 * 1024) /* stop reading while this much is unsent */
+#define FREE_CONNS_MAX 256
+
+static uint8_t read_buf[READ_BUF_SIZE];
+
+static void conn_settle(struct fw_conn *c);
+
+static void reading(struct fw_conn *c, bool on)
+{
+	if (on == c->reading)
+		return;
+	if ((on ? event_add(&c->rev, NULL) : event_del(&c->rev)) != 0) {
+		fw_log(FW_LOG_ERROR, "event_%s: cannot watch connection %d", on ? "add" : "del", c->fd);
+		c->broken = true;
+		return;
+	}
+	c->reading = on;
+}
+
+static void writing(struct fw_conn *c, bool on)
+{
+	if (on == c->writing)
+		return;
+	if ((on ? event_add(&c->wev, NULL) : event_del(&c->wev)) != 0) {
+		fw_log(FW_LOG_ERROR, "event_%s: cannot watch connection %d", on ? "add" : "del", c->fd);
+		c->broken = true;
+		return;
+	}
+	c->writing = on;
+}
+
+static bool transient(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+static void io_error(struct fw_conn *c, const char *call)
+{
+	/* A peer that resets is routine (nginx gave up on a slow request). */
+	fw_log_errno(errno == ECONNRESET || errno == EPIPE ? FW_LOG_DEBUG : FW_LOG_WARN, "%s(fd %d)",
+		     call, c->fd);
+	c->broken = true;
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct fw_conn *c = arg;
+	ssize_t n;
+
+	FW_UNUSED(what);
+	n = read(fd, read_buf, sizeof(read_buf));
+	if (n > 0) {
+		if (fw_fcgi_feed(c, read_buf, (size_t)n) != FW_OK)
+			c->broken = true;
+	} else if (n == 0) {
+		fw_conn_close(c, "closed by peer");
+		return;
+	} else if (!transient(errno)) {
+		io_error(c, "read");
+	}
+	conn_settle(c);
+}
+
+/* Write as much of p[0..len) as the socket takes; *sent says how much. */
+static int write_some(struct fw_conn *c, const char *p, size_t len, size_t *sent)
+{
+	*sent = 0;
+	while (*sent < len) {
+		ssize_t n = write(c->fd, p + *sent, len - *sent);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (transient(errno))
+				return FW_AGAIN;
+			io_error(c, "write");
+			return FW_ERROR;
+		}
+		*sent += (size_t)n;
+	}
+	return FW_OK;
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct fw_conn *c = arg;
+	size_t sent;
+	int r;
+
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	r = write_some(c, c->out.data, c->out.len, &sent);
+	fw_buf_consume(&c->out, sent);
+	if (r == FW_OK) {
+		writing(c, false);
+		fw_buf_reset(&c->out, 0); /* an idle connection keeps no buffer */
+		reading(c, true);        /* if the high-water mark had paused it */
+	}
+	conn_settle(c);
+}
+
+struct fw_buf *fw_conn_outbuf(struct fw_conn *c)
+{
+	return c->out.len > 0 ? &c->out : &c->w->scratch;
+}
+
+void fw_conn_send(struct fw_conn *c)
+{
+	struct fw_buf *scratch = &c->w->scratch;
+	size_t sent = 0;
+	int r;
+
+	if (c->out.len > 0 || scratch->len == 0)
+		return; /* already queued behind earlier output, which wev flushes */
+	if (c->broken) {
+		fw_buf_reset(scratch, SCRATCH_KEEP);
+		return;
+	}
+	r = write_some(c, scratch->data, scratch->len, &sent);
+	if (r == FW_AGAIN &&
+	    fw_buf_append(&c->out, scratch->data + sent, scratch->len - sent) != 0) {
+		fw_log(FW_LOG_ERROR, "out of memory queueing %zu bytes of output", scratch->len - sent);
+		c->broken = true;
+	}
+	fw_buf_reset(scratch, SCRATCH_KEEP);
+	if (c->out.len > 0) {
+		writing(c, true);
+		if (c->out.len > OUT_HIGH_WATER)
+			reading(c, false);
+	}
+}
+
+/*
+ * Idle: nothing to answer, nothing unsent, and no input still owed by the
+ * peer. A request answered early (413) still has its body on the way;
+ * closing before it arrives would make the kernel send a reset, and the
+ * peer could lose the answer with it.
+ */
+bool fw_conn_idle(const struct fw_conn *c)
+{
+	return c->req == NULL && c->out.len == 0 && !c->input_open;
+}
+
+void fw_conn_stop(struct fw_conn *c)
+{
+	c->draining = true;
+	conn_settle(c);
+}
+
+/* The safe point: close the connection if it failed or is done. */
+static void conn_settle(struct fw_conn *c)
+{
+	if (c->broken)
+		fw_conn_close(c, "I/O or protocol error");
+	else if ((c->close_after_flush || c->draining) && fw_conn_idle(c))
+		fw_conn_close(c, NULL);
+}
+
+void fw_conn_settle(struct fw_conn *c)
+{
+	conn_settle(c);
+}
+
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd)
+{
+	struct fw_conn *c = w->free_conns;
+
+	if (c != NULL) {
+		w->free_conns = c->next;
+		w->nfree_conns--;
+	} else if ((c = calloc(1, sizeof(*c))) == NULL) {
+		fw_log(FW_LOG_ERROR, "out of memory for a connection");
+		return NULL;
+	}
+	c->w = w;
+	c->fd = fd;
+	fw_fcgi_parser_init(&c->parser);
+	event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
+	event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+	if (event_add(&c->rev, NULL) != 0) {
+		fw_log(FW_LOG_ERROR, "event_add: cannot watch a new connection");
+		memset(c, 0, sizeof(*c));
+		free(c);
+		return NULL;
+	}
+	c->reading = true;
+	c->prev = NULL;
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	fw_slot_store(w->slot->conns, (uint32_t)w->nconns);
+	return c;
+}
+
+void fw_conn_close(struct fw_conn *c, const char *why)
+{
+	struct fw_worker *w = c->w;
+
+	if (why != NULL && c->req != NULL)
+		fw_log(FW_LOG_DEBUG, "connection %d %s with a request in progress", c->fd, why);
+	if (c->req != NULL)
+		fw_request_abandon(c, c->req);
+	if (c->reading)
+		event_del(&c->rev);
+	if (c->writing)
+		event_del(&c->wev);
+	if (close(c->fd) != 0)
+		fw_log_errno(FW_LOG_WARN, "close(fd %d)", c->fd);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	w->nconns--;
+	fw_slot_store(w->slot->conns, (uint32_t)w->nconns);
+	fw_buf_finish(&c->out);
+	fw_buf_finish(&c->mgmt);
+	memset(c, 0, sizeof(*c));
+	if (w->nfree_conns < FREE_CONNS_MAX) {
+		c->next = w->free_conns;
+		w->free_conns = c;
+		w->nfree_conns++;
+	} else {
+		free(c);
+	}
+	fw_listener_conn_closed(w);
+	fw_worker_check_stopped(w);
+}
+
+void fw_conn_free_all(struct fw_worker *w)
+{
+	while (w->conns != NULL)
+		fw_conn_close(w->conns, "closed by the worker stopping");
+	while (w->free_conns != NULL) {
+		struct fw_conn *c = w->free_conns;
+		w->free_conns = c->next;
+		free(c);
+	}
+	w->nfree_conns = 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * FastCGI on one connection: records in, requests out. The record parser
+ * (proto/) says what arrived; this file decides what it means for the
+ * connection's request (one at a time: we advertise FCGI_MPXS_CONNS=0 and
+ * refuse a second id with FCGI_CANT_MPX_CONN) and writes the response.
+ */
+#ifndef FW_WORKER_FCGI_SESSION_H
+#define FW_WORKER_FCGI_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/req.h"
+
+struct fw_conn;
+
+/* Feed received bytes. FW_OK, or FW_ERROR: a framing error, logged; close. */
+int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len);
+
+/* Queue the response of req (head, body, end of request) on c. */
+void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status);
+
+/* Queue END_REQUEST for id with no output (refusals, aborts). */
+void fw_fcgi_end(struct fw_conn *c, uint16_t id, uint8_t protocol_status);
+
+#endif

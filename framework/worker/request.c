@@ -1,0 +1,188 @@
+/*
+ * A request's life in the worker: taken from the free list when its
+ * BEGIN_REQUEST arrives, routed and handed to the handler once its body is
+ * complete, answered (now, or later after FW_ASYNC), and put back on the
+ * free list with its buffers, so a warm worker does not allocate.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/registry.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/status.h"
+#include "http/resp.h"
+#include "http/router.h"
+#include "worker/fcgi_session.h"
+#include "worker/worker.h"
+
+#define REQ_KEEP_BYTES (64 * 1024) /* buffer capacity a request keeps for the next */
+#define FREE_REQS_MAX 64
+
+fw_req *fw_request_get(struct fw_worker *w)
+{
+	fw_req *req = w->free_reqs;
+
+	if (req != NULL) {
+		w->free_reqs = req->next_free;
+		w->nfree_reqs--;
+	} else if ((req = fw_req_create()) == NULL) {
+		fw_log(FW_LOG_ERROR, "out of memory for a request");
+		return NULL;
+	}
+	req->next_free = NULL;
+	req->state = FW_REQ_READING;
+	req->start_ms = fw_now_ms();
+	return req;
+}
+
+void fw_request_put(struct fw_worker *w, fw_req *req)
+{
+	fw_req_reset(req, REQ_KEEP_BYTES);
+	if (w->nfree_reqs >= FREE_REQS_MAX) {
+		fw_req_destroy(req);
+		return;
+	}
+	req->next_free = w->free_reqs;
+	w->free_reqs = req;
+	w->nfree_reqs++;
+}
+
+/* Leave the handler's hands: scoreboard and in-flight count. */
+static void handler_done(struct fw_worker *w)
+{
+	w->in_flight--;
+	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
+	if (w->in_flight == 0)
+		fw_slot_store(w->slot->req_start_ms, (uint64_t)0);
+}
+
+static void respond(struct fw_conn *c, fw_req *req, int status)
+{
+	struct fw_worker *w = c->w;
+
+	status = fw_resp_settle(req, status);
+	fw_fcgi_respond(c, req, status);
+	c->req = NULL;
+	w->requests++;
+	fw_slot_store(w->slot->requests, w->requests);
+	fw_request_put(w, req);
+}
+
+void fw_request_reject(struct fw_conn *c, fw_req *req, int status)
+{
+	if (req->method == NULL)
+		req->method = "-";
+	if (req->path == NULL)
+		req->path = "-";
+	req->state = FW_REQ_RUNNING; /* lets fw_resp_settle() write the default body */
+	respond(c, req, status);
+}
+
+int fw_request_params(struct fw_conn *c, fw_req *req)
+{
+	const char *err = NULL;
+
+	if (fw_req_prepare(req, &err) != FW_OK) {
+		fw_log(FW_LOG_INFO, "bad request on connection %d: %s; answering 400", c->fd, err);
+		fw_request_reject(c, req, 400);
+		return FW_DONE;
+	}
+	if (req->content_length > c->w->max_body) {
+		fw_log(FW_LOG_INFO, "%s %s: CONTENT_LENGTH %llu over max_body_kb; answering 413",
+		       req->method, req->path, req->content_length);
+		fw_request_reject(c, req, 413);
+		return FW_DONE;
+	}
+	/* One allocation for the whole body instead of doubling through it. */
+	if (req->content_length > 0 && fw_buf_reserve(&req->body, (size_t)req->content_length) != 0) {
+		fw_request_reject(c, req, 500);
+		return FW_DONE;
+	}
+	return FW_OK;
+}
+
+/* Async completion, called through fw_finish(). */
+static void complete(fw_req *req, int status)
+{
+	struct fw_conn *c = req->owner;
+	struct fw_worker *w = fw_current_worker;
+
+	if (req->state == FW_REQ_ORPHANED) {
+		fw_request_put(w, req); /* the client left; nothing to send */
+		return;
+	}
+	handler_done(w);
+	respond(c, req, status);
+	fw_conn_settle(c);
+}
+
+static int call_handler(fw_req *req, const struct fw_route_match *m)
+{
+	if (fw_req_set_route_params(req, m) != FW_OK)
+		return 500;
+	return m->fn(req, m->arg);
+}
+
+void fw_request_run(struct fw_conn *c, fw_req *req)
+{
+	struct fw_worker *w = c->w;
+	struct fw_route_match m;
+	int status;
+
+	if (fw_env(req, "CONTENT_LENGTH") != NULL && req->body.len != req->content_length) {
+		fw_log(FW_LOG_INFO, "%s %s: body is %zu bytes, CONTENT_LENGTH says %llu; answering 400",
+		       req->method, req->path, req->body.len, req->content_length);
+		fw_request_reject(c, req, 400);
+		return;
+	}
+	req->state = FW_REQ_RUNNING;
+	req->complete = complete;
+	w->in_flight++;
+	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
+	fw_slot_store(w->slot->req_start_ms, fw_now_ms());
+	status = fw_router_match(fw_registry_router(), req->method, req->path, &m);
+	if (status == 200)
+		status = call_handler(req, &m);
+	else if (status == 405)
+		fw_set_header(req, "Allow", m.allow);
+	if (req->finish_status != 0) {
+		if (status != FW_ASYNC)
+			fw_log(FW_LOG_WARN, "%s %s: handler called fw_finish() and returned %d; "
+					    "using the status given to fw_finish()",
+			       req->method, req->path, status);
+		status = req->finish_status;
+	} else if (status == FW_ASYNC) {
+		req->state = FW_REQ_DEFERRED;
+		return;
+	}
+	handler_done(w);
+	respond(c, req, status);
+}
+
+void fw_request_abandon(struct fw_conn *c, fw_req *req)
+{
+	struct fw_worker *w = c->w;
+
+	c->req = NULL;
+	switch (req->state) {
+	case FW_REQ_DEFERRED:
+		handler_done(w);
+		if (req->cancel_fn != NULL) {
+			req->state = FW_REQ_CANCELLED; /* fw_finish() is refused from here on */
+			req->cancel_fn(req, req->cancel_arg);
+			fw_request_put(w, req);
+		} else {
+			req->state = FW_REQ_ORPHANED;
+			req->owner = NULL;
+		}
+		return;
+	case FW_REQ_RUNNING:
+		/* Not reached: connections close only outside their own handlers. */
+		fw_log(FW_LOG_ERROR, "abandoning a request whose handler is running");
+		return;
+	default:
+		fw_request_put(w, req);
+		return;
+	}
+}

@@ -1,0 +1,272 @@
+/*
+ * The worker process: boot (after fork), the event loop, messages from the
+ * master, signals, and stopping.
+ */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "app/registry.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/status.h"
+#include "ipc/chan.h"
+
+#define FW_EXIT_BOOT 3          /* a start-up hook failed */
+#define MASTER_GONE_GRACE_S 1   /* the master died: finish within this */
+
+struct fw_worker *fw_current_worker;
+
+FW_API struct event_base *fw_event_base(void)
+{
+	return fw_current_worker != NULL ? fw_current_worker->base : NULL;
+}
+
+/*
+ * The master died (it can be SIGKILLed). The channel's EOF tells the loop,
+ * which stops gracefully; this handler is the backstop for a worker stuck
+ * in a handler that never returns to the loop: alarm() is async-signal-safe
+ * and SIGALRM's default action ends the process within a second.
+ */
+static void on_parent_death(int sig)
+{
+	(void)sig;
+	alarm(MASTER_GONE_GRACE_S + 1);
+}
+
+static int orphan_guard(pid_t master_pid)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_parent_death;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR2, &sa, NULL) != 0 || prctl(PR_SET_PDEATHSIG, SIGUSR2) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "prctl(PR_SET_PDEATHSIG)");
+		return -1;
+	}
+	/* The master may have died between fork() and prctl(). */
+	if (getppid() != master_pid) {
+		fw_log(FW_LOG_ERROR, "master %ld exited before the worker started", (long)master_pid);
+		return -1;
+	}
+	return 0;
+}
+
+void fw_worker_check_stopped(struct fw_worker *w)
+{
+	if (w->stopping && w->nconns == 0)
+		event_base_loopbreak(w->base);
+}
+
+static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct fw_worker *w = arg;
+
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	fw_log(FW_LOG_WARN, "graceful stop timed out with %zu connection(s) and %zu request(s) in flight; closing them",
+	       w->nconns, w->in_flight);
+	fw_conn_free_all(w);
+	event_base_loopbreak(w->base);
+}
+
+/* Stop accepting; let every connection finish its request, then exit. */
+static void worker_stop(struct fw_worker *w, int timeout_s)
+{
+	struct timeval tv = {timeout_s, 0};
+	struct fw_conn *c, *next;
+
+	if (w->stopping) {
+		/* A second, shorter deadline (master gone) wins. */
+		if (evtimer_pending(&w->stop_ev, NULL))
+			evtimer_add(&w->stop_ev, &tv);
+		return;
+	}
+	w->stopping = true;
+	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_STOPPING);
+	fw_listener_stop(w);
+	evtimer_add(&w->stop_ev, &tv);
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		fw_conn_stop(c);
+	}
+	fw_worker_check_stopped(w);
+}
+
+static void worker_quit(struct fw_worker *w)
+{
+	w->stopping = true;
+	fw_listener_stop(w);
+	event_base_loopbreak(w->base);
+}
+
+static void on_chan(evutil_socket_t fd, short what, void *arg)
+{
+	struct fw_worker *w = arg;
+	struct fw_msg m;
+	int r;
+
+	FW_UNUSED(what);
+	while ((r = fw_chan_recv(fd, &m, NULL)) == 1) {
+		switch (m.type) {
+		case FW_MSG_STOP:
+			worker_stop(w, w->cfg->graceful_timeout);
+			break;
+		case FW_MSG_QUIT:
+			worker_quit(w);
+			return;
+		default:
+			fw_log(FW_LOG_WARN, "unexpected message %u from the master", m.type);
+		}
+	}
+	if (r == 0) {
+		fw_log(FW_LOG_WARN, "the master is gone; finishing in-flight requests and exiting");
+		event_del(&w->chan_ev);
+		worker_stop(w, MASTER_GONE_GRACE_S);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		fw_log_errno(FW_LOG_ERROR, "recvmsg(master channel)");
+	}
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct fw_worker *w = arg;
+
+	FW_UNUSED(what);
+	if (sig == SIGTERM)
+		worker_stop(w, w->cfg->graceful_timeout);
+	else
+		worker_quit(w);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	struct fw_worker *w = arg;
+
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	fw_slot_store(w->slot->heartbeat_ms, fw_now_ms());
+}
+
+/* Signals the master handles are not the worker's business. */
+static void signals_reset(void)
+{
+	static const int ignored[] = {SIGPIPE, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < FW_NELEM(ignored); i++)
+		sigaction(ignored[i], &sa, NULL);
+}
+
+static struct event_base *base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	/* One thread per worker: no locks inside libevent. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
+static int events_start(struct fw_worker *w)
+{
+	struct timeval second = {1, 0};
+
+	w->events_started = true;
+	fw_listener_start(w); /* accepts only once the loop runs, after READY */
+	evtimer_assign(&w->stop_ev, w->base, on_stop_timeout, w);
+	event_assign(&w->chan_ev, w->base, w->chan_fd, EV_READ | EV_PERSIST, on_chan, w);
+	event_assign(&w->heartbeat_ev, w->base, -1, EV_PERSIST, on_heartbeat, w);
+	evsignal_assign(&w->sig_term, w->base, SIGTERM, on_signal, w);
+	evsignal_assign(&w->sig_int, w->base, SIGINT, on_signal, w);
+	evsignal_assign(&w->sig_quit, w->base, SIGQUIT, on_signal, w);
+	if (event_add(&w->chan_ev, NULL) != 0 || event_add(&w->heartbeat_ev, &second) != 0 ||
+	    evsignal_add(&w->sig_term, NULL) != 0 || evsignal_add(&w->sig_int, NULL) != 0 ||
+	    evsignal_add(&w->sig_quit, NULL) != 0) {
+		fw_log(FW_LOG_ERROR, "event_add: cannot watch the master channel or signals");
+		return -1;
+	}
+	return 0;
+}
+
+static void worker_cleanup(struct fw_worker *w)
+{
+	fw_conn_free_all(w);
+	while (w->free_reqs != NULL) {
+		fw_req *req = w->free_reqs;
+		w->free_reqs = req->next_free;
+		fw_req_destroy(req);
+	}
+	fw_buf_finish(&w->scratch);
+	if (w->events_started) {
+		event_del(&w->chan_ev);
+		event_del(&w->heartbeat_ev);
+		event_del(&w->stop_ev);
+		evsignal_del(&w->sig_term);
+		evsignal_del(&w->sig_int);
+		evsignal_del(&w->sig_quit);
+		fw_listener_stop(w);
+	}
+	if (w->base != NULL)
+		event_base_free(w->base);
+	fw_current_worker = NULL;
+}
+
+int fw_worker_main(const struct fw_worker_boot *boot)
+{
+	static struct fw_worker w;
+	struct fw_msg ready = {.type = FW_MSG_READY};
+	int status = 1;
+
+	memset(&w, 0, sizeof(w));
+	w.cfg = boot->cfg;
+	w.slot = boot->slot;
+	w.slot_index = boot->slot_index;
+	w.listen_fd = boot->listen_fd;
+	w.chan_fd = boot->chan_fd;
+	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
+	fw_current_worker = &w;
+	signals_reset();
+	if (orphan_guard(boot->master_pid) != 0)
+		goto out;
+	if ((w.base = base_new()) == NULL) {
+		fw_log(FW_LOG_ERROR, "event_base_new: cannot create the worker's event loop");
+		goto out;
+	}
+	/* Hooks may open async clients on fw_event_base(), so the base exists first. */
+	int r = fw_registry_run_worker_hooks();
+	if (r != 0) {
+		fw_log(FW_LOG_ERROR, "worker start-up hook failed (returned %d); exiting", r);
+		status = FW_EXIT_BOOT;
+		goto out;
+	}
+	if (events_start(&w) != 0)
+		goto out;
+	if (fw_chan_send(w.chan_fd, &ready, -1) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "sendmsg(READY)");
+		goto out;
+	}
+	fw_slot_store(w.slot->state, (uint32_t)FW_SLOT_READY);
+	fw_slot_store(w.slot->heartbeat_ms, fw_now_ms());
+	if (event_base_dispatch(w.base) < 0) {
+		fw_log(FW_LOG_ERROR, "event_base_dispatch failed");
+		goto out;
+	}
+	status = 0;
+out:
+	worker_cleanup(&w);
+	return status;
+}

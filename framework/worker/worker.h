@@ -1,0 +1,128 @@
+/*
+ * A worker process: one libevent loop serving many connections.
+ *
+ * Files: worker.c (boot, loop, signals, channel, stop), listener.c
+ * (accept), conn.c (a connection's I/O and FastCGI records), request.c
+ * (route, run the handler, build the response). Everything here runs in
+ * the worker after fork; nothing is shared with the master except the
+ * scoreboard slot and the channel.
+ */
+#ifndef FW_WORKER_WORKER_H
+#define FW_WORKER_WORKER_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "http/req.h"
+#include "ipc/scoreboard.h"
+#include "proto/fcgi.h"
+
+/* What the master hands a freshly forked worker. */
+struct fw_worker_boot {
+	const struct fw_config *cfg;
+	int listen_fd;
+	int chan_fd;
+	int slot_index;
+	struct fw_slot *slot;
+	pid_t master_pid;
+};
+
+struct fw_conn;
+
+struct fw_worker {
+	const struct fw_config *cfg;
+	struct event_base *base;
+	struct fw_slot *slot;
+	int slot_index;
+	int listen_fd;
+	int chan_fd;
+
+	struct event listen_ev;
+	struct event accept_pause_ev; /* re-enables accept after EMFILE */
+	struct event chan_ev;
+	struct event heartbeat_ev;
+	struct event stop_ev; /* graceful_timeout while stopping */
+	struct event sig_term, sig_int, sig_quit;
+	bool events_started;
+	bool accepting;
+	bool stopping;
+
+	struct fw_conn *conns; /* doubly linked, all open connections */
+	size_t nconns;
+	struct fw_conn *free_conns;
+	size_t nfree_conns;
+	fw_req *free_reqs;
+	size_t nfree_reqs;
+	size_t in_flight; /* requests in handlers or deferred */
+	uint64_t requests;
+	size_t max_body;
+
+	/* Responses are built here and written at once; a connection gets
+	 * its own output buffer only when the socket would not take it all. */
+	struct fw_buf scratch;
+};
+
+struct fw_conn {
+	struct fw_worker *w;
+	struct fw_conn *prev, *next;
+	int fd;
+	struct event rev;
+	struct event wev;
+	struct fw_fcgi_parser parser;
+	struct fw_buf out;    /* output the socket has not taken yet */
+	struct fw_buf mgmt;   /* a GET_VALUES record being collected */
+	fw_req *req;          /* the request on this connection, if any */
+	uint16_t cur_id;      /* id of the last BEGIN_REQUEST */
+	bool input_open;      /* its STDIN has not ended yet (also after an early answer) */
+	bool params_done;
+	bool reading;         /* rev is added */
+	bool writing;         /* wev is added */
+	bool close_after_flush; /* the last request did not ask to keep the connection */
+	bool draining;          /* the worker stops: close once idle, take no new request */
+	bool broken;          /* I/O failed: close at the next safe point */
+};
+
+/* worker.c */
+int fw_worker_main(const struct fw_worker_boot *boot); /* returns the exit status */
+void fw_worker_check_stopped(struct fw_worker *w);
+
+/* listener.c */
+void fw_listener_start(struct fw_worker *w);
+void fw_listener_stop(struct fw_worker *w);
+void fw_listener_conn_closed(struct fw_worker *w);
+
+/* conn.c */
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd);
+void fw_conn_close(struct fw_conn *c, const char *why);
+void fw_conn_free_all(struct fw_worker *w);
+/* Output for this connection goes into the returned buffer; then fw_conn_send(). */
+struct fw_buf *fw_conn_outbuf(struct fw_conn *c);
+void fw_conn_send(struct fw_conn *c);
+bool fw_conn_idle(const struct fw_conn *c);
+/* A safe point: close c if it broke or finished (do not use c afterwards). */
+void fw_conn_settle(struct fw_conn *c);
+/* Close when idle now, or as soon as the current request is answered. */
+void fw_conn_stop(struct fw_conn *c);
+
+/* request.c */
+fw_req *fw_request_get(struct fw_worker *w);
+void fw_request_put(struct fw_worker *w, fw_req *req);
+/* Params complete: check them. FW_OK, or FW_DONE when already answered (4xx). */
+int fw_request_params(struct fw_conn *c, fw_req *req);
+/* Body complete: route and run the handler. */
+void fw_request_run(struct fw_conn *c, fw_req *req);
+/* Answer without running a handler (400, 413, ...). */
+void fw_request_reject(struct fw_conn *c, fw_req *req, int status);
+/* The connection is going away: cancel its request. */
+void fw_request_abandon(struct fw_conn *c, fw_req *req);
+
+#define FW_DONE 1
+
+extern struct fw_worker *fw_current_worker;
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * The request and its response.
+ *
+ * Ownership and lifetime: a fw_req belongs to fw. It is valid from the call
+ * of the handler until the response is finished: when the handler returns a
+ * status, or, after it returned FW_ASYNC, until fw_finish() or the cancel
+ * callback (fw_on_cancel) returns. Every pointer obtained from these
+ * functions (strings, body, fw_alloc memory) lives exactly as long; keep
+ * nothing of it past the end of the request, copy what you need.
+ *
+ * A fw_req is used by one worker process, in its event loop thread only.
+ */
+#ifndef FW_REQ_H
+#define FW_REQ_H
+
+#include <stddef.h>
+#include <fw/api.h>
+#include <fw/app.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- reading the request; a missing value is NULL ---- */
+
+/* The method ("GET", "POST", ...; HEAD stays "HEAD" in a GET handler). */
+FW_API const char *fw_method(fw_req *req);
+
+/*
+ * The path the router matched, percent-decoded and normalised by nginx,
+ * without the query string. Taken from DOCUMENT_URI; without it (clients
+ * other than nginx) from SCRIPT_NAME + PATH_INFO; without those, from
+ * REQUEST_URI up to '?', percent-decoded. docs/handlers.md explains why.
+ */
+FW_API const char *fw_path(fw_req *req);
+
+/* A route parameter: fw_param(req, "id") for "/users/:id", "*" for the tail. */
+FW_API const char *fw_param(fw_req *req, const char *name);
+
+/*
+ * The first value of a query-string parameter, percent-decoded ('+' is a
+ * space). "?a" and "?a=" both give "". A value holding a NUL byte after
+ * decoding ends at that byte; read fw_env(req, "QUERY_STRING") for the raw form.
+ */
+FW_API const char *fw_query(fw_req *req, const char *name);
+
+/*
+ * A request header by its HTTP name, case-insensitively: "Content-Type",
+ * "user-agent". Read from the CGI params (HTTP_USER_AGENT, CONTENT_TYPE,
+ * CONTENT_LENGTH), so it holds what the front end passed on.
+ */
+FW_API const char *fw_header(fw_req *req, const char *name);
+
+/* A raw FastCGI/CGI param by exact name: fw_env(req, "SCRIPT_NAME"). */
+FW_API const char *fw_env(fw_req *req, const char *name);
+
+/* Number of params, and the i-th one (0 <= i < count), in arrival order. */
+FW_API size_t fw_env_count(fw_req *req);
+FW_API int fw_env_at(fw_req *req, size_t i, const char **name, const char **value);
+
+/*
+ * The request body; *len (if len is not NULL) gets its size. NULL with
+ * *len = 0 when there is no body. The bytes are followed by a NUL that is
+ * not counted, so a text body can be read as a string.
+ */
+FW_API const void *fw_body(fw_req *req, size_t *len);
+
+/*
+ * Request-scoped memory: `size` bytes aligned for any type, freed when the
+ * request ends. NULL when out of memory.
+ */
+FW_API void *fw_alloc(fw_req *req, size_t size);
+
+/* ---- writing the response ---- */
+
+/*
+ * Set a response header, replacing any earlier value of the same name
+ * (case-insensitive); value NULL removes it. fw_add_header adds one more
+ * line of the same name (Set-Cookie). Name and value are copied. Returns
+ * 0, or -1 for a name that is not an HTTP token, a value with CR, LF or
+ * NUL, a "Status" header (return the status from the handler instead),
+ * no memory, or a finished response.
+ */
+FW_API int fw_set_header(fw_req *req, const char *name, const char *value);
+FW_API int fw_add_header(fw_req *req, const char *name, const char *value);
+
+/* Append to the response body. Returns 0, or -1 (no memory, finished). */
+FW_API int fw_write(fw_req *req, const void *data, size_t len);
+FW_API int fw_printf(fw_req *req, const char *fmt, ...) FW_PRINTF(2, 3);
+
+/* Append `len` bytes of `s` as a quoted, escaped JSON string. */
+FW_API int fw_write_json(fw_req *req, const char *s, size_t len);
+
+/*
+ * Complete a response whose handler returned FW_ASYNC, with an HTTP status
+ * (100..599). The request is gone when it returns. Returns 0, or -1 when
+ * the request was not deferred or is already finished (nothing happens).
+ * If the client went away meanwhile and no cancel callback was set, the
+ * request stayed valid for this call, which then only frees it.
+ */
+FW_API int fw_finish(fw_req *req, int status);
+
+/*
+ * For a deferred request: call fn(req, arg) if the client goes away (nginx
+ * closed the connection, or the worker is stopping) before fw_finish().
+ * fn must stop whatever would call fw_finish() later (free the timer,
+ * cancel the query); the request is freed when fn returns, and calling
+ * fw_finish() on it afterwards is a use-after-free. Without a callback, a
+ * cancelled request stays valid until fw_finish(), which then discards it.
+ */
+FW_API void fw_on_cancel(fw_req *req, void (*fn)(fw_req *req, void *arg), void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
