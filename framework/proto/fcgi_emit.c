@@ -26,20 +26,21 @@ int fw_fcgi_put_stream(struct fw_buf *out, uint8_t type, uint16_t id, const void
 		       size_t len)
 {
 	const uint8_t *p = data;
+	size_t off = 0;
 
 	/* One reserve, then plain copies: no reallocation inside the loop. */
 	if (fw_buf_reserve(out, fw_fcgi_stream_size(len)) != 0)
 		return -1;
 	do {
-		uint16_t n = (uint16_t)FW_MIN(len, (size_t)FCGI_MAX_LENGTH);
+		uint16_t n = (uint16_t)FW_MIN(len - off, (size_t)FCGI_MAX_LENGTH);
 		uint8_t h[FCGI_HEADER_LEN];
 
 		fw_fcgi_header(h, type, id, n, 0);
 		fw_buf_append(out, h, sizeof(h));
-		fw_buf_append(out, p, n);
-		p += n;
-		len -= n;
-	} while (len > 0);
+		if (n > 0)
+			fw_buf_append(out, p + off, n);
+		off += n;
+	} while (off < len);
 	return 0;
 }
 
