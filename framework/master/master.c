@@ -40,12 +40,17 @@ static void stop(struct fw_master *m, enum fw_master_mode mode, const char *why)
 
 static void on_signals(struct fw_master *m, unsigned sigs)
 {
-	if (sigs & FW_SIG_CHLD)
-		fw_proc_reap(m);
+	/*
+	 * Stop before reaping: systemd and a terminal signal the whole group,
+	 * so workers may exit before the master has read its own signal, and
+	 * they must not be mistaken for crashes and replaced.
+	 */
 	if (sigs & (FW_SIG_INT | FW_SIG_QUIT))
 		stop(m, FW_QUITTING, sigs & FW_SIG_INT ? "SIGINT" : "SIGQUIT");
 	else if (sigs & FW_SIG_TERM)
 		stop(m, FW_STOPPING, "SIGTERM");
+	if (sigs & FW_SIG_CHLD)
+		fw_proc_reap(m);
 	if (sigs & (FW_SIG_HUP | FW_SIG_TTIN | FW_SIG_TTOU))
 		fw_log(FW_LOG_WARN, "SIGHUP, SIGTTIN and SIGTTOU are not handled yet; ignored");
 }
