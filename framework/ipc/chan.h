@@ -13,12 +13,18 @@ enum fw_msg_type {
 	FW_MSG_READY = 1, /* worker -> master: booted, accepting */
 	FW_MSG_STOP,      /* master -> worker: graceful stop (finish in-flight, exit) */
 	FW_MSG_QUIT,      /* master -> worker: fast stop */
+	FW_MSG_RETIRE,    /* worker -> master: replace me; arg = fw_retire_reason, value = figure;
+			     value2 = 1 when the worker is already draining (memory) */
+	FW_MSG_DRAIN,     /* master -> worker: your replacement is ready; hand over and exit */
+	FW_MSG_HANDOFF,   /* worker -> master, fd attached: an idle connection for another worker */
+	FW_MSG_CONN,      /* master -> worker, fd attached: adopt this connection */
 };
 
 struct fw_msg {
 	uint32_t type;
 	uint32_t arg;
 	uint64_t value;
+	uint64_t value2;
 };
 
 /* A connected pair: fds[0] for the master, fds[1] for the worker. 0 or -1 (errno). */

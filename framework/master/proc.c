@@ -1,5 +1,6 @@
 /*
- * The process table: forking workers, reaping them, telling why they went.
+ * The process table: forking workers, reaping them, and saying why each
+ * one went (the reason is counted on the status page and logged).
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,7 +19,6 @@
 
 #define BOOT_FAILURES_MAX 5
 #define BOOT_BACKOFF_MAX_MS 5000
-#define FW_EXIT_BOOT 3
 
 static int free_slot(const struct fw_master *m)
 {
@@ -34,11 +34,12 @@ static void child(struct fw_master *m, int slot, int chan)
 {
 	struct fw_slot *s = &m->sb->slots[slot];
 	struct fw_worker_boot boot = {
-		.cfg = m->cfg,
+		.cfg = &m->cfg,
 		.listen_fd = m->listener.fd,
 		.chan_fd = chan,
 		.slot_index = slot,
 		.slot = s,
+		.sb = m->sb,
 		.master_pid = m->pid,
 	};
 
@@ -47,6 +48,8 @@ static void child(struct fw_master *m, int slot, int chan)
 		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0)
 			close(m->procs[i].chan);
 	}
+	for (size_t i = 0; i < m->nhandoffs; i++)
+		close(m->handoffs[i]);
 	memset(s, 0, sizeof(*s));
 	fw_slot_store(s->pid, (int32_t)getpid());
 	fw_slot_store(s->started_ms, fw_now_ms());
@@ -54,7 +57,7 @@ static void child(struct fw_master *m, int slot, int chan)
 	exit(fw_worker_main(&boot));
 }
 
-int fw_proc_spawn(struct fw_master *m)
+int fw_proc_spawn(struct fw_master *m, int replaces)
 {
 	int slot = free_slot(m), fds[2];
 	pid_t pid;
@@ -82,11 +85,28 @@ int fw_proc_spawn(struct fw_master *m)
 	}
 	close(fds[1]);
 	m->procs[slot] = (struct fw_proc){
-		.state = FW_PROC_BOOTING, .pid = pid, .chan = fds[0], .spawned_ms = fw_now_ms()};
+		.state = FW_PROC_BOOTING,
+		.pid = pid,
+		.chan = fds[0],
+		.spawned_ms = fw_now_ms(),
+		.replaces = replaces,
+		.replaces_pid = replaces >= 0 ? m->procs[replaces].pid : 0,
+	};
 	if ((size_t)slot >= m->nprocs_max)
 		m->nprocs_max = (size_t)slot + 1;
 	fw_log(FW_LOG_DEBUG, "worker %ld forked into slot %d", (long)pid, slot);
 	return 0;
+}
+
+int fw_proc_send(struct fw_proc *p, uint32_t type, int fd)
+{
+	struct fw_msg msg = {.type = type};
+
+	if (p->chan < 0) {
+		errno = EPIPE;
+		return -1;
+	}
+	return fw_chan_send(p->chan, &msg, fd);
 }
 
 static void describe(int status, char *buf, size_t len)
@@ -124,24 +144,80 @@ static void boot_failed(struct fw_master *m, pid_t pid, const char *how)
 	m->spawn_after_ms = fw_now_ms() + delay;
 }
 
-static void exited(struct fw_master *m, struct fw_proc *p, int status)
+static void count(struct fw_master *m, enum fw_retire_reason r)
 {
-	char how[128];
-	struct fw_slot *s = &m->sb->slots[p - m->procs];
-	unsigned long long served = fw_slot_load(s->requests);
+	fw_slot_store(m->sb->recycled[r], fw_slot_load(m->sb->recycled[r]) + 1);
+}
+
+/* A worker that was serving died on its own: a crash, with its last request. */
+static void crashed(struct fw_master *m, struct fw_proc *p, const struct fw_slot *s, const char *how)
+{
+	char method[FW_SLOT_METHOD_LEN] = "", path[FW_SLOT_PATH_LEN] = "", running[200] = "";
+	uint64_t since = fw_slot_load(s->handler_ms);
+
+	if (since != 0 && fw_slot_request_read(s, method, path))
+		snprintf(running, sizeof(running), " while running %s %s for %llu ms", method, path,
+			 (unsigned long long)(fw_now_ms() - since));
+	fw_log(FW_LOG_ERROR, "worker %ld %s%s after %llu requests; replacing it", (long)p->pid, how,
+	       running, (unsigned long long)fw_slot_load(s->requests));
+	count(m, FW_RETIRE_CRASH);
+}
+
+/* Log and count why a worker went, once per worker. */
+static void account(struct fw_master *m, struct fw_proc *p, const struct fw_slot *s, int status)
+{
+	char how[160];
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	uint64_t age = (fw_now_ms() - p->spawned_ms) / 1000;
 
 	describe(status, how, sizeof(how));
-	if (m->mode != FW_RUNNING || p->state == FW_PROC_STOPPING)
-		fw_log(FW_LOG_DEBUG, "worker %ld %s after %llu requests", (long)p->pid, how, served);
-	else if (p->state == FW_PROC_BOOTING)
+	if (p->timed_out) {
+		count(m, FW_RETIRE_TIMEOUT); /* logged with its evidence when killed */
+	} else if (p->state == FW_PROC_BOOTING && m->mode == FW_RUNNING) {
 		boot_failed(m, p->pid, how);
-	else
-		fw_log(FW_LOG_ERROR, "worker %ld %s after %llu requests; starting a new one",
-		       (long)p->pid, how, served);
+	} else if (p->state == FW_PROC_DRAINING && clean) {
+		if (p->retire != FW_RETIRE_NONE) {
+			count(m, p->retire);
+			fw_log(FW_LOG_INFO, "worker %ld recycled (%s: %llu %s) after %llu requests, %llu s",
+			       (long)p->pid, fw_retire_reason_name(p->retire),
+			       (unsigned long long)p->retire_figure,
+			       p->retire == FW_RETIRE_MEMORY ? "KiB private" : "requests",
+			       (unsigned long long)fw_slot_load(s->requests), (unsigned long long)age);
+		} else {
+			fw_log(FW_LOG_INFO, "worker %ld retired (fewer workers wanted)", (long)p->pid);
+		}
+	} else if (m->mode != FW_RUNNING || p->state == FW_PROC_STOPPING) {
+		fw_log(FW_LOG_DEBUG, "worker %ld %s after %llu requests", (long)p->pid, how,
+		       (unsigned long long)fw_slot_load(s->requests));
+	} else {
+		crashed(m, p, s, how);
+	}
+}
+
+/* A replacement that did not make it: its old worker asks again later. */
+static void replacement_lost(struct fw_master *m, const struct fw_proc *p)
+{
+	struct fw_proc *old;
+
+	if (p->replaces < 0 || p->state != FW_PROC_BOOTING)
+		return;
+	old = &m->procs[p->replaces];
+	if (old->pid == p->replaces_pid && old->state == FW_PROC_RETIRING)
+		old->replacement_started = false;
+}
+
+static void exited(struct fw_master *m, struct fw_proc *p, int status)
+{
+	struct fw_slot *s = &m->sb->slots[p - m->procs];
+
+	account(m, p, s, status);
+	replacement_lost(m, p);
+	fw_slot_store(m->sb->requests_retired,
+		      fw_slot_load(m->sb->requests_retired) + fw_slot_load(s->requests));
 	if (p->chan >= 0)
 		close(p->chan);
 	memset(s, 0, sizeof(*s));
-	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1};
+	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1, .replaces = -1};
 }
 
 void fw_proc_reap(struct fw_master *m)
@@ -161,13 +237,18 @@ void fw_proc_reap(struct fw_master *m)
 		fw_log_errno(FW_LOG_ERROR, "waitpid");
 }
 
-size_t fw_proc_live(const struct fw_master *m)
+size_t fw_proc_count(const struct fw_master *m, enum fw_proc_state st)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < m->nprocs_max; i++)
-		n += m->procs[i].state != FW_PROC_FREE;
+		n += m->procs[i].state == st;
 	return n;
+}
+
+size_t fw_proc_live(const struct fw_master *m)
+{
+	return m->nprocs_max - fw_proc_count(m, FW_PROC_FREE);
 }
 
 void fw_proc_signal_all(struct fw_master *m, int sig)
@@ -181,15 +262,15 @@ void fw_proc_signal_all(struct fw_master *m, int sig)
 /* Tell every worker; one whose channel is full or gone gets the signal instead. */
 void fw_proc_send_all(struct fw_master *m, uint32_t type)
 {
-	struct fw_msg msg = {.type = type};
-
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		struct fw_proc *p = &m->procs[i];
 
 		if (p->state == FW_PROC_FREE)
 			continue;
-		if (p->chan < 0 || fw_chan_send(p->chan, &msg, -1) != 0)
+		if (fw_proc_send(p, type, -1) != 0)
 			kill(p->pid, type == FW_MSG_STOP ? SIGTERM : SIGQUIT);
-		p->state = FW_PROC_STOPPING;
+		/* A draining worker keeps its state: its exit is still a recycle. */
+		if (p->state != FW_PROC_DRAINING || type == FW_MSG_QUIT)
+			p->state = FW_PROC_STOPPING;
 	}
 }

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/status.h"
+#include "ipc/chan.h"
 #include "worker/fcgi_session.h"
 #include "worker/worker.h"
 
@@ -23,6 +24,7 @@
 #define SCRATCH_KEEP (256 * 1024)    /* scratch capacity kept between responses */
 #define OUT_HIGH_WATER (1024 * 1024) /* stop reading while this much is unsent */
 #define FREE_CONNS_MAX 256
+#define HANDOFF_RETRY_MS 10
 
 static uint8_t read_buf[READ_BUF_SIZE];
 
@@ -170,11 +172,69 @@ void fw_conn_stop(struct fw_conn *c)
 	conn_settle(c);
 }
 
+/*
+ * Can the connection change hands now? Only between requests, with the
+ * parser at a record boundary and all output in the kernel: then every
+ * byte nginx sends from here on is still unread in the socket, and the
+ * next owner reads it from the start of a record.
+ */
+static bool handoff_ready(const struct fw_conn *c)
+{
+	return c->w->draining && !c->w->master_gone && c->keepalive && !c->close_after_flush &&
+	       fw_conn_idle(c) && fw_fcgi_parser_at_boundary(&c->parser) && c->mgmt.len == 0;
+}
+
+/*
+ * Give an idle connection to the master, which passes it to another
+ * worker. The socket never closes, so nginx never sees a reset or races a
+ * close: this is what lets a worker retire under keepalive load without a
+ * failed request. The events go first, so that this process's epoll stops
+ * watching a file that lives on elsewhere.
+ */
+static void conn_handoff(struct fw_conn *c)
+{
+	struct fw_msg m = {.type = FW_MSG_HANDOFF};
+	struct fw_worker *w = c->w;
+
+	reading(c, false);
+	writing(c, false);
+	if (fw_chan_send(w->chan_fd, &m, c->fd) == 0) {
+		fw_conn_close(c, NULL); /* our copy of the descriptor only */
+		return;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+		struct timeval tv = {0, HANDOFF_RETRY_MS * 1000};
+
+		c->handoff_pending = true;
+		evtimer_add(&w->handoff_ev, &tv);
+		return;
+	}
+	fw_log_errno(FW_LOG_WARN, "sendmsg(handing over connection %d)", c->fd);
+	fw_conn_close(c, NULL);
+}
+
+void fw_conn_retry_handoffs(struct fw_worker *w)
+{
+	struct fw_conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->handoff_pending) {
+			c->handoff_pending = false;
+			conn_settle(c);
+		}
+	}
+}
+
 /* The safe point: close the connection if it failed or is done. */
 static void conn_settle(struct fw_conn *c)
 {
 	if (c->broken)
 		fw_conn_close(c, "I/O or protocol error");
+	else if (c->handoff_pending)
+		return;
+	else if (c->draining && handoff_ready(c))
+		conn_handoff(c);
 	else if ((c->close_after_flush || c->draining) && fw_conn_idle(c))
 		fw_conn_close(c, NULL);
 }
@@ -197,6 +257,7 @@ struct fw_conn *fw_conn_open(struct fw_worker *w, int fd)
 	}
 	c->w = w;
 	c->fd = fd;
+	c->keepalive = true; /* until a request says otherwise */
 	fw_fcgi_parser_init(&c->parser);
 	event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);

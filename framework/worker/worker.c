@@ -76,27 +76,72 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(w->base);
 }
 
-/* Stop accepting; let every connection finish its request, then exit. */
-static void worker_stop(struct fw_worker *w, int timeout_s)
+/*
+ * Every connection goes once idle: handed over while the worker retires
+ * (w->draining), closed while it stops.
+ */
+static void settle_all(struct fw_worker *w)
 {
-	struct timeval tv = {timeout_s, 0};
 	struct fw_conn *c, *next;
 
-	if (w->stopping) {
-		/* A second, shorter deadline (master gone) wins. */
-		if (evtimer_pending(&w->stop_ev, NULL))
-			evtimer_add(&w->stop_ev, &tv);
-		return;
-	}
-	w->stopping = true;
-	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_STOPPING);
-	fw_listener_stop(w);
-	evtimer_add(&w->stop_ev, &tv);
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		fw_conn_stop(c);
 	}
 	fw_worker_check_stopped(w);
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	settle_all(arg);
+}
+
+static void on_handoff_retry(evutil_socket_t fd, short what, void *arg)
+{
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	fw_conn_retry_handoffs(arg);
+}
+
+/* Stop accepting; let every connection finish its request, then exit. */
+static void worker_stop(struct fw_worker *w, int timeout_s)
+{
+	struct timeval tv = {timeout_s, 0};
+	bool was_stopping = w->stopping;
+
+	/* Stopping, not retiring: idle connections close instead of moving. */
+	w->draining = false;
+	w->stopping = true;
+	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_STOPPING);
+	/* A second, shorter deadline (master gone) wins. */
+	if (!was_stopping || timeout_s < w->cfg->graceful_timeout)
+		evtimer_add(&w->stop_ev, &tv);
+	if (!was_stopping)
+		fw_listener_stop(w);
+	settle_all(w);
+}
+
+/*
+ * Retire: stop accepting (the siblings and the replacement take the
+ * listening socket), finish what is in flight, and give every idle
+ * keepalive connection to the master for another worker. Called from
+ * inside request processing too, so connections are settled from an
+ * event, at a point where none of them is on the stack.
+ */
+void fw_worker_drain(struct fw_worker *w)
+{
+	struct timeval tv = {w->cfg->graceful_timeout, 0};
+
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	w->draining = true;
+	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_DRAINING);
+	fw_listener_stop(w);
+	evtimer_add(&w->stop_ev, &tv);
+	event_active(&w->drain_ev, EV_TIMEOUT, 0);
 }
 
 static void worker_quit(struct fw_worker *w)
@@ -106,14 +151,33 @@ static void worker_quit(struct fw_worker *w)
 	event_base_loopbreak(w->base);
 }
 
+/* A connection handed over by the master: serve it like an accepted one. */
+static void adopt(struct fw_worker *w, int fd)
+{
+	struct fw_conn *c;
+
+	if (fd < 0) {
+		fw_log(FW_LOG_WARN, "connection message without a descriptor");
+		return;
+	}
+	if ((c = fw_conn_open(w, fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	if (w->stopping)
+		fw_conn_stop(c); /* raced with our own drain or stop: pass it on, or close it */
+}
+
 static void on_chan(evutil_socket_t fd, short what, void *arg)
 {
 	struct fw_worker *w = arg;
 	struct fw_msg m;
-	int r;
+	int r, passed;
 
 	FW_UNUSED(what);
-	while ((r = fw_chan_recv(fd, &m, NULL)) == 1) {
+	while ((r = fw_chan_recv(fd, &m, &passed)) == 1) {
+		if (m.type != FW_MSG_CONN && passed >= 0)
+			close(passed);
 		switch (m.type) {
 		case FW_MSG_STOP:
 			worker_stop(w, w->cfg->graceful_timeout);
@@ -121,6 +185,12 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 		case FW_MSG_QUIT:
 			worker_quit(w);
 			return;
+		case FW_MSG_DRAIN:
+			fw_worker_drain(w);
+			break;
+		case FW_MSG_CONN:
+			adopt(w, passed);
+			break;
 		default:
 			fw_log(FW_LOG_WARN, "unexpected message %u from the master", m.type);
 		}
@@ -128,6 +198,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 	if (r == 0) {
 		fw_log(FW_LOG_WARN, "the master is gone; finishing in-flight requests and exiting");
 		event_del(&w->chan_ev);
+		w->master_gone = true;
 		worker_stop(w, MASTER_GONE_GRACE_S);
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 		fw_log_errno(FW_LOG_ERROR, "recvmsg(master channel)");
@@ -152,6 +223,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
 	fw_slot_store(w->slot->heartbeat_ms, fw_now_ms());
+	fw_retire_tick(w);
 }
 
 /* Signals the master handles are not the worker's business. */
@@ -188,6 +260,8 @@ static int events_start(struct fw_worker *w)
 	w->events_started = true;
 	fw_listener_start(w); /* accepts only once the loop runs, after READY */
 	evtimer_assign(&w->stop_ev, w->base, on_stop_timeout, w);
+	evtimer_assign(&w->drain_ev, w->base, on_drain, w);
+	evtimer_assign(&w->handoff_ev, w->base, on_handoff_retry, w);
 	event_assign(&w->chan_ev, w->base, w->chan_fd, EV_READ | EV_PERSIST, on_chan, w);
 	event_assign(&w->heartbeat_ev, w->base, -1, EV_PERSIST, on_heartbeat, w);
 	evsignal_assign(&w->sig_term, w->base, SIGTERM, on_signal, w);
@@ -215,6 +289,8 @@ static void worker_cleanup(struct fw_worker *w)
 		event_del(&w->chan_ev);
 		event_del(&w->heartbeat_ev);
 		event_del(&w->stop_ev);
+		event_del(&w->drain_ev);
+		event_del(&w->handoff_ev);
 		evsignal_del(&w->sig_term);
 		evsignal_del(&w->sig_int);
 		evsignal_del(&w->sig_quit);
@@ -234,6 +310,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	memset(&w, 0, sizeof(w));
 	w.cfg = boot->cfg;
 	w.slot = boot->slot;
+	w.sb = boot->sb;
 	w.slot_index = boot->slot_index;
 	w.listen_fd = boot->listen_fd;
 	w.chan_fd = boot->chan_fd;
@@ -255,6 +332,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	}
 	if (events_start(&w) != 0)
 		goto out;
+	fw_retire_init(&w);
 	if (fw_chan_send(w.chan_fd, &ready, -1) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "sendmsg(READY)");
 		goto out;

@@ -1,0 +1,327 @@
+/*
+ * Recycling without losing a request.
+ *
+ * A worker asks to retire (max_requests, memory) or the master decides to
+ * replace it (reload). For a worker that is still healthy the replacement
+ * comes first: the master forks it, waits for its READY, and only then
+ * tells the old worker to drain, so serving capacity never drops below
+ * `workers`. At most `recycle_concurrency` recycles run at once; a wave of
+ * workers reaching their limit together is served one after another.
+ * A worker over its memory limit drains at once and is replaced meanwhile.
+ *
+ * A draining worker gives its idle keepalive connections back through its
+ * channel (SCM_RIGHTS). The master passes each to the least busy serving
+ * worker, or holds it until one is ready; the socket never closes, so
+ * nginx never sees a reset and never races a close.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "ipc/chan.h"
+#include "master/master.h"
+
+void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,
+			      uint64_t figure, bool draining)
+{
+	if (m->mode != FW_RUNNING || (p->state != FW_PROC_READY && p->state != FW_PROC_RETIRING))
+		return;
+	if (why <= FW_RETIRE_NONE || why >= FW_RETIRE_NREASONS)
+		why = FW_RETIRE_MAX_REQUESTS;
+	fw_log(FW_LOG_DEBUG, "worker %ld asks to retire: %s (%llu)", (long)p->pid,
+	       fw_retire_reason_name(why), (unsigned long long)figure);
+	if (p->state == FW_PROC_READY)
+		p->retire_ms = fw_now_ms();
+	p->retire = why;
+	p->retire_figure = figure;
+	p->state = draining ? FW_PROC_DRAINING : FW_PROC_RETIRING;
+}
+
+/* A replacement is ready: its old worker drains now. */
+void fw_recycle_ready(struct fw_master *m, struct fw_proc *p)
+{
+	struct fw_proc *old;
+
+	if (p->replaces < 0)
+		return;
+	old = &m->procs[p->replaces];
+	p->replaces = -1;
+	if (old->pid != p->replaces_pid || old->state != FW_PROC_RETIRING)
+		return; /* it died meanwhile: the replacement just serves */
+	if (fw_proc_send(old, FW_MSG_DRAIN, -1) != 0) {
+		fw_log_errno(FW_LOG_WARN, "telling worker %ld to drain; stopping it", (long)old->pid);
+		kill(old->pid, SIGTERM);
+	}
+	old->state = FW_PROC_DRAINING;
+}
+
+/* Workers that serve or will: what `workers` is compared with. */
+static size_t capacity(const struct fw_master *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		const struct fw_proc *p = &m->procs[i];
+
+		n += p->state == FW_PROC_READY || p->state == FW_PROC_BOOTING ||
+		     (p->state == FW_PROC_RETIRING && !p->replacement_started);
+	}
+	return n;
+}
+
+static size_t in_progress(const struct fw_master *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		const struct fw_proc *p = &m->procs[i];
+
+		n += (p->state == FW_PROC_RETIRING && p->replacement_started) ||
+		     (p->state == FW_PROC_DRAINING && p->retire != FW_RETIRE_NONE);
+	}
+	return n;
+}
+
+/* The retiring worker that asked first and has no replacement yet. */
+static struct fw_proc *oldest_retiring(struct fw_master *m)
+{
+	struct fw_proc *best = NULL;
+
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		struct fw_proc *p = &m->procs[i];
+
+		if (p->state == FW_PROC_RETIRING && !p->replacement_started &&
+		    (best == NULL || p->retire_ms < best->retire_ms))
+			best = p;
+	}
+	return best;
+}
+
+/* More workers than wanted (SIGTTOU, a reload): drain one, no replacement. */
+static void scale_down(struct fw_master *m)
+{
+	struct fw_proc *victim = oldest_retiring(m);
+
+	for (size_t i = 0; victim == NULL && i < m->nprocs_max; i++) {
+		if (m->procs[i].state == FW_PROC_READY &&
+		    (victim == NULL || m->procs[i].spawned_ms < victim->spawned_ms))
+			victim = &m->procs[i];
+	}
+	if (victim == NULL)
+		return;
+	if (fw_proc_send(victim, FW_MSG_DRAIN, -1) != 0)
+		kill(victim->pid, SIGTERM);
+	if (victim->state == FW_PROC_READY)
+		victim->retire = FW_RETIRE_NONE;
+	victim->state = FW_PROC_DRAINING;
+}
+
+void fw_recycle_step(struct fw_master *m)
+{
+	uint64_t now = fw_now_ms();
+	struct fw_proc *p;
+
+	if (m->mode != FW_RUNNING)
+		return;
+	while (capacity(m) > (size_t)m->workers_wanted && capacity(m) > 0) {
+		size_t before = capacity(m);
+		scale_down(m);
+		if (capacity(m) == before)
+			break;
+	}
+	while (in_progress(m) < (size_t)m->cfg.recycle_concurrency && now >= m->spawn_after_ms &&
+	       (p = oldest_retiring(m)) != NULL) {
+		if (fw_proc_spawn(m, (int)(p - m->procs)) != 0) {
+			m->spawn_after_ms = now + 1000;
+			return;
+		}
+		p->replacement_started = true;
+	}
+	/* Crashes, memory retirements and SIGTTIN leave room: fill it. */
+	while (capacity(m) < (size_t)m->workers_wanted && now >= m->spawn_after_ms) {
+		if (fw_proc_spawn(m, -1) != 0) {
+			m->spawn_after_ms = now + 1000;
+			return;
+		}
+		if (m->boot_failures > 0)
+			break; /* after a failed boot, one at a time until one works */
+	}
+}
+
+/* SIGHUP: read the file again, then replace every worker, replacement first. */
+void fw_recycle_reload(struct fw_master *m)
+{
+	struct fw_config next;
+	struct fw_buf errors = FW_BUF_INIT;
+	const char *key;
+	size_t n = 0;
+
+	if (fw_config_load(&next, m->cfg.file[0] ? m->cfg.file : NULL, &errors) != 0) {
+		fw_log(FW_LOG_ERROR, "SIGHUP: the configuration has errors; keeping the running one:\n%s",
+		       errors.data != NULL ? errors.data : "");
+		fw_buf_finish(&errors);
+		return;
+	}
+	fw_buf_finish(&errors);
+	if ((key = fw_config_restart_needed(&m->cfg, &next)) != NULL) {
+		fw_log(FW_LOG_WARN, "SIGHUP: '%s' changed; that needs a restart, keeping the old value", key);
+		next.listen = m->cfg.listen;
+		next.socket_mode = m->cfg.socket_mode;
+		next.backlog = m->cfg.backlog;
+	}
+	m->cfg = next;
+	m->workers_wanted = next.workers;
+	fw_slot_store(m->sb->workers_wanted, (uint32_t)next.workers);
+	fw_log_set_level(next.log_level);
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		struct fw_proc *p = &m->procs[i];
+
+		if (p->state == FW_PROC_READY || p->state == FW_PROC_BOOTING ||
+		    (p->state == FW_PROC_RETIRING && !p->replacement_started)) {
+			/* A booting worker has the old configuration too; it retires once ready. */
+			p->state = p->state == FW_PROC_BOOTING ? FW_PROC_BOOTING : FW_PROC_RETIRING;
+			p->retire = FW_RETIRE_RELOAD;
+			p->retire_ms = fw_now_ms();
+			p->retire_figure = fw_slot_load(m->sb->slots[i].requests);
+			n++;
+		}
+	}
+	fw_log(FW_LOG_INFO, "SIGHUP: configuration reloaded; replacing %zu worker(s), %d wanted", n,
+	       m->workers_wanted);
+}
+
+/* ---- connections in transit ---- */
+
+void fw_handoff_push(struct fw_master *m, int fd)
+{
+	if (m->mode != FW_RUNNING || m->nhandoffs == FW_HANDOFF_QUEUE) {
+		/* Stopping, or a flood no worker takes: the connection ends here. */
+		shutdown(fd, SHUT_RDWR);
+		close(fd);
+		return;
+	}
+	m->handoffs[m->nhandoffs++] = fd;
+}
+
+/* The serving worker with the fewest connections, counting what it was just given. */
+static struct fw_proc *least_busy(struct fw_master *m, const size_t *given)
+{
+	struct fw_proc *best = NULL;
+	uint64_t best_load = UINT64_MAX;
+
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		struct fw_proc *p = &m->procs[i];
+		uint64_t load;
+
+		if (p->state != FW_PROC_READY && p->state != FW_PROC_RETIRING)
+			continue;
+		/* A retiring worker would only have to pass it on again. */
+		load = fw_slot_load(m->sb->slots[i].conns) + given[i] +
+		       (p->state == FW_PROC_RETIRING ? 1000000 : 0);
+		if (load < best_load) {
+			best = p;
+			best_load = load;
+		}
+	}
+	return best;
+}
+
+void fw_handoff_forward(struct fw_master *m)
+{
+	static size_t given[FW_MAX_SLOTS];
+	size_t kept = 0;
+
+	memset(given, 0, m->nprocs_max * sizeof(given[0]));
+	for (size_t i = 0; i < m->nhandoffs; i++) {
+		int fd = m->handoffs[i];
+		struct fw_proc *p = m->mode == FW_RUNNING ? least_busy(m, given) : NULL;
+
+		if (p != NULL && fw_proc_send(p, FW_MSG_CONN, fd) == 0) {
+			given[p - m->procs]++;
+			close(fd);
+		} else if (m->mode != FW_RUNNING) {
+			close(fd);
+		} else {
+			m->handoffs[kept++] = fd; /* no worker ready yet, or its channel is full */
+		}
+	}
+	m->nhandoffs = kept;
+}
+
+/* ---- timeouts ---- */
+
+/* One line of /proc/PID/NAME, or why it could not be read. */
+static void proc_text(pid_t pid, const char *name, char *out, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(out, len, "(%s)", strerror(errno));
+		return;
+	}
+	n = read(fd, out, len - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(out, len, "(%s)", strerror(errno));
+		return;
+	}
+	out[n] = '\0';
+	for (char *c = out; *c != '\0'; c++)
+		if (*c == '\n')
+			*c = (c[1] == '\0') ? '\0' : '|';
+	if (out[0] == '\0')
+		snprintf(out, len, "(empty)");
+}
+
+/*
+ * The evidence, logged before the kill: which request, for how long, and
+ * what the kernel says the process is doing (blocked in which wait
+ * channel, in which system call, on which kernel stack).
+ */
+static void time_out(struct fw_master *m, struct fw_proc *p, const struct fw_slot *s, uint64_t ms)
+{
+	char method[FW_SLOT_METHOD_LEN] = "?", path[FW_SLOT_PATH_LEN] = "?";
+	char wchan[128], syscall[256], stack[1024], stat[512], *state;
+
+	fw_slot_request_read(s, method, path);
+	proc_text(p->pid, "wchan", wchan, sizeof(wchan));
+	proc_text(p->pid, "syscall", syscall, sizeof(syscall));
+	proc_text(p->pid, "stack", stack, sizeof(stack));
+	proc_text(p->pid, "stat", stat, sizeof(stat));
+	state = strrchr(stat, ')');
+	fw_log(FW_LOG_ERROR,
+	       "worker %ld timed out: %s %s has run for %llu ms (timeout %d s); state %.1s, wchan %s, "
+	       "syscall %s, kernel stack %s; killing it",
+	       (long)p->pid, method, path, (unsigned long long)ms, m->cfg.timeout,
+	       state != NULL && state[1] == ' ' ? state + 2 : "?", wchan, syscall, stack);
+	p->timed_out = true;
+	if (kill(p->pid, SIGKILL) != 0 && errno != ESRCH)
+		fw_log_errno(FW_LOG_ERROR, "kill(%ld, SIGKILL)", (long)p->pid);
+}
+
+void fw_timeouts_check(struct fw_master *m, uint64_t now)
+{
+	uint64_t limit = (uint64_t)m->cfg.timeout * 1000;
+
+	if (limit == 0)
+		return;
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		struct fw_proc *p = &m->procs[i];
+		const struct fw_slot *s = &m->sb->slots[i];
+		uint64_t since;
+
+		if (p->state == FW_PROC_FREE || p->timed_out)
+			continue;
+		since = fw_slot_load(s->handler_ms);
+		if (since != 0 && now > since && now - since > limit)
+			time_out(m, p, s, now - since);
+	}
+}
