@@ -210,11 +210,11 @@ class Proc:
 class App(Proc):
     """An fw app master."""
 
-    def __init__(self, run, name, sock, log_path, env):
+    def __init__(self, run, name, sock, log_path, env, binary=None):
         self.app = name
         self.sock = sock
         self.env = env
-        argv = [app_binary(name), '-c', FW_INI]
+        argv = [binary or app_binary(name), '-c', FW_INI]
         super().__init__(run, name, argv, log_path, env=env)
 
     def wait_ready(self, workers=None, timeout=START_TIMEOUT):
@@ -356,12 +356,12 @@ class Run:
             e[k] = str(v)
         return e
 
-    def start_app(self, name, sock=None, env=None, wait=True, workers=None):
-        """Start build/apps/NAME -c conf/fw.ini listening on sock (default
-        TMP/NAME.sock, where the rewritten nginx.conf looks), with extra
-        FW_SERVER_* overrides in env. Waits until it serves."""
+    def start_app(self, name, sock=None, env=None, wait=True, workers=None, binary=None):
+        """Start build/apps/NAME (or binary) -c conf/fw.ini listening on sock
+        (default TMP/NAME.sock, where the rewritten nginx.conf looks), with
+        extra environment (FW_SERVER_* overrides) in env. Waits until it serves."""
         sock = sock or self.path(f'{name}.sock')
-        app = App(self, name, sock, self.log_path(name), self.app_env(sock, env))
+        app = App(self, name, sock, self.log_path(name), self.app_env(sock, env), binary)
         if wait:
             n = workers if workers is not None else (env or {}).get('FW_SERVER_WORKERS')
             app.wait_ready(workers=int(n) if n is not None else None)
