@@ -135,6 +135,7 @@ struct load {
 	int lines_done;
 	int seen[NKEYS];   /* line where each key was set, 0 if not yet */
 	int nerrors;
+	bool indented;     /* the line read last starts with blanks */
 };
 
 static void load_error(struct load *l, int line, const char *msg)
@@ -149,14 +150,39 @@ static void load_error(struct load *l, int line, const char *msg)
  * inih also cuts lines at INI_MAX_LINE and would parse the rest as a new
  * line; such a line is reported and skipped instead.
  */
+/*
+ * inih (built without INI_CALL_HANDLER_ON_NEW_SECTION) never reports a
+ * section that has no keys, so section lines are checked as they are read.
+ */
+static void section_line(struct load *l, const char *t)
+{
+	char name[64], err[128];
+	size_t n = strcspn(t + 1, "]");
+
+	if (t[1 + n] != ']' || n >= sizeof(name))
+		return; /* inih reports the syntax error */
+	memcpy(name, t + 1, n);
+	name[n] = '\0';
+	if (!section_known(name)) {
+		snprintf(err, sizeof(err), "unknown section [%s]", name);
+		load_error(l, l->line, err);
+	}
+}
+
 static char *load_reader(char *str, int num, void *stream)
 {
 	struct load *l = stream;
+	const char *t = str;
 	size_t n;
 
 	if (fgets(str, num, l->fp) == NULL)
 		return NULL;
 	l->line = ++l->lines_done;
+	while (*t == ' ' || *t == '\t')
+		t++;
+	l->indented = t != str && strchr(";#\r\n", *t) == NULL;
+	if (*t == '[')
+		section_line(l, t);
 	n = strlen(str);
 	if (n > 0 && str[n - 1] != '\n' && !feof(l->fp)) {
 		int ch;
@@ -177,8 +203,18 @@ static int load_handler(void *user, const char *section, const char *name, const
 	const struct key *k = key_find(section, name);
 	char err[256];
 
-	if (!section_known(section)) {
-		snprintf(err, sizeof(err), "unknown section [%s]", section);
+	if (section[0] == '\0') {
+		snprintf(err, sizeof(err), "'%s' is outside any section (put it under [server])", name);
+		load_error(l, l->line, err);
+		return 1;
+	}
+	if (!section_known(section))
+		return 1; /* reported on the section's own line */
+	if (k != NULL && l->indented && l->seen[k - keys] != 0) {
+		/* INI_ALLOW_MULTILINE: inih glued this line to the key above it. */
+		snprintf(err, sizeof(err),
+			 "indented line: it reads as more of the value of '%s' (line %d); remove the indentation",
+			 name, l->seen[k - keys]);
 		load_error(l, l->line, err);
 		return 1;
 	}

@@ -15,7 +15,8 @@ int fw_buf_reserve(struct fw_buf *b, size_t extra)
 	if (extra > SIZE_MAX - 1 - b->len)
 		return -1;
 	need = b->len + extra;
-	if (need <= b->cap)
+	/* After success data is never NULL, even for 0 bytes: it holds the NUL. */
+	if (need <= b->cap && b->data != NULL)
 		return 0;
 	cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;
 	while (cap < need)

@@ -186,8 +186,18 @@ FW_API const char *fw_param(fw_req *req, const char *name)
 FW_API const char *fw_header(fw_req *req, const char *name)
 {
 	for (size_t i = req->nenv; i-- > 0;) {
-		if (fw_header_is_cgi(name, req->env[i].name))
-			return req->env[i].value;
+		const struct fw_nv *nv = &req->env[i];
+
+		if (!fw_header_is_cgi(name, nv->name))
+			continue;
+		/*
+		 * nginx's stock params send CONTENT_TYPE and CONTENT_LENGTH on every
+		 * request, empty when the client sent no such header: that is a
+		 * missing header. An empty HTTP_* param is a header sent empty.
+		 */
+		if (nv->value_len == 0 && strncmp(nv->name, "HTTP_", 5) != 0)
+			return NULL;
+		return nv->value;
 	}
 	return NULL;
 }

@@ -138,8 +138,9 @@ int fw_resp_settle(fw_req *req, int status)
 		status = 500;
 	}
 	if (status >= 400 && req->out.len == 0 && header_find(req, "Content-Length") == NULL) {
-		if (header_find(req, "Content-Type") == NULL &&
-		    header_append(req, "Content-Type", "text/plain; charset=utf-8") != 0)
+		/* The default body is text, whatever type the handler meant to send. */
+		header_remove(req, "Content-Type");
+		if (header_append(req, "Content-Type", "text/plain; charset=utf-8") != 0)
 			return status;
 		fw_buf_printf(&req->out, "%d %s\n", status, fw_status_reason(status));
 	}

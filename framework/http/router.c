@@ -117,7 +117,44 @@ static int params_check(const char *pattern, char *err, size_t errlen)
 	return 0;
 }
 
-/* Walk (creating) the nodes of pattern; *star is set for a trailing "*". */
+static bool param_conflict(const struct fw_route_node *n, const char *seg, size_t len)
+{
+	return n != NULL && n->param != NULL &&
+	       (strlen(n->param->param_name) != len - 1 ||
+		memcmp(n->param->param_name, seg + 1, len - 1) != 0);
+}
+
+/*
+ * Check the whole pattern against the grammar and the existing tree
+ * before anything is created, so that a rejected route leaves no trace.
+ */
+static int pattern_check(const struct fw_router *r, const char *pattern, char *err, size_t errlen)
+{
+	const struct fw_route_node *n = r->root;
+	const char *p = pattern;
+
+	if (strcmp(pattern, "/") == 0)
+		return 0;
+	while (*p == '/') {
+		const char *seg = p + 1;
+		size_t len = strcspn(seg, "/");
+
+		if (segment_check(seg, len, seg[len] == '\0', err, errlen) != 0)
+			return -1;
+		if (seg[0] == ':' && param_conflict(n, seg, len)) {
+			snprintf(err, errlen, "':%.*s' conflicts with ':%s' of another route at the same place",
+				 (int)len - 1, seg + 1, n->param->param_name);
+			return -1;
+		}
+		if (n != NULL)
+			n = seg[0] == ':' ? n->param
+				: literal_child((struct fw_route_node *)n, seg, len, false);
+		p = seg + len;
+	}
+	return 0;
+}
+
+/* Walk (creating) the nodes of a checked pattern; *star is set for a trailing "*". */
 static struct fw_route_node *pattern_node(struct fw_router *r, const char *pattern, bool *star,
 					  char *err, size_t errlen)
 {
@@ -130,25 +167,16 @@ static struct fw_route_node *pattern_node(struct fw_router *r, const char *patte
 	while (*p == '/') {
 		const char *seg = p + 1;
 		size_t len = strcspn(seg, "/");
-		bool last = seg[len] == '\0';
 
-		if (segment_check(seg, len, last, err, errlen) != 0)
-			return NULL;
 		if (seg[0] == '*') {
 			*star = true;
 			return n;
 		}
 		if (seg[0] == ':') {
-			if (n->param == NULL) {
-				if ((n->param = node_new()) == NULL ||
-				    (n->param->param_name = strndup(seg + 1, len - 1)) == NULL)
-					goto nomem;
-			} else if (strlen(n->param->param_name) != len - 1 ||
-				   memcmp(n->param->param_name, seg + 1, len - 1) != 0) {
-				snprintf(err, errlen, "':%.*s' conflicts with ':%s' of another route at the same place",
-					 (int)len - 1, seg + 1, n->param->param_name);
-				return NULL;
-			}
+			if (n->param == NULL &&
+			    ((n->param = node_new()) == NULL ||
+			     (n->param->param_name = strndup(seg + 1, len - 1)) == NULL))
+				goto nomem;
 			n = n->param;
 		} else if ((n = literal_child(n, seg, len, true)) == NULL) {
 			goto nomem;
@@ -180,7 +208,7 @@ int fw_router_add(struct fw_router *r, const char *method, const char *pattern, 
 		snprintf(err, errlen, "no handler");
 		return -1;
 	}
-	if (params_check(pattern, err, errlen) != 0)
+	if (params_check(pattern, err, errlen) != 0 || pattern_check(r, pattern, err, errlen) != 0)
 		return -1;
 	if (r->root == NULL && (r->root = node_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");

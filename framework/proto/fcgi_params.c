@@ -100,6 +100,10 @@ static int put_length(struct fw_buf *out, size_t n)
 int fw_fcgi_nv_put(struct fw_buf *out, const char *name, size_t nlen, const char *value,
 		   size_t vlen)
 {
+	/* Check both lengths first: a failed put leaves out as it was. */
+	if (nlen > 0x7fffffff || vlen > 0x7fffffff ||
+	    fw_buf_reserve(out, 8 + nlen + vlen) != 0)
+		return -1;
 	if (put_length(out, nlen) != 0 || put_length(out, vlen) != 0 ||
 	    fw_buf_append(out, name, nlen) != 0 || fw_buf_append(out, value, vlen) != 0)
 		return -1;

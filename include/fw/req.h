@@ -47,7 +47,9 @@ FW_API const char *fw_query(fw_req *req, const char *name);
 /*
  * A request header by its HTTP name, case-insensitively: "Content-Type",
  * "user-agent". Read from the CGI params (HTTP_USER_AGENT, CONTENT_TYPE,
- * CONTENT_LENGTH), so it holds what the front end passed on.
+ * CONTENT_LENGTH), so it holds what the front end passed on. An empty
+ * CONTENT_TYPE or CONTENT_LENGTH (nginx sends both on every request) is a
+ * missing header: NULL.
  */
 FW_API const char *fw_header(fw_req *req, const char *name);
 
