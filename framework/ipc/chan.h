@@ -30,6 +30,9 @@ struct fw_msg {
 /* A connected pair: fds[0] for the master, fds[1] for the worker. 0 or -1 (errno). */
 int fw_chan_pair(int fds[2]);
 
+/* Most descriptors one message carries (SCM_MAX_FD is 253). */
+#define FW_CHAN_MAX_FDS 64
+
 /*
  * Send one message, with fd attached unless it is -1. Returns 0, or -1
  * with errno (EAGAIN when the peer's queue is full: the channel is
@@ -37,11 +40,18 @@ int fw_chan_pair(int fds[2]);
  */
 int fw_chan_send(int fd, const struct fw_msg *m, int pass_fd);
 
+/* The same with n (<= FW_CHAN_MAX_FDS) descriptors attached. */
+int fw_chan_sendv(int fd, const struct fw_msg *m, const int *fds, int n);
+
 /*
  * Receive one message. Returns 1 with *m (and *pass_fd, or -1, when
  * pass_fd is not NULL), 0 when the peer is gone, -1 with errno (EAGAIN:
  * nothing to read; EBADMSG: wrong size, the message is dropped).
+ * Descriptors beyond the first are closed: use fw_chan_recvv for those.
  */
 int fw_chan_recv(int fd, struct fw_msg *m, int *pass_fd);
+
+/* The same, with up to FW_CHAN_MAX_FDS descriptors in fds; *n gets their count. */
+int fw_chan_recvv(int fd, struct fw_msg *m, int *fds, int *n);
 
 #endif

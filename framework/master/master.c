@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,8 +76,11 @@ static void on_signals(struct fw_master *m, unsigned sigs)
 		fw_log(FW_LOG_INFO, "SIGUSR1: the error log is stderr; nothing to reopen");
 }
 
-static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_msg *msg, int fd)
+static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_msg *msg,
+		       const int *fds, int nfds)
 {
+	int used = 0;
+
 	switch (msg->type) {
 	case FW_MSG_READY:
 		m->boot_failures = 0;
@@ -92,25 +96,23 @@ static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_m
 					 msg->value2 != 0);
 		break;
 	case FW_MSG_HANDOFF:
-		if (fd >= 0) {
-			fw_handoff_push(m, fd);
-			fd = -1;
-		}
+		for (; used < nfds; used++)
+			fw_handoff_push(m, fds[used]);
 		break;
 	default:
 		fw_log(FW_LOG_WARN, "worker %ld sent unknown message %u", (long)p->pid, msg->type);
 	}
-	if (fd >= 0)
-		close(fd);
+	for (int i = used; i < nfds; i++)
+		close(fds[i]);
 }
 
 static void read_channel(struct fw_master *m, struct fw_proc *p)
 {
 	struct fw_msg msg;
-	int r, fd;
+	int r, fds[FW_CHAN_MAX_FDS], n;
 
-	while ((r = fw_chan_recv(p->chan, &msg, &fd)) == 1)
-		on_message(m, p, &msg, fd);
+	while ((r = fw_chan_recvv(p->chan, &msg, fds, &n)) == 1)
+		on_message(m, p, &msg, fds, n);
 	if (r == 0) {
 		/* The worker is exiting; SIGCHLD tells the rest. */
 		close(p->chan);
@@ -178,11 +180,28 @@ static void deadline(struct fw_master *m, uint64_t now)
 	m->killed = true;
 }
 
+/* One thread? (An application may have started threads before fw_main().) */
+static bool single_threaded(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+	long threads = -1;
+
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Threads: %ld", &threads) == 1)
+			break;
+	fclose(f);
+	return threads == 1;
+}
+
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
 	m->pid = getpid();
+	m->single_threaded = single_threaded();
 	m->workers_wanted = cfg->workers;
 	m->listener.fd = -1;
 	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {

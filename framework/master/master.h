@@ -58,6 +58,7 @@ struct fw_master {
 	bool announced;               /* "ready" logged once all first workers were up */
 	int exit_status;
 	pid_t pid;
+	bool single_threaded;         /* fork without atfork handlers (_Fork) */
 	int handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
 	size_t nhandoffs;
 };

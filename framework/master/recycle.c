@@ -231,26 +231,57 @@ static struct fw_proc *least_busy(struct fw_master *m, const size_t *given)
 	return best;
 }
 
+/*
+ * Pass the waiting connections on: each to the least busy serving worker
+ * (counting what this round gave it), in one message per worker.
+ */
 void fw_handoff_forward(struct fw_master *m)
 {
 	static size_t given[FW_MAX_SLOTS];
-	size_t kept = 0;
+	static int dest[FW_HANDOFF_QUEUE], left[FW_HANDOFF_QUEUE];
+	size_t nleft = 0;
 
+	if (m->nhandoffs == 0)
+		return;
 	memset(given, 0, m->nprocs_max * sizeof(given[0]));
 	for (size_t i = 0; i < m->nhandoffs; i++) {
-		int fd = m->handoffs[i];
 		struct fw_proc *p = m->mode == FW_RUNNING ? least_busy(m, given) : NULL;
 
-		if (p != NULL && fw_proc_send(p, FW_MSG_CONN, fd) == 0) {
-			given[p - m->procs]++;
-			close(fd);
-		} else if (m->mode != FW_RUNNING) {
-			close(fd);
+		dest[i] = p != NULL ? (int)(p - m->procs) : -1;
+		if (p != NULL)
+			given[dest[i]]++;
+	}
+	for (size_t i = 0; i < m->nhandoffs; i++) {
+		int slot = dest[i], batch[FW_CHAN_MAX_FDS], n = 0;
+		struct fw_msg msg = {.type = FW_MSG_CONN};
+
+		if (slot == -2)
+			continue; /* sent with an earlier one */
+		if (slot < 0) {
+			if (m->mode == FW_RUNNING)
+				left[nleft++] = m->handoffs[i]; /* no worker ready yet */
+			else
+				close(m->handoffs[i]);
+			continue;
+		}
+		/* This one and the later ones for the same worker, in one message. */
+		for (size_t j = i; j < m->nhandoffs && n < FW_CHAN_MAX_FDS; j++) {
+			if (dest[j] == slot) {
+				batch[n++] = m->handoffs[j];
+				dest[j] = -2;
+			}
+		}
+		msg.arg = (uint32_t)n;
+		if (fw_chan_sendv(m->procs[slot].chan, &msg, batch, n) == 0) {
+			for (int k = 0; k < n; k++)
+				close(batch[k]);
 		} else {
-			m->handoffs[kept++] = fd; /* no worker ready yet, or its channel is full */
+			for (int k = 0; k < n; k++)
+				left[nleft++] = batch[k]; /* its channel is full: next round */
 		}
 	}
-	m->nhandoffs = kept;
+	memcpy(m->handoffs, left, nleft * sizeof(left[0]));
+	m->nhandoffs = nleft;
 }
 
 /* ---- timeouts ---- */

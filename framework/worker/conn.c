@@ -185,43 +185,70 @@ static bool handoff_ready(const struct fw_conn *c)
 }
 
 /*
- * Give an idle connection to the master, which passes it to another
- * worker. The socket never closes, so nginx never sees a reset or races a
- * close: this is what lets a worker retire under keepalive load without a
- * failed request. The events go first, so that this process's epoll stops
- * watching a file that lives on elsewhere.
+ * Give idle connections to the master, which passes them to other
+ * workers. The sockets never close, so nginx never sees a reset or races
+ * a close: this is what lets a worker retire under keepalive load without
+ * a failed request. Connections are collected first (conn_settle marks
+ * them) and sent many to a message. Their events go first, so that this
+ * process's epoll stops watching files that live on elsewhere.
  */
-static void conn_handoff(struct fw_conn *c)
+static void handoff_mark(struct fw_conn *c)
 {
-	struct fw_msg m = {.type = FW_MSG_HANDOFF};
-	struct fw_worker *w = c->w;
-
 	reading(c, false);
 	writing(c, false);
-	if (fw_chan_send(w->chan_fd, &m, c->fd) == 0) {
-		fw_conn_close(c, NULL); /* our copy of the descriptor only */
-		return;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-		struct timeval tv = {0, HANDOFF_RETRY_MS * 1000};
-
-		c->handoff_pending = true;
-		evtimer_add(&w->handoff_ev, &tv);
-		return;
-	}
-	fw_log_errno(FW_LOG_WARN, "sendmsg(handing over connection %d)", c->fd);
-	fw_conn_close(c, NULL);
+	c->handoff_pending = true;
+	event_active(&c->w->handoff_ev, EV_TIMEOUT, 0);
 }
 
-void fw_conn_retry_handoffs(struct fw_worker *w)
+/* Send up to FW_CHAN_MAX_FDS marked connections. FW_OK, FW_AGAIN (retry), FW_ERROR. */
+static int handoff_batch(struct fw_worker *w, bool *more)
 {
-	struct fw_conn *c, *next;
+	struct fw_conn *batch[FW_CHAN_MAX_FDS], *c;
+	int fds[FW_CHAN_MAX_FDS], n = 0;
+	struct fw_msg m = {.type = FW_MSG_HANDOFF};
 
-	for (c = w->conns; c != NULL; c = next) {
-		next = c->next;
-		if (c->handoff_pending) {
-			c->handoff_pending = false;
-			conn_settle(c);
+	*more = false;
+	for (c = w->conns; c != NULL; c = c->next) {
+		if (!c->handoff_pending)
+			continue;
+		if (n == FW_CHAN_MAX_FDS) {
+			*more = true;
+			break;
+		}
+		batch[n] = c;
+		fds[n++] = c->fd;
+	}
+	if (n == 0)
+		return FW_OK;
+	m.arg = (uint32_t)n;
+	if (fw_chan_sendv(w->chan_fd, &m, fds, n) != 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+			return FW_AGAIN;
+		fw_log_errno(FW_LOG_WARN, "sendmsg(handing over %d connections)", n);
+		for (int i = 0; i < n; i++)
+			batch[i]->handoff_pending = false, batch[i]->broken = true;
+		for (int i = 0; i < n; i++)
+			fw_conn_close(batch[i], NULL);
+		return FW_ERROR;
+	}
+	for (int i = 0; i < n; i++) {
+		batch[i]->handoff_pending = false;
+		fw_conn_close(batch[i], NULL); /* our copy of the descriptor only */
+	}
+	return FW_OK;
+}
+
+void fw_conn_send_handoffs(struct fw_worker *w)
+{
+	bool more = true;
+
+	while (more) {
+		int r = handoff_batch(w, &more);
+
+		if (r == FW_AGAIN) {
+			struct timeval tv = {0, HANDOFF_RETRY_MS * 1000};
+			evtimer_add(&w->handoff_ev, &tv);
+			return;
 		}
 	}
 }
@@ -234,7 +261,7 @@ static void conn_settle(struct fw_conn *c)
 	else if (c->handoff_pending)
 		return;
 	else if (c->draining && handoff_ready(c))
-		conn_handoff(c);
+		handoff_mark(c);
 	else if ((c->close_after_flush || c->draining) && fw_conn_idle(c))
 		fw_conn_close(c, NULL);
 }

@@ -98,11 +98,11 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 	settle_all(arg);
 }
 
-static void on_handoff_retry(evutil_socket_t fd, short what, void *arg)
+static void on_handoff(evutil_socket_t fd, short what, void *arg)
 {
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
-	fw_conn_retry_handoffs(arg);
+	fw_conn_send_handoffs(arg);
 }
 
 /* Stop accepting; let every connection finish its request, then exit. */
@@ -151,33 +151,33 @@ static void worker_quit(struct fw_worker *w)
 	event_base_loopbreak(w->base);
 }
 
-/* A connection handed over by the master: serve it like an accepted one. */
-static void adopt(struct fw_worker *w, int fd)
+/* Connections handed over by the master: served like accepted ones. */
+static void adopt(struct fw_worker *w, const int *fds, int n)
 {
-	struct fw_conn *c;
+	for (int i = 0; i < n; i++) {
+		struct fw_conn *c = fw_conn_open(w, fds[i]);
 
-	if (fd < 0) {
-		fw_log(FW_LOG_WARN, "connection message without a descriptor");
-		return;
+		if (c == NULL) {
+			close(fds[i]);
+			continue;
+		}
+		if (w->stopping)
+			fw_conn_stop(c); /* raced with our own drain or stop: pass it on, or close it */
 	}
-	if ((c = fw_conn_open(w, fd)) == NULL) {
-		close(fd);
-		return;
-	}
-	if (w->stopping)
-		fw_conn_stop(c); /* raced with our own drain or stop: pass it on, or close it */
 }
 
 static void on_chan(evutil_socket_t fd, short what, void *arg)
 {
 	struct fw_worker *w = arg;
 	struct fw_msg m;
-	int r, passed;
+	int r, fds[FW_CHAN_MAX_FDS], n;
 
 	FW_UNUSED(what);
-	while ((r = fw_chan_recv(fd, &m, &passed)) == 1) {
-		if (m.type != FW_MSG_CONN && passed >= 0)
-			close(passed);
+	while ((r = fw_chan_recvv(fd, &m, fds, &n)) == 1) {
+		if (m.type != FW_MSG_CONN) {
+			for (int i = 0; i < n; i++)
+				close(fds[i]);
+		}
 		switch (m.type) {
 		case FW_MSG_STOP:
 			worker_stop(w, w->cfg->graceful_timeout);
@@ -189,7 +189,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 			fw_worker_drain(w);
 			break;
 		case FW_MSG_CONN:
-			adopt(w, passed);
+			adopt(w, fds, n);
 			break;
 		default:
 			fw_log(FW_LOG_WARN, "unexpected message %u from the master", m.type);
@@ -246,8 +246,12 @@ static struct event_base *base_new(void)
 
 	if (cfg == NULL)
 		return NULL;
-	/* One thread per worker: no locks inside libevent. */
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	/*
+	 * One thread per worker: no locks inside libevent. Its EVENT_* variables
+	 * are ignored: reading each costs four uid/gid system calls per worker
+	 * start, and a worker starts at every recycle.
+	 */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV);
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	return base;
@@ -261,7 +265,7 @@ static int events_start(struct fw_worker *w)
 	fw_listener_start(w); /* accepts only once the loop runs, after READY */
 	evtimer_assign(&w->stop_ev, w->base, on_stop_timeout, w);
 	evtimer_assign(&w->drain_ev, w->base, on_drain, w);
-	evtimer_assign(&w->handoff_ev, w->base, on_handoff_retry, w);
+	evtimer_assign(&w->handoff_ev, w->base, on_handoff, w);
 	event_assign(&w->chan_ev, w->base, w->chan_fd, EV_READ | EV_PERSIST, on_chan, w);
 	event_assign(&w->heartbeat_ev, w->base, -1, EV_PERSIST, on_heartbeat, w);
 	evsignal_assign(&w->sig_term, w->base, SIGTERM, on_signal, w);
@@ -276,9 +280,24 @@ static int events_start(struct fw_worker *w)
 	return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FREE_AT_EXIT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FREE_AT_EXIT 1
+#endif
+#endif
+
+/*
+ * Connections close (cancel callbacks run) at every exit. The rest is
+ * freed only under AddressSanitizer, whose leak check wants it: otherwise
+ * freeing what exit takes anyway would only write to pages the worker may
+ * still share with the master (copy-on-write), at every recycle.
+ */
 static void worker_cleanup(struct fw_worker *w)
 {
 	fw_conn_free_all(w);
+#ifdef FREE_AT_EXIT
 	while (w->free_reqs != NULL) {
 		fw_req *req = w->free_reqs;
 		w->free_reqs = req->next_free;
@@ -298,6 +317,7 @@ static void worker_cleanup(struct fw_worker *w)
 	}
 	if (w->base != NULL)
 		event_base_free(w->base);
+#endif
 	fw_current_worker = NULL;
 }
 

@@ -56,7 +56,7 @@ struct fw_worker {
 	bool stopping;  /* graceful stop or drain: no new connections */
 	bool draining;  /* retiring: idle connections go to the master, not closed */
 	bool master_gone;
-	struct event handoff_ev; /* retries handoffs the channel could not take */
+	struct event handoff_ev; /* sends marked connections; retries a full channel */
 	struct event drain_ev;   /* settles connections after fw_worker_drain() */
 
 	/* Recycling. */
@@ -138,8 +138,8 @@ void fw_conn_settle(struct fw_conn *c);
  * (retiring, keepalive) or closed. A safe point: do not use c afterwards.
  */
 void fw_conn_stop(struct fw_conn *c);
-/* Retry the handoffs the channel refused. */
-void fw_conn_retry_handoffs(struct fw_worker *w);
+/* Send the connections marked for handoff, many per message. */
+void fw_conn_send_handoffs(struct fw_worker *w);
 
 /* request.c */
 fw_req *fw_request_get(struct fw_worker *w);

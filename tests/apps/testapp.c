@@ -1,7 +1,7 @@
 /*
  * testapp: the misbehaving application the recycling tests need.
  *   GET  /hello            "hello\n"
- *   POST /echo             the body back
+ *   POST /hello, /echo     the body back
  *   GET  /pid              the worker's pid
  *   GET  /leak?kb=N        keeps N KiB (touched) for the worker's life
  *   GET  /block?ms=N       blocks the worker in the handler (a stuck handler)
@@ -144,7 +144,8 @@ static int boot(void *arg)
 
 int main(int argc, char **argv)
 {
-	if (fw_route("GET", "/hello", hello, NULL) != 0 || fw_route("POST", "/echo", echo, NULL) != 0 ||
+	if (fw_route("GET", "/hello", hello, NULL) != 0 || fw_route("POST", "/hello", echo, NULL) != 0 ||
+	    fw_route("POST", "/echo", echo, NULL) != 0 ||
 	    fw_route("GET", "/pid", pid, NULL) != 0 || fw_route("GET", "/leak", leak, NULL) != 0 ||
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
 	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_on_worker_start(boot, NULL) != 0)
