@@ -67,14 +67,17 @@ static void copy_out(char *dst, const char *src, size_t cap)
 	dst[cap - 1] = '\0';
 }
 
-void fw_slot_request_begin(struct fw_slot *s, const char *method, const char *path, uint64_t now)
+void fw_slot_request_begin(struct fw_slot *s, const struct fw_slot_request *r, uint64_t now)
 {
 	uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
 	__atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	copy_in(s->req_method, method, sizeof(s->req_method));
-	copy_in(s->req_path, path, sizeof(s->req_path));
+	copy_in(s->req_method, r->method, sizeof(s->req_method));
+	copy_in(s->req_path, r->path, sizeof(s->req_path));
+	__atomic_store_n(&s->req_fd, (int32_t)r->fd, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->req_id, r->id, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->req_keep, (uint8_t)r->keep, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->handler_ms, now, __ATOMIC_RELAXED);
 }
@@ -84,16 +87,18 @@ void fw_slot_request_end(struct fw_slot *s)
 	__atomic_store_n(&s->handler_ms, (uint64_t)0, __ATOMIC_RELAXED);
 }
 
-bool fw_slot_request_read(const struct fw_slot *s, char method[FW_SLOT_METHOD_LEN],
-			  char path[FW_SLOT_PATH_LEN])
+bool fw_slot_request_read(const struct fw_slot *s, struct fw_slot_request *out)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 
 		if (before & 1)
 			continue;
-		copy_out(method, s->req_method, FW_SLOT_METHOD_LEN);
-		copy_out(path, s->req_path, FW_SLOT_PATH_LEN);
+		copy_out(out->method, s->req_method, FW_SLOT_METHOD_LEN);
+		copy_out(out->path, s->req_path, FW_SLOT_PATH_LEN);
+		out->fd = __atomic_load_n(&s->req_fd, __ATOMIC_RELAXED);
+		out->id = __atomic_load_n(&s->req_id, __ATOMIC_RELAXED);
+		out->keep = __atomic_load_n(&s->req_keep, __ATOMIC_RELAXED) != 0;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before)
 			return true;

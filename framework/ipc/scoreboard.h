@@ -51,7 +51,10 @@ struct fw_slot {
 	uint32_t in_flight;      /* requests in handlers or deferred */
 	uint32_t conns;
 	uint32_t retiring;       /* an fw_retire_reason once the worker asked */
-	uint32_t seq;            /* seqlock over req_method and req_path */
+	uint32_t seq;            /* seqlock over the running request's fields below */
+	int32_t req_fd;          /* its connection (the master answers 504 on it at a timeout) */
+	uint16_t req_id;         /* its FastCGI request id */
+	uint8_t req_keep;
 	uint64_t requests;       /* answered since the worker started */
 	uint64_t started_ms;     /* fw_now_ms() at fork */
 	uint64_t heartbeat_ms;   /* the loop ran at this time */
@@ -83,15 +86,23 @@ void fw_scoreboard_destroy(struct fw_scoreboard *sb);
 #define fw_slot_store(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #define fw_slot_load(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
+/* The handler's request, as the scoreboard keeps it. */
+struct fw_slot_request {
+	char method[FW_SLOT_METHOD_LEN];
+	char path[FW_SLOT_PATH_LEN];
+	int fd;           /* connection descriptor in the worker, -1 if none */
+	uint16_t id;      /* FastCGI request id */
+	bool keep;
+};
+
 /* Writer side: the worker records the request its handler is running. */
-void fw_slot_request_begin(struct fw_slot *s, const char *method, const char *path, uint64_t now);
+void fw_slot_request_begin(struct fw_slot *s, const struct fw_slot_request *r, uint64_t now);
 void fw_slot_request_end(struct fw_slot *s);
 
 /*
  * Reader side: copy the running request's method and path. false when
  * the slot kept changing (the request is not a stuck one, then).
  */
-bool fw_slot_request_read(const struct fw_slot *s, char method[FW_SLOT_METHOD_LEN],
-			  char path[FW_SLOT_PATH_LEN]);
+bool fw_slot_request_read(const struct fw_slot *s, struct fw_slot_request *out);
 
 #endif

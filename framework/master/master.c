@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,12 +197,40 @@ static bool single_threaded(void)
 	return threads == 1;
 }
 
+/*
+ * Descriptors: every worker holds up to max_conns connections, and the
+ * master may hold connections in transit. A descriptor passed with
+ * SCM_RIGHTS to a process at its limit is dropped by the kernel, and that
+ * connection with it, so the soft limit goes up to the hard one (what
+ * nginx's worker_rlimit_nofile does), and a shortfall is said at start.
+ */
+static void raise_nofile(const struct fw_config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		fw_log_errno(FW_LOG_WARN, "getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			fw_log_errno(FW_LOG_WARN, "setrlimit(RLIMIT_NOFILE, %llu)",
+				     (unsigned long long)rl.rlim_max);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_conns + 64)
+		fw_log(FW_LOG_WARN, "open files are limited to %llu, below max_conns (%d) + 64; "
+				    "raise LimitNOFILE or ulimit -n",
+		       (unsigned long long)rl.rlim_cur, cfg->max_conns);
+}
+
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
 	m->pid = getpid();
 	m->single_threaded = single_threaded();
+	raise_nofile(cfg);
 	m->workers_wanted = cfg->workers;
 	m->listener.fd = -1;
 	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {

@@ -185,11 +185,12 @@ static void count(struct fw_master *m, enum fw_retire_reason r)
 /* A worker that was serving died on its own: a crash, with its last request. */
 static void crashed(struct fw_master *m, struct fw_proc *p, const struct fw_slot *s, const char *how)
 {
-	char method[FW_SLOT_METHOD_LEN] = "", path[FW_SLOT_PATH_LEN] = "", running[200] = "";
+	struct fw_slot_request r;
+	char running[200] = "";
 	uint64_t since = fw_slot_load(s->handler_ms);
 
-	if (since != 0 && fw_slot_request_read(s, method, path))
-		snprintf(running, sizeof(running), " while running %s %s for %llu ms", method, path,
+	if (since != 0 && fw_slot_request_read(s, &r))
+		snprintf(running, sizeof(running), " while running %s %s for %llu ms", r.method, r.path,
 			 (unsigned long long)(fw_now_ms() - since));
 	fw_log(FW_LOG_ERROR, "worker %ld %s%s after %llu requests; replacing it", (long)p->pid, how,
 	       running, (unsigned long long)fw_slot_load(s->requests));

@@ -19,12 +19,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "ipc/chan.h"
 #include "master/master.h"
+#include "proto/fcgi.h"
 
 void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,
 			      uint64_t figure, bool draining)
@@ -313,26 +315,63 @@ static void proc_text(pid_t pid, const char *name, char *out, size_t len)
 }
 
 /*
+ * Answer the stuck request with a 504 on its own connection before the
+ * kill, so that nginx gets a complete response: otherwise it would see
+ * the connection close, answer 502, and retry an idempotent request on
+ * another worker, where it would get stuck again. The connection is the
+ * worker's; pidfd_getfd() lends the master a copy (parent of the worker,
+ * so the ptrace check passes). Best effort: without it, the kill alone.
+ */
+static bool answer_timeout(pid_t pid, const struct fw_slot_request *r)
+{
+	static const char text[] = "Status: 504 Gateway Timeout\r\n"
+				   "Content-Type: text/plain; charset=utf-8\r\n"
+				   "Content-Length: 20\r\n\r\n"
+				   "504 Gateway Timeout\n";
+	struct fw_buf out = FW_BUF_INIT;
+	int pidfd, fd = -1;
+	bool sent = false;
+
+	if (r->fd < 0 || (pidfd = pidfd_open(pid, 0)) < 0)
+		return false;
+	if ((fd = pidfd_getfd(pidfd, r->fd, 0)) < 0) {
+		fw_log_errno(FW_LOG_DEBUG, "pidfd_getfd(worker %ld, fd %d)", (long)pid, r->fd);
+	} else if (fw_fcgi_put_stream(&out, FCGI_STDOUT, r->id, text, sizeof(text) - 1) == 0 &&
+		   fw_fcgi_put_stream(&out, FCGI_STDOUT, r->id, NULL, 0) == 0 &&
+		   fw_fcgi_put_end(&out, r->id, 0, FCGI_REQUEST_COMPLETE) == 0) {
+		sent = write(fd, out.data, out.len) == (ssize_t)out.len;
+	}
+	fw_buf_finish(&out);
+	if (fd >= 0)
+		close(fd);
+	close(pidfd);
+	return sent;
+}
+
+/*
  * The evidence, logged before the kill: which request, for how long, and
  * what the kernel says the process is doing (blocked in which wait
  * channel, in which system call, on which kernel stack).
  */
 static void time_out(struct fw_master *m, struct fw_proc *p, const struct fw_slot *s, uint64_t ms)
 {
-	char method[FW_SLOT_METHOD_LEN] = "?", path[FW_SLOT_PATH_LEN] = "?";
+	struct fw_slot_request r = {.method = "?", .path = "?", .fd = -1};
 	char wchan[128], syscall[256], stack[1024], stat[512], *state;
+	bool answered;
 
-	fw_slot_request_read(s, method, path);
+	fw_slot_request_read(s, &r);
 	proc_text(p->pid, "wchan", wchan, sizeof(wchan));
 	proc_text(p->pid, "syscall", syscall, sizeof(syscall));
 	proc_text(p->pid, "stack", stack, sizeof(stack));
 	proc_text(p->pid, "stat", stat, sizeof(stat));
 	state = strrchr(stat, ')');
+	answered = answer_timeout(p->pid, &r);
 	fw_log(FW_LOG_ERROR,
 	       "worker %ld timed out: %s %s has run for %llu ms (timeout %d s); state %.1s, wchan %s, "
-	       "syscall %s, kernel stack %s; killing it",
-	       (long)p->pid, method, path, (unsigned long long)ms, m->cfg.timeout,
-	       state != NULL && state[1] == ' ' ? state + 2 : "?", wchan, syscall, stack);
+	       "syscall %s, kernel stack %s; %s, killing the worker",
+	       (long)p->pid, r.method, r.path, (unsigned long long)ms, m->cfg.timeout,
+	       state != NULL && state[1] == ' ' ? state + 2 : "?", wchan, syscall, stack,
+	       answered ? "answered 504" : "could not answer it");
 	p->timed_out = true;
 	if (kill(p->pid, SIGKILL) != 0 && errno != ESRCH)
 		fw_log_errno(FW_LOG_ERROR, "kill(%ld, SIGKILL)", (long)p->pid);

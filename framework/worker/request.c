@@ -4,6 +4,7 @@
  * complete, answered (now, or later after FW_ASYNC), and put back on the
  * free list with its buffers, so a warm worker does not allocate.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,14 +117,18 @@ static void complete(fw_req *req, int status)
 	fw_conn_settle(c);
 }
 
-static int call_handler(struct fw_worker *w, fw_req *req, const struct fw_route_match *m)
+static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
+			const struct fw_route_match *m)
 {
+	struct fw_slot_request sr = {.fd = c->fd, .id = req->id, .keep = req->keep_conn};
 	int status;
 
 	if (fw_req_set_route_params(req, m) != FW_OK)
 		return 500;
-	/* The master reads this to find a handler stuck past `timeout`. */
-	fw_slot_request_begin(w->slot, req->method, req->path, fw_now_ms());
+	/* The master reads this to find (and answer) a handler stuck past `timeout`. */
+	snprintf(sr.method, sizeof(sr.method), "%s", req->method);
+	snprintf(sr.path, sizeof(sr.path), "%s", req->path);
+	fw_slot_request_begin(w->slot, &sr, fw_now_ms());
 	status = m->fn(req, m->arg);
 	fw_slot_request_end(w->slot);
 	return status;
@@ -154,7 +159,7 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 	if (is_status_page(w, req))
 		status = fw_status_page(req, w->sb);
 	else if ((status = fw_router_match(fw_registry_router(), req->method, req->path, &m)) == 200)
-		status = call_handler(w, req, &m);
+		status = call_handler(w, c, req, &m);
 	else if (status == 405)
 		fw_set_header(req, "Allow", m.allow);
 	if (req->finish_status != 0) {
