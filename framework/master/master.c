@@ -107,7 +107,7 @@ static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_m
 		close(fds[i]);
 }
 
-static void read_channel(struct fw_master *m, struct fw_proc *p)
+void fw_master_read_channel(struct fw_master *m, struct fw_proc *p)
 {
 	struct fw_msg msg;
 	int r, fds[FW_CHAN_MAX_FDS], n;
@@ -167,7 +167,7 @@ static void wait_events(struct fw_master *m, int timeout_ms)
 	}
 	for (nfds_t i = 0; i < n && r > 0; i++) {
 		if (fds[i].revents != 0 && owner[i]->chan == fds[i].fd)
-			read_channel(m, owner[i]);
+			fw_master_read_channel(m, owner[i]);
 	}
 }
 

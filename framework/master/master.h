@@ -37,6 +37,7 @@ struct fw_proc {
 	int replaces;                 /* for a replacement: the slot it replaces, or -1 */
 	pid_t replaces_pid;
 	bool timed_out;               /* the master killed it past `timeout` */
+	int boot_round;               /* m->boot_failures when it was forked */
 };
 
 enum fw_master_mode { FW_RUNNING, FW_STOPPING, FW_QUITTING };
@@ -65,6 +66,9 @@ struct fw_master {
 
 /* Run the master until it stops; returns the process exit status. */
 int fw_master_run(const struct fw_config *cfg);
+
+/* master.c: read every queued message of a worker's channel */
+void fw_master_read_channel(struct fw_master *m, struct fw_proc *p);
 
 /* proc.c: the process table */
 int fw_proc_spawn(struct fw_master *m, int replaces);

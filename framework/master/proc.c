@@ -123,6 +123,7 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 		.spawned_ms = fw_now_ms(),
 		.replaces = replaces,
 		.replaces_pid = replaces >= 0 ? m->procs[replaces].pid : 0,
+		.boot_round = m->boot_failures,
 	};
 	if ((size_t)slot >= m->nprocs_max)
 		m->nprocs_max = (size_t)slot + 1;
@@ -152,11 +153,21 @@ static void describe(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", (unsigned)status);
 }
 
-static void boot_failed(struct fw_master *m, pid_t pid, const char *how)
+static void boot_failed(struct fw_master *m, const struct fw_proc *p, const char *how)
 {
+	pid_t pid = p->pid;
 	uint64_t delay;
 
-	/* 250 ms, 0.5 s, 1 s, 2 s: about 4 s for a dependency to come back. */
+	/*
+	 * Workers forked together fail together (the first start, a database
+	 * down): they count as one failure. After a failure one worker at a
+	 * time probes, so each later failure is a new round of the backoff:
+	 * 250 ms, 0.5 s, 1 s, 2 s, about 4 s for a dependency to come back.
+	 */
+	if (p->boot_round < m->boot_failures) {
+		fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s)", (long)pid, how);
+		return;
+	}
 	m->boot_failures++;
 	delay = 250ULL << (m->boot_failures - 1 < 10 ? m->boot_failures - 1 : 10);
 	if (delay > BOOT_BACKOFF_MAX_MS)
@@ -208,7 +219,7 @@ static void account(struct fw_master *m, struct fw_proc *p, const struct fw_slot
 	if (p->timed_out) {
 		count(m, FW_RETIRE_TIMEOUT); /* logged with its evidence when killed */
 	} else if (p->state == FW_PROC_BOOTING && m->mode == FW_RUNNING) {
-		boot_failed(m, p->pid, how);
+		boot_failed(m, p, how);
 	} else if (p->state == FW_PROC_DRAINING && clean) {
 		if (p->retire != FW_RETIRE_NONE) {
 			count(m, p->retire);
@@ -244,6 +255,13 @@ static void exited(struct fw_master *m, struct fw_proc *p, int status)
 {
 	struct fw_slot *s = &m->sb->slots[p - m->procs];
 
+	/*
+	 * What the worker sent before it exited is still queued: its last
+	 * connections (SCM_RIGHTS), its RETIRE, its READY. Read it all first;
+	 * closing the channel unread would close those connections under nginx.
+	 */
+	if (p->chan >= 0)
+		fw_master_read_channel(m, p);
 	account(m, p, s, status);
 	replacement_lost(m, p);
 	fw_slot_store(m->sb->requests_retired,

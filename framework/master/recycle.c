@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,9 @@
 #include "master/master.h"
 #include "proto/fcgi.h"
 
+#define STUCK_MS 500       /* a handler running this long: no connection goes to its worker */
+#define BOOT_TIMEOUT_MS 60000
+
 void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,
 			      uint64_t figure, bool draining)
 {
@@ -39,9 +43,25 @@ void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_re
 	       fw_retire_reason_name(why), (unsigned long long)figure);
 	if (p->state == FW_PROC_READY)
 		p->retire_ms = fw_now_ms();
-	p->retire = why;
-	p->retire_figure = figure;
-	p->state = draining ? FW_PROC_DRAINING : FW_PROC_RETIRING;
+	/* The first reason stays (a reload, then max_requests while waiting), but memory wins. */
+	if (p->retire == FW_RETIRE_NONE || why == FW_RETIRE_MEMORY) {
+		p->retire = why;
+		p->retire_figure = figure;
+	}
+	if (!draining) {
+		p->state = FW_PROC_RETIRING;
+		return;
+	}
+	/*
+	 * It drains by itself (memory). DRAIN acknowledges it: no connection
+	 * is passed to it after this message, and it waits for it before it
+	 * exits, so nothing is left unread in its channel.
+	 */
+	p->state = FW_PROC_DRAINING;
+	if (fw_proc_send(p, FW_MSG_DRAIN, -1) != 0) {
+		fw_log_errno(FW_LOG_WARN, "acknowledging worker %ld's drain; stopping it", (long)p->pid);
+		kill(p->pid, SIGTERM);
+	}
 }
 
 /* A replacement is ready: its old worker drains now. */
@@ -146,12 +166,13 @@ void fw_recycle_step(struct fw_master *m)
 	}
 	/* Crashes, memory retirements and SIGTTIN leave room: fill it. */
 	while (capacity(m) < (size_t)m->workers_wanted && now >= m->spawn_after_ms) {
+		/* After a failed boot, one worker at a time until one works. */
+		if (m->boot_failures > 0 && fw_proc_count(m, FW_PROC_BOOTING) > 0)
+			break;
 		if (fw_proc_spawn(m, -1) != 0) {
 			m->spawn_after_ms = now + 1000;
 			return;
 		}
-		if (m->boot_failures > 0)
-			break; /* after a failed boot, one at a time until one works */
 	}
 }
 
@@ -220,11 +241,17 @@ static struct fw_proc *least_busy(struct fw_master *m, const size_t *given)
 		struct fw_proc *p = &m->procs[i];
 		uint64_t load;
 
-		if (p->state != FW_PROC_READY && p->state != FW_PROC_RETIRING)
+		const struct fw_slot *s = &m->sb->slots[i];
+		uint64_t busy = fw_slot_load(s->handler_ms);
+
+		if ((p->state != FW_PROC_READY && p->state != FW_PROC_RETIRING) || p->timed_out)
+			continue;
+		/* Not to a worker stuck in a handler, nor past its max_conns. */
+		if ((busy != 0 && fw_now_ms() - busy > STUCK_MS) ||
+		    fw_slot_load(s->conns) + given[i] >= (uint64_t)m->cfg.max_conns)
 			continue;
 		/* A retiring worker would only have to pass it on again. */
-		load = fw_slot_load(m->sb->slots[i].conns) + given[i] +
-		       (p->state == FW_PROC_RETIRING ? 1000000 : 0);
+		load = fw_slot_load(s->conns) + given[i] + (p->state == FW_PROC_RETIRING ? 1000000 : 0);
 		if (load < best_load) {
 			best = p;
 			best_load = load;
@@ -322,7 +349,41 @@ static void proc_text(pid_t pid, const char *name, char *out, size_t len)
  * worker's; pidfd_getfd() lends the master a copy (parent of the worker,
  * so the ptrace check passes). Best effort: without it, the kill alone.
  */
-static bool answer_timeout(pid_t pid, const struct fw_slot_request *r)
+/* Wait (bounded) until the kernel shows pid stopped. */
+static bool stopped(pid_t pid)
+{
+	char stat[512], *state;
+
+	for (int i = 0; i < 100; i++) {
+		proc_text(pid, "stat", stat, sizeof(stat));
+		state = strrchr(stat, ')');
+		if (state != NULL && (state[2] == 'T' || state[2] == 't'))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Write all of p[0..n) to a non-blocking socket, waiting at most ~100 ms. */
+static bool write_all(int fd, const char *p, size_t n)
+{
+	for (int tries = 0; n > 0 && tries < 10; tries++) {
+		ssize_t w = write(fd, p, n);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			return false;
+		} else {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			poll(&pfd, 1, 10);
+		}
+	}
+	return n == 0;
+}
+
+static bool answer_on(pid_t pid, const struct fw_slot_request *r)
 {
 	static const char text[] = "Status: 504 Gateway Timeout\r\n"
 				   "Content-Type: text/plain; charset=utf-8\r\n"
@@ -332,20 +393,47 @@ static bool answer_timeout(pid_t pid, const struct fw_slot_request *r)
 	int pidfd, fd = -1;
 	bool sent = false;
 
-	if (r->fd < 0 || (pidfd = pidfd_open(pid, 0)) < 0)
+	if ((pidfd = pidfd_open(pid, 0)) < 0)
 		return false;
 	if ((fd = pidfd_getfd(pidfd, r->fd, 0)) < 0) {
 		fw_log_errno(FW_LOG_DEBUG, "pidfd_getfd(worker %ld, fd %d)", (long)pid, r->fd);
 	} else if (fw_fcgi_put_stream(&out, FCGI_STDOUT, r->id, text, sizeof(text) - 1) == 0 &&
 		   fw_fcgi_put_stream(&out, FCGI_STDOUT, r->id, NULL, 0) == 0 &&
 		   fw_fcgi_put_end(&out, r->id, 0, FCGI_REQUEST_COMPLETE) == 0) {
-		sent = write(fd, out.data, out.len) == (ssize_t)out.len;
+		sent = write_all(fd, out.data, out.len);
 	}
 	fw_buf_finish(&out);
 	if (fd >= 0)
 		close(fd);
 	close(pidfd);
 	return sent;
+}
+
+/*
+ * Answer the stuck request with a 504 on its own connection before the
+ * kill, so that nginx gets a complete response: otherwise it would see
+ * the connection close, answer 502, and retry an idempotent request on
+ * another worker, where it would get stuck again. The connection is the
+ * worker's; pidfd_getfd() lends the master a copy (it is the worker's
+ * parent, so the ptrace check passes). The worker is stopped first and
+ * the scoreboard read again: only if the same request is still running
+ * (nothing of its own answer can be on the wire) is the 504 written.
+ * Best effort: otherwise the kill alone.
+ */
+static bool answer_timeout(pid_t pid, const struct fw_slot *s, uint64_t since,
+			   const struct fw_slot_request *r)
+{
+	struct fw_slot_request now;
+	bool same;
+
+	if (r->fd < 0 || kill(pid, SIGSTOP) != 0)
+		return false;
+	same = stopped(pid) && fw_slot_load(s->handler_ms) == since &&
+	       fw_slot_request_read(s, &now) && now.fd == r->fd && now.id == r->id;
+	if (same)
+		return answer_on(pid, r);
+	kill(pid, SIGCONT);
+	return false;
 }
 
 /*
@@ -357,15 +445,17 @@ static void time_out(struct fw_master *m, struct fw_proc *p, const struct fw_slo
 {
 	struct fw_slot_request r = {.method = "?", .path = "?", .fd = -1};
 	char wchan[128], syscall[256], stack[1024], stat[512], *state;
+	uint64_t since = fw_slot_load(s->handler_ms);
 	bool answered;
 
-	fw_slot_request_read(s, &r);
+	if (!fw_slot_request_read(s, &r))
+		r.fd = -1; /* torn: name nothing, answer nothing */
 	proc_text(p->pid, "wchan", wchan, sizeof(wchan));
 	proc_text(p->pid, "syscall", syscall, sizeof(syscall));
 	proc_text(p->pid, "stack", stack, sizeof(stack));
 	proc_text(p->pid, "stat", stat, sizeof(stat));
 	state = strrchr(stat, ')');
-	answered = answer_timeout(p->pid, &r);
+	answered = since != 0 && answer_timeout(p->pid, s, since, &r);
 	fw_log(FW_LOG_ERROR,
 	       "worker %ld timed out: %s %s has run for %llu ms (timeout %d s); state %.1s, wchan %s, "
 	       "syscall %s, kernel stack %s; %s, killing the worker",
@@ -381,14 +471,25 @@ void fw_timeouts_check(struct fw_master *m, uint64_t now)
 {
 	uint64_t limit = (uint64_t)m->cfg.timeout * 1000;
 
-	if (limit == 0)
-		return;
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		struct fw_proc *p = &m->procs[i];
 		const struct fw_slot *s = &m->sb->slots[i];
 		uint64_t since;
 
 		if (p->state == FW_PROC_FREE || p->timed_out)
+			continue;
+		/*
+		 * A worker stuck in its start-up hook would hold a recycle (and,
+		 * at recycle_concurrency = 1, every later one) forever.
+		 */
+		if (p->state == FW_PROC_BOOTING && now - p->spawned_ms > BOOT_TIMEOUT_MS) {
+			fw_log(FW_LOG_ERROR, "worker %ld not ready after %d s; killing it", (long)p->pid,
+			       BOOT_TIMEOUT_MS / 1000);
+			kill(p->pid, SIGKILL);
+			p->spawned_ms = now; /* once */
+			continue;
+		}
+		if (limit == 0)
 			continue;
 		since = fw_slot_load(s->handler_ms);
 		if (since != 0 && now > since && now - since > limit)

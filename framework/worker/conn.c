@@ -163,7 +163,9 @@ void fw_conn_send(struct fw_conn *c)
  */
 bool fw_conn_idle(const struct fw_conn *c)
 {
-	return c->req == NULL && c->out.len == 0 && !c->input_open;
+	/* Part of a record read (a request starting) is not idle either. */
+	return c->req == NULL && c->out.len == 0 && !c->input_open &&
+	       fw_fcgi_parser_at_boundary(&c->parser) && c->mgmt.len == 0;
 }
 
 void fw_conn_stop(struct fw_conn *c)
@@ -181,7 +183,7 @@ void fw_conn_stop(struct fw_conn *c)
 static bool handoff_ready(const struct fw_conn *c)
 {
 	return c->w->draining && !c->w->master_gone && c->keepalive && !c->close_after_flush &&
-	       fw_conn_idle(c) && fw_fcgi_parser_at_boundary(&c->parser) && c->mgmt.len == 0;
+	       fw_conn_idle(c);
 }
 
 /*
@@ -222,7 +224,9 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 		return FW_OK;
 	m.arg = (uint32_t)n;
 	if (fw_chan_sendv(w->chan_fd, &m, fds, n) != 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+		/* A full channel, or the kernel's limit on descriptors in flight. */
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ||
+		    errno == ETOOMANYREFS || errno == ENOMEM)
 			return FW_AGAIN;
 		fw_log_errno(FW_LOG_WARN, "sendmsg(handing over %d connections)", n);
 		for (int i = 0; i < n; i++)

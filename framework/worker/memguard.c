@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/memstat.h"
+#include "core/status.h"
 
 #ifdef FW_HAVE_TCMALLOC
 #include <gperftools/malloc_extension_c.h>
@@ -19,7 +20,8 @@
 #define READ_MIN_INTERVAL_MS 250  /* precise readings while near, not over, a limit */
 #define REFRESH_INTERVAL_MS 1000  /* heartbeat readings while limits are set */
 #define REFRESH_IDLE_MS 5000      /* heartbeat readings without limits (status page) */
-#define SOFT_QUIET_MS 1000        /* after a release that left us over the soft limit */
+#define SOFT_QUIET_MS 1000        /* after a release that left us over the soft limit, */
+#define SOFT_QUIET_MAX_MS 60000   /* doubling each time it does not help */
 #define NEAR(limit) ((limit) / 10 * 9)
 
 #ifdef FW_HAVE_TCMALLOC
@@ -114,13 +116,16 @@ static int measure(struct fw_memguard *g, uint64_t now, struct fw_memstat *m)
 {
 	static int warned;
 
-	if (fw_memstat_read(0, m) != 0) {
+	if (g->no_smaps || fw_memstat_read(0, m) != 0) {
 		if (!warned++)
-			fw_log_errno(FW_LOG_WARN, "reading /proc/self/smaps_rollup; memory limits are not enforced");
+			fw_log_errno(FW_LOG_WARN, "reading /proc/self/smaps_rollup; memory limits now "
+						  "judge by the allocator's estimate alone");
+		g->no_smaps = true; /* not retried at every request */
 		return -1;
 	}
 	g->offset = (int64_t)m->private_kb * 1024 - tier2();
 	g->last_read_ms = now;
+	g->skip = 0; /* a fresh figure: plan again from it */
 	g->last_estimate = (int64_t)m->private_kb * 1024;
 	fw_slot_store(g->slot->rss_kb, m->rss_kb);
 	fw_slot_store(g->slot->private_kb, m->private_kb);
@@ -187,7 +192,8 @@ int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 	limit = trigger(g, now);
 	if (limit == 0 || tier1() + g->offset < (int64_t)NEAR(limit))
 		return FW_RETIRE_NONE;
-	if (g->skip > 0) {
+	/* Skipping is only for a worker whose upper bound is still below the limit. */
+	if (g->skip > 0 && tier1() + g->offset < (int64_t)limit) {
 		g->skip--;
 		return FW_RETIRE_NONE;
 	}
@@ -196,8 +202,11 @@ int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 	if (estimate < (int64_t)NEAR(limit) ||
 	    (estimate < (int64_t)limit && now - g->last_read_ms < READ_MIN_INTERVAL_MS))
 		return FW_RETIRE_NONE;
-	if (measure(g, now, &m) != 0)
-		return FW_RETIRE_NONE;
+	if (measure(g, now, &m) != 0) {
+		/* No precise figure: the estimate decides (it errs high). */
+		*private_kb = (uint64_t)(estimate > 0 ? estimate : 0) / 1024;
+		return g->hard != 0 && estimate > (int64_t)g->hard ? FW_RETIRE_MEMORY : FW_RETIRE_NONE;
+	}
 	if (g->soft != 0 && m.private_kb * 1024 > g->soft && now >= g->soft_quiet_until) {
 		uint64_t before = m.private_kb;
 
@@ -206,8 +215,17 @@ int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 			return FW_RETIRE_NONE;
 		fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_soft_limit_mb: released free heap, now %llu KiB",
 		       (unsigned long long)before, (unsigned long long)m.private_kb);
-		if (m.private_kb * 1024 > g->soft)
-			g->soft_quiet_until = now + SOFT_QUIET_MS;
+		/*
+		 * Still over: releasing again soon would not help either. Wait
+		 * twice as long each time (up to a minute) before the next try.
+		 */
+		if (m.private_kb * 1024 > g->soft) {
+			g->soft_quiet_ms = g->soft_quiet_ms == 0 ? SOFT_QUIET_MS
+					   : FW_MIN(g->soft_quiet_ms * 2, SOFT_QUIET_MAX_MS);
+			g->soft_quiet_until = now + g->soft_quiet_ms;
+		} else {
+			g->soft_quiet_ms = 0;
+		}
 	}
 	*private_kb = m.private_kb;
 	return g->hard != 0 && m.private_kb * 1024 > g->hard ? FW_RETIRE_MEMORY : FW_RETIRE_NONE;

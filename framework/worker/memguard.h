@@ -33,6 +33,8 @@ struct fw_memguard {
 	int64_t offset;            /* private - mapped at the last reading */
 	uint64_t last_read_ms;
 	uint64_t soft_quiet_until; /* after a release that did not help */
+	uint64_t soft_quiet_ms;
+	bool no_smaps;             /* smaps_rollup unreadable: the estimate decides */
 	uint64_t skip;             /* requests to skip the second tier */
 	int64_t last_estimate;
 	int64_t max_growth;        /* largest growth per request seen */

@@ -60,7 +60,7 @@ static int orphan_guard(pid_t master_pid)
 
 void fw_worker_check_stopped(struct fw_worker *w)
 {
-	if (w->stopping && w->nconns == 0)
+	if (w->stopping && w->nconns == 0 && (w->drain_acked || w->master_gone))
 		event_base_loopbreak(w->base);
 }
 
@@ -70,7 +70,9 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
-	fw_log(FW_LOG_WARN, "graceful stop timed out with %zu connection(s) and %zu request(s) in flight; closing them",
+	/* Connections already marked for handoff still go: they are idle. */
+	fw_conn_send_handoffs(w);
+	fw_log(FW_LOG_WARN, "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing them",
 	       w->nconns, w->in_flight);
 	fw_conn_free_all(w);
 	event_base_loopbreak(w->base);
@@ -82,11 +84,23 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
  */
 static void settle_all(struct fw_worker *w)
 {
-	struct fw_conn *c, *next;
+	struct fw_conn *c;
 
-	for (c = w->conns; c != NULL; c = next) {
-		next = c->next;
+	/*
+	 * Stopping a connection can run an application's cancel callback,
+	 * which may finish (and so close) any other connection: mark them all,
+	 * then take one marked connection at a time from the head.
+	 */
+	for (c = w->conns; c != NULL; c = c->next)
+		c->visit = true;
+	for (c = w->conns; c != NULL;) {
+		if (!c->visit) {
+			c = c->next;
+			continue;
+		}
+		c->visit = false;
 		fw_conn_stop(c);
+		c = w->conns;
 	}
 	fw_worker_check_stopped(w);
 }
@@ -114,6 +128,7 @@ static void worker_stop(struct fw_worker *w, int timeout_s)
 	/* Stopping, not retiring: idle connections close instead of moving. */
 	w->draining = false;
 	w->stopping = true;
+	w->drain_acked = true; /* the master sends nothing more to a stopping worker */
 	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_STOPPING);
 	/* A second, shorter deadline (master gone) wins. */
 	if (!was_stopping || timeout_s < w->cfg->graceful_timeout)
@@ -130,12 +145,16 @@ static void worker_stop(struct fw_worker *w, int timeout_s)
  * inside request processing too, so connections are settled from an
  * event, at a point where none of them is on the stack.
  */
-void fw_worker_drain(struct fw_worker *w)
+void fw_worker_drain(struct fw_worker *w, bool acked)
 {
 	struct timeval tv = {w->cfg->graceful_timeout, 0};
 
-	if (w->stopping)
+	if (acked)
+		w->drain_acked = true;
+	if (w->stopping) {
+		fw_worker_check_stopped(w);
 		return;
+	}
 	w->stopping = true;
 	w->draining = true;
 	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_DRAINING);
@@ -164,6 +183,7 @@ static void adopt(struct fw_worker *w, const int *fds, int n)
 		if (w->stopping)
 			fw_conn_stop(c); /* raced with our own drain or stop: pass it on, or close it */
 	}
+	fw_listener_conn_opened(w);
 }
 
 static void on_chan(evutil_socket_t fd, short what, void *arg)
@@ -186,7 +206,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 			worker_quit(w);
 			return;
 		case FW_MSG_DRAIN:
-			fw_worker_drain(w);
+			fw_worker_drain(w, true);
 			break;
 		case FW_MSG_CONN:
 			adopt(w, fds, n);

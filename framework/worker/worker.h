@@ -61,7 +61,10 @@ struct fw_worker {
 
 	/* Recycling. */
 	uint64_t retire_after; /* max_requests + jitter, 0 = never */
-	bool retire_sent;
+	enum fw_retire_reason retire_reason; /* asked for, NONE before */
+	uint64_t retire_figure;
+	bool retire_sent;      /* the master has the request */
+	bool drain_acked;      /* the master sent DRAIN: no connection follows */
 	struct fw_memguard mem;
 	uint64_t last_timeout_scan_ms;
 
@@ -100,13 +103,18 @@ struct fw_conn {
 	bool close_after_flush; /* the last request did not ask to keep the connection */
 	bool draining;          /* the worker stops: close once idle, take no new request */
 	bool broken;          /* I/O failed: close at the next safe point */
+	bool visit;           /* walks that may close other connections */
 };
 
 /* worker.c */
 int fw_worker_main(const struct fw_worker_boot *boot); /* returns the exit status */
 void fw_worker_check_stopped(struct fw_worker *w);
-/* Stop accepting and hand every connection over once idle (retiring). */
-void fw_worker_drain(struct fw_worker *w);
+/*
+ * Stop accepting and hand every connection over once idle (retiring).
+ * acked: the master asked (DRAIN); otherwise the worker waits for its
+ * DRAIN before it exits, so that no connection is left in its channel.
+ */
+void fw_worker_drain(struct fw_worker *w, bool acked);
 
 /* retire.c */
 void fw_retire_init(struct fw_worker *w);
@@ -122,6 +130,8 @@ int fw_status_page(fw_req *req, const struct fw_scoreboard *sb);
 void fw_listener_start(struct fw_worker *w);
 void fw_listener_stop(struct fw_worker *w);
 void fw_listener_conn_closed(struct fw_worker *w);
+/* A connection was added (accepted or handed over): pause at max_conns. */
+void fw_listener_conn_opened(struct fw_worker *w);
 
 /* conn.c */
 struct fw_conn *fw_conn_open(struct fw_worker *w, int fd);
