@@ -111,6 +111,13 @@ static int64_t tier2(void)
 }
 #endif
 
+/* tcmalloc's first tier is a plain load; statm's is a system call, skipped by headroom too. */
+#ifdef FW_HAVE_TCMALLOC
+#define TIER1_FREE 1
+#else
+#define TIER1_FREE 0
+#endif
+
 /* Read smaps_rollup, publish it, recalibrate. 0, or -1 (logged once). */
 static int measure(struct fw_memguard *g, uint64_t now, struct fw_memstat *m)
 {
@@ -126,6 +133,7 @@ static int measure(struct fw_memguard *g, uint64_t now, struct fw_memstat *m)
 	g->offset = (int64_t)m->private_kb * 1024 - tier2();
 	g->last_read_ms = now;
 	g->skip = 0; /* a fresh figure: plan again from it */
+	g->skip1 = 0;
 	g->last_estimate = (int64_t)m->private_kb * 1024;
 	fw_slot_store(g->slot->rss_kb, m->rss_kb);
 	fw_slot_store(g->slot->private_kb, m->private_kb);
@@ -181,19 +189,45 @@ static void plan_skip(struct fw_memguard *g, int64_t estimate, uint64_t limit)
 		g->skip = (uint64_t)(room / (2 * g->max_growth) < 64 ? room / (2 * g->max_growth) : 64);
 }
 
+/* As plan_skip(), for a first tier that costs a system call (statm). */
+static void plan_skip1(struct fw_memguard *g, int64_t estimate, uint64_t limit)
+{
+	int64_t growth = estimate - g->last_estimate1, room = (int64_t)NEAR(limit) - estimate;
+
+	if (growth > g->max_growth)
+		g->max_growth = growth;
+	g->last_estimate1 = estimate;
+	if (room <= 0)
+		g->skip1 = 0;
+	else if (g->max_growth <= 0)
+		g->skip1 = 64;
+	else
+		g->skip1 = (uint64_t)FW_MIN(room / (2 * g->max_growth), (int64_t)64);
+}
+
 int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 {
 	struct fw_memstat m;
 	uint64_t limit;
-	int64_t estimate;
+	int64_t estimate, upper;
 
 	if (g->hard == 0 && g->soft == 0)
 		return FW_RETIRE_NONE;
 	limit = trigger(g, now);
-	if (limit == 0 || tier1() + g->offset < (int64_t)NEAR(limit))
+	if (limit == 0)
 		return FW_RETIRE_NONE;
+	if (!TIER1_FREE && g->skip1 > 0) {
+		g->skip1--;
+		return FW_RETIRE_NONE;
+	}
+	upper = tier1() + g->offset;
+	if (upper < (int64_t)NEAR(limit)) {
+		if (!TIER1_FREE)
+			plan_skip1(g, upper, limit);
+		return FW_RETIRE_NONE;
+	}
 	/* Skipping is only for a worker whose upper bound is still below the limit. */
-	if (g->skip > 0 && tier1() + g->offset < (int64_t)limit) {
+	if (g->skip > 0 && upper < (int64_t)limit) {
 		g->skip--;
 		return FW_RETIRE_NONE;
 	}

@@ -18,7 +18,8 @@
  * caught by the reading the heartbeat takes every second while limits are
  * set. With the system allocator the first tier is RSS from
  * /proc/self/statm (one pread), which is larger than private memory, so the
- * check is conservative.
+ * check is conservative; being a system call, it is skipped for as many
+ * requests as the headroom allows at the fastest growth seen.
  */
 #ifndef FW_WORKER_MEMGUARD_H
 #define FW_WORKER_MEMGUARD_H
@@ -36,6 +37,8 @@ struct fw_memguard {
 	uint64_t soft_quiet_ms;
 	bool no_smaps;             /* smaps_rollup unreadable: the estimate decides */
 	uint64_t skip;             /* requests to skip the second tier */
+	uint64_t skip1;            /* ... the first, when it costs a system call */
+	int64_t last_estimate1;
 	int64_t last_estimate;
 	int64_t max_growth;        /* largest growth per request seen */
 	struct fw_slot *slot;
