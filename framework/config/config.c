@@ -13,7 +13,7 @@
 
 extern char **environ;
 
-enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LEVEL };
+enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LEVEL, K_PATH };
 
 struct key {
 	const char *section;
@@ -37,6 +37,13 @@ static const struct key keys[] = {
 	SERVER(max_conns, K_INT, "1024", 1, 1000000),
 	SERVER(graceful_timeout, K_INT, "30", 0, 86400),
 	SERVER(log_level, K_LEVEL, "info", 0, 0),
+	SERVER(max_requests, K_INT, "0", 0, 1000000000),
+	SERVER(max_requests_jitter, K_INT, "0", 0, 1000000000),
+	SERVER(rss_limit_mb, K_INT, "0", 0, 1024 * 1024),
+	SERVER(rss_soft_limit_mb, K_INT, "0", 0, 1024 * 1024),
+	SERVER(timeout, K_INT, "60", 0, 86400),
+	SERVER(recycle_concurrency, K_INT, "1", 1, 64),
+	SERVER(status_path, K_PATH, "", 0, 255),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -59,6 +66,13 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 	switch (k->type) {
 	case K_LISTEN:
 		return fw_addr_parse(v, dst, err, errlen);
+	case K_PATH:
+		if (v[0] != '\0' && (v[0] != '/' || strlen(v) > (size_t)k->max || strpbrk(v, "?# \t") != NULL)) {
+			snprintf(err, errlen, "'%s' is not a path (/status), or longer than %ld", v, k->max);
+			return -1;
+		}
+		snprintf(dst, (size_t)k->max + 1, "%s", v);
+		return 0;
 	case K_LEVEL:
 		if (fw_log_level_parse(v, dst) == 0)
 			return 0;
@@ -294,6 +308,30 @@ static int load_env(struct fw_config *c, struct fw_buf *errors)
 	return r;
 }
 
+/* Cross-key rules, checked after the file and the environment. */
+static int validate(const struct fw_config *c, struct fw_buf *errors)
+{
+	int r = 0;
+
+	if (c->rss_soft_limit_mb > 0 && c->rss_limit_mb > 0 && c->rss_soft_limit_mb >= c->rss_limit_mb) {
+		fw_buf_printf(errors, "%s: rss_soft_limit_mb (%d) must be below rss_limit_mb (%d)\n",
+			      c->file[0] ? c->file : "configuration", c->rss_soft_limit_mb, c->rss_limit_mb);
+		r = -1;
+	}
+	return r;
+}
+
+const char *fw_config_restart_needed(const struct fw_config *old, const struct fw_config *new)
+{
+	if (strcmp(old->listen.text, new->listen.text) != 0)
+		return "listen";
+	if (old->socket_mode != new->socket_mode)
+		return "socket_mode";
+	if (old->backlog != new->backlog)
+		return "backlog";
+	return NULL;
+}
+
 int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors)
 {
 	char err[256];
@@ -312,6 +350,8 @@ int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors)
 			r = -1;
 	}
 	if (load_env(c, errors) != 0)
+		r = -1;
+	if (r == 0 && validate(c, errors) != 0)
 		r = -1;
 	return r;
 }

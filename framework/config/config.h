@@ -25,7 +25,19 @@ struct fw_config {
 	int max_conns;
 	int graceful_timeout;
 	enum fw_log_level log_level;
+
+	/* recycling */
+	int max_requests;
+	int max_requests_jitter;
+	int rss_limit_mb;
+	int rss_soft_limit_mb;
+	int timeout;
+	int recycle_concurrency;
+	char status_path[256];
 };
+
+/* Keys whose change needs a restart, not a reload; NULL if none changed. */
+const char *fw_config_restart_needed(const struct fw_config *old, const struct fw_config *new);
 
 /*
  * Fill c from the defaults, then `file` (NULL for none), then the

@@ -1,13 +1,19 @@
 /*
- * The scoreboard: shared memory with one slot per worker, created by the
- * master before it forks. Each slot has a single writer, its worker; the
- * master (and later the status page and probes) only read. Fields are
- * written and read with relaxed atomics: a reader may see a slot mid-update
- * (requests from one moment, heartbeat from the next), never a torn number.
+ * The scoreboard: shared memory created by the master before it forks.
+ *
+ * Each slot has a single writer, its worker; the header has a single
+ * writer, the master. Everyone else only reads (the master, the status
+ * page in any worker, later the probes). Numbers are written and read with
+ * relaxed atomics: a reader may see one field from one moment and the next
+ * from the next, never a torn number. The current request's method and
+ * path are strings, so they sit behind a sequence counter (a seqlock):
+ * odd while being written, and a reader retries until it reads one even
+ * value before and after its copy.
  */
 #ifndef FW_IPC_SCOREBOARD_H
 #define FW_IPC_SCOREBOARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -18,22 +24,57 @@ enum fw_slot_state {
 	FW_SLOT_FREE = 0,
 	FW_SLOT_BOOTING,  /* forked, running start-up hooks */
 	FW_SLOT_READY,    /* accepting */
-	FW_SLOT_STOPPING, /* not accepting, finishing in-flight requests */
+	FW_SLOT_DRAINING, /* retiring: not accepting, handing over idle connections */
+	FW_SLOT_STOPPING, /* stopping: not accepting, finishing in-flight requests */
 };
+
+/* Why a worker was replaced; the status page counts each. */
+enum fw_retire_reason {
+	FW_RETIRE_NONE = 0,
+	FW_RETIRE_MAX_REQUESTS,
+	FW_RETIRE_MEMORY,
+	FW_RETIRE_TIMEOUT,
+	FW_RETIRE_CRASH,
+	FW_RETIRE_RELOAD,
+	FW_RETIRE_NREASONS,
+};
+
+const char *fw_retire_reason_name(enum fw_retire_reason r);
+const char *fw_slot_state_name(enum fw_slot_state s);
+
+#define FW_SLOT_METHOD_LEN 16
+#define FW_SLOT_PATH_LEN 128
 
 struct fw_slot {
 	uint32_t state;
 	int32_t pid;
-	uint64_t requests;    /* served since the worker started */
-	uint64_t started_ms;  /* fw_now_ms() at fork */
-	uint64_t heartbeat_ms;
-	uint64_t req_start_ms; /* 0 when no request is running in the handler */
-	uint32_t in_flight;
+	uint32_t in_flight;      /* requests in handlers or deferred */
 	uint32_t conns;
-	char pad[8];
+	uint32_t retiring;       /* an fw_retire_reason once the worker asked */
+	uint32_t seq;            /* seqlock over the running request's fields below */
+	int32_t req_fd;          /* its connection (the master answers 504 on it at a timeout) */
+	uint16_t req_id;         /* its FastCGI request id */
+	uint8_t req_keep;
+	uint64_t requests;       /* answered since the worker started */
+	uint64_t started_ms;     /* fw_now_ms() at fork */
+	uint64_t heartbeat_ms;   /* the loop ran at this time */
+	uint64_t handler_ms;     /* a handler has been running since; 0 if none */
+	uint64_t rss_kb;         /* last precise measurement (smaps_rollup) */
+	uint64_t private_kb;
+	uint64_t heap_kb;        /* allocator: bytes in use */
+	uint64_t measured_ms;
+	char req_method[FW_SLOT_METHOD_LEN];
+	char req_path[FW_SLOT_PATH_LEN];
 };
 
 struct fw_scoreboard {
+	/* Written by the master only. */
+	int32_t master_pid;
+	uint32_t workers_wanted;
+	uint64_t started_ms;
+	uint64_t master_heartbeat_ms;
+	uint64_t requests_retired; /* answered by workers that have exited */
+	uint64_t recycled[FW_RETIRE_NREASONS];
 	size_t nslots;
 	struct fw_slot slots[];
 };
@@ -44,5 +85,24 @@ void fw_scoreboard_destroy(struct fw_scoreboard *sb);
 
 #define fw_slot_store(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #define fw_slot_load(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* The handler's request, as the scoreboard keeps it. */
+struct fw_slot_request {
+	char method[FW_SLOT_METHOD_LEN];
+	char path[FW_SLOT_PATH_LEN];
+	int fd;           /* connection descriptor in the worker, -1 if none */
+	uint16_t id;      /* FastCGI request id */
+	bool keep;
+};
+
+/* Writer side: the worker records the request its handler is running. */
+void fw_slot_request_begin(struct fw_slot *s, const struct fw_slot_request *r, uint64_t now);
+void fw_slot_request_end(struct fw_slot *s);
+
+/*
+ * Reader side: copy the running request's method and path. false when
+ * the slot kept changing (the request is not a stuck one, then).
+ */
+bool fw_slot_request_read(const struct fw_slot *s, struct fw_slot_request *out);
 
 #endif

@@ -1,14 +1,16 @@
 /*
  * The master loop: ppoll() over the workers' channels with the signals
- * unblocked only while waiting, a tick for the periodic work, and a table
- * of processes to keep at `workers`.
+ * unblocked only while waiting, a tick for the periodic work (timeouts,
+ * heartbeat), and the process table kept at `workers`.
  */
 #include "master/master.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +20,9 @@
 #include "master/signals.h"
 
 #define TICK_MS 1000
+#define HANDOFF_RETRY_MS 10
 #define QUIT_GRACE_MS 2000
+#define WORKERS_MAX 512
 
 static void stop(struct fw_master *m, enum fw_master_mode mode, const char *why)
 {
@@ -30,12 +34,24 @@ static void stop(struct fw_master *m, enum fw_master_mode mode, const char *why)
 	m->mode = mode;
 	if (mode == FW_STOPPING) {
 		/* Workers close themselves at graceful_timeout; this is the backstop. */
-		m->stop_deadline_ms = now + (uint64_t)m->cfg->graceful_timeout * 1000 + QUIT_GRACE_MS;
+		m->stop_deadline_ms = now + (uint64_t)m->cfg.graceful_timeout * 1000 + QUIT_GRACE_MS;
 		fw_proc_send_all(m, FW_MSG_STOP);
 	} else {
 		m->stop_deadline_ms = now + QUIT_GRACE_MS;
 		fw_proc_send_all(m, FW_MSG_QUIT);
 	}
+	fw_handoff_forward(m); /* closes what was waiting for a worker */
+}
+
+static void scale(struct fw_master *m, int delta)
+{
+	int n = m->workers_wanted + delta;
+
+	if (m->mode != FW_RUNNING || n < 1 || n > WORKERS_MAX)
+		return;
+	m->workers_wanted = n;
+	fw_slot_store(m->sb->workers_wanted, (uint32_t)n);
+	fw_log(FW_LOG_INFO, "%s: %d worker(s) wanted", delta > 0 ? "SIGTTIN" : "SIGTTOU", n);
 }
 
 static void on_signals(struct fw_master *m, unsigned sigs)
@@ -51,31 +67,53 @@ static void on_signals(struct fw_master *m, unsigned sigs)
 		stop(m, FW_STOPPING, "SIGTERM");
 	if (sigs & FW_SIG_CHLD)
 		fw_proc_reap(m);
-	if (sigs & (FW_SIG_HUP | FW_SIG_TTIN | FW_SIG_TTOU))
-		fw_log(FW_LOG_WARN, "SIGHUP, SIGTTIN and SIGTTOU are not handled yet; ignored");
+	if ((sigs & FW_SIG_HUP) && m->mode == FW_RUNNING)
+		fw_recycle_reload(m);
+	if (sigs & FW_SIG_TTIN)
+		scale(m, +1);
+	if (sigs & FW_SIG_TTOU)
+		scale(m, -1);
+	if (sigs & FW_SIG_USR1)
+		fw_log(FW_LOG_INFO, "SIGUSR1: the error log is stderr; nothing to reopen");
 }
 
-static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_msg *msg)
+static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_msg *msg,
+		       const int *fds, int nfds)
 {
+	int used = 0;
+
 	switch (msg->type) {
 	case FW_MSG_READY:
-		if (p->state == FW_PROC_BOOTING)
-			p->state = FW_PROC_READY;
 		m->boot_failures = 0;
 		fw_log(FW_LOG_DEBUG, "worker %ld ready", (long)p->pid);
+		if (p->state != FW_PROC_BOOTING)
+			break;
+		/* Forked before a reload: it serves, and is replaced in turn. */
+		p->state = p->retire == FW_RETIRE_RELOAD ? FW_PROC_RETIRING : FW_PROC_READY;
+		fw_recycle_ready(m, p);
+		break;
+	case FW_MSG_RETIRE:
+		fw_recycle_retire_wanted(m, p, (enum fw_retire_reason)msg->arg, msg->value,
+					 msg->value2 != 0);
+		break;
+	case FW_MSG_HANDOFF:
+		for (; used < nfds; used++)
+			fw_handoff_push(m, fds[used]);
 		break;
 	default:
 		fw_log(FW_LOG_WARN, "worker %ld sent unknown message %u", (long)p->pid, msg->type);
 	}
+	for (int i = used; i < nfds; i++)
+		close(fds[i]);
 }
 
-static void read_channel(struct fw_master *m, struct fw_proc *p)
+void fw_master_read_channel(struct fw_master *m, struct fw_proc *p)
 {
 	struct fw_msg msg;
-	int r;
+	int r, fds[FW_CHAN_MAX_FDS], n;
 
-	while ((r = fw_chan_recv(p->chan, &msg, NULL)) == 1)
-		on_message(m, p, &msg);
+	while ((r = fw_chan_recvv(p->chan, &msg, fds, &n)) == 1)
+		on_message(m, p, &msg, fds, n);
 	if (r == 0) {
 		/* The worker is exiting; SIGCHLD tells the rest. */
 		close(p->chan);
@@ -85,53 +123,32 @@ static void read_channel(struct fw_master *m, struct fw_proc *p)
 	}
 }
 
-static size_t count_state(const struct fw_master *m, enum fw_proc_state st)
+static void announce(struct fw_master *m)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->nprocs_max; i++)
-		n += m->procs[i].state == st;
-	return n;
-}
-
-static void maintain(struct fw_master *m, uint64_t now)
-{
-	size_t running = count_state(m, FW_PROC_BOOTING) + count_state(m, FW_PROC_READY);
-
-	if (m->mode != FW_RUNNING)
+	if (m->announced || fw_proc_count(m, FW_PROC_READY) < (size_t)m->workers_wanted)
 		return;
-	while (running < (size_t)m->workers_wanted && now >= m->spawn_after_ms) {
-		if (fw_proc_spawn(m) != 0) {
-			m->spawn_after_ms = now + TICK_MS; /* fork failed: try again soon */
-			break;
-		}
-		running++;
-		/* After a boot failure, one worker at a time until one boots. */
-		if (m->boot_failures > 0)
-			break;
-	}
-	if (!m->announced && count_state(m, FW_PROC_READY) == (size_t)m->workers_wanted) {
-		m->announced = true;
-		fw_log(FW_LOG_INFO, "ready: %d worker(s) serving on %s", m->workers_wanted,
-		       m->listener.addr.text);
-	}
+	m->announced = true;
+	fw_log(FW_LOG_INFO, "ready: %d worker(s) serving on %s", m->workers_wanted,
+	       m->listener.addr.text);
 }
 
-static int poll_timeout(const struct fw_master *m, uint64_t now)
+static int poll_timeout(const struct fw_master *m, uint64_t now, uint64_t next_tick)
 {
-	uint64_t wake = now + TICK_MS;
+	uint64_t wake = next_tick;
 
+	if (m->nhandoffs > 0 && now + HANDOFF_RETRY_MS < wake)
+		wake = now + HANDOFF_RETRY_MS;
 	if (m->mode == FW_RUNNING && m->spawn_after_ms > now && m->spawn_after_ms < wake)
 		wake = m->spawn_after_ms;
 	if (m->mode != FW_RUNNING && m->stop_deadline_ms < wake)
-		wake = m->stop_deadline_ms > now ? m->stop_deadline_ms : now;
-	return (int)(wake - now);
+		wake = m->stop_deadline_ms;
+	return wake > now ? (int)(wake - now) : 0;
 }
 
 static void wait_events(struct fw_master *m, int timeout_ms)
 {
-	struct pollfd fds[FW_MAX_SLOTS];
-	struct fw_proc *owner[FW_MAX_SLOTS];
+	static struct pollfd fds[FW_MAX_SLOTS];
+	static struct fw_proc *owner[FW_MAX_SLOTS];
 	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
 	nfds_t n = 0;
 	int r;
@@ -150,7 +167,7 @@ static void wait_events(struct fw_master *m, int timeout_ms)
 	}
 	for (nfds_t i = 0; i < n && r > 0; i++) {
 		if (fds[i].revents != 0 && owner[i]->chan == fds[i].fd)
-			read_channel(m, owner[i]);
+			fw_master_read_channel(m, owner[i]);
 	}
 }
 
@@ -164,26 +181,84 @@ static void deadline(struct fw_master *m, uint64_t now)
 	m->killed = true;
 }
 
+/* One thread? (An application may have started threads before fw_main().) */
+static bool single_threaded(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+	long threads = -1;
+
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Threads: %ld", &threads) == 1)
+			break;
+	fclose(f);
+	return threads == 1;
+}
+
+/*
+ * Descriptors: every worker holds up to max_conns connections, and the
+ * master may hold connections in transit. A descriptor passed with
+ * SCM_RIGHTS to a process at its limit is dropped by the kernel, and that
+ * connection with it, so the soft limit goes up to the hard one (what
+ * nginx's worker_rlimit_nofile does), and a shortfall is said at start.
+ */
+static void raise_nofile(const struct fw_config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		fw_log_errno(FW_LOG_WARN, "getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			fw_log_errno(FW_LOG_WARN, "setrlimit(RLIMIT_NOFILE, %llu)",
+				     (unsigned long long)rl.rlim_max);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_conns + 64)
+		fw_log(FW_LOG_WARN, "open files are limited to %llu, below max_conns (%d) + 64; "
+				    "raise LimitNOFILE or ulimit -n",
+		       (unsigned long long)rl.rlim_cur, cfg->max_conns);
+}
+
+static int master_init(struct fw_master *m, const struct fw_config *cfg)
+{
+	memset(m, 0, sizeof(*m));
+	m->cfg = *cfg;
+	m->pid = getpid();
+	m->single_threaded = single_threaded();
+	raise_nofile(cfg);
+	m->workers_wanted = cfg->workers;
+	m->listener.fd = -1;
+	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {
+		m->procs[i].chan = -1;
+		m->procs[i].replaces = -1;
+	}
+	if (fw_signals_init() != 0)
+		return -1;
+	if (fw_listen_open(&m->listener, &cfg->listen, cfg->backlog, cfg->socket_mode) != 0)
+		return -1;
+	if ((m->sb = fw_scoreboard_create(FW_MAX_SLOTS)) == NULL) {
+		fw_log_errno(FW_LOG_ERROR, "mmap(scoreboard)");
+		fw_listen_close(&m->listener);
+		return -1;
+	}
+	m->sb->master_pid = (int32_t)m->pid;
+	m->sb->started_ms = fw_now_ms();
+	m->sb->workers_wanted = (uint32_t)m->workers_wanted;
+	return 0;
+}
+
 int fw_master_run(const struct fw_config *cfg)
 {
 	static struct fw_master m;
+	uint64_t next_tick = 0;
 
-	memset(&m, 0, sizeof(m));
-	m.cfg = cfg;
-	m.pid = getpid();
-	m.workers_wanted = cfg->workers;
-	m.listener.fd = -1;
-	for (size_t i = 0; i < FW_MAX_SLOTS; i++)
-		m.procs[i].chan = -1;
-	if (fw_signals_init() != 0)
+	if (master_init(&m, cfg) != 0)
 		return 1;
-	if (fw_listen_open(&m.listener, &cfg->listen, cfg->backlog, cfg->socket_mode) != 0)
-		return 1;
-	if ((m.sb = fw_scoreboard_create(FW_MAX_SLOTS)) == NULL) {
-		fw_log_errno(FW_LOG_ERROR, "mmap(scoreboard)");
-		fw_listen_close(&m.listener);
-		return 1;
-	}
 	fw_log(FW_LOG_INFO, "master %ld starting %d worker(s) on %s", (long)m.pid, m.workers_wanted,
 	       cfg->listen.text);
 	for (;;) {
@@ -193,8 +268,15 @@ int fw_master_run(const struct fw_config *cfg)
 		if (m.mode != FW_RUNNING && fw_proc_live(&m) == 0)
 			break;
 		deadline(&m, now);
-		maintain(&m, now);
-		wait_events(&m, poll_timeout(&m, now));
+		if (now >= next_tick) {
+			fw_slot_store(m.sb->master_heartbeat_ms, now);
+			fw_timeouts_check(&m, now);
+			next_tick = now + TICK_MS;
+		}
+		fw_recycle_step(&m);
+		fw_handoff_forward(&m);
+		announce(&m);
+		wait_events(&m, poll_timeout(&m, fw_now_ms(), next_tick));
 	}
 	fw_listen_close(&m.listener);
 	fw_scoreboard_destroy(m.sb);

@@ -1,7 +1,9 @@
 /*
  * The master: a small supervisor that never serves a request. It owns the
- * listening socket, the scoreboard and the process table, forks workers,
- * restarts the ones that die and stops them all on a signal.
+ * listening socket, the scoreboard and the process table; it forks
+ * workers, replaces the ones that ask to retire (replacement first), that
+ * die or that run past `timeout`, passes idle connections between workers,
+ * and stops them all on a signal.
  */
 #ifndef FW_MASTER_MASTER_H
 #define FW_MASTER_MASTER_H
@@ -17,45 +19,74 @@
 enum fw_proc_state {
 	FW_PROC_FREE = 0,
 	FW_PROC_BOOTING,  /* forked, READY not yet received */
-	FW_PROC_READY,
+	FW_PROC_READY,    /* serving */
+	FW_PROC_RETIRING, /* asked to be replaced; serving until its replacement is ready */
+	FW_PROC_DRAINING, /* told to drain (or draining by itself): finishing, handing over */
 	FW_PROC_STOPPING, /* told to stop */
 };
 
 struct fw_proc {
 	enum fw_proc_state state;
 	pid_t pid;
-	int chan;       /* master's end of the channel; -1 once the worker closed it */
+	int chan;                     /* master's end of the channel; -1 once closed */
 	uint64_t spawned_ms;
+	enum fw_retire_reason retire; /* why it retires; NONE when only scaled down */
+	uint64_t retire_ms;           /* when it asked: the queue's order */
+	uint64_t retire_figure;       /* requests served, or private KiB */
+	bool replacement_started;     /* a replacement is booting for it */
+	int replaces;                 /* for a replacement: the slot it replaces, or -1 */
+	pid_t replaces_pid;
+	bool timed_out;               /* the master killed it past `timeout` */
+	int boot_round;               /* m->boot_failures when it was forked */
 };
 
 enum fw_master_mode { FW_RUNNING, FW_STOPPING, FW_QUITTING };
 
+#define FW_HANDOFF_QUEUE 4096
+
 struct fw_master {
-	const struct fw_config *cfg;
+	struct fw_config cfg;         /* the master's copy; replaced by a reload */
 	struct fw_listener listener;
 	struct fw_scoreboard *sb;
 	struct fw_proc procs[FW_MAX_SLOTS];
-	size_t nprocs_max;   /* slots in use are below this index */
+	size_t nprocs_max;            /* slots in use are below this index */
 	int workers_wanted;
 	enum fw_master_mode mode;
 	uint64_t stop_deadline_ms;
-	bool killed;         /* SIGKILL sent at the deadline */
-	int boot_failures;   /* in a row, reset by a READY */
+	bool killed;                  /* SIGKILL sent at the stop deadline */
+	int boot_failures;            /* in a row, reset by a READY */
 	uint64_t spawn_after_ms;
-	bool announced;      /* "ready" logged once all first workers were up */
+	bool announced;               /* "ready" logged once all first workers were up */
 	int exit_status;
 	pid_t pid;
+	bool single_threaded;         /* fork without atfork handlers (_Fork) */
+	int handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
+	size_t nhandoffs;
 };
 
 /* Run the master until it stops; returns the process exit status. */
 int fw_master_run(const struct fw_config *cfg);
 
-/* proc.c */
-int fw_proc_spawn(struct fw_master *m);
-/* Reap every exited child; `why` for each is logged. */
+/* master.c: read every queued message of a worker's channel */
+void fw_master_read_channel(struct fw_master *m, struct fw_proc *p);
+
+/* proc.c: the process table */
+int fw_proc_spawn(struct fw_master *m, int replaces);
 void fw_proc_reap(struct fw_master *m);
+size_t fw_proc_count(const struct fw_master *m, enum fw_proc_state st);
 size_t fw_proc_live(const struct fw_master *m);
 void fw_proc_signal_all(struct fw_master *m, int sig);
 void fw_proc_send_all(struct fw_master *m, uint32_t type);
+int fw_proc_send(struct fw_proc *p, uint32_t type, int fd);
+
+/* recycle.c: replacement first, scaling, connection handoff, timeouts */
+void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,
+			      uint64_t figure, bool draining);
+void fw_recycle_ready(struct fw_master *m, struct fw_proc *p);
+void fw_recycle_step(struct fw_master *m);
+void fw_recycle_reload(struct fw_master *m);
+void fw_handoff_push(struct fw_master *m, int fd);
+void fw_handoff_forward(struct fw_master *m);
+void fw_timeouts_check(struct fw_master *m, uint64_t now);
 
 #endif

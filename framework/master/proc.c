@@ -1,5 +1,6 @@
 /*
- * The process table: forking workers, reaping them, telling why they went.
+ * The process table: forking workers, reaping them, and saying why each
+ * one went (the reason is counted on the status page and logged).
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,7 +19,6 @@
 
 #define BOOT_FAILURES_MAX 5
 #define BOOT_BACKOFF_MAX_MS 5000
-#define FW_EXIT_BOOT 3
 
 static int free_slot(const struct fw_master *m)
 {
@@ -29,16 +29,42 @@ static int free_slot(const struct fw_master *m)
 	return -1;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define WORKER_EXIT_RUNS_ATEXIT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WORKER_EXIT_RUNS_ATEXIT 1
+#endif
+#endif
+
+/*
+ * A worker ends with _exit(): the atexit handlers and destructors it would
+ * run were registered by the master before fork and are the master's, and
+ * running them (plus the dynamic linker's fini walk) dirties pages the
+ * worker still shares with the master, at every recycle. Buffered stdio
+ * output is flushed first. Under AddressSanitizer, exit() runs the leak check.
+ */
+static _Noreturn void worker_exit(int status)
+{
+#ifdef WORKER_EXIT_RUNS_ATEXIT
+	exit(status);
+#else
+	fflush(NULL);
+	_exit(status);
+#endif
+}
+
 /* In the child: drop what belongs to the master, then become a worker. */
 static void child(struct fw_master *m, int slot, int chan)
 {
 	struct fw_slot *s = &m->sb->slots[slot];
 	struct fw_worker_boot boot = {
-		.cfg = m->cfg,
+		.cfg = &m->cfg,
 		.listen_fd = m->listener.fd,
 		.chan_fd = chan,
 		.slot_index = slot,
 		.slot = s,
+		.sb = m->sb,
 		.master_pid = m->pid,
 	};
 
@@ -47,14 +73,16 @@ static void child(struct fw_master *m, int slot, int chan)
 		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0)
 			close(m->procs[i].chan);
 	}
+	for (size_t i = 0; i < m->nhandoffs; i++)
+		close(m->handoffs[i]);
 	memset(s, 0, sizeof(*s));
 	fw_slot_store(s->pid, (int32_t)getpid());
 	fw_slot_store(s->started_ms, fw_now_ms());
 	fw_slot_store(s->state, (uint32_t)FW_SLOT_BOOTING);
-	exit(fw_worker_main(&boot));
+	worker_exit(fw_worker_main(&boot));
 }
 
-int fw_proc_spawn(struct fw_master *m)
+int fw_proc_spawn(struct fw_master *m, int replaces)
 {
 	int slot = free_slot(m), fds[2];
 	pid_t pid;
@@ -69,7 +97,14 @@ int fw_proc_spawn(struct fw_master *m)
 	}
 	/* Buffered output of the application would otherwise be written twice. */
 	fflush(NULL);
-	pid = fork();
+	/*
+	 * _Fork() skips pthread_atfork handlers. tcmalloc's lock and unlock every
+	 * central free list around fork, which dirties ~30 pages of its metadata
+	 * on both sides of every fork, about a third of what a recycle costs.
+	 * They protect locks held by other threads; a master with one thread
+	 * holds none at this point, so it can skip them.
+	 */
+	pid = m->single_threaded ? _Fork() : fork();
 	if (pid < 0) {
 		fw_log_errno(FW_LOG_ERROR, "fork");
 		close(fds[0]);
@@ -82,11 +117,29 @@ int fw_proc_spawn(struct fw_master *m)
 	}
 	close(fds[1]);
 	m->procs[slot] = (struct fw_proc){
-		.state = FW_PROC_BOOTING, .pid = pid, .chan = fds[0], .spawned_ms = fw_now_ms()};
+		.state = FW_PROC_BOOTING,
+		.pid = pid,
+		.chan = fds[0],
+		.spawned_ms = fw_now_ms(),
+		.replaces = replaces,
+		.replaces_pid = replaces >= 0 ? m->procs[replaces].pid : 0,
+		.boot_round = m->boot_failures,
+	};
 	if ((size_t)slot >= m->nprocs_max)
 		m->nprocs_max = (size_t)slot + 1;
 	fw_log(FW_LOG_DEBUG, "worker %ld forked into slot %d", (long)pid, slot);
 	return 0;
+}
+
+int fw_proc_send(struct fw_proc *p, uint32_t type, int fd)
+{
+	struct fw_msg msg = {.type = type};
+
+	if (p->chan < 0) {
+		errno = EPIPE;
+		return -1;
+	}
+	return fw_chan_send(p->chan, &msg, fd);
 }
 
 static void describe(int status, char *buf, size_t len)
@@ -100,12 +153,23 @@ static void describe(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", (unsigned)status);
 }
 
-static void boot_failed(struct fw_master *m, pid_t pid, const char *how)
+static void boot_failed(struct fw_master *m, const struct fw_proc *p, const char *how)
 {
+	pid_t pid = p->pid;
 	uint64_t delay;
 
+	/*
+	 * Workers forked together fail together (the first start, a database
+	 * down): they count as one failure. After a failure one worker at a
+	 * time probes, so each later failure is a new round of the backoff:
+	 * 250 ms, 0.5 s, 1 s, 2 s, about 4 s for a dependency to come back.
+	 */
+	if (p->boot_round < m->boot_failures) {
+		fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s)", (long)pid, how);
+		return;
+	}
 	m->boot_failures++;
-	delay = 100ULL << (m->boot_failures - 1 < 10 ? m->boot_failures - 1 : 10);
+	delay = 250ULL << (m->boot_failures - 1 < 10 ? m->boot_failures - 1 : 10);
 	if (delay > BOOT_BACKOFF_MAX_MS)
 		delay = BOOT_BACKOFF_MAX_MS;
 	if (m->boot_failures >= BOOT_FAILURES_MAX) {
@@ -124,24 +188,88 @@ static void boot_failed(struct fw_master *m, pid_t pid, const char *how)
 	m->spawn_after_ms = fw_now_ms() + delay;
 }
 
-static void exited(struct fw_master *m, struct fw_proc *p, int status)
+static void count(struct fw_master *m, enum fw_retire_reason r)
 {
-	char how[128];
-	struct fw_slot *s = &m->sb->slots[p - m->procs];
-	unsigned long long served = fw_slot_load(s->requests);
+	fw_slot_store(m->sb->recycled[r], fw_slot_load(m->sb->recycled[r]) + 1);
+}
+
+/* A worker that was serving died on its own: a crash, with its last request. */
+static void crashed(struct fw_master *m, struct fw_proc *p, const struct fw_slot *s, const char *how)
+{
+	struct fw_slot_request r;
+	char running[200] = "";
+	uint64_t since = fw_slot_load(s->handler_ms);
+
+	if (since != 0 && fw_slot_request_read(s, &r))
+		snprintf(running, sizeof(running), " while running %s %s for %llu ms", r.method, r.path,
+			 (unsigned long long)(fw_now_ms() - since));
+	fw_log(FW_LOG_ERROR, "worker %ld %s%s after %llu requests; replacing it", (long)p->pid, how,
+	       running, (unsigned long long)fw_slot_load(s->requests));
+	count(m, FW_RETIRE_CRASH);
+}
+
+/* Log and count why a worker went, once per worker. */
+static void account(struct fw_master *m, struct fw_proc *p, const struct fw_slot *s, int status)
+{
+	char how[160];
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	uint64_t age = (fw_now_ms() - p->spawned_ms) / 1000;
 
 	describe(status, how, sizeof(how));
-	if (m->mode != FW_RUNNING || p->state == FW_PROC_STOPPING)
-		fw_log(FW_LOG_DEBUG, "worker %ld %s after %llu requests", (long)p->pid, how, served);
-	else if (p->state == FW_PROC_BOOTING)
-		boot_failed(m, p->pid, how);
-	else
-		fw_log(FW_LOG_ERROR, "worker %ld %s after %llu requests; starting a new one",
-		       (long)p->pid, how, served);
+	if (p->timed_out) {
+		count(m, FW_RETIRE_TIMEOUT); /* logged with its evidence when killed */
+	} else if (p->state == FW_PROC_BOOTING && m->mode == FW_RUNNING) {
+		boot_failed(m, p, how);
+	} else if (p->state == FW_PROC_DRAINING && clean) {
+		if (p->retire != FW_RETIRE_NONE) {
+			count(m, p->retire);
+			fw_log(FW_LOG_INFO, "worker %ld recycled (%s: %llu %s) after %llu requests, %llu s",
+			       (long)p->pid, fw_retire_reason_name(p->retire),
+			       (unsigned long long)p->retire_figure,
+			       p->retire == FW_RETIRE_MEMORY ? "KiB private" : "requests",
+			       (unsigned long long)fw_slot_load(s->requests), (unsigned long long)age);
+		} else {
+			fw_log(FW_LOG_INFO, "worker %ld retired (fewer workers wanted)", (long)p->pid);
+		}
+	} else if (m->mode != FW_RUNNING || p->state == FW_PROC_STOPPING) {
+		fw_log(FW_LOG_DEBUG, "worker %ld %s after %llu requests", (long)p->pid, how,
+		       (unsigned long long)fw_slot_load(s->requests));
+	} else {
+		crashed(m, p, s, how);
+	}
+}
+
+/* A replacement that did not make it: its old worker asks again later. */
+static void replacement_lost(struct fw_master *m, const struct fw_proc *p)
+{
+	struct fw_proc *old;
+
+	if (p->replaces < 0 || p->state != FW_PROC_BOOTING)
+		return;
+	old = &m->procs[p->replaces];
+	if (old->pid == p->replaces_pid && old->state == FW_PROC_RETIRING)
+		old->replacement_started = false;
+}
+
+static void exited(struct fw_master *m, struct fw_proc *p, int status)
+{
+	struct fw_slot *s = &m->sb->slots[p - m->procs];
+
+	/*
+	 * What the worker sent before it exited is still queued: its last
+	 * connections (SCM_RIGHTS), its RETIRE, its READY. Read it all first;
+	 * closing the channel unread would close those connections under nginx.
+	 */
+	if (p->chan >= 0)
+		fw_master_read_channel(m, p);
+	account(m, p, s, status);
+	replacement_lost(m, p);
+	fw_slot_store(m->sb->requests_retired,
+		      fw_slot_load(m->sb->requests_retired) + fw_slot_load(s->requests));
 	if (p->chan >= 0)
 		close(p->chan);
 	memset(s, 0, sizeof(*s));
-	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1};
+	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1, .replaces = -1};
 }
 
 void fw_proc_reap(struct fw_master *m)
@@ -161,13 +289,18 @@ void fw_proc_reap(struct fw_master *m)
 		fw_log_errno(FW_LOG_ERROR, "waitpid");
 }
 
-size_t fw_proc_live(const struct fw_master *m)
+size_t fw_proc_count(const struct fw_master *m, enum fw_proc_state st)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < m->nprocs_max; i++)
-		n += m->procs[i].state != FW_PROC_FREE;
+		n += m->procs[i].state == st;
 	return n;
+}
+
+size_t fw_proc_live(const struct fw_master *m)
+{
+	return m->nprocs_max - fw_proc_count(m, FW_PROC_FREE);
 }
 
 void fw_proc_signal_all(struct fw_master *m, int sig)
@@ -181,15 +314,15 @@ void fw_proc_signal_all(struct fw_master *m, int sig)
 /* Tell every worker; one whose channel is full or gone gets the signal instead. */
 void fw_proc_send_all(struct fw_master *m, uint32_t type)
 {
-	struct fw_msg msg = {.type = type};
-
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		struct fw_proc *p = &m->procs[i];
 
 		if (p->state == FW_PROC_FREE)
 			continue;
-		if (p->chan < 0 || fw_chan_send(p->chan, &msg, -1) != 0)
+		if (fw_proc_send(p, type, -1) != 0)
 			kill(p->pid, type == FW_MSG_STOP ? SIGTERM : SIGQUIT);
-		p->state = FW_PROC_STOPPING;
+		/* A draining worker keeps its state: its exit is still a recycle. */
+		if (p->state != FW_PROC_DRAINING || type == FW_MSG_QUIT)
+			p->state = FW_PROC_STOPPING;
 	}
 }

@@ -64,6 +64,9 @@ struct fw_fcgi_parser {
 
 void fw_fcgi_parser_init(struct fw_fcgi_parser *p);
 
+/* Between records, with nothing of the next one consumed? */
+bool fw_fcgi_parser_at_boundary(const struct fw_fcgi_parser *p);
+
 /*
  * Consume input from buf[0..len) up to the next event. *used gets the
  * number of bytes consumed (always, also on error).

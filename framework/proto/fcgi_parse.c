@@ -12,6 +12,11 @@ void fw_fcgi_parser_init(struct fw_fcgi_parser *p)
 	p->state = ST_HEADER;
 }
 
+bool fw_fcgi_parser_at_boundary(const struct fw_fcgi_parser *p)
+{
+	return p->state == ST_HEADER && p->hdr_len == 0;
+}
+
 /* Decode and check the header just completed; set up the record. */
 static int record_start(struct fw_fcgi_parser *p)
 {

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/status.h"
+#include "ipc/chan.h"
 #include "worker/fcgi_session.h"
 #include "worker/worker.h"
 
@@ -23,6 +24,7 @@
 #define SCRATCH_KEEP (256 * 1024)    /* scratch capacity kept between responses */
 #define OUT_HIGH_WATER (1024 * 1024) /* stop reading while this much is unsent */
 #define FREE_CONNS_MAX 256
+#define HANDOFF_RETRY_MS 10
 
 static uint8_t read_buf[READ_BUF_SIZE];
 
@@ -161,7 +163,9 @@ void fw_conn_send(struct fw_conn *c)
  */
 bool fw_conn_idle(const struct fw_conn *c)
 {
-	return c->req == NULL && c->out.len == 0 && !c->input_open;
+	/* Part of a record read (a request starting) is not idle either. */
+	return c->req == NULL && c->out.len == 0 && !c->input_open &&
+	       fw_fcgi_parser_at_boundary(&c->parser) && c->mgmt.len == 0;
 }
 
 void fw_conn_stop(struct fw_conn *c)
@@ -170,11 +174,98 @@ void fw_conn_stop(struct fw_conn *c)
 	conn_settle(c);
 }
 
+/*
+ * Can the connection change hands now? Only between requests, with the
+ * parser at a record boundary and all output in the kernel: then every
+ * byte nginx sends from here on is still unread in the socket, and the
+ * next owner reads it from the start of a record.
+ */
+static bool handoff_ready(const struct fw_conn *c)
+{
+	return c->w->draining && !c->w->master_gone && c->keepalive && !c->close_after_flush &&
+	       fw_conn_idle(c);
+}
+
+/*
+ * Give idle connections to the master, which passes them to other
+ * workers. The sockets never close, so nginx never sees a reset or races
+ * a close: this is what lets a worker retire under keepalive load without
+ * a failed request. Connections are collected first (conn_settle marks
+ * them) and sent many to a message. Their events go first, so that this
+ * process's epoll stops watching files that live on elsewhere.
+ */
+static void handoff_mark(struct fw_conn *c)
+{
+	reading(c, false);
+	writing(c, false);
+	c->handoff_pending = true;
+	event_active(&c->w->handoff_ev, EV_TIMEOUT, 0);
+}
+
+/* Send up to FW_CHAN_MAX_FDS marked connections. FW_OK, FW_AGAIN (retry), FW_ERROR. */
+static int handoff_batch(struct fw_worker *w, bool *more)
+{
+	struct fw_conn *batch[FW_CHAN_MAX_FDS], *c;
+	int fds[FW_CHAN_MAX_FDS], n = 0;
+	struct fw_msg m = {.type = FW_MSG_HANDOFF};
+
+	*more = false;
+	for (c = w->conns; c != NULL; c = c->next) {
+		if (!c->handoff_pending)
+			continue;
+		if (n == FW_CHAN_MAX_FDS) {
+			*more = true;
+			break;
+		}
+		batch[n] = c;
+		fds[n++] = c->fd;
+	}
+	if (n == 0)
+		return FW_OK;
+	m.arg = (uint32_t)n;
+	if (fw_chan_sendv(w->chan_fd, &m, fds, n) != 0) {
+		/* A full channel, or the kernel's limit on descriptors in flight. */
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ||
+		    errno == ETOOMANYREFS || errno == ENOMEM)
+			return FW_AGAIN;
+		fw_log_errno(FW_LOG_WARN, "sendmsg(handing over %d connections)", n);
+		for (int i = 0; i < n; i++)
+			batch[i]->handoff_pending = false, batch[i]->broken = true;
+		for (int i = 0; i < n; i++)
+			fw_conn_close(batch[i], NULL);
+		return FW_ERROR;
+	}
+	for (int i = 0; i < n; i++) {
+		batch[i]->handoff_pending = false;
+		fw_conn_close(batch[i], NULL); /* our copy of the descriptor only */
+	}
+	return FW_OK;
+}
+
+void fw_conn_send_handoffs(struct fw_worker *w)
+{
+	bool more = true;
+
+	while (more) {
+		int r = handoff_batch(w, &more);
+
+		if (r == FW_AGAIN) {
+			struct timeval tv = {0, HANDOFF_RETRY_MS * 1000};
+			evtimer_add(&w->handoff_ev, &tv);
+			return;
+		}
+	}
+}
+
 /* The safe point: close the connection if it failed or is done. */
 static void conn_settle(struct fw_conn *c)
 {
 	if (c->broken)
 		fw_conn_close(c, "I/O or protocol error");
+	else if (c->handoff_pending)
+		return;
+	else if (c->draining && handoff_ready(c))
+		handoff_mark(c);
 	else if ((c->close_after_flush || c->draining) && fw_conn_idle(c))
 		fw_conn_close(c, NULL);
 }
@@ -197,6 +288,7 @@ struct fw_conn *fw_conn_open(struct fw_worker *w, int fd)
 	}
 	c->w = w;
 	c->fd = fd;
+	c->keepalive = true; /* until a request says otherwise */
 	fw_fcgi_parser_init(&c->parser);
 	event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);

@@ -52,12 +52,13 @@ static int on_begin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 		fw_fcgi_end(c, ev->id, FCGI_UNKNOWN_ROLE);
 		return FW_OK;
 	}
-	if (c->draining || (req = fw_request_get(c->w)) == NULL) {
+	if ((req = fw_request_get(c->w)) == NULL) {
 		fw_fcgi_end(c, ev->id, FCGI_OVERLOADED);
 		return FW_OK;
 	}
 	req->id = ev->id;
 	req->keep_conn = (ev->flags & FCGI_KEEP_CONN) != 0;
+	c->keepalive = req->keep_conn;
 	req->owner = c;
 	c->req = req;
 	c->cur_id = ev->id;

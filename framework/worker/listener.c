@@ -62,7 +62,12 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		close(cfd);
 		return;
 	}
-	if (w->nconns >= (size_t)w->cfg->max_conns) {
+	fw_listener_conn_opened(w);
+}
+
+void fw_listener_conn_opened(struct fw_worker *w)
+{
+	if (w->accepting && w->nconns >= (size_t)w->cfg->max_conns) {
 		fw_log(FW_LOG_WARN, "max_conns (%d) reached; not accepting until one closes",
 		       w->cfg->max_conns);
 		listen_on(w, false);

@@ -4,6 +4,7 @@
  * complete, answered (now, or later after FW_ASYNC), and put back on the
  * free list with its buffers, so a warm worker does not allocate.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,8 +54,6 @@ static void handler_done(struct fw_worker *w)
 {
 	w->in_flight--;
 	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
-	if (w->in_flight == 0)
-		fw_slot_store(w->slot->req_start_ms, (uint64_t)0);
 }
 
 static void respond(struct fw_conn *c, fw_req *req, int status)
@@ -67,6 +66,7 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	w->requests++;
 	fw_slot_store(w->slot->requests, w->requests);
 	fw_request_put(w, req);
+	fw_retire_check(w);
 }
 
 void fw_request_reject(struct fw_conn *c, fw_req *req, int status)
@@ -117,11 +117,27 @@ static void complete(fw_req *req, int status)
 	fw_conn_settle(c);
 }
 
-static int call_handler(fw_req *req, const struct fw_route_match *m)
+static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
+			const struct fw_route_match *m)
 {
+	struct fw_slot_request sr = {.fd = c->fd, .id = req->id, .keep = req->keep_conn};
+	int status;
+
 	if (fw_req_set_route_params(req, m) != FW_OK)
 		return 500;
-	return m->fn(req, m->arg);
+	/* The master reads this to find (and answer) a handler stuck past `timeout`. */
+	snprintf(sr.method, sizeof(sr.method), "%s", req->method);
+	snprintf(sr.path, sizeof(sr.path), "%s", req->path);
+	fw_slot_request_begin(w->slot, &sr, fw_now_ms());
+	status = m->fn(req, m->arg);
+	fw_slot_request_end(w->slot);
+	return status;
+}
+
+static bool is_status_page(const struct fw_worker *w, const fw_req *req)
+{
+	return w->cfg->status_path[0] != '\0' && strcmp(req->path, w->cfg->status_path) == 0 &&
+	       (strcmp(req->method, "GET") == 0 || req->head);
 }
 
 void fw_request_run(struct fw_conn *c, fw_req *req)
@@ -140,10 +156,10 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 	req->complete = complete;
 	w->in_flight++;
 	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
-	fw_slot_store(w->slot->req_start_ms, fw_now_ms());
-	status = fw_router_match(fw_registry_router(), req->method, req->path, &m);
-	if (status == 200)
-		status = call_handler(req, &m);
+	if (is_status_page(w, req))
+		status = fw_status_page(req, w->sb);
+	else if ((status = fw_router_match(fw_registry_router(), req->method, req->path, &m)) == 200)
+		status = call_handler(w, c, req, &m);
 	else if (status == 405)
 		fw_set_header(req, "Allow", m.allow);
 	if (req->finish_status != 0) {
@@ -160,6 +176,47 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 	respond(c, req, status);
 }
 
+/*
+ * A deferred request loses its connection (client gone, timeout, stop):
+ * its cancel callback runs and it is freed; without a callback it stays
+ * valid, orphaned, until the application's fw_finish() frees it.
+ */
+static void detach_deferred(struct fw_worker *w, fw_req *req)
+{
+	handler_done(w);
+	if (req->cancel_fn != NULL) {
+		req->state = FW_REQ_CANCELLED; /* fw_finish() is refused from here on */
+		req->cancel_fn(req, req->cancel_arg);
+		fw_request_put(w, req);
+	} else {
+		req->state = FW_REQ_ORPHANED;
+		req->owner = NULL;
+	}
+}
+
+void fw_request_time_out(struct fw_conn *c, fw_req *req)
+{
+	struct fw_worker *w = c->w;
+	uint16_t id = req->id;
+	bool keep = req->keep_conn;
+	fw_req *answer;
+
+	fw_log(FW_LOG_WARN, "%s %s: no answer after timeout (%d s); cancelling it and answering 504",
+	       req->method, req->path, w->cfg->timeout);
+	c->req = NULL;
+	detach_deferred(w, req);
+	/* A fresh request object carries the 504: the old one may be orphaned. */
+	if ((answer = fw_request_get(w)) == NULL) {
+		c->broken = true;
+		return;
+	}
+	answer->id = id;
+	answer->keep_conn = keep;
+	answer->owner = c;
+	c->req = answer;
+	fw_request_reject(c, answer, 504);
+}
+
 void fw_request_abandon(struct fw_conn *c, fw_req *req)
 {
 	struct fw_worker *w = c->w;
@@ -167,15 +224,7 @@ void fw_request_abandon(struct fw_conn *c, fw_req *req)
 	c->req = NULL;
 	switch (req->state) {
 	case FW_REQ_DEFERRED:
-		handler_done(w);
-		if (req->cancel_fn != NULL) {
-			req->state = FW_REQ_CANCELLED; /* fw_finish() is refused from here on */
-			req->cancel_fn(req, req->cancel_arg);
-			fw_request_put(w, req);
-		} else {
-			req->state = FW_REQ_ORPHANED;
-			req->owner = NULL;
-		}
+		detach_deferred(w, req);
 		return;
 	case FW_REQ_RUNNING:
 		/* Not reached: connections close only outside their own handlers. */

@@ -60,7 +60,7 @@ static int orphan_guard(pid_t master_pid)
 
 void fw_worker_check_stopped(struct fw_worker *w)
 {
-	if (w->stopping && w->nconns == 0)
+	if (w->stopping && w->nconns == 0 && (w->drain_acked || w->master_gone))
 		event_base_loopbreak(w->base);
 }
 
@@ -70,33 +70,97 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
-	fw_log(FW_LOG_WARN, "graceful stop timed out with %zu connection(s) and %zu request(s) in flight; closing them",
+	/* Connections already marked for handoff still go: they are idle. */
+	fw_conn_send_handoffs(w);
+	fw_log(FW_LOG_WARN, "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing them",
 	       w->nconns, w->in_flight);
 	fw_conn_free_all(w);
 	event_base_loopbreak(w->base);
+}
+
+/*
+ * Every connection goes once idle: handed over while the worker retires
+ * (w->draining), closed while it stops.
+ */
+static void settle_all(struct fw_worker *w)
+{
+	struct fw_conn *c;
+
+	/*
+	 * Stopping a connection can run an application's cancel callback,
+	 * which may finish (and so close) any other connection: mark them all,
+	 * then take one marked connection at a time from the head.
+	 */
+	for (c = w->conns; c != NULL; c = c->next)
+		c->visit = true;
+	for (c = w->conns; c != NULL;) {
+		if (!c->visit) {
+			c = c->next;
+			continue;
+		}
+		c->visit = false;
+		fw_conn_stop(c);
+		c = w->conns;
+	}
+	fw_worker_check_stopped(w);
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	settle_all(arg);
+}
+
+static void on_handoff(evutil_socket_t fd, short what, void *arg)
+{
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	fw_conn_send_handoffs(arg);
 }
 
 /* Stop accepting; let every connection finish its request, then exit. */
 static void worker_stop(struct fw_worker *w, int timeout_s)
 {
 	struct timeval tv = {timeout_s, 0};
-	struct fw_conn *c, *next;
+	bool was_stopping = w->stopping;
 
+	/* Stopping, not retiring: idle connections close instead of moving. */
+	w->draining = false;
+	w->stopping = true;
+	w->drain_acked = true; /* the master sends nothing more to a stopping worker */
+	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_STOPPING);
+	/* A second, shorter deadline (master gone) wins. */
+	if (!was_stopping || timeout_s < w->cfg->graceful_timeout)
+		evtimer_add(&w->stop_ev, &tv);
+	if (!was_stopping)
+		fw_listener_stop(w);
+	settle_all(w);
+}
+
+/*
+ * Retire: stop accepting (the siblings and the replacement take the
+ * listening socket), finish what is in flight, and give every idle
+ * keepalive connection to the master for another worker. Called from
+ * inside request processing too, so connections are settled from an
+ * event, at a point where none of them is on the stack.
+ */
+void fw_worker_drain(struct fw_worker *w, bool acked)
+{
+	struct timeval tv = {w->cfg->graceful_timeout, 0};
+
+	if (acked)
+		w->drain_acked = true;
 	if (w->stopping) {
-		/* A second, shorter deadline (master gone) wins. */
-		if (evtimer_pending(&w->stop_ev, NULL))
-			evtimer_add(&w->stop_ev, &tv);
+		fw_worker_check_stopped(w);
 		return;
 	}
 	w->stopping = true;
-	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_STOPPING);
+	w->draining = true;
+	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_DRAINING);
 	fw_listener_stop(w);
 	evtimer_add(&w->stop_ev, &tv);
-	for (c = w->conns; c != NULL; c = next) {
-		next = c->next;
-		fw_conn_stop(c);
-	}
-	fw_worker_check_stopped(w);
+	event_active(&w->drain_ev, EV_TIMEOUT, 0);
 }
 
 static void worker_quit(struct fw_worker *w)
@@ -106,14 +170,34 @@ static void worker_quit(struct fw_worker *w)
 	event_base_loopbreak(w->base);
 }
 
+/* Connections handed over by the master: served like accepted ones. */
+static void adopt(struct fw_worker *w, const int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct fw_conn *c = fw_conn_open(w, fds[i]);
+
+		if (c == NULL) {
+			close(fds[i]);
+			continue;
+		}
+		if (w->stopping)
+			fw_conn_stop(c); /* raced with our own drain or stop: pass it on, or close it */
+	}
+	fw_listener_conn_opened(w);
+}
+
 static void on_chan(evutil_socket_t fd, short what, void *arg)
 {
 	struct fw_worker *w = arg;
 	struct fw_msg m;
-	int r;
+	int r, fds[FW_CHAN_MAX_FDS], n;
 
 	FW_UNUSED(what);
-	while ((r = fw_chan_recv(fd, &m, NULL)) == 1) {
+	while ((r = fw_chan_recvv(fd, &m, fds, &n)) == 1) {
+		if (m.type != FW_MSG_CONN) {
+			for (int i = 0; i < n; i++)
+				close(fds[i]);
+		}
 		switch (m.type) {
 		case FW_MSG_STOP:
 			worker_stop(w, w->cfg->graceful_timeout);
@@ -121,6 +205,12 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 		case FW_MSG_QUIT:
 			worker_quit(w);
 			return;
+		case FW_MSG_DRAIN:
+			fw_worker_drain(w, true);
+			break;
+		case FW_MSG_CONN:
+			adopt(w, fds, n);
+			break;
 		default:
 			fw_log(FW_LOG_WARN, "unexpected message %u from the master", m.type);
 		}
@@ -128,6 +218,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 	if (r == 0) {
 		fw_log(FW_LOG_WARN, "the master is gone; finishing in-flight requests and exiting");
 		event_del(&w->chan_ev);
+		w->master_gone = true;
 		worker_stop(w, MASTER_GONE_GRACE_S);
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 		fw_log_errno(FW_LOG_ERROR, "recvmsg(master channel)");
@@ -152,6 +243,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
 	fw_slot_store(w->slot->heartbeat_ms, fw_now_ms());
+	fw_retire_tick(w);
 }
 
 /* Signals the master handles are not the worker's business. */
@@ -174,8 +266,12 @@ static struct event_base *base_new(void)
 
 	if (cfg == NULL)
 		return NULL;
-	/* One thread per worker: no locks inside libevent. */
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	/*
+	 * One thread per worker: no locks inside libevent. Its EVENT_* variables
+	 * are ignored: reading each costs four uid/gid system calls per worker
+	 * start, and a worker starts at every recycle.
+	 */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV);
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	return base;
@@ -188,6 +284,8 @@ static int events_start(struct fw_worker *w)
 	w->events_started = true;
 	fw_listener_start(w); /* accepts only once the loop runs, after READY */
 	evtimer_assign(&w->stop_ev, w->base, on_stop_timeout, w);
+	evtimer_assign(&w->drain_ev, w->base, on_drain, w);
+	evtimer_assign(&w->handoff_ev, w->base, on_handoff, w);
 	event_assign(&w->chan_ev, w->base, w->chan_fd, EV_READ | EV_PERSIST, on_chan, w);
 	event_assign(&w->heartbeat_ev, w->base, -1, EV_PERSIST, on_heartbeat, w);
 	evsignal_assign(&w->sig_term, w->base, SIGTERM, on_signal, w);
@@ -202,9 +300,24 @@ static int events_start(struct fw_worker *w)
 	return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FREE_AT_EXIT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FREE_AT_EXIT 1
+#endif
+#endif
+
+/*
+ * Connections close (cancel callbacks run) at every exit. The rest is
+ * freed only under AddressSanitizer, whose leak check wants it: otherwise
+ * freeing what exit takes anyway would only write to pages the worker may
+ * still share with the master (copy-on-write), at every recycle.
+ */
 static void worker_cleanup(struct fw_worker *w)
 {
 	fw_conn_free_all(w);
+#ifdef FREE_AT_EXIT
 	while (w->free_reqs != NULL) {
 		fw_req *req = w->free_reqs;
 		w->free_reqs = req->next_free;
@@ -215,6 +328,8 @@ static void worker_cleanup(struct fw_worker *w)
 		event_del(&w->chan_ev);
 		event_del(&w->heartbeat_ev);
 		event_del(&w->stop_ev);
+		event_del(&w->drain_ev);
+		event_del(&w->handoff_ev);
 		evsignal_del(&w->sig_term);
 		evsignal_del(&w->sig_int);
 		evsignal_del(&w->sig_quit);
@@ -222,6 +337,7 @@ static void worker_cleanup(struct fw_worker *w)
 	}
 	if (w->base != NULL)
 		event_base_free(w->base);
+#endif
 	fw_current_worker = NULL;
 }
 
@@ -234,6 +350,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	memset(&w, 0, sizeof(w));
 	w.cfg = boot->cfg;
 	w.slot = boot->slot;
+	w.sb = boot->sb;
 	w.slot_index = boot->slot_index;
 	w.listen_fd = boot->listen_fd;
 	w.chan_fd = boot->chan_fd;
@@ -255,6 +372,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	}
 	if (events_start(&w) != 0)
 		goto out;
+	fw_retire_init(&w);
 	if (fw_chan_send(w.chan_fd, &ready, -1) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "sendmsg(READY)");
 		goto out;

@@ -21,6 +21,7 @@
 #include "http/req.h"
 #include "ipc/scoreboard.h"
 #include "proto/fcgi.h"
+#include "worker/memguard.h"
 
 /* What the master hands a freshly forked worker. */
 struct fw_worker_boot {
@@ -29,6 +30,7 @@ struct fw_worker_boot {
 	int chan_fd;
 	int slot_index;
 	struct fw_slot *slot;
+	struct fw_scoreboard *sb;
 	pid_t master_pid;
 };
 
@@ -38,6 +40,7 @@ struct fw_worker {
 	const struct fw_config *cfg;
 	struct event_base *base;
 	struct fw_slot *slot;
+	struct fw_scoreboard *sb;
 	int slot_index;
 	int listen_fd;
 	int chan_fd;
@@ -50,7 +53,20 @@ struct fw_worker {
 	struct event sig_term, sig_int, sig_quit;
 	bool events_started;
 	bool accepting;
-	bool stopping;
+	bool stopping;  /* graceful stop or drain: no new connections */
+	bool draining;  /* retiring: idle connections go to the master, not closed */
+	bool master_gone;
+	struct event handoff_ev; /* sends marked connections; retries a full channel */
+	struct event drain_ev;   /* settles connections after fw_worker_drain() */
+
+	/* Recycling. */
+	uint64_t retire_after; /* max_requests + jitter, 0 = never */
+	enum fw_retire_reason retire_reason; /* asked for, NONE before */
+	uint64_t retire_figure;
+	bool retire_sent;      /* the master has the request */
+	bool drain_acked;      /* the master sent DRAIN: no connection follows */
+	struct fw_memguard mem;
+	uint64_t last_timeout_scan_ms;
 
 	struct fw_conn *conns; /* doubly linked, all open connections */
 	size_t nconns;
@@ -82,19 +98,40 @@ struct fw_conn {
 	bool params_done;
 	bool reading;         /* rev is added */
 	bool writing;         /* wev is added */
+	bool keepalive;         /* the last request asked to keep the connection */
+	bool handoff_pending;   /* idle, waiting for the channel to take it */
 	bool close_after_flush; /* the last request did not ask to keep the connection */
 	bool draining;          /* the worker stops: close once idle, take no new request */
 	bool broken;          /* I/O failed: close at the next safe point */
+	bool visit;           /* walks that may close other connections */
 };
 
 /* worker.c */
 int fw_worker_main(const struct fw_worker_boot *boot); /* returns the exit status */
 void fw_worker_check_stopped(struct fw_worker *w);
+/*
+ * Stop accepting and hand every connection over once idle (retiring).
+ * acked: the master asked (DRAIN); otherwise the worker waits for its
+ * DRAIN before it exits, so that no connection is left in its channel.
+ */
+void fw_worker_drain(struct fw_worker *w, bool acked);
+
+/* retire.c */
+void fw_retire_init(struct fw_worker *w);
+/* After each answered request: ask the master for a replacement when due. */
+void fw_retire_check(struct fw_worker *w);
+/* Heartbeat: memory figures, deferred requests past `timeout`. */
+void fw_retire_tick(struct fw_worker *w);
+
+/* status.c: the status page (status_path), answered before routing. */
+int fw_status_page(fw_req *req, const struct fw_scoreboard *sb);
 
 /* listener.c */
 void fw_listener_start(struct fw_worker *w);
 void fw_listener_stop(struct fw_worker *w);
 void fw_listener_conn_closed(struct fw_worker *w);
+/* A connection was added (accepted or handed over): pause at max_conns. */
+void fw_listener_conn_opened(struct fw_worker *w);
 
 /* conn.c */
 struct fw_conn *fw_conn_open(struct fw_worker *w, int fd);
@@ -106,8 +143,13 @@ void fw_conn_send(struct fw_conn *c);
 bool fw_conn_idle(const struct fw_conn *c);
 /* A safe point: close c if it broke or finished (do not use c afterwards). */
 void fw_conn_settle(struct fw_conn *c);
-/* Close when idle now, or as soon as the current request is answered. */
+/*
+ * The worker stops or retires: once idle, the connection is handed over
+ * (retiring, keepalive) or closed. A safe point: do not use c afterwards.
+ */
 void fw_conn_stop(struct fw_conn *c);
+/* Send the connections marked for handoff, many per message. */
+void fw_conn_send_handoffs(struct fw_worker *w);
 
 /* request.c */
 fw_req *fw_request_get(struct fw_worker *w);
@@ -120,6 +162,8 @@ void fw_request_run(struct fw_conn *c, fw_req *req);
 void fw_request_reject(struct fw_conn *c, fw_req *req, int status);
 /* The connection is going away: cancel its request. */
 void fw_request_abandon(struct fw_conn *c, fw_req *req);
+/* A deferred request ran past `timeout`: cancel it and answer 504. */
+void fw_request_time_out(struct fw_conn *c, fw_req *req);
 
 #define FW_DONE 1
 

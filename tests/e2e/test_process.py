@@ -244,7 +244,7 @@ def main(t):
             status = app.wait(10)
         t.equal('the master exits with status 0', status, 0)
         t.check(f'within a few seconds ({time.monotonic() - t0:.2f} s)', time.monotonic() - t0 < 6)
-        t.check('the worker logged the timeout', 'graceful stop timed out' in app.log_text(),
+        t.check('the worker logged the timeout', 'graceful_timeout reached' in app.log_text(),
                 app.log_text()[-1000:])
         t.check('the socket file is removed', not os.path.exists(app.sock))
 

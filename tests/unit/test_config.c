@@ -484,6 +484,48 @@ static void test_addr(void)
 	ADDR_BAD(long_path, "longer than 107 bytes");
 }
 
+/* The recycling keys, their defaults and their cross-checks. */
+static void test_recycling_keys(void)
+{
+	struct fw_config c, d;
+	const char *f;
+
+	LOAD_OK(&c, NULL);
+	CHECK_EQ_INT(c.max_requests, 0);
+	CHECK_EQ_INT(c.max_requests_jitter, 0);
+	CHECK_EQ_INT(c.rss_limit_mb, 0);
+	CHECK_EQ_INT(c.rss_soft_limit_mb, 0);
+	CHECK_EQ_INT(c.timeout, 60);
+	CHECK_EQ_INT(c.recycle_concurrency, 1);
+	CHECK_EQ_STR(c.status_path, "");
+	f = ini("[server]\nmax_requests = 100\nmax_requests_jitter = 20\nrss_limit_mb = 256\n"
+		"rss_soft_limit_mb = 200\ntimeout = 0\nrecycle_concurrency = 2\nstatus_path = /status\n");
+	LOAD_OK(&c, f);
+	CHECK_EQ_INT(c.max_requests, 100);
+	CHECK_EQ_INT(c.max_requests_jitter, 20);
+	CHECK_EQ_INT(c.rss_limit_mb, 256);
+	CHECK_EQ_INT(c.rss_soft_limit_mb, 200);
+	CHECK_EQ_INT(c.timeout, 0);
+	CHECK_EQ_INT(c.recycle_concurrency, 2);
+	CHECK_EQ_STR(c.status_path, "/status");
+	LOAD_FAILS(&c, ini("[server]\nrss_limit_mb = 100\nrss_soft_limit_mb = 100\n"),
+		   "FILE: rss_soft_limit_mb (100) must be below rss_limit_mb (100)\n");
+	LOAD_FAILS(&c, ini("[server]\nstatus_path = status\n"),
+		   "FILE:2: status_path: 'status' is not a path (/status), or longer than 255\n");
+	LOAD_FAILS(&c, ini("[server]\nstatus_path = /st atus\n"),
+		   "FILE:2: status_path: '/st atus' is not a path (/status), or longer than 255\n");
+	LOAD_FAILS(&c, ini("[server]\nrecycle_concurrency = 0\n"),
+		   "FILE:2: recycle_concurrency: 0 is out of range (1 to 64)\n");
+	/* What a reload may change, and what needs a restart. */
+	LOAD_OK(&c, ini("[server]\nlisten = /tmp/a.sock\nworkers = 2\n"));
+	LOAD_OK(&d, ini("[server]\nlisten = /tmp/a.sock\nworkers = 5\nmax_requests = 9\n"));
+	CHECK(fw_config_restart_needed(&c, &d) == NULL);
+	LOAD_OK(&d, ini("[server]\nlisten = /tmp/b.sock\nworkers = 2\n"));
+	CHECK_EQ_STR(fw_config_restart_needed(&c, &d), "listen");
+	LOAD_OK(&d, ini("[server]\nlisten = /tmp/a.sock\nbacklog = 7\n"));
+	CHECK_EQ_STR(fw_config_restart_needed(&c, &d), "backlog");
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/fw-test-config-XXXXXX");
@@ -500,6 +542,7 @@ int main(void)
 	test_many_errors();
 	test_env();
 	test_addr();
+	test_recycling_keys();
 
 	for (int i = 0; i < nfiles; i++) {
 		snprintf(path, sizeof(path), "%s/t%d.ini", dir, i);

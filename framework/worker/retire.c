@@ -1,0 +1,134 @@
+/*
+ * When a worker asks to be replaced: after max_requests (+ jitter), or
+ * when its private memory is over rss_limit_mb. And the worker's side of
+ * `timeout` for deferred requests (a handler stuck in the loop itself is
+ * the master's business: it reads the scoreboard).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "ipc/chan.h"
+#include "worker/worker.h"
+
+/*
+ * max_requests + a uniform draw from 0..jitter, one per worker, so that
+ * workers started together do not all reach their limit together.
+ */
+static uint64_t draw_limit(const struct fw_config *cfg)
+{
+	uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ fw_now_ms() ^ (uint64_t)clock();
+
+	if (cfg->max_requests == 0)
+		return 0;
+	/* splitmix64: one well-mixed draw is all that is needed */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return (uint64_t)cfg->max_requests + x % ((uint64_t)cfg->max_requests_jitter + 1);
+}
+
+void fw_retire_init(struct fw_worker *w)
+{
+	w->retire_after = draw_limit(w->cfg);
+	fw_memguard_init(&w->mem, w->cfg, w->slot);
+}
+
+/*
+ * Tell the master. A send that fails (its queue full) is retried from the
+ * heartbeat: until the master knows, it would keep sending connections
+ * and count the exit as a crash.
+ */
+static void retire_send(struct fw_worker *w)
+{
+	struct fw_msg m = {.type = FW_MSG_RETIRE, .arg = w->retire_reason, .value = w->retire_figure,
+			   .value2 = w->retire_reason == FW_RETIRE_MEMORY};
+
+	if (w->retire_sent || w->master_gone || w->retire_reason == FW_RETIRE_NONE)
+		return;
+	if (fw_chan_send(w->chan_fd, &m, -1) != 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			fw_log_errno(FW_LOG_ERROR, "sendmsg(retire)");
+		return;
+	}
+	w->retire_sent = true;
+	fw_slot_store(w->slot->retiring, (uint32_t)w->retire_reason);
+}
+
+static void retire_want(struct fw_worker *w, enum fw_retire_reason why, uint64_t figure)
+{
+	w->retire_reason = why;
+	w->retire_figure = figure;
+	w->retire_sent = false;
+	retire_send(w);
+}
+
+void fw_retire_check(struct fw_worker *w)
+{
+	uint64_t kb = 0;
+
+	if (w->retire_reason == FW_RETIRE_MEMORY || (w->stopping && !w->draining))
+		return;
+	if (w->retire_reason == FW_RETIRE_NONE && !w->stopping && w->retire_after != 0 &&
+	    w->requests >= w->retire_after) {
+		retire_want(w, FW_RETIRE_MAX_REQUESTS, w->requests);
+		return;
+	}
+	/*
+	 * Memory is watched until the worker exits: one that waits for its
+	 * replacement (max_requests, reload) may still grow past the limit.
+	 */
+	if (fw_memguard_check(&w->mem, fw_now_ms(), &kb) == FW_RETIRE_MEMORY) {
+		/*
+		 * Over the limit: take no more work. Idle connections go to the
+		 * master now, which holds them for the other workers, instead of
+		 * waiting for the replacement while memory keeps growing. The
+		 * worker exits only once the master has acknowledged (DRAIN):
+		 * connections it sent before that still arrive and are passed on.
+		 */
+		fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_limit_mb (%d MiB): retiring",
+		       (unsigned long long)kb, w->cfg->rss_limit_mb);
+		retire_want(w, FW_RETIRE_MEMORY, kb);
+		fw_worker_drain(w, false);
+	}
+}
+
+/* Deferred requests past `timeout` get a 504 here; the loop is alive. */
+static void time_out_deferred(struct fw_worker *w, uint64_t now)
+{
+	uint64_t limit = (uint64_t)w->cfg->timeout * 1000;
+	struct fw_conn *c;
+
+	/* As in settle_all(): cancel callbacks may close other connections. */
+	for (c = w->conns; c != NULL; c = c->next)
+		c->visit = true;
+	for (c = w->conns; c != NULL;) {
+		if (!c->visit) {
+			c = c->next;
+			continue;
+		}
+		c->visit = false;
+		if (c->req != NULL && c->req->state == FW_REQ_DEFERRED && now - c->req->start_ms > limit) {
+			fw_request_time_out(c, c->req);
+			fw_conn_settle(c);
+			c = w->conns;
+		} else {
+			c = c->next;
+		}
+	}
+}
+
+void fw_retire_tick(struct fw_worker *w)
+{
+	uint64_t now = fw_now_ms();
+
+	retire_send(w); /* a retry, if the last send found the channel full */
+	fw_memguard_refresh(&w->mem, now);
+	if (w->cfg->timeout > 0 && w->in_flight > 0)
+		time_out_deferred(w, now);
+}

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Workers that go wrong: a handler stuck past `timeout` is killed with the
+evidence logged; a deferred request past it gets a 504; a crash is logged
+with its request and replaced; a start-up hook that keeps failing makes the
+master give up after a few spaced retries, and one that recovers in time
+does not."""
+import os
+import re
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import harness  # noqa: E402
+import test_recycle_common as rc  # noqa: E402
+
+
+def hello_ok(sock, n=1):
+    for _ in range(n):
+        st, _, body, _ = harness.fcgi_get(sock, '/hello')
+        if st != 200 or body != b'hello\n':
+            return False
+    return True
+
+
+def background(fn):
+    """Run fn() in a thread; a dict gets 'result' or 'error', and 'end'."""
+    out = {'start': time.monotonic()}
+
+    def body():
+        try:
+            out['result'] = fn()
+        except Exception as e:  # noqa: BLE001 - the caller checks
+            out['error'] = e
+        out['end'] = time.monotonic()
+
+    th = threading.Thread(target=body, daemon=True)
+    th.start()
+    out['thread'] = th
+    return out
+
+
+def busy_worker(sock):
+    """The pid of the worker whose handler has been running, from the status page."""
+    s = rc.status(sock, tries=1, timeout=1.0)
+    if s is None:
+        return None
+    busy = [w['pid'] for w in s['workers'] if w['busy_ms'] > 0]
+    return busy[0] if len(busy) == 1 else None
+
+
+def section_timeout(t):
+    app = rc.start(t, name='hello', workers=2, timeout=2)
+    before = app.workers()
+    t.equal('2 workers', len(before), 2)
+
+    # A stuck handler: killed by the master, with what the kernel says.
+    blocked = background(lambda: harness.fcgi_get(app.sock, '/block?ms=8000'))
+    # Not at once: the worker that accepts /block could take this status
+    # request in the same accept round, and would hold it until it is killed.
+    time.sleep(0.3)
+    victim = harness.wait_until(lambda: busy_worker(app.sock), 5, interval=0.1)
+    t.check(f'the status page shows the busy worker ({victim})', victim in before,
+            rc.status(app.sock))
+    t.check('the other worker serves meanwhile', hello_ok(app.sock, 5))
+    line = harness.wait_until(lambda: rc.lines_with(app.log_text(), 'timed out: GET /block'), 15)
+    took = time.monotonic() - blocked['start']
+    t.check(f'the master logged "timed out: GET /block" after {took:.1f} s', line,
+            app.log_text()[-2000:])
+    t.check('before the 8 s handler would have returned', took < 7.5, f'{took:.1f} s')
+    if line:
+        line = line[0]
+        print(f'#   {line}')
+        for word in ('wchan', 'syscall', 'kernel stack', 'timeout 2 s', 'answered 504',
+                     'killing'):
+            t.check(f'the line says "{word}"', word in line, line)
+        t.check(f'the line names the busy worker {victim}', f'worker {victim} ' in line, line)
+    blocked['thread'].join(15)
+    res = blocked.get('result')
+    t.check('the stuck request was answered 504 by the master before the kill',
+            res and res[0] == 504, res[:3] if res else blocked.get('error'))
+    t.check(f'worker {victim} is gone', harness.wait_pids_gone([victim], 5))
+    after = harness.wait_until(lambda: (lambda ws: len(ws) == 2 and victim not in ws and ws)(
+        app.workers()), 10)
+    t.check(f'a replacement came: workers {before} -> {after}', after, app.workers())
+    s = rc.wait_status(app.sock, lambda s: s['recycled']['timeout'] >= 1, 5)
+    t.check('recycled.timeout >= 1', s and s['recycled']['timeout'] >= 1, s)
+    t.equal('recycled.crash is 0 (a timeout is not a crash)', s and s['recycled']['crash'], 0)
+    t.check('requests keep working', hello_ok(app.sock, 10))
+
+    # A deferred request past the timeout: the worker answers 504 itself.
+    ws = rc.settled(app, 2) or app.workers()
+    slow = background(lambda: harness.fcgi_get(app.sock, '/slow?ms=9000'))
+    slow['thread'].join(20)
+    took = slow.get('end', time.monotonic()) - slow['start']
+    res = slow.get('result')
+    t.check(f'GET /slow?ms=9000 is answered 504 after {took:.1f} s', res and res[0] == 504,
+            res[:3] if res else slow.get('error'))
+    t.check('before the 9 s timer would have fired', took < 8.5, f'{took:.1f} s')
+    t.check('the worker logged it', rc.lines_with(app.log_text(), 'GET /slow: no answer after timeout'),
+            app.log_text()[-1500:])
+    t.equal('no worker was killed for it', app.workers(), ws)
+    s = rc.status(app.sock)
+    t.equal('recycled.timeout is still 1', s and s['recycled']['timeout'], 1)
+    t.check('requests keep working', hello_ok(app.sock, 5))
+
+    # Through nginx: a 504, and nginx does not retry the request on another
+    # worker (where it would get stuck again).
+    ngx = t.start_nginx()
+    ngx_log = rc.LogMark(ngx.error_log)
+    mark = rc.LogMark(app.log_text)
+    ws = rc.settled(app, 2) or app.workers()
+    t0 = time.monotonic()
+    r = harness.http(ngx.port, 'GET', '/block?ms=8000')
+    took = time.monotonic() - t0
+    t.equal(f'through nginx, GET /block?ms=8000 is answered 504 ({took:.1f} s)', r.status, 504)
+    t.check('before the 8 s handler would have returned', took < 7.5, f'{took:.1f} s')
+    lines = rc.lines_with(mark.text(), 'timed out: GET /block')
+    t.equal('one worker timed out (nginx did not retry on another)', len(lines), 1)
+    after = harness.wait_until(lambda: (lambda w: len(w) == 2 and w != ws and w)(app.workers()), 10)
+    t.check(f'its worker was replaced: {ws} -> {after}', after, app.workers())
+    s = rc.wait_status(app.sock, lambda s: s['recycled']['timeout'] >= 2, 5)
+    t.equal('recycled.timeout is 2', s and s['recycled']['timeout'], 2)
+    r = harness.http(ngx.port, 'GET', '/hello')
+    t.check('GET /hello through nginx afterwards', r.status == 200 and r.body == b'hello\n', r)
+    bad = rc.nginx_bad_lines(ngx_log.text())
+    t.check('nginx logged no upstream error', not bad, '\n'.join(bad[:10]))
+    ngx.stop()
+    t.equal('the app stops with status 0', app.stop(), 0)
+
+
+def section_crash(t):
+    # AddressSanitizer catches SIGSEGV itself and exits 1: let the signal
+    # kill the worker as it does in a production build.
+    extra = {}
+    if 'address' in os.environ.get('FW_SANITIZE', ''):
+        extra['ASAN_OPTIONS'] = os.environ.get('ASAN_OPTIONS', '') + ':handle_segv=0'
+    app = rc.start(t, workers=2, extra_env=extra)
+    ngx = t.start_nginx()
+    r = harness.http(ngx.port, 'GET', '/hello')
+    t.equal('GET /hello through nginx', r.status, 200)
+    before = app.workers()
+    mark = rc.LogMark(app.log_text)
+    r = harness.http(ngx.port, 'GET', '/crash')
+    t.equal('GET /crash through nginx is 502', r.status, 502)
+    line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'killed by signal 11'), 10)
+    t.check('the master logged "killed by signal 11"', line, mark.text()[-1500:])
+    if line:
+        print(f'#   {line[0]}')
+        t.check('with the request: "GET /crash"', 'GET /crash' in line[0], line[0])
+        t.check('and the signal\'s name', 'Segmentation fault' in line[0], line[0])
+    after = harness.wait_until(lambda: (lambda ws: len(ws) == 2 and ws != before and ws)(
+        app.workers()), 10)
+    t.check(f'a replacement came: {before} -> {after}', after, app.workers())
+    s = rc.wait_status(app.sock, lambda s: s['recycled']['crash'] >= 1, 5)
+    t.check('recycled.crash >= 1', s and s['recycled']['crash'] >= 1, s)
+    t.check(f'recycled.crash counts the one crash ({s and s["recycled"]["crash"]}; 2 if nginx '
+            'retried it on another cached connection)', s and s['recycled']['crash'] <= 2, s)
+    ok = all(harness.http(ngx.port, 'GET', '/hello').status == 200 for _ in range(10))
+    t.check('GET /hello works afterwards (10 times)', ok)
+    t.check('the master is alive', app.alive())
+    t.equal('the app stops with status 0', app.stop(), 0)
+    ngx.stop()
+
+
+def boot_events(text):
+    """('fork'|'fail'|'giveup', pid) in log order, from a debug-level master log."""
+    events = []
+    for line in text.splitlines():
+        m = re.search(r'worker (\d+) forked into slot', line)
+        if m:
+            events.append(('fork', int(m.group(1))))
+        m = re.search(r'worker (\d+) failed to start', line)
+        if m:
+            events.append(('giveup' if 'giving up' in line else 'fail', int(m.group(1))))
+    return events
+
+
+def section_boot_fail(t):
+    flag = t.path('boot-fail')
+    open(flag, 'w').close()
+    t0 = time.monotonic()
+    app = rc.start(t, name='bootfail', wait=False, workers=2, log_level='debug',
+                   extra_env={'TESTAPP_BOOT_FAIL': flag})
+    ws = set()
+
+    def gone():
+        ws.update(app.workers())
+        return not app.alive()
+    harness.wait_until(gone, 20)
+    status = app.wait(1)
+    took = time.monotonic() - t0
+    t.equal(f'the master exits with status 1 (after {took:.1f} s)', status, 1)
+    text = app.log_text()
+    t.check('its log says "giving up"', 'giving up' in text, text[-2000:])
+    fails = rc.lines_with(text, 'failed to start')
+    t.check(f'{len(fails)} "failed to start" lines: between 3 and 10, no tight loop',
+            3 <= len(fails) <= 10, '\n'.join(fails[:20]))
+    t.check('the retries were spaced (the backoff): it took >= 1 s', took >= 1.0, f'{took:.2f} s')
+    t.check('the worker said why', 'failing the boot on purpose' in text, text[-1500:])
+    t.check('no worker is left', harness.wait_pids_gone(sorted(ws), 5), sorted(ws))
+    t.check('the socket file is removed', not os.path.exists(app.sock))
+    # proc.c: "after a failed boot, one at a time until one works": once a
+    # boot has failed, a worker is forked only after the last one failed,
+    # so that each retry waits for its backoff (250 ms, 0.5 s, 1 s, 2 s).
+    ev = boot_events(text)
+    first = next((i for i, e in enumerate(ev) if e[0] != 'fork'), len(ev))
+    booting, doubled = 0, []
+    for kind, pid in ev[first:]:
+        if kind == 'fork':
+            booting += 1
+            if booting > 1:
+                doubled.append(pid)
+        else:
+            booting = max(0, booting - 1)
+    t.check('after the first failure, one worker boots at a time (each retry gets its backoff)',
+            not doubled, f'forked while another retry was booting: {doubled}; events {ev}')
+
+
+def section_boot_recovers(t, workers):
+    flag = t.path(f'boot-fail-once-{workers}')
+    open(flag, 'w').close()
+    app = rc.start(t, name=f'recovers{workers}', wait=False, workers=workers,
+                   extra_env={'TESTAPP_BOOT_FAIL': flag})
+    failed = harness.wait_until(lambda: rc.lines_with(app.log_text(), 'failed to start'), 10)
+    t.check('the first boot fails', failed, app.log_text()[-1500:])
+    time.sleep(0.3)
+    os.unlink(flag)
+    try:
+        app.wait_ready(workers=workers, timeout=20)
+        ready = True
+    except harness.HarnessError as e:
+        ready = False
+        print(f'#   {str(e).splitlines()[0]}')
+    text = app.log_text()
+    t.check(f'after the file is removed the app comes up with {workers} workers', ready, text[-2000:])
+    t.check('it retried with a delay ("retrying in")', 'retrying in' in text, text[-1500:])
+    t.check('it did not give up', 'giving up' not in text, text[-1500:])
+    if not ready:
+        return
+    t.check('the master is alive', app.alive())
+    t.check('it serves', ready and hello_ok(app.sock, 5))
+    s = rc.status(app.sock)
+    t.check(f'the status page shows {workers} ready workers',
+            s and len(s['workers']) == workers and all(w['state'] == 'ready' for w in s['workers']), s)
+    t.equal('the app stops with status 0', app.stop(), 0)
+
+
+def main(t):
+    rc.testapp()
+    with t.section('timeout=2: GET /block?ms=8000 on the socket'):
+        section_timeout(t)
+    with t.section('GET /crash through nginx'):
+        section_crash(t)
+    with t.section('a start-up hook that always fails'):
+        section_boot_fail(t)
+    with t.section('a start-up hook that fails, then works'):
+        section_boot_recovers(t, 2)
+    # All 6 first boots fail at once: the retries must still come.
+    with t.section('a start-up hook that fails, then works, with workers=6'):
+        section_boot_recovers(t, 6)
+
+
+if __name__ == '__main__':
+    harness.run(main)
