@@ -345,6 +345,27 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 	fw_worker_check_stopped(w);
 }
 
+void fw_conn_for_each(struct fw_worker *w, bool (*fn)(struct fw_conn *c, void *arg), void *arg)
+{
+	struct fw_conn *c;
+
+	/*
+	 * fn may run an application's cancel callback, which may finish (and
+	 * so close) any connection: visit marks say which are left, and the
+	 * walk starts again from the head whenever fn says it changed things.
+	 */
+	for (c = w->conns; c != NULL; c = c->next)
+		c->visit = true;
+	for (c = w->conns; c != NULL;) {
+		if (!c->visit) {
+			c = c->next;
+			continue;
+		}
+		c->visit = false;
+		c = fn(c, arg) ? w->conns : c->next;
+	}
+}
+
 void fw_conn_free_all(struct fw_worker *w)
 {
 	while (w->conns != NULL)

@@ -99,28 +99,15 @@ void fw_retire_check(struct fw_worker *w)
 }
 
 /* Deferred requests past `timeout` get a 504 here; the loop is alive. */
-static void time_out_deferred(struct fw_worker *w, uint64_t now)
+static bool time_out_one(struct fw_conn *c, void *arg)
 {
-	uint64_t limit = (uint64_t)w->cfg->timeout * 1000;
-	struct fw_conn *c;
+	uint64_t now = *(const uint64_t *)arg, limit = (uint64_t)c->w->cfg->timeout * 1000;
 
-	/* As in settle_all(): cancel callbacks may close other connections. */
-	for (c = w->conns; c != NULL; c = c->next)
-		c->visit = true;
-	for (c = w->conns; c != NULL;) {
-		if (!c->visit) {
-			c = c->next;
-			continue;
-		}
-		c->visit = false;
-		if (c->req != NULL && c->req->state == FW_REQ_DEFERRED && now - c->req->start_ms > limit) {
-			fw_request_time_out(c, c->req);
-			fw_conn_settle(c);
-			c = w->conns;
-		} else {
-			c = c->next;
-		}
-	}
+	if (c->req == NULL || c->req->state != FW_REQ_DEFERRED || now - c->req->start_ms <= limit)
+		return false;
+	fw_request_time_out(c, c->req); /* runs the cancel callback */
+	fw_conn_settle(c);
+	return true;
 }
 
 void fw_retire_tick(struct fw_worker *w)
@@ -130,5 +117,5 @@ void fw_retire_tick(struct fw_worker *w)
 	retire_send(w); /* a retry, if the last send found the channel full */
 	fw_memguard_refresh(&w->mem, now);
 	if (w->cfg->timeout > 0 && w->in_flight > 0)
-		time_out_deferred(w, now);
+		fw_conn_for_each(w, time_out_one, &now);
 }

@@ -82,26 +82,16 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
  * Every connection goes once idle: handed over while the worker retires
  * (w->draining), closed while it stops.
  */
+static bool stop_one(struct fw_conn *c, void *arg)
+{
+	FW_UNUSED(arg);
+	fw_conn_stop(c);
+	return true; /* closed, or a cancel callback may have closed others */
+}
+
 static void settle_all(struct fw_worker *w)
 {
-	struct fw_conn *c;
-
-	/*
-	 * Stopping a connection can run an application's cancel callback,
-	 * which may finish (and so close) any other connection: mark them all,
-	 * then take one marked connection at a time from the head.
-	 */
-	for (c = w->conns; c != NULL; c = c->next)
-		c->visit = true;
-	for (c = w->conns; c != NULL;) {
-		if (!c->visit) {
-			c = c->next;
-			continue;
-		}
-		c->visit = false;
-		fw_conn_stop(c);
-		c = w->conns;
-	}
+	fw_conn_for_each(w, stop_one, NULL);
 	fw_worker_check_stopped(w);
 }
 

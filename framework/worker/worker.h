@@ -137,6 +137,11 @@ void fw_listener_conn_opened(struct fw_worker *w);
 struct fw_conn *fw_conn_open(struct fw_worker *w, int fd);
 void fw_conn_close(struct fw_conn *c, const char *why);
 void fw_conn_free_all(struct fw_worker *w);
+/*
+ * Call fn once for every connection open now. fn returns true when it may
+ * have closed connections (c included); false promises c is still there.
+ */
+void fw_conn_for_each(struct fw_worker *w, bool (*fn)(struct fw_conn *c, void *arg), void *arg);
 /* Output for this connection goes into the returned buffer; then fw_conn_send(). */
 struct fw_buf *fw_conn_outbuf(struct fw_conn *c);
 void fw_conn_send(struct fw_conn *c);
