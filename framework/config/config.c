@@ -2,7 +2,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 
 extern char **environ;
 
-enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LEVEL, K_PATH };
+enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME };
 
 struct key {
 	const char *section;
@@ -30,6 +32,10 @@ struct key {
 /* Every key fw knows; docs/configuration.md describes each one. */
 static const struct key keys[] = {
 	SERVER(listen, K_LISTEN, "127.0.0.1:9000", 0, 0),
+	SERVER(protocol, K_PROTO, "fastcgi", 0, 0),
+	SERVER(allowed_clients, K_CIDRS, "127.0.0.1, ::1", 0, 0),
+	SERVER(socket_owner, K_NAME, "", 0, 63),
+	SERVER(socket_group, K_NAME, "", 0, 63),
 	SERVER(workers, K_WORKERS, "auto", 1, 512),
 	SERVER(max_body_kb, K_INT, "1024", 0, 4 * 1024 * 1024),
 	SERVER(socket_mode, K_MODE, "0660", 0, 0777),
@@ -44,6 +50,11 @@ static const struct key keys[] = {
 	SERVER(timeout, K_INT, "60", 0, 86400),
 	SERVER(recycle_concurrency, K_INT, "1", 1, 64),
 	SERVER(status_path, K_PATH, "", 0, 255),
+	SERVER(max_params_kb, K_INT, "64", 1, 16 * 1024),
+	SERVER(max_params, K_INT, "512", 1, 100000),
+	SERVER(max_param_kb, K_INT, "16", 1, 16 * 1024),
+	SERVER(max_headers, K_INT, "100", 1, 100000),
+	SERVER(request_timeout, K_INT, "30", 1, 86400),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -65,7 +76,21 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 
 	switch (k->type) {
 	case K_LISTEN:
-		return fw_addr_parse(v, dst, err, errlen);
+		return fw_listen_list_parse(v, dst, err, errlen);
+	case K_CIDRS:
+		return fw_cidr_list_parse(v, dst, err, errlen);
+	case K_PROTO:
+		if (fw_proto_parse(v, dst) == 0)
+			return 0;
+		snprintf(err, errlen, "'%s' is not fastcgi or scgi", v);
+		return -1;
+	case K_NAME:
+		if (strlen(v) > (size_t)k->max || strpbrk(v, " \t:/") != NULL) {
+			snprintf(err, errlen, "'%s' is not a user or group name", v);
+			return -1;
+		}
+		snprintf(dst, (size_t)k->max + 1, "%s", v);
+		return 0;
 	case K_PATH:
 		if (v[0] != '\0' && (v[0] != '/' || strlen(v) > (size_t)k->max || strpbrk(v, "?# \t") != NULL)) {
 			snprintf(err, errlen, "'%s' is not a path (/status), or longer than %ld", v, k->max);
@@ -309,9 +334,23 @@ static int load_env(struct fw_config *c, struct fw_buf *errors)
 }
 
 /* Cross-key rules, checked after the file and the environment. */
-static int validate(const struct fw_config *c, struct fw_buf *errors)
+static int validate(struct fw_config *c, struct fw_buf *errors)
 {
 	int r = 0;
+
+	for (int i = 0; i < c->listen.n; i++)
+		if (!c->listen.l[i].proto_given)
+			c->listen.l[i].proto = c->protocol;
+	if (c->socket_owner[0] != '\0' && getpwnam(c->socket_owner) == NULL) {
+		fw_buf_printf(errors, "%s: socket_owner: no user '%s'\n", c->file[0] ? c->file : "configuration",
+			      c->socket_owner);
+		r = -1;
+	}
+	if (c->socket_group[0] != '\0' && getgrnam(c->socket_group) == NULL) {
+		fw_buf_printf(errors, "%s: socket_group: no group '%s'\n", c->file[0] ? c->file : "configuration",
+			      c->socket_group);
+		r = -1;
+	}
 
 	if (c->rss_soft_limit_mb > 0 && c->rss_limit_mb > 0 && c->rss_soft_limit_mb >= c->rss_limit_mb) {
 		fw_buf_printf(errors, "%s: rss_soft_limit_mb (%d) must be below rss_limit_mb (%d)\n",
@@ -323,8 +362,16 @@ static int validate(const struct fw_config *c, struct fw_buf *errors)
 
 const char *fw_config_restart_needed(const struct fw_config *old, const struct fw_config *new)
 {
-	if (strcmp(old->listen.text, new->listen.text) != 0)
+	if (old->listen.n != new->listen.n)
 		return "listen";
+	for (int i = 0; i < old->listen.n; i++)
+		if (strcmp(old->listen.l[i].addr.text, new->listen.l[i].addr.text) != 0 ||
+		    old->listen.l[i].proto != new->listen.l[i].proto)
+			return "listen";
+	if (strcmp(old->socket_owner, new->socket_owner) != 0)
+		return "socket_owner";
+	if (strcmp(old->socket_group, new->socket_group) != 0)
+		return "socket_group";
 	if (old->socket_mode != new->socket_mode)
 		return "socket_mode";
 	if (old->backlog != new->backlog)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "config/addr.h"
+#include "config/listen.h"
 #include "core/buf.h"
 #include "core/log.h"
 
@@ -17,10 +18,20 @@ struct fw_config {
 	char file[4096]; /* "" when started without -c */
 
 	/* [server] */
-	struct fw_addr listen;
+	struct fw_listen_list listen;
+	enum fw_proto protocol;           /* for listen entries without a prefix */
+	struct fw_cidr_list allowed_clients;
+	char socket_owner[64];            /* unix sockets, when started as root */
+	char socket_group[64];
 	int workers;
 	int max_body_kb;
 	int socket_mode;
+	/* what a peer may make a worker hold before the handler runs */
+	int max_params_kb;
+	int max_params;
+	int max_param_kb;
+	int max_headers;
+	int request_timeout;
 	int backlog;
 	int max_conns;
 	int graceful_timeout;

@@ -44,7 +44,7 @@ static int unix_prepare(const struct fw_addr *a)
 	return 0;
 }
 
-static int unix_bind(struct fw_listener *l, int mode)
+static int unix_bind(struct fw_listener *l, const struct fw_socket_perms *perms)
 {
 	struct stat st;
 	mode_t old;
@@ -53,15 +53,20 @@ static int unix_bind(struct fw_listener *l, int mode)
 	if (unix_prepare(&l->addr) != 0)
 		return -1;
 	/* The umask makes the file born with the mode: no window where it is wider. */
-	old = umask((mode_t)(~mode & 0777));
+	old = umask((mode_t)(~perms->mode & 0777));
 	r = bind(l->fd, (const struct sockaddr *)&l->addr.sa, l->addr.salen);
 	umask(old);
 	if (r != 0) {
 		fw_log_errno(FW_LOG_ERROR, "bind(%s)", l->addr.path);
 		return -1;
 	}
-	if (chmod(l->addr.path, (mode_t)mode) != 0 || stat(l->addr.path, &st) != 0) {
-		fw_log_errno(FW_LOG_ERROR, "chmod(%s, %04o)", l->addr.path, (unsigned)mode);
+	if ((perms->uid != (uid_t)-1 || perms->gid != (gid_t)-1) &&
+	    chown(l->addr.path, perms->uid, perms->gid) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "chown(%s) to socket_owner/socket_group", l->addr.path);
+		return -1;
+	}
+	if (chmod(l->addr.path, (mode_t)perms->mode) != 0 || stat(l->addr.path, &st) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "chmod(%s, %04o)", l->addr.path, (unsigned)perms->mode);
 		return -1;
 	}
 	l->dev = st.st_dev;
@@ -87,16 +92,20 @@ static int inet_bind(struct fw_listener *l)
 	return 0;
 }
 
-int fw_listen_open(struct fw_listener *l, const struct fw_addr *a, int backlog, int mode)
+int fw_listen_open(struct fw_listener *l, const struct fw_listen_spec *spec, int backlog,
+		   const struct fw_socket_perms *perms)
 {
+	const struct fw_addr *a = &spec->addr;
+
 	memset(l, 0, sizeof(*l));
 	l->addr = *a;
+	l->proto = spec->proto;
 	l->fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
 		fw_log_errno(FW_LOG_ERROR, "socket(%s)", a->text);
 		return -1;
 	}
-	if ((a->family == AF_UNIX ? unix_bind(l, mode) : inet_bind(l)) != 0)
+	if ((a->family == AF_UNIX ? unix_bind(l, perms) : inet_bind(l)) != 0)
 		goto fail;
 	if (listen(l->fd, backlog) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "listen(%s)", a->text);

@@ -6,7 +6,9 @@
 #include "master/master.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,13 +125,26 @@ void fw_master_read_channel(struct fw_master *m, struct fw_proc *p)
 	}
 }
 
+/* "fastcgi on /run/app.sock, scgi on 127.0.0.1:4000" */
+static void listeners_text(const struct fw_master *m, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < m->nlisteners && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s on %s", i ? ", " : "",
+				      fw_proto_name(m->listeners[i].proto), m->listeners[i].addr.text);
+}
+
 static void announce(struct fw_master *m)
 {
 	if (m->announced || fw_proc_count(m, FW_PROC_READY) < (size_t)m->workers_wanted)
 		return;
+	char where[512];
+
 	m->announced = true;
-	fw_log(FW_LOG_INFO, "ready: %d worker(s) serving on %s", m->workers_wanted,
-	       m->listener.addr.text);
+	listeners_text(m, where, sizeof(where));
+	fw_log(FW_LOG_INFO, "ready: %d worker(s) serving %s", m->workers_wanted, where);
 }
 
 static int poll_timeout(const struct fw_master *m, uint64_t now, uint64_t next_tick)
@@ -224,6 +239,62 @@ static void raise_nofile(const struct fw_config *cfg)
 		       (unsigned long long)rl.rlim_cur, cfg->max_conns);
 }
 
+static void listeners_close(struct fw_master *m)
+{
+	for (int i = 0; i < m->nlisteners; i++)
+		fw_listen_close(&m->listeners[i]);
+	m->nlisteners = 0;
+}
+
+/* Owner and group of unix sockets: names from the configuration, applied only as root. */
+static int socket_perms(const struct fw_config *cfg, struct fw_socket_perms *perms)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	perms->mode = cfg->socket_mode;
+	perms->uid = (uid_t)-1;
+	perms->gid = (gid_t)-1;
+	if (cfg->socket_owner[0] == '\0' && cfg->socket_group[0] == '\0')
+		return 0;
+	if (geteuid() != 0) {
+		fw_log(FW_LOG_WARN, "socket_owner and socket_group need the master to start as root; ignored");
+		return 0;
+	}
+	if (cfg->socket_owner[0] != '\0') {
+		if ((pw = getpwnam(cfg->socket_owner)) == NULL) {
+			fw_log(FW_LOG_ERROR, "socket_owner: no user '%s'", cfg->socket_owner);
+			return -1;
+		}
+		perms->uid = pw->pw_uid;
+	}
+	if (cfg->socket_group[0] != '\0') {
+		if ((gr = getgrnam(cfg->socket_group)) == NULL) {
+			fw_log(FW_LOG_ERROR, "socket_group: no group '%s'", cfg->socket_group);
+			return -1;
+		}
+		perms->gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+static int listeners_open(struct fw_master *m)
+{
+	struct fw_socket_perms perms;
+
+	if (socket_perms(&m->cfg, &perms) != 0)
+		return -1;
+	for (int i = 0; i < m->cfg.listen.n; i++) {
+		m->listeners[i].fd = -1;
+		if (fw_listen_open(&m->listeners[i], &m->cfg.listen.l[i], m->cfg.backlog, &perms) != 0) {
+			listeners_close(m);
+			return -1;
+		}
+		m->nlisteners = i + 1;
+	}
+	return 0;
+}
+
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
@@ -232,18 +303,17 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 	m->single_threaded = single_threaded();
 	raise_nofile(cfg);
 	m->workers_wanted = cfg->workers;
-	m->listener.fd = -1;
 	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {
 		m->procs[i].chan = -1;
 		m->procs[i].replaces = -1;
 	}
 	if (fw_signals_init() != 0)
 		return -1;
-	if (fw_listen_open(&m->listener, &cfg->listen, cfg->backlog, cfg->socket_mode) != 0)
+	if (listeners_open(m) != 0)
 		return -1;
 	if ((m->sb = fw_scoreboard_create(FW_MAX_SLOTS)) == NULL) {
 		fw_log_errno(FW_LOG_ERROR, "mmap(scoreboard)");
-		fw_listen_close(&m->listener);
+		listeners_close(m);
 		return -1;
 	}
 	m->sb->master_pid = (int32_t)m->pid;
@@ -257,10 +327,12 @@ int fw_master_run(const struct fw_config *cfg)
 	static struct fw_master m;
 	uint64_t next_tick = 0;
 
+	char where[512];
+
 	if (master_init(&m, cfg) != 0)
 		return 1;
-	fw_log(FW_LOG_INFO, "master %ld starting %d worker(s) on %s", (long)m.pid, m.workers_wanted,
-	       cfg->listen.text);
+	listeners_text(&m, where, sizeof(where));
+	fw_log(FW_LOG_INFO, "master %ld starting %d worker(s): %s", (long)m.pid, m.workers_wanted, where);
 	for (;;) {
 		uint64_t now = fw_now_ms();
 
@@ -278,7 +350,7 @@ int fw_master_run(const struct fw_config *cfg)
 		announce(&m);
 		wait_events(&m, poll_timeout(&m, fw_now_ms(), next_tick));
 	}
-	fw_listen_close(&m.listener);
+	listeners_close(&m);
 	fw_scoreboard_destroy(m.sb);
 	fw_log(FW_LOG_INFO, "master %ld stopped", (long)m.pid);
 	return m.exit_status;

@@ -46,7 +46,8 @@ enum fw_master_mode { FW_RUNNING, FW_STOPPING, FW_QUITTING };
 
 struct fw_master {
 	struct fw_config cfg;         /* the master's copy; replaced by a reload */
-	struct fw_listener listener;
+	struct fw_listener listeners[FW_MAX_LISTENERS];
+	int nlisteners;
 	struct fw_scoreboard *sb;
 	struct fw_proc procs[FW_MAX_SLOTS];
 	size_t nprocs_max;            /* slots in use are below this index */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,7 +61,7 @@ static void child(struct fw_master *m, int slot, int chan)
 	struct fw_slot *s = &m->sb->slots[slot];
 	struct fw_worker_boot boot = {
 		.cfg = &m->cfg,
-		.listen_fd = m->listener.fd,
+		.nlisten = m->nlisteners,
 		.chan_fd = chan,
 		.slot_index = slot,
 		.slot = s,
@@ -68,6 +69,11 @@ static void child(struct fw_master *m, int slot, int chan)
 		.master_pid = m->pid,
 	};
 
+	for (int i = 0; i < m->nlisteners; i++) {
+		boot.listen[i].fd = m->listeners[i].fd;
+		boot.listen[i].proto = m->listeners[i].proto;
+		boot.listen[i].inet = m->listeners[i].addr.family != AF_UNIX;
+	}
 	fw_signals_child();
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0)

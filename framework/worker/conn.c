@@ -14,10 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/status.h"
 #include "ipc/chan.h"
-#include "worker/fcgi_session.h"
+#include "worker/session.h"
 #include "worker/worker.h"
 
 #define READ_BUF_SIZE (64 * 1024)
@@ -75,8 +76,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	FW_UNUSED(what);
 	n = read(fd, read_buf, sizeof(read_buf));
 	if (n > 0) {
-		if (fw_fcgi_feed(c, read_buf, (size_t)n) != FW_OK)
+		if (fw_session_feed(c, read_buf, (size_t)n) != FW_OK)
 			c->broken = true;
+		/* request_timeout counts from the first byte of a request to its last. */
+		if (!c->input_open && fw_session_at_boundary(c))
+			c->recv_since = 0;
+		else if (c->recv_since == 0)
+			c->recv_since = fw_now_ms();
 	} else if (n == 0) {
 		fw_conn_close(c, "closed by peer");
 		return;
@@ -164,8 +170,7 @@ void fw_conn_send(struct fw_conn *c)
 bool fw_conn_idle(const struct fw_conn *c)
 {
 	/* Part of a record read (a request starting) is not idle either. */
-	return c->req == NULL && c->out.len == 0 && !c->input_open &&
-	       fw_fcgi_parser_at_boundary(&c->parser) && c->mgmt.len == 0;
+	return c->req == NULL && c->out.len == 0 && !c->input_open && fw_session_at_boundary(c);
 }
 
 void fw_conn_stop(struct fw_conn *c)
@@ -275,7 +280,7 @@ void fw_conn_settle(struct fw_conn *c)
 	conn_settle(c);
 }
 
-struct fw_conn *fw_conn_open(struct fw_worker *w, int fd)
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto)
 {
 	struct fw_conn *c = w->free_conns;
 
@@ -288,8 +293,8 @@ struct fw_conn *fw_conn_open(struct fw_worker *w, int fd)
 	}
 	c->w = w;
 	c->fd = fd;
-	c->keepalive = true; /* until a request says otherwise */
-	fw_fcgi_parser_init(&c->parser);
+	c->proto = proto;
+	fw_session_init(c);
 	event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	if (event_add(&c->rev, NULL) != 0) {

@@ -8,12 +8,19 @@
 #include "http/resp.h"
 #include "worker/worker.h"
 
-/*
- * Limits on what a peer may make us hold before the handler runs.
- * nginx sends all params in one record, a few KB with cookies.
- */
-#define MAX_PARAMS_BYTES (128 * 1024)
+/* A GET_VALUES record names a few variables; anything bigger is not one. */
 #define MAX_MGMT_BYTES 4096
+
+void fw_fcgi_session_init(struct fw_conn *c)
+{
+	fw_fcgi_parser_init(&c->p.fcgi);
+	c->keepalive = true; /* until a request says otherwise */
+}
+
+bool fw_fcgi_at_boundary(const struct fw_conn *c)
+{
+	return fw_fcgi_parser_at_boundary(&c->p.fcgi) && c->mgmt.len == 0;
+}
 
 static int protocol_error(struct fw_conn *c, const char *what)
 {
@@ -102,8 +109,9 @@ static int on_params(struct fw_conn *c, const struct fw_fcgi_event *ev)
 	}
 	if (ev->len == 0)
 		return params_end(c, req);
-	if (req->params.len + ev->len > MAX_PARAMS_BYTES) {
-		fw_log(FW_LOG_WARN, "request params exceed %d bytes; answering 431", MAX_PARAMS_BYTES);
+	if (req->params.len + ev->len > (size_t)c->w->cfg->max_params_kb * 1024) {
+		fw_log(FW_LOG_WARN, "request params exceed max_params_kb (%d); answering 431",
+		       c->w->cfg->max_params_kb);
 		fw_request_reject(c, req, 431);
 		return FW_OK;
 	}
@@ -225,13 +233,13 @@ int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len)
 	size_t pos = 0, used;
 
 	while (pos < len && !c->broken && !(c->close_after_flush && !c->input_open)) {
-		int r = fw_fcgi_parse(&c->parser, data + pos, len - pos, &used, &ev);
+		int r = fw_fcgi_parse(&c->p.fcgi, data + pos, len - pos, &used, &ev);
 
 		pos += used;
 		if (r == FW_AGAIN)
 			break;
 		if (r == FW_ERROR)
-			return protocol_error(c, c->parser.error);
+			return protocol_error(c, c->p.fcgi.error);
 		if (dispatch(c, &ev) != FW_OK)
 			return FW_ERROR;
 	}

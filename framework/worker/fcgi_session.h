@@ -14,6 +14,11 @@
 
 struct fw_conn;
 
+void fw_fcgi_session_init(struct fw_conn *c);
+
+/* Between records, with nothing of the next one read? */
+bool fw_fcgi_at_boundary(const struct fw_conn *c);
+
 /* Feed received bytes. FW_OK, or FW_ERROR: a framing error, logged; close. */
 int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len);
 

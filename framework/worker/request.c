@@ -14,7 +14,7 @@
 #include "core/status.h"
 #include "http/resp.h"
 #include "http/router.h"
-#include "worker/fcgi_session.h"
+#include "worker/session.h"
 #include "worker/worker.h"
 
 #define REQ_KEEP_BYTES (64 * 1024) /* buffer capacity a request keeps for the next */
@@ -61,7 +61,7 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	struct fw_worker *w = c->w;
 
 	status = fw_resp_settle(req, status);
-	fw_fcgi_respond(c, req, status);
+	fw_session_respond(c, req, status);
 	c->req = NULL;
 	w->requests++;
 	fw_slot_store(w->slot->requests, w->requests);
@@ -79,9 +79,35 @@ void fw_request_reject(struct fw_conn *c, fw_req *req, int status)
 	respond(c, req, status);
 }
 
+/*
+ * The limits on params a peer may send: their number, one name or value,
+ * the number of HTTP headers. Over any of them: 431, before the handler.
+ */
+static const char *params_over_limits(const struct fw_config *cfg, const fw_req *req)
+{
+	size_t headers = 0, longest = (size_t)cfg->max_param_kb * 1024;
+
+	if (req->nenv > (size_t)cfg->max_params)
+		return "more params than max_params";
+	for (size_t i = 0; i < req->nenv; i++) {
+		const struct fw_nv *nv = &req->env[i];
+
+		if (nv->name_len > longest || nv->value_len > longest)
+			return "a param name or value longer than max_param_kb";
+		headers += strncmp(nv->name, "HTTP_", 5) == 0;
+	}
+	return headers > (size_t)cfg->max_headers ? "more request headers than max_headers" : NULL;
+}
+
 int fw_request_params(struct fw_conn *c, fw_req *req)
 {
 	const char *err = NULL;
+
+	if ((err = params_over_limits(c->w->cfg, req)) != NULL) {
+		fw_log(FW_LOG_INFO, "request on connection %d has %s; answering 431", c->fd, err);
+		fw_request_reject(c, req, 431);
+		return FW_DONE;
+	}
 
 	if (fw_req_prepare(req, &err) != FW_OK) {
 		fw_log(FW_LOG_INFO, "bad request on connection %d: %s; answering 400", c->fd, err);

@@ -164,7 +164,8 @@ static void worker_quit(struct fw_worker *w)
 static void adopt(struct fw_worker *w, const int *fds, int n)
 {
 	for (int i = 0; i < n; i++) {
-		struct fw_conn *c = fw_conn_open(w, fds[i]);
+		/* Only keepalive FastCGI connections are handed over. */
+		struct fw_conn *c = fw_conn_open(w, fds[i], FW_PROTO_FASTCGI);
 
 		if (c == NULL) {
 			close(fds[i]);
@@ -342,7 +343,11 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	w.slot = boot->slot;
 	w.sb = boot->sb;
 	w.slot_index = boot->slot_index;
-	w.listen_fd = boot->listen_fd;
+	w.nlisten = boot->nlisten;
+	for (int i = 0; i < boot->nlisten; i++) {
+		w.listen[i] = boot->listen[i];
+		w.listen[i].w = &w;
+	}
 	w.chan_fd = boot->chan_fd;
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
 	fw_current_worker = &w;

@@ -21,12 +21,25 @@
 #include "http/req.h"
 #include "ipc/scoreboard.h"
 #include "proto/fcgi.h"
+#include "proto/scgi.h"
 #include "worker/memguard.h"
+
+struct fw_worker;
+
+/* A listening socket as a worker sees it. */
+struct fw_worker_listener {
+	int fd;
+	enum fw_proto proto;
+	bool inet;            /* TCP: allowed_clients applies */
+	struct event ev;
+	struct fw_worker *w;
+};
 
 /* What the master hands a freshly forked worker. */
 struct fw_worker_boot {
 	const struct fw_config *cfg;
-	int listen_fd;
+	struct fw_worker_listener listen[FW_MAX_LISTENERS]; /* fd, proto, inet */
+	int nlisten;
 	int chan_fd;
 	int slot_index;
 	struct fw_slot *slot;
@@ -42,10 +55,10 @@ struct fw_worker {
 	struct fw_slot *slot;
 	struct fw_scoreboard *sb;
 	int slot_index;
-	int listen_fd;
+	struct fw_worker_listener listen[FW_MAX_LISTENERS];
+	int nlisten;
 	int chan_fd;
 
-	struct event listen_ev;
 	struct event accept_pause_ev; /* re-enables accept after EMFILE */
 	struct event chan_ev;
 	struct event heartbeat_ev;
@@ -87,9 +100,13 @@ struct fw_conn {
 	struct fw_worker *w;
 	struct fw_conn *prev, *next;
 	int fd;
+	enum fw_proto proto;
 	struct event rev;
 	struct event wev;
-	struct fw_fcgi_parser parser;
+	union {
+		struct fw_fcgi_parser fcgi;
+		struct fw_scgi_parser scgi;
+	} p;                  /* the protocol's parser state */
 	struct fw_buf out;    /* output the socket has not taken yet */
 	struct fw_buf mgmt;   /* a GET_VALUES record being collected */
 	fw_req *req;          /* the request on this connection, if any */
@@ -104,6 +121,7 @@ struct fw_conn {
 	bool draining;          /* the worker stops: close once idle, take no new request */
 	bool broken;          /* I/O failed: close at the next safe point */
 	bool visit;           /* walks that may close other connections */
+	uint64_t recv_since;  /* receiving a request since (ms); 0 when not */
 };
 
 /* worker.c */
@@ -134,7 +152,7 @@ void fw_listener_conn_closed(struct fw_worker *w);
 void fw_listener_conn_opened(struct fw_worker *w);
 
 /* conn.c */
-struct fw_conn *fw_conn_open(struct fw_worker *w, int fd);
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto);
 void fw_conn_close(struct fw_conn *c, const char *why);
 void fw_conn_free_all(struct fw_worker *w);
 /*

@@ -84,12 +84,22 @@ static bool load(struct fw_config *c, const char *file, int want_rc, const char 
 static void test_defaults(void)
 {
 	struct fw_config c;
-	const struct sockaddr_in *in4 = (const struct sockaddr_in *)&c.listen.sa;
+	const struct sockaddr_in *in4 = (const struct sockaddr_in *)&c.listen.l[0].addr.sa;
 
 	if (!LOAD_OK(&c, NULL))
 		return;
 	CHECK_EQ_STR(c.file, "");
-	CHECK_EQ_INT(c.listen.family, AF_INET);
+	CHECK_EQ_INT(c.listen.n, 1);
+	CHECK_EQ_INT(c.listen.l[0].proto, FW_PROTO_FASTCGI);
+	CHECK_EQ_INT(c.protocol, FW_PROTO_FASTCGI);
+	CHECK(!c.allowed_clients.any);
+	CHECK_EQ_INT(c.allowed_clients.n, 2);
+	CHECK_EQ_INT(c.max_params_kb, 64);
+	CHECK_EQ_INT(c.max_params, 512);
+	CHECK_EQ_INT(c.max_param_kb, 16);
+	CHECK_EQ_INT(c.max_headers, 100);
+	CHECK_EQ_INT(c.request_timeout, 30);
+	CHECK_EQ_INT(c.listen.l[0].addr.family, AF_INET);
 	CHECK_EQ_UINT(ntohs(in4->sin_port), 9000);
 	CHECK_EQ_UINT(ntohl(in4->sin_addr.s_addr), 0x7f000001);
 	CHECK_EQ_INT(c.workers, auto_workers());
@@ -120,8 +130,8 @@ static void test_valid_file(void)
 	if (!LOAD_OK(&c, f))
 		return;
 	CHECK_EQ_STR(c.file, f);
-	CHECK_EQ_INT(c.listen.family, AF_UNIX);
-	CHECK_EQ_STR(c.listen.path, "/tmp/fw-test.sock");
+	CHECK_EQ_INT(c.listen.l[0].addr.family, AF_UNIX);
+	CHECK_EQ_STR(c.listen.l[0].addr.path, "/tmp/fw-test.sock");
 	CHECK_EQ_INT(c.workers, 4);
 	CHECK_EQ_INT(c.max_body_kb, 2048);
 	CHECK_EQ_INT(c.socket_mode, 0600);
@@ -307,7 +317,7 @@ static void test_env(void)
 	setenv("FW_SERVER_MAX_BODY_KB", "7", 1);
 	setenv("FW_SERVER_GRACEFUL_TIMEOUT", "60", 1);
 	if (LOAD_OK(&c, NULL)) {
-		CHECK_EQ_INT(c.listen.family, AF_INET6);
+		CHECK_EQ_INT(c.listen.l[0].addr.family, AF_INET6);
 		CHECK_EQ_INT(c.socket_mode, 0600);
 		CHECK_EQ_INT(c.log_level, FW_LOG_WARN);
 		CHECK_EQ_INT(c.max_body_kb, 7);

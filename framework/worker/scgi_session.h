@@ -1,0 +1,21 @@
+/*
+ * SCGI on one connection: one request, its answer, then the connection
+ * closes. Bytes after the body are never parsed as another request.
+ */
+#ifndef FW_WORKER_SCGI_SESSION_H
+#define FW_WORKER_SCGI_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/req.h"
+
+struct fw_conn;
+
+void fw_scgi_session_init(struct fw_conn *c);
+int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len);
+void fw_scgi_respond(struct fw_conn *c, fw_req *req, int status);
+bool fw_scgi_at_boundary(const struct fw_conn *c);
+
+#endif

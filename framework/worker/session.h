@@ -1,0 +1,47 @@
+/*
+ * The protocol side of a connection (FastCGI or SCGI): bytes in become
+ * requests, responses become bytes out. conn.c and request.c call these
+ * and know nothing of either protocol.
+ */
+#ifndef FW_WORKER_SESSION_H
+#define FW_WORKER_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/req.h"
+#include "worker/fcgi_session.h"
+#include "worker/scgi_session.h"
+#include "worker/worker.h"
+
+static inline void fw_session_init(struct fw_conn *c)
+{
+	if (c->proto == FW_PROTO_SCGI)
+		fw_scgi_session_init(c);
+	else
+		fw_fcgi_session_init(c);
+}
+
+/* Feed received bytes. FW_OK, or FW_ERROR: malformed input, logged; close. */
+static inline int fw_session_feed(struct fw_conn *c, const uint8_t *data, size_t len)
+{
+	return c->proto == FW_PROTO_SCGI ? fw_scgi_feed(c, data, len) : fw_fcgi_feed(c, data, len);
+}
+
+/* Queue the response of req on c. */
+static inline void fw_session_respond(struct fw_conn *c, fw_req *req, int status)
+{
+	if (c->proto == FW_PROTO_SCGI)
+		fw_scgi_respond(c, req, status);
+	else
+		fw_fcgi_respond(c, req, status);
+}
+
+/* Between requests, with nothing of the next one read? */
+static inline bool fw_session_at_boundary(const struct fw_conn *c)
+{
+	return c->proto == FW_PROTO_SCGI ? fw_scgi_at_boundary(c) : fw_fcgi_at_boundary(c);
+}
+
+#endif
