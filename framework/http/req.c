@@ -219,7 +219,7 @@ FW_API int fw_finish(fw_req *req, int status)
 	/* Called from inside the handler (a client answered at once): the
 	 * worker answers when the handler returns. */
 	if (req->state == FW_REQ_RUNNING && req->finish_status == 0) {
-		req->finish_status = status < 100 || status > 599 ? 500 : status;
+		req->finish_status = status < 200 || status > 599 ? 500 : status;
 		return 0;
 	}
 	if (req->state != FW_REQ_DEFERRED && req->state != FW_REQ_ORPHANED) {

@@ -12,7 +12,8 @@
 
 bool fw_resp_writable(fw_req *req, const char *what)
 {
-	if (req->state == FW_REQ_RUNNING || req->state == FW_REQ_DEFERRED)
+	/* fw_finish() inside the handler finished the response as well. */
+	if ((req->state == FW_REQ_RUNNING || req->state == FW_REQ_DEFERRED) && req->finish_status == 0)
 		return true;
 	/* An orphaned request is still the handler's; its output is dropped. */
 	if (req->state != FW_REQ_ORPHANED)
@@ -130,7 +131,8 @@ FW_API int fw_write_json(fw_req *req, const char *s, size_t len)
 
 int fw_resp_settle(fw_req *req, int status)
 {
-	if (status < 100 || status > 599) {
+	/* A 1xx is not a final answer: nginx would pass it on and the client wait for more. */
+	if (status < 200 || status > 599) {
 		fw_log(FW_LOG_ERROR, "%s %s: handler returned %d, not an HTTP status; answering 500",
 		       req->method, req->path, status);
 		fw_buf_reset(&req->out, SIZE_MAX);
@@ -147,22 +149,34 @@ int fw_resp_settle(fw_req *req, int status)
 	return status;
 }
 
+/*
+ * Content-Length is fw's: the length of the body written. The one
+ * exception is a HEAD answered without writing the body, where the
+ * handler's own value says what a GET would send. Every other
+ * Content-Length the handler set (or added twice) is left out: a value
+ * that does not match what follows makes nginx wait for bytes that never
+ * come, or cut the answer short.
+ */
+static bool own_length(const fw_req *req, const struct fw_resp_header *cl)
+{
+	return !(req->head && req->out.len == 0 && cl != NULL);
+}
+
 int fw_resp_head(fw_req *req, int status, struct fw_buf *out)
 {
 	bool body = fw_status_has_body(status);
 	const struct fw_resp_header *cl = header_find(req, "Content-Length");
+	bool ours = own_length(req, cl);
 
 	if (fw_buf_printf(out, "Status: %d %s\r\n", status, fw_status_reason(status)) != 0)
 		return FW_ERROR;
 	for (const struct fw_resp_header *h = req->headers; h != NULL; h = h->next) {
-		/* Content-Length is ours whenever a body was written. */
-		if (h == cl && (req->out.len > 0 || !body))
+		if (strcasecmp(h->name, "Content-Length") == 0 && (ours || h != cl || !body))
 			continue;
 		if (fw_buf_printf(out, "%s: %s\r\n", h->name, h->value) != 0)
 			return FW_ERROR;
 	}
-	if (body && (cl == NULL || req->out.len > 0) &&
-	    fw_buf_printf(out, "Content-Length: %zu\r\n", req->out.len) != 0)
+	if (body && ours && fw_buf_printf(out, "Content-Length: %zu\r\n", req->out.len) != 0)
 		return FW_ERROR;
 	return fw_buf_append(out, "\r\n", 2) == 0 ? FW_OK : FW_ERROR;
 }

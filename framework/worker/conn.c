@@ -68,6 +68,73 @@ static void io_error(struct fw_conn *c, const char *call)
 	c->broken = true;
 }
 
+static bool backed_up(const struct fw_conn *c)
+{
+	return c->out.len - c->out_off > OUT_HIGH_WATER;
+}
+
+/*
+ * Feed input to the protocol, one request at a time while the peer reads
+ * its answers. A peer that pipelines requests without reading would
+ * otherwise have every answer queued in memory: once the unsent output
+ * passes the high-water mark, what is left of the input is held unparsed
+ * and reading stops until the output drains.
+ */
+static void conn_feed(struct fw_conn *c, const uint8_t *data, size_t len)
+{
+	size_t used;
+
+	if (fw_session_feed(c, data, len, backed_up, &used) != FW_OK) {
+		c->broken = true;
+		return;
+	}
+	if (used < len) {
+		if (fw_buf_append(&c->held, data + used, len - used) != 0) {
+			fw_log(FW_LOG_ERROR, "out of memory holding %zu bytes of input", len - used);
+			c->broken = true;
+			return;
+		}
+		reading(c, false);
+	}
+}
+
+/* The output drained: parse what was held, then read again. */
+static void conn_resume(struct fw_conn *c)
+{
+	size_t used;
+
+	if (c->held.len > 0) {
+		if (fw_session_feed(c, (const uint8_t *)c->held.data, c->held.len, backed_up, &used) !=
+		    FW_OK) {
+			c->broken = true;
+			return;
+		}
+		fw_buf_consume(&c->held, used);
+		if (c->held.len > 0)
+			return; /* backed up again */
+		fw_buf_finish(&c->held);
+	}
+	if (!c->peer_closed)
+		reading(c, true);
+}
+
+/*
+ * The peer closed its side. A request in progress is abandoned (that is
+ * how nginx says its client went away: it closes the connection); output
+ * already queued for an answered request is still sent, then the
+ * connection closes.
+ */
+static void conn_eof(struct fw_conn *c)
+{
+	if (c->req != NULL || c->out.len - c->out_off == 0) {
+		fw_conn_close(c, "closed by peer");
+		return;
+	}
+	c->peer_closed = true;
+	c->close_after_flush = true;
+	reading(c, false);
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct fw_conn *c = arg;
@@ -76,15 +143,14 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	FW_UNUSED(what);
 	n = read(fd, read_buf, sizeof(read_buf));
 	if (n > 0) {
-		if (fw_session_feed(c, read_buf, (size_t)n) != FW_OK)
-			c->broken = true;
+		conn_feed(c, read_buf, (size_t)n);
 		/* request_timeout counts from the first byte of a request to its last. */
 		if (!c->input_open && fw_session_at_boundary(c))
 			c->recv_since = 0;
 		else if (c->recv_since == 0)
 			c->recv_since = fw_now_ms();
 	} else if (n == 0) {
-		fw_conn_close(c, "closed by peer");
+		conn_eof(c);
 		return;
 	} else if (!transient(errno)) {
 		io_error(c, "read");
@@ -120,12 +186,17 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
-	r = write_some(c, c->out.data, c->out.len, &sent);
-	fw_buf_consume(&c->out, sent);
+	r = write_some(c, c->out.data + c->out_off, c->out.len - c->out_off, &sent);
+	c->out_off += sent;
 	if (r == FW_OK) {
 		writing(c, false);
+		c->out_off = 0;
 		fw_buf_reset(&c->out, 0); /* an idle connection keeps no buffer */
-		reading(c, true);        /* if the high-water mark had paused it */
+		conn_resume(c);          /* if the high-water mark had paused reading */
+	} else if (c->out_off > c->out.len / 2) {
+		/* Compact now and then, not at every partial write: linear, not quadratic. */
+		fw_buf_consume(&c->out, c->out_off);
+		c->out_off = 0;
 	}
 	conn_settle(c);
 }
@@ -137,26 +208,32 @@ struct fw_buf *fw_conn_outbuf(struct fw_conn *c)
 
 void fw_conn_send(struct fw_conn *c)
 {
-	struct fw_buf *scratch = &c->w->scratch;
+	struct fw_buf *scratch = &c->w->scratch, swap;
 	size_t sent = 0;
 	int r;
 
-	if (c->out.len > 0 || scratch->len == 0)
-		return; /* already queued behind earlier output, which wev flushes */
+	if (c->out.len > 0 || scratch->len == 0) {
+		/* Queued behind earlier output, which wev flushes. */
+		if (backed_up(c))
+			reading(c, false);
+		return;
+	}
 	if (c->broken) {
 		fw_buf_reset(scratch, SCRATCH_KEEP);
 		return;
 	}
 	r = write_some(c, scratch->data, scratch->len, &sent);
-	if (r == FW_AGAIN &&
-	    fw_buf_append(&c->out, scratch->data + sent, scratch->len - sent) != 0) {
-		fw_log(FW_LOG_ERROR, "out of memory queueing %zu bytes of output", scratch->len - sent);
-		c->broken = true;
+	if (r == FW_AGAIN) {
+		/* The connection takes the scratch buffer over: no copy of what is left. */
+		swap = c->out;
+		c->out = *scratch;
+		*scratch = swap;
+		c->out_off = sent;
 	}
 	fw_buf_reset(scratch, SCRATCH_KEEP);
 	if (c->out.len > 0) {
 		writing(c, true);
-		if (c->out.len > OUT_HIGH_WATER)
+		if (backed_up(c))
 			reading(c, false);
 	}
 }
@@ -170,7 +247,8 @@ void fw_conn_send(struct fw_conn *c)
 bool fw_conn_idle(const struct fw_conn *c)
 {
 	/* Part of a record read (a request starting) is not idle either. */
-	return c->req == NULL && c->out.len == 0 && !c->input_open && fw_session_at_boundary(c);
+	return c->req == NULL && c->out.len == 0 && c->held.len == 0 && !c->input_open &&
+	       fw_session_at_boundary(c);
 }
 
 void fw_conn_stop(struct fw_conn *c)
@@ -337,6 +415,7 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 	w->nconns--;
 	fw_slot_store(w->slot->conns, (uint32_t)w->nconns);
 	fw_buf_finish(&c->out);
+	fw_buf_finish(&c->held);
 	fw_buf_finish(&c->mgmt);
 	memset(c, 0, sizeof(*c));
 	if (w->nfree_conns < FREE_CONNS_MAX) {

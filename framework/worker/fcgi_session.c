@@ -150,9 +150,13 @@ static int on_stdin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 
 static int on_abort(struct fw_conn *c, const struct fw_fcgi_event *ev)
 {
+	if (!current(c, ev->id) && (c->req == NULL || c->req->id != ev->id))
+		return FW_OK; /* not a request of this connection */
+	c->input_open = false; /* also for one answered early: nothing more comes */
 	if (c->req == NULL || c->req->id != ev->id)
 		return FW_OK; /* answered already: END_REQUEST is on its way */
-	c->input_open = false;
+	if (!c->keepalive)
+		c->close_after_flush = true;
 	fw_request_abandon(c, c->req);
 	fw_fcgi_end(c, ev->id, FCGI_REQUEST_COMPLETE);
 	return FW_OK;
@@ -227,15 +231,21 @@ static int dispatch(struct fw_conn *c, const struct fw_fcgi_event *ev)
 	return FW_OK;
 }
 
-int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len)
+int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len,
+		 bool (*stop)(const struct fw_conn *c), size_t *used)
 {
 	struct fw_fcgi_event ev;
-	size_t pos = 0, used;
+	size_t pos = 0, n;
 
+	*used = 0;
 	while (pos < len && !c->broken && !(c->close_after_flush && !c->input_open)) {
-		int r = fw_fcgi_parse(&c->p.fcgi, data + pos, len - pos, &used, &ev);
+		int r;
 
-		pos += used;
+		/* The parser resumes anywhere: stopping between two events is safe. */
+		if (stop(c))
+			break;
+		r = fw_fcgi_parse(&c->p.fcgi, data + pos, len - pos, &n, &ev);
+		pos += n;
 		if (r == FW_AGAIN)
 			break;
 		if (r == FW_ERROR)
@@ -243,6 +253,8 @@ int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len)
 		if (dispatch(c, &ev) != FW_OK)
 			return FW_ERROR;
 	}
+	/* After the last request of a connection that closes, the rest is dropped. */
+	*used = c->close_after_flush && !c->input_open ? len : pos;
 	return FW_OK;
 }
 

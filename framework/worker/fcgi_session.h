@@ -19,8 +19,9 @@ void fw_fcgi_session_init(struct fw_conn *c);
 /* Between records, with nothing of the next one read? */
 bool fw_fcgi_at_boundary(const struct fw_conn *c);
 
-/* Feed received bytes. FW_OK, or FW_ERROR: a framing error, logged; close. */
-int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len);
+/* Feed received bytes (see fw_session_feed). FW_OK, or FW_ERROR: a framing error, logged; close. */
+int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len,
+		 bool (*stop)(const struct fw_conn *c), size_t *used);
 
 /* Queue the response of req (head, body, end of request) on c. */
 void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status);

@@ -98,11 +98,12 @@ static int on_event(struct fw_conn *c, const struct fw_scgi_event *ev)
 	return FW_OK;
 }
 
-int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len)
+int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len, size_t *consumed)
 {
 	struct fw_scgi_event ev;
 	size_t pos = 0, used;
 
+	*consumed = len;
 	/* Until the parser says AGAIN: a body of 0 bytes ends without any input. */
 	while (!c->broken) {
 		int r = fw_scgi_parse(&c->p.scgi, data + pos, len - pos, &used, &ev);

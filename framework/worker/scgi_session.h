@@ -14,7 +14,8 @@
 struct fw_conn;
 
 void fw_scgi_session_init(struct fw_conn *c);
-int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len);
+/* Every byte is consumed: after the body, the rest is dropped, never parsed. */
+int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len, size_t *used);
 void fw_scgi_respond(struct fw_conn *c, fw_req *req, int status);
 bool fw_scgi_at_boundary(const struct fw_conn *c);
 

@@ -23,10 +23,18 @@ static inline void fw_session_init(struct fw_conn *c)
 		fw_fcgi_session_init(c);
 }
 
-/* Feed received bytes. FW_OK, or FW_ERROR: malformed input, logged; close. */
-static inline int fw_session_feed(struct fw_conn *c, const uint8_t *data, size_t len)
+/*
+ * Feed received bytes; *used gets how many were consumed. Parsing stops
+ * early (used < len) when stop(c) says so between two events: the caller
+ * holds the rest and feeds it again later. FW_OK, or FW_ERROR: malformed
+ * input, logged; close.
+ */
+static inline int fw_session_feed(struct fw_conn *c, const uint8_t *data, size_t len,
+				  bool (*stop)(const struct fw_conn *c), size_t *used)
 {
-	return c->proto == FW_PROTO_SCGI ? fw_scgi_feed(c, data, len) : fw_fcgi_feed(c, data, len);
+	if (c->proto == FW_PROTO_SCGI)
+		return fw_scgi_feed(c, data, len, used);
+	return fw_fcgi_feed(c, data, len, stop, used);
 }
 
 /* Queue the response of req on c. */

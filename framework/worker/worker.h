@@ -107,7 +107,9 @@ struct fw_conn {
 		struct fw_fcgi_parser fcgi;
 		struct fw_scgi_parser scgi;
 	} p;                  /* the protocol's parser state */
-	struct fw_buf out;    /* output the socket has not taken yet */
+	struct fw_buf out;    /* output the socket has not taken yet, from out_off */
+	size_t out_off;
+	struct fw_buf held;   /* input not parsed while output is backed up */
 	struct fw_buf mgmt;   /* a GET_VALUES record being collected */
 	fw_req *req;          /* the request on this connection, if any */
 	uint16_t cur_id;      /* id of the last BEGIN_REQUEST */
@@ -120,6 +122,7 @@ struct fw_conn {
 	bool close_after_flush; /* the last request did not ask to keep the connection */
 	bool draining;          /* the worker stops: close once idle, take no new request */
 	bool broken;          /* I/O failed: close at the next safe point */
+	bool peer_closed;     /* EOF read: send what is queued, then close */
 	bool visit;           /* walks that may close other connections */
 	uint64_t recv_since;  /* receiving a request since (ms); 0 when not */
 };

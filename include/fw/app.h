@@ -20,9 +20,10 @@ struct event_base;
 typedef struct fw_req fw_req;
 
 /*
- * A request handler. It returns the HTTP status of the response (100..599),
+ * A request handler. It returns the HTTP status of the response (200..599),
  * or FW_ASYNC to finish the response later with fw_finish() (see fw/req.h).
- * Returning a status outside 100..599 is a programming error: the client
+ * Returning a status outside 200..599 (1xx are not final answers) is a
+ * programming error: the client
  * gets a 500 and the error is logged.
  */
 typedef int (*fw_handler)(fw_req *req, void *arg);

@@ -95,7 +95,7 @@ FW_API int fw_write_json(fw_req *req, const char *s, size_t len);
 
 /*
  * Complete a response whose handler returned FW_ASYNC, with an HTTP status
- * (100..599). The request is gone when it returns. Returns 0, or -1 when
+ * (200..599). The request is gone when it returns. Returns 0, or -1 when
  * the request was not deferred or is already finished (nothing happens).
  * If the client went away meanwhile and no cancel callback was set, the
  * request stayed valid for this call, which then only frees it.

@@ -449,8 +449,45 @@ static void test_response_errors(void)
 	CHECK_EQ_INT(fw_resp_settle(req, 599), 599);
 	fw_req_destroy(req);
 	req = running("GET");
-	CHECK_EQ_INT(fw_resp_settle(req, 100), 100);
-	BODY_IS(req, 100, NULL);
+	CHECK_EQ_INT(fw_resp_settle(req, 200), 200);
+	fw_req_destroy(req);
+	/* A 1xx is not a final answer (nginx would pass it on and wait for more). */
+	for (int code = 100; code <= 199; code += 99) {
+		req = running("GET");
+		CHECK_EQ_INT(fw_resp_settle(req, code), 500);
+		fw_req_destroy(req);
+	}
+	fw_buf_finish(&head);
+}
+
+/* Content-Length is the body's; a handler's value counts only for a bodiless HEAD. */
+static void test_content_length_rules(void)
+{
+	struct fw_buf head = FW_BUF_INIT;
+	fw_req *req;
+
+	req = running("GET");
+	fw_set_header(req, "Content-Length", "100");
+	CHECK_EQ_INT(respond(req, 200, &head), 200);
+	CHECK_EQ_STR(head.data, "Status: 200 OK\r\nContent-Length: 0\r\n\r\n");
+	fw_req_destroy(req);
+	req = running("GET");
+	fw_add_header(req, "Content-Length", "3");
+	fw_add_header(req, "content-length", "3");
+	fw_write(req, "abc", 3);
+	CHECK_EQ_INT(respond(req, 200, &head), 200);
+	CHECK_EQ_STR(head.data, "Status: 200 OK\r\nContent-Length: 3\r\n\r\n");
+	fw_req_destroy(req);
+	req = running("HEAD");
+	fw_set_header(req, "Content-Length", "1234");
+	CHECK_EQ_INT(respond(req, 200, &head), 200);
+	CHECK_EQ_STR(head.data, "Status: 200 OK\r\nContent-Length: 1234\r\n\r\n");
+	fw_req_destroy(req);
+	/* After fw_finish() inside the handler, the response takes no more. */
+	req = running("GET");
+	CHECK_EQ_INT(fw_finish(req, 201), 0);
+	CHECK_EQ_INT(fw_write(req, "x", 1), -1);
+	CHECK_EQ_INT(fw_set_header(req, "X-A", "b"), -1);
 	fw_req_destroy(req);
 	fw_buf_finish(&head);
 }
@@ -601,6 +638,7 @@ int main(void)
 	test_response_basic();
 	test_response_errors();
 	test_response_head_and_bodyless();
+	test_content_length_rules();
 	test_response_headers();
 	test_response_not_writable();
 	CHECK_IN_CHILD(empty_first_write);
