@@ -200,6 +200,10 @@ int fw_router_add(struct fw_router *r, const char *method, const char *pattern, 
 		snprintf(err, errlen, "bad method '%s'", method ? method : "(null)");
 		return -1;
 	}
+	if (strlen(method) > FW_ROUTE_MAX_METHOD) {
+		snprintf(err, errlen, "method longer than %d characters", FW_ROUTE_MAX_METHOD);
+		return -1;
+	}
 	if (pattern == NULL || pattern[0] != '/') {
 		snprintf(err, errlen, "pattern must start with '/'");
 		return -1;

@@ -15,6 +15,7 @@
 #include <fw/app.h>
 
 #define FW_ROUTE_MAX_PARAMS 16
+#define FW_ROUTE_MAX_METHOD 32 /* longest method token accepted (RFC methods are short) */
 
 struct fw_route_node;
 
@@ -34,7 +35,7 @@ struct fw_route_match {
 	void *arg;
 	size_t nparams;
 	struct fw_route_param params[FW_ROUTE_MAX_PARAMS + 1]; /* + the "*" tail */
-	char allow[256]; /* for 405: "GET, HEAD, POST" */
+	char allow[1024]; /* for 405: "GET, HEAD, POST"; room for 30 methods of the longest */
 };
 
 /*

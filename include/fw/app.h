@@ -34,7 +34,8 @@ typedef int (*fw_handler)(fw_req *req, void *arg);
 /*
  * Route requests for `method` and `pattern` to `fn`.
  *
- * method: an HTTP method token ("GET", "POST", ...), or "*" for any method.
+ * method: an HTTP method token of at most 32 characters ("GET", "POST",
+ *         ...), or "*" for any method.
  *         A GET route also answers HEAD (the body is dropped), unless a HEAD
  *         route for the same pattern exists.
  * pattern: starts with '/'; segments are literal ("/users"), parameters

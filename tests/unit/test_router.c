@@ -340,11 +340,11 @@ static void test_405(void)
 
 	/* More methods than Allow can hold: whole names only, never past the buffer. */
 	{
-		char full[1024] = "", method[16];
+		char full[4096] = "", method[40];
 		size_t len;
 
 		for (int i = 0; i < 40; i++) {
-			snprintf(method, sizeof(method), "METHOD%02d", i);
+			snprintf(method, sizeof(method), "METHOD%02d_6789012345678901234567", i);
 			ADD(&r, method, "/many");
 			snprintf(full + strlen(full), sizeof(full) - strlen(full), "%s%s", i ? ", " : "",
 				 method);
@@ -352,12 +352,29 @@ static void test_405(void)
 		if (CHECK_EQ_INT(fw_router_match(&r, "GET", "/many", &m), 405)) {
 			len = strlen(m.allow);
 			CHECK(len < sizeof(m.allow));
-			CHECK(len > 200);
+			CHECK(len > 900);
 			CHECK(strncmp(m.allow, full, len) == 0);
 			CHECK(full[len] == ',');
 		}
 		fw_router_finish(&r);
 	}
+}
+
+/* Methods are tokens of at most 32 characters, so Allow always holds one. */
+static void test_method_length(void)
+{
+	struct fw_router r = {0};
+	struct fw_route_match m;
+	char err[256];
+
+	CHECK_EQ_INT(fw_router_add(&r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", "/x", handler, NULL, err,
+				   sizeof(err)), 0);
+	CHECK_EQ_INT(fw_router_add(&r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456", "/x", handler, NULL, err,
+				   sizeof(err)), -1);
+	CHECK_EQ_STR(err, "method longer than 32 characters");
+	CHECK_EQ_INT(fw_router_match(&r, "GET", "/x", &m), 405);
+	CHECK_EQ_STR(m.allow, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345");
+	fw_router_finish(&r);
 }
 
 static void test_head(void)
@@ -541,6 +558,7 @@ int main(void)
 	test_priority();
 	test_405();
 	test_head();
+	test_method_length();
 	test_any_method();
 	test_bad_patterns();
 	test_duplicates_and_conflicts();
