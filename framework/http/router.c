@@ -364,9 +364,10 @@ int fw_router_match(const struct fw_router *r, const char *method, const char *p
 	memset(m, 0, sizeof(*m));
 	if (r->root == NULL)
 		return 404;
+	/* "" and "/" are the root: no segments (values still point into the path). */
 	if (strcmp(path, "/") == 0)
-		path++; /* the root: no segments; values still point into the path */
-	else if (path[0] != '/')
+		path++;
+	else if (path[0] != '/' && path[0] != '\0')
 		return 404;
 	if (node_match(&c, r->root, path))
 		return 200;
