@@ -1,5 +1,7 @@
 #include "core/pool.h"
 
+#include "core/reuse.h"
+
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -126,7 +128,15 @@ void fw_pool_reset(struct fw_pool *p)
 		return;
 	for (b = p->first->next; b != NULL; b = next) {
 		next = b->next;
+		fw_poison(b->data, b->used);
 		free(b);
+	}
+	fw_poison(p->first->data, p->first->used);
+	if (!FW_REUSE) {
+		/* Under ASan every block goes, so a stale pointer is a use-after-free. */
+		free(p->first);
+		p->first = p->current = NULL;
+		return;
 	}
 	p->first->next = NULL;
 	p->first->used = 0;
