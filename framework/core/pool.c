@@ -113,10 +113,8 @@ int fw_pool_cleanup_add(struct fw_pool *p, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
-void fw_pool_reset(struct fw_pool *p)
+void fw_pool_run_cleanups(struct fw_pool *p)
 {
-	struct fw_pool_block *b, *next;
-
 	/* Cleanups live in the pool: unlink each before running it. */
 	while (p->cleanups != NULL) {
 		struct fw_pool_cleanup *c = p->cleanups;
@@ -124,6 +122,13 @@ void fw_pool_reset(struct fw_pool *p)
 		p->cleanups = c->next;
 		c->fn(c->arg);
 	}
+}
+
+void fw_pool_reset(struct fw_pool *p)
+{
+	struct fw_pool_block *b, *next;
+
+	fw_pool_run_cleanups(p);
 	if (p->first == NULL)
 		return;
 	for (b = p->first->next; b != NULL; b = next) {

@@ -35,9 +35,14 @@ void fw_req_destroy(fw_req *req)
 
 void fw_req_reset(fw_req *req, size_t keep_bytes)
 {
-	/* Cleanups may still use the request's memory: they run first. */
-	fw_pool_reset(&req->pool);
+	/*
+	 * In this order: the application's cleanups may still use everything;
+	 * the scratch buffers go back next (their list lives in the pool);
+	 * the pool's memory goes last.
+	 */
+	fw_pool_run_cleanups(&req->pool);
 	fw_scratch_return_all(req);
+	fw_pool_reset(&req->pool);
 	if (!FW_REUSE)
 		keep_bytes = 0;
 	fw_poison(req->params.data, req->params.len);

@@ -107,10 +107,11 @@ FW_API fw_buf *fw_request_body(fw_req *req);
 FW_API fw_buf *fw_response_body(fw_req *req);
 
 /*
- * Make b's bytes the response body without copying them: b must be this
- * request's own (from fw_scratch, fw_request_body); the buffers trade
- * places, so b then holds the old response body. Any other buffer is
- * copied. Returns 0, or -1 (finished response, no memory).
+ * Make b's bytes the response body without copying them: when b is this
+ * request's own (from fw_scratch, fw_request_body) the buffers trade
+ * places, and b is left empty, holding the old response body's memory for
+ * reuse. Any other buffer is copied. Returns 0, or -1 (finished response,
+ * no memory).
  */
 FW_API int fw_respond_with(fw_req *req, fw_buf *b);
 
