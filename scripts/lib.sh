@@ -8,6 +8,7 @@ FW_PACKAGES=(
 	gcc clang pkg-config meson ninja-build python3 curl
 	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev libfcgi-bin
 	nginx wrk
+	libfcgi-client-perl
 )
 
 fw_say() { printf '==> %s\n' "$*" >&2; }
@@ -19,6 +20,9 @@ fw_install_deps() {
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 			missing+=("$p")
 	done
+	# The independent FastCGI client of the tests comes from npm; a machine
+	# that has Node.js from elsewhere keeps it.
+	command -v npm >/dev/null || missing+=(nodejs npm)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	if [ "$(id -u)" -ne 0 ]; then
 		command -v sudo >/dev/null || { fw_say "need root to install: ${missing[*]}"; return 1; }

@@ -45,7 +45,8 @@ static int header_check(fw_req *req, const char *what, const char *name, const c
 		return -1;
 	}
 	if (value != NULL && !value_ok(value)) {
-		fw_log(FW_LOG_ERROR, "%s: the value of '%s' holds a control character (CR, LF, ...)",
+		/* A warning: the value often comes from the client, who could fill the log with errors. */
+		fw_log(FW_LOG_WARN, "%s: the value of '%s' holds a control character (CR, LF, ...); refused",
 		       what, name);
 		return -1;
 	}

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #define OUT_HIGH_WATER (1024 * 1024) /* stop reading while this much is unsent */
 #define FREE_CONNS_MAX 256
 #define HANDOFF_RETRY_MS 10
+#define LINGER_MS 2000
 
 static uint8_t read_buf[READ_BUF_SIZE];
 
@@ -142,6 +144,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(what);
 	n = read(fd, read_buf, sizeof(read_buf));
+	if (c->lingering) {
+		/* Whatever comes now is dropped; the peer's close ends it. */
+		if (n == 0 || (n < 0 && !transient(errno)))
+			fw_conn_close(c, NULL);
+		return;
+	}
 	if (n > 0) {
 		conn_feed(c, read_buf, (size_t)n);
 		/* request_timeout counts from the first byte of a request to its last. */
@@ -340,16 +348,42 @@ void fw_conn_send_handoffs(struct fw_worker *w)
 	}
 }
 
+/*
+ * A connection that closes after its answer (no FCGI_KEEP_CONN, SCGI) is
+ * not closed bare: its write side is shut down and it is read until the
+ * peer closes, as php-fpm does. A bare close with bytes still coming
+ * makes the kernel send a reset, and clients that write once more after
+ * their request (the npm fastcgi-client writes an empty buffer) get EPIPE
+ * and drop an answer they had not read yet. Bounded by LINGER_MS.
+ */
+static void conn_linger(struct fw_conn *c)
+{
+	if (c->peer_closed || c->w->stopping || shutdown(c->fd, SHUT_WR) != 0) {
+		fw_conn_close(c, NULL);
+		return;
+	}
+	c->lingering = true;
+	c->linger_since = fw_now_ms();
+	reading(c, true);
+}
+
+bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now)
+{
+	return c->lingering && now - c->linger_since > LINGER_MS;
+}
+
 /* The safe point: close the connection if it failed or is done. */
 static void conn_settle(struct fw_conn *c)
 {
-	if (c->broken)
-		fw_conn_close(c, "I/O or protocol error");
-	else if (c->handoff_pending)
+	if (c->broken || (c->lingering && c->draining))
+		fw_conn_close(c, c->broken ? "I/O or protocol error" : NULL);
+	else if (c->handoff_pending || c->lingering)
 		return;
 	else if (c->draining && handoff_ready(c))
 		handoff_mark(c);
-	else if ((c->close_after_flush || c->draining) && fw_conn_idle(c))
+	else if (c->close_after_flush && fw_conn_idle(c))
+		conn_linger(c);
+	else if (c->draining && fw_conn_idle(c))
 		fw_conn_close(c, NULL);
 }
 

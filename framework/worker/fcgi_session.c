@@ -55,12 +55,11 @@ static int on_begin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 		fw_fcgi_end(c, ev->id, FCGI_CANT_MPX_CONN);
 		return FW_OK;
 	}
-	if (ev->role != FCGI_RESPONDER) {
-		fw_fcgi_end(c, ev->id, FCGI_UNKNOWN_ROLE);
-		return FW_OK;
-	}
-	if ((req = fw_request_get(c->w)) == NULL) {
-		fw_fcgi_end(c, ev->id, FCGI_OVERLOADED);
+	if (ev->role != FCGI_RESPONDER || (req = fw_request_get(c->w)) == NULL) {
+		/* Refused; without FCGI_KEEP_CONN the application closes (spec 5.1). */
+		if ((ev->flags & FCGI_KEEP_CONN) == 0)
+			c->close_after_flush = true;
+		fw_fcgi_end(c, ev->id, ev->role != FCGI_RESPONDER ? FCGI_UNKNOWN_ROLE : FCGI_OVERLOADED);
 		return FW_OK;
 	}
 	req->id = ev->id;

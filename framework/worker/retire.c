@@ -127,6 +127,11 @@ static bool drop_slow(struct fw_conn *c, void *arg)
 {
 	uint64_t now = *(const uint64_t *)arg, limit = (uint64_t)c->w->cfg->request_timeout * 1000;
 
+	if (fw_conn_linger_expired(c, now)) {
+		fw_conn_close(c, NULL); /* the peer never closed its side */
+		return true;
+	}
+
 	if (c->recv_since == 0 || now - c->recv_since <= limit)
 		return false;
 	fw_log(FW_LOG_WARN, "connection %d took over request_timeout (%d s) to send its request; "

@@ -123,6 +123,8 @@ struct fw_conn {
 	bool draining;          /* the worker stops: close once idle, take no new request */
 	bool broken;          /* I/O failed: close at the next safe point */
 	bool peer_closed;     /* EOF read: send what is queued, then close */
+	bool lingering;       /* write side shut down: reading until the peer closes */
+	uint64_t linger_since;
 	bool visit;           /* walks that may close other connections */
 	uint64_t recv_since;  /* receiving a request since (ms); 0 when not */
 };
@@ -169,6 +171,8 @@ void fw_conn_send(struct fw_conn *c);
 bool fw_conn_idle(const struct fw_conn *c);
 /* A safe point: close c if it broke or finished (do not use c afterwards). */
 void fw_conn_settle(struct fw_conn *c);
+/* Has c been waiting for its peer's close for too long? */
+bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now);
 /*
  * The worker stops or retires: once idle, the connection is handed over
  * (retiring, keepalive) or closed. A safe point: do not use c afterwards.

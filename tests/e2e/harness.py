@@ -635,13 +635,15 @@ def cgi_header(headers, name):
 
 
 class FcgiConn:
-    """A raw FastCGI connection to a unix socket (or (host, port))."""
+    """A raw FastCGI connection to a unix socket (or (host, port); an
+    IPv6 host like '::1' for IPv6)."""
 
     def __init__(self, addr, timeout=IO_TIMEOUT):
         if isinstance(addr, str):
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         else:
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock = socket.socket(socket.AF_INET6 if ':' in addr[0] else socket.AF_INET,
+                                      socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(addr)
         self.buf = b''
@@ -757,3 +759,72 @@ def fcgi_get(sock, uri, method='GET', body=b'', content_type=None, extra=None):
         r = c.request(fcgi_params(method, uri, content_type, body, extra), body)
     st, hdrs, b = r.cgi()
     return st, hdrs, b, r
+
+
+# ----------------------------------------------------------- SCGI client
+
+def scgi_request(pairs, body=b'', content_length=None):
+    """An SCGI request: the netstring LEN:headers, then the body.
+    CONTENT_LENGTH (len(body) unless given) comes first, as SCGI requires;
+    pairs (dict or list of tuples, str or bytes) follow in order."""
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    cl = str(len(body) if content_length is None else content_length)
+    head = b'CONTENT_LENGTH\0' + cl.encode() + b'\0'
+    for k, v in items:
+        k = k.encode() if isinstance(k, str) else k
+        v = v.encode() if isinstance(v, str) else v
+        head += k + b'\0' + v + b'\0'
+    return str(len(head)).encode() + b':' + head + b',' + body
+
+
+def scgi_params(method, uri, content_type=None, extra=None):
+    """CGI variables as nginx's scgi_params sends them (without
+    CONTENT_LENGTH, which scgi_request puts first)."""
+    p = fcgi_params(method, uri, content_type)
+    p.pop('CONTENT_LENGTH', None)
+    p['SCGI'] = '1'
+    p.update(extra or {})
+    return p
+
+
+def scgi_exchange(addr, data, timeout=IO_TIMEOUT):
+    """Send data on a new connection (unix path or (host, port)) and read
+    until the server closes. Returns (bytes received, closed, seconds):
+    closed is False when the server still held the connection open after
+    timeout seconds. A reset counts as closed."""
+    fam = (socket.AF_UNIX if isinstance(addr, str)
+           else socket.AF_INET6 if ':' in addr[0] else socket.AF_INET)
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    start = time.monotonic()
+    out = b''
+    try:
+        s.connect(addr)
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return out, True, time.monotonic() - start
+        deadline = start + timeout
+        while True:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return out, True, time.monotonic() - start
+            except socket.timeout:
+                return out, False, time.monotonic() - start
+            if not chunk:
+                return out, True, time.monotonic() - start
+            out += chunk
+    finally:
+        s.close()
+
+
+def scgi_get(addr, uri, method='GET', body=b'', content_type=None, extra=None):
+    """One SCGI request: (status, headers, body, raw response, closed)."""
+    raw, closed, _ = scgi_exchange(addr, scgi_request(
+        scgi_params(method, uri, content_type, extra), body))
+    if not raw.startswith(b'Status:'):
+        return None, [], raw, raw, closed  # no CGI response at all
+    st, hdrs, b = parse_cgi(raw)
+    return st, hdrs, b, raw, closed

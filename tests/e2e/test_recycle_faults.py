@@ -115,6 +115,9 @@ def section_timeout(t):
     took = time.monotonic() - t0
     t.equal(f'through nginx, GET /block?ms=8000 is answered 504 ({took:.1f} s)', r.status, 504)
     t.check('before the 8 s handler would have returned', took < 7.5, f'{took:.1f} s')
+    # The master logs its evidence after it answered: the client may be first.
+    harness.wait_until(lambda: rc.lines_with(mark.text(), 'timed out: GET /block'), 10)
+    time.sleep(1.5)  # a retry by nginx would time out within another tick
     lines = rc.lines_with(mark.text(), 'timed out: GET /block')
     t.equal('one worker timed out (nginx did not retry on another)', len(lines), 1)
     after = harness.wait_until(lambda: (lambda w: len(w) == 2 and w != ws and w)(app.workers()), 10)
