@@ -187,68 +187,76 @@ FW_API size_t fw_buf_replace_byte(struct fw_buf *b, char from, char to)
 	return n;
 }
 
+/*
+ * The search is glibc's memmem (vectorised): these passes touch every byte
+ * once, and compare only where the first bytes already match.
+ */
+
 /* Occurrences of needle (not empty) in b, left to right, not overlapping. */
 static size_t count_occurrences(const struct fw_buf *b, const char *needle, size_t nlen)
 {
+	const char *p = b->data, *end = b->data + b->len, *hit;
 	size_t n = 0;
 
-	for (size_t i = 0; nlen <= b->len && i <= b->len - nlen;) {
-		if (memcmp(b->data + i, needle, nlen) == 0) {
-			n++;
-			i += nlen;
-		} else {
-			i++;
-		}
+	while ((hit = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
+		n++;
+		p = hit + nlen;
 	}
 	return n;
 }
 
-/* Shorter or equal: one pass, the write position never passes the read position. */
+/*
+ * Rewrite src[0..len) into dst, replacing each occurrence. dst may be src
+ * (a replacement not longer than what it replaces) or lie before src in
+ * the same buffer (replace_growing): the write position never passes the
+ * read position, so memmove keeps every byte intact.
+ */
+static size_t rewrite(char *dst, const char *src, size_t len, const char *from, size_t flen,
+		      const char *to, size_t tlen)
+{
+	const char *r = src, *end = src + len, *hit;
+	char *w = dst;
+
+	while ((hit = memmem(r, (size_t)(end - r), from, flen)) != NULL) {
+		size_t chunk = (size_t)(hit - r);
+
+		if (w != r)
+			memmove(w, r, chunk);
+		w += chunk;
+		memmove(w, to, tlen);
+		w += tlen;
+		r = hit + flen;
+	}
+	if (w != r)
+		memmove(w, r, (size_t)(end - r));
+	return (size_t)(w - dst) + (size_t)(end - r);
+}
+
+/* Not longer: one pass where the bytes lie. */
 static void replace_shrinking(struct fw_buf *b, const char *from, size_t flen, const char *to, size_t tlen)
 {
-	size_t r = 0, w = 0;
-
-	while (r < b->len) {
-		if (flen <= b->len - r && memcmp(b->data + r, from, flen) == 0) {
-			memmove(b->data + w, to, tlen);
-			w += tlen;
-			r += flen;
-		} else {
-			b->data[w++] = b->data[r++];
-		}
-	}
-	b->len = w;
-	b->data[w] = '\0';
+	b->len = rewrite(b->data, b->data, b->len, from, flen, to, tlen);
+	b->data[b->len] = '\0';
 }
 
 /*
  * Longer: grow once by the total difference and move the bytes to the end
- * of the grown buffer; then the same left-to-right pass as above writes
- * from the start. After k bytes read and j replacements, the write
- * position is k + j*d and the read position grow + k = k + n*d (d = tlen -
- * flen), so a replacement written at the write position ends before the
- * bytes it replaces end: nothing is overwritten before it is read.
+ * of the grown buffer; then the same left-to-right pass writes from the
+ * start. After k bytes read and j replacements, the write position is
+ * k + j*d and the read position grow + k = k + n*d (d = tlen - flen), so
+ * a replacement written at the write position ends before the bytes it
+ * replaces end: nothing is overwritten before it is read.
  */
 static int replace_growing(struct fw_buf *b, const char *from, size_t flen, const char *to, size_t tlen,
 			   size_t n)
 {
-	size_t d = tlen - flen, grow, len = b->len, r, w = 0;
+	size_t d = tlen - flen, len = b->len;
 
 	if (n > SIZE_MAX / d || fw_buf_reserve(b, n * d) != 0)
 		return -1;
-	grow = n * d;
-	memmove(b->data + grow, b->data, len);
-	for (r = grow; r < grow + len;) {
-		if (flen <= grow + len - r && memcmp(b->data + r, from, flen) == 0) {
-			memcpy(b->data + w, to, tlen);
-			w += tlen;
-			r += flen;
-		} else {
-			b->data[w++] = b->data[r++];
-		}
-	}
-	b->len = w;
-	b->data[w] = '\0';
+	memmove(b->data + n * d, b->data, len);
+	b->len = rewrite(b->data, b->data + n * d, len, from, flen, to, tlen);
+	b->data[b->len] = '\0';
 	return 0;
 }
 

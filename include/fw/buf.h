@@ -68,7 +68,8 @@ FW_API size_t fw_buf_replace_byte(fw_buf *b, char from, char to);
  * Replace every occurrence of `from` (not empty) with `to`; returns how
  * many, or -1 when out of memory (the buffer is unchanged). When `to` is
  * not longer, the work happens in one pass where the bytes lie; a longer
- * one grows the buffer once and fills it from the end, still without a copy.
+ * one grows the buffer once and rewrites it from its end, still without a
+ * copy. `from` and `to` must not point into b.
  */
 FW_API long fw_buf_replace(fw_buf *b, const char *from, const char *to);
 
