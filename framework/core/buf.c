@@ -188,9 +188,23 @@ FW_API size_t fw_buf_replace_byte(struct fw_buf *b, char from, char to)
 }
 
 /*
- * The search is glibc's memmem (vectorised): these passes touch every byte
- * once, and compare only where the first bytes already match.
+ * The next occurrence of needle in [p, end): memchr (vectorised) to the
+ * next first byte, then a compare. glibc's memmem prepares its algorithm
+ * at every call, which dominates when matches are dense: this is one call
+ * per match, each as cheap as the distance it covers.
  */
+static const char *find(const char *p, const char *end, const char *needle, size_t nlen)
+{
+	while ((size_t)(end - p) >= nlen) {
+		p = memchr(p, needle[0], (size_t)(end - p) - nlen + 1);
+		if (p == NULL)
+			return NULL;
+		if (memcmp(p + 1, needle + 1, nlen - 1) == 0)
+			return p;
+		p++;
+	}
+	return NULL;
+}
 
 /* Occurrences of needle (not empty) in b, left to right, not overlapping. */
 static size_t count_occurrences(const struct fw_buf *b, const char *needle, size_t nlen)
@@ -198,7 +212,7 @@ static size_t count_occurrences(const struct fw_buf *b, const char *needle, size
 	const char *p = b->data, *end = b->data + b->len, *hit;
 	size_t n = 0;
 
-	while ((hit = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
+	while ((hit = find(p, end, needle, nlen)) != NULL) {
 		n++;
 		p = hit + nlen;
 	}
@@ -217,7 +231,7 @@ static size_t rewrite(char *dst, const char *src, size_t len, const char *from, 
 	const char *r = src, *end = src + len, *hit;
 	char *w = dst;
 
-	while ((hit = memmem(r, (size_t)(end - r), from, flen)) != NULL) {
+	while ((hit = find(r, end, from, flen)) != NULL) {
 		size_t chunk = (size_t)(hit - r);
 
 		if (w != r)
@@ -276,16 +290,19 @@ FW_API long fw_buf_replace(struct fw_buf *b, const char *from, const char *to)
 	return (long)n;
 }
 
+/* Every byte written, no branch: the compiler turns these loops into vector code. */
 FW_API void fw_buf_lower(struct fw_buf *b)
 {
+	unsigned char *d = (unsigned char *)b->data;
+
 	for (size_t i = 0; i < b->len; i++)
-		if (b->data[i] >= 'A' && b->data[i] <= 'Z')
-			b->data[i] = (char)(b->data[i] - 'A' + 'a');
+		d[i] = (unsigned char)(d[i] + ((unsigned char)(d[i] - 'A') < 26 ? 32 : 0));
 }
 
 FW_API void fw_buf_upper(struct fw_buf *b)
 {
+	unsigned char *d = (unsigned char *)b->data;
+
 	for (size_t i = 0; i < b->len; i++)
-		if (b->data[i] >= 'a' && b->data[i] <= 'z')
-			b->data[i] = (char)(b->data[i] - 'a' + 'A');
+		d[i] = (unsigned char)(d[i] - ((unsigned char)(d[i] - 'a') < 26 ? 32 : 0));
 }
