@@ -22,6 +22,7 @@
 
 #include <fw/api.h>
 #include <fw/app.h>
+#include <fw/buf.h>
 #include <fw/req.h>
 #include <fw/log.h>
 

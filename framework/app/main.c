@@ -72,10 +72,10 @@ FW_API int fw_main(int argc, char **argv)
 	}
 	if (fw_config_load(&cfg, file, &errors) != 0) {
 		fputs(errors.data != NULL ? errors.data : "configuration error\n", stderr);
-		fw_buf_finish(&errors);
+		fw_buf_release(&errors);
 		return 1;
 	}
-	fw_buf_finish(&errors);
+	fw_buf_release(&errors);
 	if (test)
 		return check_only(file);
 	fw_log_set_level(cfg.log_level);

@@ -55,6 +55,7 @@ static const struct key keys[] = {
 	SERVER(max_param_kb, K_INT, "16", 1, 16 * 1024),
 	SERVER(max_headers, K_INT, "100", 1, 100000),
 	SERVER(request_timeout, K_INT, "30", 1, 86400),
+	SERVER(buffer_keep_kb, K_INT, "64", 0, 1024 * 1024),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -32,6 +32,7 @@ struct fw_config {
 	int max_param_kb;
 	int max_headers;
 	int request_timeout;
+	int buffer_keep_kb;               /* what a request's buffers keep for the next */
 	int backlog;
 	int max_conns;
 	int graceful_timeout;

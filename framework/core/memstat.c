@@ -10,6 +10,7 @@
 
 #ifdef FW_HAVE_TCMALLOC
 #include <gperftools/malloc_extension_c.h>
+#include <gperftools/malloc_hook_c.h>
 #endif
 
 /* The value in kB of the line "name:   1234 kB", or -1. */
@@ -92,6 +93,46 @@ void fw_heap_release(void)
 {
 	MallocExtension_ReleaseFreeMemory();
 }
+
+void fw_heap_stats(struct fw_heap_stats *out)
+{
+	out->used = tc_property("generic.current_allocated_bytes");
+	out->free = tc_property("tcmalloc.pageheap_free_bytes") +
+		    tc_property("tcmalloc.central_cache_free_bytes") +
+		    tc_property("tcmalloc.transfer_cache_free_bytes") +
+		    tc_property("tcmalloc.thread_cache_free_bytes");
+	out->released = tc_property("tcmalloc.pageheap_unmapped_bytes");
+}
+
+const char *fw_heap_allocator(void)
+{
+	void *p = calloc(1, 64); /* calloc: the probe is not read, but compilers assume it is */
+	int owned = p != NULL && MallocExtension_GetOwnership(p) == MallocExtension_kOwned;
+
+	free(p);
+	return owned ? "tcmalloc" : "system";
+}
+
+static uint64_t *count_allocs, *count_frees;
+
+static void on_new(const void *ptr, size_t size)
+{
+	(void)ptr, (void)size;
+	__atomic_add_fetch(count_allocs, 1, __ATOMIC_RELAXED);
+}
+
+static void on_delete(const void *ptr)
+{
+	if (ptr != NULL)
+		__atomic_add_fetch(count_frees, 1, __ATOMIC_RELAXED);
+}
+
+int fw_heap_count_calls(uint64_t *allocs, uint64_t *frees)
+{
+	count_allocs = allocs;
+	count_frees = frees;
+	return MallocHook_AddNewHook(on_new) && MallocHook_AddDeleteHook(on_delete) ? 0 : -1;
+}
 #else
 uint64_t fw_heap_mapped_bytes(void)
 {
@@ -110,5 +151,25 @@ uint64_t fw_heap_used_bytes(void)
 void fw_heap_release(void)
 {
 	malloc_trim(0);
+}
+
+void fw_heap_stats(struct fw_heap_stats *out)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	out->used = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+	out->free = (uint64_t)mi.fordblks;
+	out->released = 0;
+}
+
+const char *fw_heap_allocator(void)
+{
+	return "system";
+}
+
+int fw_heap_count_calls(uint64_t *allocs, uint64_t *frees)
+{
+	(void)allocs, (void)frees;
+	return -1;
 }
 #endif

@@ -40,4 +40,26 @@ uint64_t fw_heap_used_bytes(void);
 /* Give free heap memory back to the operating system. */
 void fw_heap_release(void);
 
+/* The allocator's own figures (0 where it has none). */
+struct fw_heap_stats {
+	uint64_t used;     /* allocated by the program, not freed */
+	uint64_t free;     /* held by the allocator for reuse (free lists, caches) */
+	uint64_t released; /* given back to the OS, still reserved */
+};
+void fw_heap_stats(struct fw_heap_stats *out);
+
+/*
+ * Which allocator really serves malloc in this process: "tcmalloc" only
+ * if tcmalloc owns a block just allocated (linked but shadowed by libc's
+ * malloc, it would not), "system" otherwise.
+ */
+const char *fw_heap_allocator(void);
+
+/*
+ * Count every malloc/free (tcmalloc's hooks) into *allocs and *frees,
+ * for tests that prove a path allocates nothing. 0, or -1 when the
+ * allocator has no hooks.
+ */
+int fw_heap_count_calls(uint64_t *allocs, uint64_t *frees);
+
 #endif

@@ -1,5 +1,7 @@
 #include "core/pool.h"
 
+#include "core/reuse.h"
+
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -111,10 +113,8 @@ int fw_pool_cleanup_add(struct fw_pool *p, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
-void fw_pool_reset(struct fw_pool *p)
+void fw_pool_run_cleanups(struct fw_pool *p)
 {
-	struct fw_pool_block *b, *next;
-
 	/* Cleanups live in the pool: unlink each before running it. */
 	while (p->cleanups != NULL) {
 		struct fw_pool_cleanup *c = p->cleanups;
@@ -122,11 +122,26 @@ void fw_pool_reset(struct fw_pool *p)
 		p->cleanups = c->next;
 		c->fn(c->arg);
 	}
+}
+
+void fw_pool_reset(struct fw_pool *p)
+{
+	struct fw_pool_block *b, *next;
+
+	fw_pool_run_cleanups(p);
 	if (p->first == NULL)
 		return;
 	for (b = p->first->next; b != NULL; b = next) {
 		next = b->next;
+		fw_poison(b->data, b->used);
 		free(b);
+	}
+	fw_poison(p->first->data, p->first->used);
+	if (!FW_REUSE) {
+		/* Under ASan every block goes, so a stale pointer is a use-after-free. */
+		free(p->first);
+		p->first = p->current = NULL;
+		return;
 	}
 	p->first->next = NULL;
 	p->first->used = 0;

@@ -30,6 +30,9 @@ char *fw_pool_strndup(struct fw_pool *p, const char *s, size_t n);
 /* Run fn(arg) at reset. 0, or -1 when out of memory (fn is not run). */
 int fw_pool_cleanup_add(struct fw_pool *p, void (*fn)(void *arg), void *arg);
 
+/* Run the cleanups now (last registered first); reset then runs none. */
+void fw_pool_run_cleanups(struct fw_pool *p);
+
 void fw_pool_reset(struct fw_pool *p);
 void fw_pool_finish(struct fw_pool *p);
 

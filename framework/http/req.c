@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/reuse.h"
 #include "core/status.h"
 #include "core/str.h"
 #include "http/router.h"
@@ -26,15 +27,27 @@ void fw_req_destroy(fw_req *req)
 	if (req == NULL)
 		return;
 	fw_pool_finish(&req->pool);
-	fw_buf_finish(&req->params);
-	fw_buf_finish(&req->body);
-	fw_buf_finish(&req->out);
+	fw_buf_release(&req->params);
+	fw_buf_release(&req->body);
+	fw_buf_release(&req->out);
 	free(req);
 }
 
 void fw_req_reset(fw_req *req, size_t keep_bytes)
 {
+	/*
+	 * In this order: the application's cleanups may still use everything;
+	 * the scratch buffers go back next (their list lives in the pool);
+	 * the pool's memory goes last.
+	 */
+	fw_pool_run_cleanups(&req->pool);
+	fw_scratch_return_all(req);
 	fw_pool_reset(&req->pool);
+	if (!FW_REUSE)
+		keep_bytes = 0;
+	fw_poison(req->params.data, req->params.len);
+	fw_poison(req->body.data, req->body.len);
+	fw_poison(req->out.data, req->out.len);
 	fw_buf_reset(&req->params, keep_bytes);
 	fw_buf_reset(&req->body, keep_bytes);
 	fw_buf_reset(&req->out, keep_bytes);
@@ -212,6 +225,26 @@ FW_API const void *fw_body(fw_req *req, size_t *len)
 FW_API void *fw_alloc(fw_req *req, size_t size)
 {
 	return fw_pool_alloc(&req->pool, size);
+}
+
+FW_API char *fw_strdup(fw_req *req, const char *s)
+{
+	return fw_pool_strndup(&req->pool, s, strlen(s));
+}
+
+FW_API int fw_on_request_end(fw_req *req, void (*fn)(void *arg), void *arg)
+{
+	return fn != NULL ? fw_pool_cleanup_add(&req->pool, fn, arg) : -1;
+}
+
+FW_API fw_buf *fw_request_body(fw_req *req)
+{
+	return &req->body;
+}
+
+FW_API fw_buf *fw_response_body(fw_req *req)
+{
+	return &req->out;
 }
 
 FW_API int fw_finish(fw_req *req, int status)

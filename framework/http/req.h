@@ -32,6 +32,11 @@ struct fw_resp_header {
 	const char *value;
 };
 
+struct fw_scratch_ref {
+	struct fw_scratch_ref *next;
+	fw_buf *buf;
+};
+
 struct fw_query_pair {
 	const char *name;
 	const char *value;
@@ -57,6 +62,9 @@ struct fw_req {
 		const char *value;
 	} *route_params;
 	size_t nroute_params;
+
+	/* Scratch buffers lent to the handler (nodes in the pool). */
+	struct fw_scratch_ref *scratch;
 
 	/* Response. */
 	struct fw_resp_header *headers;
@@ -95,6 +103,11 @@ int fw_req_prepare(fw_req *req, const char **error);
 /* Copy the router's parameters into the request. FW_OK or FW_ERROR (memory). */
 struct fw_route_match;
 int fw_req_set_route_params(fw_req *req, const struct fw_route_match *m);
+
+/* scratch.c: the ceiling a returned buffer is trimmed to; owned by this request? */
+void fw_scratch_configure(size_t keep_bytes);
+bool fw_scratch_owned(const fw_req *req, const fw_buf *b);
+void fw_scratch_return_all(fw_req *req);
 
 /* Last value of a param (CGI semantics: a later duplicate wins). */
 const struct fw_nv *fw_req_env_find(fw_req *req, const char *name);

@@ -123,6 +123,26 @@ FW_API int fw_printf(fw_req *req, const char *fmt, ...)
 	return r;
 }
 
+FW_API int fw_respond_with(fw_req *req, fw_buf *b)
+{
+	fw_buf swap;
+
+	if (!fw_resp_writable(req, "fw_respond_with"))
+		return -1;
+	if (b == &req->out)
+		return 0;
+	/* The request's own buffers trade places: no byte is copied. */
+	if (b == &req->body || fw_scratch_owned(req, b)) {
+		swap = req->out;
+		req->out = *b;
+		*b = swap;
+		fw_buf_clear(b);
+		return 0;
+	}
+	fw_buf_clear(&req->out);
+	return fw_buf_append(&req->out, b->data, b->len);
+}
+
 FW_API int fw_write_json(fw_req *req, const char *s, size_t len)
 {
 	if (!fw_resp_writable(req, "fw_write_json"))

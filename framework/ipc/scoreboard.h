@@ -62,6 +62,12 @@ struct fw_slot {
 	uint64_t rss_kb;         /* last precise measurement (smaps_rollup) */
 	uint64_t private_kb;
 	uint64_t heap_kb;        /* allocator: bytes in use */
+	uint64_t heap_free_kb;   /* allocator: free, held for reuse */
+	uint64_t heap_released_kb; /* allocator: given back to the OS */
+	uint64_t allocs;         /* malloc/free calls, counted with FW_COUNT_ALLOCS=1 */
+	uint64_t frees;
+	uint32_t counting;       /* allocs and frees are being counted */
+	uint32_t tcmalloc;       /* tcmalloc really serves malloc here */
 	uint64_t measured_ms;
 	char req_method[FW_SLOT_METHOD_LEN];
 	char req_path[FW_SLOT_PATH_LEN];

@@ -187,10 +187,10 @@ void fw_recycle_reload(struct fw_master *m)
 	if (fw_config_load(&next, m->cfg.file[0] ? m->cfg.file : NULL, &errors) != 0) {
 		fw_log(FW_LOG_ERROR, "SIGHUP: the configuration has errors; keeping the running one:\n%s",
 		       errors.data != NULL ? errors.data : "");
-		fw_buf_finish(&errors);
+		fw_buf_release(&errors);
 		return;
 	}
-	fw_buf_finish(&errors);
+	fw_buf_release(&errors);
 	if ((key = fw_config_restart_needed(&m->cfg, &next)) != NULL) {
 		fw_log(FW_LOG_WARN, "SIGHUP: '%s' changed; that needs a restart, keeping the old value", key);
 		next.listen = m->cfg.listen;
@@ -405,7 +405,7 @@ static bool answer_on(pid_t pid, const struct fw_slot_request *r)
 		   fw_fcgi_put_end(&out, r->id, 0, FCGI_REQUEST_COMPLETE) == 0) {
 		sent = write_all(fd, out.data, out.len);
 	}
-	fw_buf_finish(&out);
+	fw_buf_release(&out);
 	if (fd >= 0)
 		close(fd);
 	close(pidfd);

@@ -114,7 +114,7 @@ static void conn_resume(struct fw_conn *c)
 		fw_buf_consume(&c->held, used);
 		if (c->held.len > 0)
 			return; /* backed up again */
-		fw_buf_finish(&c->held);
+		fw_buf_release(&c->held);
 	}
 	if (!c->peer_closed)
 		reading(c, true);
@@ -448,9 +448,9 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 		c->next->prev = c->prev;
 	w->nconns--;
 	fw_slot_store(w->slot->conns, (uint32_t)w->nconns);
-	fw_buf_finish(&c->out);
-	fw_buf_finish(&c->held);
-	fw_buf_finish(&c->mgmt);
+	fw_buf_release(&c->out);
+	fw_buf_release(&c->held);
+	fw_buf_release(&c->mgmt);
 	memset(c, 0, sizeof(*c));
 	if (w->nfree_conns < FREE_CONNS_MAX) {
 		c->next = w->free_conns;

@@ -188,8 +188,8 @@ static void get_values_answer(struct fw_conn *c)
 	if (fw_buf_append(out, h, sizeof(h)) != 0 || fw_buf_append(out, body.data, body.len) != 0)
 		c->broken = true;
 	free(nv);
-	fw_buf_finish(&body);
-	fw_buf_finish(&c->mgmt);
+	fw_buf_release(&body);
+	fw_buf_release(&c->mgmt);
 	fw_conn_send(c);
 }
 
@@ -280,7 +280,7 @@ static int put_head(struct fw_buf *out, fw_req *req, int status)
 	out->len = mark;
 	if (r == 0)
 		r = fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, copy.data, hlen);
-	fw_buf_finish(&copy);
+	fw_buf_release(&copy);
 	return r;
 }
 

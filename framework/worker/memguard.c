@@ -137,9 +137,20 @@ static int measure(struct fw_memguard *g, uint64_t now, struct fw_memstat *m)
 	g->last_estimate = (int64_t)m->private_kb * 1024;
 	fw_slot_store(g->slot->rss_kb, m->rss_kb);
 	fw_slot_store(g->slot->private_kb, m->private_kb);
-	fw_slot_store(g->slot->heap_kb, fw_heap_used_bytes() / 1024);
 	fw_slot_store(g->slot->measured_ms, now);
+	fw_memguard_heap(g);
 	return 0;
+}
+
+/* The allocator's figures for the status page (a few property reads: once a second at most). */
+void fw_memguard_heap(struct fw_memguard *g)
+{
+	struct fw_heap_stats h;
+
+	fw_heap_stats(&h);
+	fw_slot_store(g->slot->heap_kb, h.used / 1024);
+	fw_slot_store(g->slot->heap_free_kb, h.free / 1024);
+	fw_slot_store(g->slot->heap_released_kb, h.released / 1024);
 }
 
 void fw_memguard_init(struct fw_memguard *g, const struct fw_config *cfg, struct fw_slot *slot)

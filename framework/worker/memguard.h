@@ -53,6 +53,9 @@ void fw_memguard_init(struct fw_memguard *g, const struct fw_config *cfg, struct
  */
 int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb);
 
+/* The allocator's figures into the scoreboard slot. */
+void fw_memguard_heap(struct fw_memguard *g);
+
 /* Heartbeat: a precise reading for the status page and the calibration. */
 void fw_memguard_refresh(struct fw_memguard *g, uint64_t now);
 

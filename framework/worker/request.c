@@ -11,13 +11,13 @@
 #include "app/registry.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/reuse.h"
 #include "core/status.h"
 #include "http/resp.h"
 #include "http/router.h"
 #include "worker/session.h"
 #include "worker/worker.h"
 
-#define REQ_KEEP_BYTES (64 * 1024) /* buffer capacity a request keeps for the next */
 #define FREE_REQS_MAX 64
 
 fw_req *fw_request_get(struct fw_worker *w)
@@ -39,8 +39,9 @@ fw_req *fw_request_get(struct fw_worker *w)
 
 void fw_request_put(struct fw_worker *w, fw_req *req)
 {
-	fw_req_reset(req, REQ_KEEP_BYTES);
-	if (w->nfree_reqs >= FREE_REQS_MAX) {
+	fw_req_reset(req, (size_t)w->cfg->buffer_keep_kb * 1024);
+	/* Under ASan a request object is never reused: see core/reuse.h. */
+	if (!FW_REUSE || w->nfree_reqs >= FREE_REQS_MAX) {
 		fw_req_destroy(req);
 		return;
 	}

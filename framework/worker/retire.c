@@ -6,11 +6,13 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/memstat.h"
 #include "ipc/chan.h"
 #include "worker/worker.h"
 
@@ -37,6 +39,12 @@ void fw_retire_init(struct fw_worker *w)
 {
 	w->retire_after = draw_limit(w->cfg);
 	fw_memguard_init(&w->mem, w->cfg, w->slot);
+	fw_slot_store(w->slot->tcmalloc, (uint32_t)(strcmp(fw_heap_allocator(), "tcmalloc") == 0));
+	/* Tests and benchmarks that prove a path allocates nothing ask for this. */
+	if (getenv("FW_COUNT_ALLOCS") != NULL &&
+	    fw_heap_count_calls(&w->slot->allocs, &w->slot->frees) == 0)
+		fw_slot_store(w->slot->counting, (uint32_t)1);
+	fw_memguard_heap(&w->mem);
 }
 
 /*

@@ -314,7 +314,7 @@ static void worker_cleanup(struct fw_worker *w)
 		w->free_reqs = req->next_free;
 		fw_req_destroy(req);
 	}
-	fw_buf_finish(&w->scratch);
+	fw_buf_release(&w->scratch);
 	if (w->events_started) {
 		event_del(&w->chan_ev);
 		event_del(&w->heartbeat_ev);
@@ -350,6 +350,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	}
 	w.chan_fd = boot->chan_fd;
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
+	fw_scratch_configure((size_t)boot->cfg->buffer_keep_kb * 1024);
 	fw_current_worker = &w;
 	signals_reset();
 	if (orphan_guard(boot->master_pid) != 0)

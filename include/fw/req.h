@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <fw/api.h>
 #include <fw/app.h>
+#include <fw/buf.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,11 +68,52 @@ FW_API int fw_env_at(fw_req *req, size_t i, const char **name, const char **valu
  */
 FW_API const void *fw_body(fw_req *req, size_t *len);
 
+/* ---- memory that lives as long as the request ---- */
+
 /*
- * Request-scoped memory: `size` bytes aligned for any type, freed when the
- * request ends. NULL when out of memory.
+ * Request-scoped memory: `size` bytes aligned for any type, given back all
+ * at once when the request ends (nginx's pools are the model). NULL when
+ * out of memory. The memory is reused by the next request of the worker.
  */
 FW_API void *fw_alloc(fw_req *req, size_t size);
+
+/* A copy of s in request memory. */
+FW_API char *fw_strdup(fw_req *req, const char *s);
+
+/*
+ * Run fn(arg) when the request ends (last registered, first run): close a
+ * file, give back a database connection. 0, or -1 when out of memory
+ * (fn is not registered).
+ */
+FW_API int fw_on_request_end(fw_req *req, void (*fn)(void *arg), void *arg);
+
+/*
+ * Borrow an empty scratch buffer for this request. It comes from a
+ * per-worker free list and goes back there when the request ends, emptied,
+ * its memory kept for the next request up to buffer_keep_kb (what one huge
+ * request grew beyond that is freed). Every call lends another buffer.
+ * NULL when out of memory. Never release it, never keep it.
+ */
+FW_API fw_buf *fw_scratch(fw_req *req);
+
+/*
+ * The request body as a buffer the handler may change in place (decode,
+ * trim, transform, then answer with it): it is the request's own and is
+ * reused by the next request. Empty when there is no body.
+ */
+FW_API fw_buf *fw_request_body(fw_req *req);
+
+/* The response body being built: fw_write() appends here. */
+FW_API fw_buf *fw_response_body(fw_req *req);
+
+/*
+ * Make b's bytes the response body without copying them: when b is this
+ * request's own (from fw_scratch, fw_request_body) the buffers trade
+ * places, and b is left empty, holding the old response body's memory for
+ * reuse. Any other buffer is copied. Returns 0, or -1 (finished response,
+ * no memory).
+ */
+FW_API int fw_respond_with(fw_req *req, fw_buf *b);
 
 /* ---- writing the response ---- */
 

@@ -7,12 +7,22 @@
  *   GET  /block?ms=N       blocks the worker in the handler (a stuck handler)
  *   GET  /slow?ms=N        answers after N ms without blocking (FW_ASYNC)
  *   GET  /crash            dies with SIGSEGV
+ *   GET  /big?mb=N         an N MiB body written with fw_write (64 KiB at a time)
+ *   POST /stale?step=keep&what=alloc,body,scratch
+ *                          misuse on purpose: keeps pointers to fw_alloc'd
+ *                          memory, to the request body and to a scratch
+ *                          buffer's data past the end of the request
+ *   GET  /stale?step=use&what=...
+ *                          reads and writes through them: the first 32 bytes
+ *                          of each, in hex, one "name hex" line each (409
+ *                          when this worker kept nothing)
  * Boot: if the file named by $TESTAPP_BOOT_FAIL exists, the worker start-up
  * hook fails.
  */
 #include <event2/event.h>
 #include <fw.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +140,104 @@ static int crash(fw_req *req, void *arg)
 	return 500;
 }
 
+static int big(fw_req *req, void *arg)
+{
+	static char chunk[64 * 1024];
+	long mb = query_long(req, "mb", 8);
+
+	(void)arg;
+	if (mb < 1 || mb > 64)
+		return 400;
+	memset(chunk, 'b', sizeof(chunk));
+	fw_set_header(req, "Content-Type", "application/octet-stream");
+	for (long i = 0; i < mb * 1024 * 1024 / (long)sizeof(chunk); i++)
+		if (fw_write(req, chunk, sizeof(chunk)) != 0)
+			return 500;
+	return 200;
+}
+
+/*
+ * /stale: what <fw/req.h> forbids, on purpose. Under AddressSanitizer fw
+ * reuses nothing, so `use` is a heap-use-after-free; in a debug build the
+ * memory was overwritten with 0xdb when the request ended.
+ */
+#define STALE_BYTES 32
+
+static struct {
+	pid_t pid;
+	unsigned char *alloc, *body, *scratch;
+} stale_kept;
+
+static bool stale_wants(const char *what, const char *kind)
+{
+	return what == NULL || strstr(what, kind) != NULL;
+}
+
+static int stale_keep(fw_req *req, const char *what)
+{
+	fw_buf *body = fw_request_body(req), *s;
+
+	memset(&stale_kept, 0, sizeof(stale_kept));
+	if (stale_wants(what, "alloc")) {
+		/* Past what the next request's own pool use (its params) reaches. */
+		if (fw_alloc(req, 1000) == NULL || (stale_kept.alloc = fw_alloc(req, 256)) == NULL)
+			return 500;
+		memset(stale_kept.alloc, 'A', 256);
+	}
+	if (stale_wants(what, "body")) {
+		if (body->len < STALE_BYTES)
+			return 400;
+		stale_kept.body = (unsigned char *)body->data;
+	}
+	if (stale_wants(what, "scratch")) {
+		if ((s = fw_scratch(req)) == NULL)
+			return 500;
+		for (int i = 0; i < 256; i++)
+			fw_buf_putc(s, 'S');
+		stale_kept.scratch = (unsigned char *)s->data;
+	}
+	stale_kept.pid = getpid();
+	fw_printf(req, "kept by %ld\n", (long)getpid());
+	return 200;
+}
+
+/* Not inlined: the ASan report names it. */
+__attribute__((noinline)) static int stale_use(fw_req *req, const char *what)
+{
+	static const char *const names[] = {"alloc", "body", "scratch"};
+	unsigned char *saved[] = {stale_kept.alloc, stale_kept.body, stale_kept.scratch};
+
+	if (stale_kept.pid != getpid()) {
+		fw_printf(req, "nothing kept by worker %ld\n", (long)getpid());
+		return 409;
+	}
+	for (int i = 0; i < 3; i++) {
+		volatile unsigned char *p = saved[i];
+
+		if (p == NULL || !stale_wants(what, names[i]))
+			continue;
+		fw_printf(req, "%s ", names[i]);
+		for (int j = 0; j < STALE_BYTES; j++)
+			fw_printf(req, "%02x", p[j]);
+		p[STALE_BYTES - 1] = (unsigned char)(p[STALE_BYTES - 1] ^ 0xff); /* and write */
+		p[STALE_BYTES - 1] = (unsigned char)(p[STALE_BYTES - 1] ^ 0xff);
+		fw_write(req, "\n", 1);
+	}
+	return 200;
+}
+
+static int stale(fw_req *req, void *arg)
+{
+	const char *step = fw_query(req, "step"), *what = fw_query(req, "what");
+
+	(void)arg;
+	if (step != NULL && strcmp(step, "keep") == 0)
+		return stale_keep(req, what);
+	if (step != NULL && strcmp(step, "use") == 0)
+		return stale_use(req, what);
+	return 400;
+}
+
 static int boot(void *arg)
 {
 	const char *flag = getenv("TESTAPP_BOOT_FAIL");
@@ -148,7 +256,9 @@ int main(int argc, char **argv)
 	    fw_route("POST", "/echo", echo, NULL) != 0 ||
 	    fw_route("GET", "/pid", pid, NULL) != 0 || fw_route("GET", "/leak", leak, NULL) != 0 ||
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
-	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_on_worker_start(boot, NULL) != 0)
+	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_route("GET", "/big", big, NULL) != 0 ||
+	    fw_route("POST", "/stale", stale, NULL) != 0 || fw_route("GET", "/stale", stale, NULL) != 0 ||
+	    fw_on_worker_start(boot, NULL) != 0)
 		return 1;
 	return fw_main(argc, argv);
 }

@@ -19,7 +19,7 @@ static void test_init(void)
 	CHECK(b.data == NULL);
 	CHECK_EQ_UINT(b.len, 0);
 	CHECK_EQ_UINT(b.cap, 0);
-	fw_buf_finish(&b); /* finish of an empty buffer is fine */
+	fw_buf_release(&b); /* finish of an empty buffer is fine */
 	CHECK(b.data == NULL);
 }
 
@@ -42,7 +42,7 @@ static void test_append(void)
 	/* Appending nothing to a buffer that holds memory changes nothing. */
 	CHECK_EQ_INT(fw_buf_append(&b, "", 0), 0);
 	CHECK_EQ_UINT(b.len, 16);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 	CHECK(b.data == NULL);
 	CHECK_EQ_UINT(b.len, 0);
 	CHECK_EQ_UINT(b.cap, 0);
@@ -67,7 +67,7 @@ static void test_growth(void)
 	}
 	CHECK(ok);
 	CHECK_EQ_MEM(b.data, b.len, expect, n);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 static void test_printf(void)
@@ -112,7 +112,7 @@ static void test_printf(void)
 	size_t len = b.len;
 	CHECK_EQ_INT(fw_buf_printf(&b, "%s", ""), 0);
 	CHECK_EQ_UINT(b.len, len);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 static void test_reserve_commit(void)
@@ -140,7 +140,7 @@ static void test_reserve_commit(void)
 	CHECK_EQ_INT(fw_buf_append(&b, "x", SIZE_MAX), -1);
 	CHECK_EQ_STR(b.data, "abc");
 	CHECK_EQ_UINT(b.len, 3);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 static void test_consume(void)
@@ -166,7 +166,7 @@ static void test_consume(void)
 	fw_buf_consume(&e, 5);
 	CHECK_EQ_UINT(e.len, 0);
 	CHECK(e.data == NULL);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 static void test_reset(void)
@@ -195,7 +195,7 @@ static void test_reset(void)
 	fw_buf_reset(&b, 0);
 	CHECK(b.data == NULL);
 	CHECK_EQ_UINT(b.len, 0);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 /*
@@ -210,7 +210,7 @@ static void empty_append_to_fresh_buffer(void)
 	CHECK_EQ_INT(fw_buf_append(&b, "", 0), 0);
 	CHECK_EQ_UINT(b.len, 0);
 	CHECK(b.data == NULL || b.data[0] == '\0');
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 static void empty_printf_to_fresh_buffer(void)
@@ -220,7 +220,7 @@ static void empty_printf_to_fresh_buffer(void)
 	CHECK_EQ_INT(fw_buf_printf(&b, "%s", ""), 0);
 	CHECK_EQ_UINT(b.len, 0);
 	CHECK(b.data == NULL || b.data[0] == '\0');
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 int main(void)

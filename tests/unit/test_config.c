@@ -73,8 +73,8 @@ static bool load(struct fw_config *c, const char *file, int want_rc, const char 
 	ok = check_eq_int(__FILE__, line, rc, want_rc, "fw_config_load", "expected result");
 	ok &= check_eq_mem(__FILE__, line, errors.data, errors.len, want.data, want.len, "errors",
 			   want_errors);
-	fw_buf_finish(&errors);
-	fw_buf_finish(&want);
+	fw_buf_release(&errors);
+	fw_buf_release(&want);
 	return ok;
 }
 

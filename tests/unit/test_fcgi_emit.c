@@ -58,7 +58,7 @@ static void test_stream_split(void)
 	CHECK_EQ_MEM(out.data + 6 + 3 * (8 + 65535), 8, "\x01\x06\x12\x34\x0d\x43\x00\x00", 8);
 	CHECK_EQ_UINT(check_stream(&out, 6, FCGI_STDOUT, 0x1234, data, clens, 4, __LINE__), out.len);
 	CHECK_EQ_UINT(fw_fcgi_stream_size(len), len + 4 * 8);
-	fw_buf_finish(&out);
+	fw_buf_release(&out);
 
 	/* The edges: exactly one full record, one byte more. */
 	{
@@ -83,7 +83,7 @@ static void test_stream_split(void)
 	CHECK_EQ_UINT(fw_fcgi_stream_size(65535), 65543);
 	CHECK_EQ_UINT(fw_fcgi_stream_size(65536), 65552);
 	CHECK_EQ_UINT(fw_fcgi_stream_size(3 * 65535), 3 * 65535 + 24);
-	fw_buf_finish(&out);
+	fw_buf_release(&out);
 	free(data);
 }
 
@@ -99,7 +99,7 @@ static void test_stream_empty(void)
 		     "\x01\x06\x01\x02\x00\x00\x00\x00"
 		     "\x01\x07\x01\x02\x00\x00\x00\x00",
 		     16);
-	fw_buf_finish(&out);
+	fw_buf_release(&out);
 }
 
 static void test_end_request(void)
@@ -120,7 +120,7 @@ static void test_end_request(void)
 	fw_buf_reset(&out, 0);
 	CHECK_EQ_INT(fw_fcgi_put_end(&out, 1, 0, FCGI_CANT_MPX_CONN), 0);
 	CHECK_EQ_MEM(out.data + 8, 8, "\x00\x00\x00\x00\x01\x00\x00\x00", 8);
-	fw_buf_finish(&out);
+	fw_buf_release(&out);
 }
 
 static void test_unknown_type(void)
@@ -132,7 +132,7 @@ static void test_unknown_type(void)
 		     "\x01\x0b\x00\x00\x00\x08\x00\x00"
 		     "\xc8\x00\x00\x00\x00\x00\x00\x00",
 		     16);
-	fw_buf_finish(&out);
+	fw_buf_release(&out);
 }
 
 int main(void)

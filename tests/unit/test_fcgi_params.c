@@ -139,7 +139,7 @@ static void test_put_encoding(void)
 	/* Lengths past 31 bits cannot be encoded (nothing is read from the data). */
 	CHECK_EQ_INT(fw_fcgi_nv_put(&b, "x", 0x80000000u, "", 0), -1);
 	CHECK_EQ_INT(fw_fcgi_nv_put(&b, "", 0, "x", (size_t)0x80000000u), -1);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 	free(v);
 }
 
@@ -276,7 +276,7 @@ static void test_roundtrip(void)
 		free(values[i]);
 	}
 	free(nv);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 /* unpack fills no more than count entries. */

@@ -61,7 +61,7 @@ static bool is_chunk(enum fw_fcgi_ev e)
 static void log_free(struct log *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		fw_buf_finish(&l->r[i].data);
+		fw_buf_release(&l->r[i].data);
 	l->n = 0;
 }
 
@@ -251,7 +251,7 @@ static void build_nginx_request(struct fw_buf *b)
 		fw_fcgi_nv_put(&pb, kv[i], strlen(kv[i]), kv[i + 1], strlen(kv[i + 1]));
 	params_len = pb.len;
 	memcpy(params_content, pb.data, pb.len);
-	fw_buf_finish(&pb);
+	fw_buf_release(&pb);
 
 	/* nginx pads every record to a multiple of 8 bytes. */
 	begin(b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN, 0);
@@ -334,11 +334,11 @@ static void test_nginx_request(void)
 		CHECK_EQ_INT(split.r[7].ev, FW_FCGI_EV_BEGIN);
 		EXPECT_REC(&split, 13, FW_FCGI_EV_STDIN, FCGI_STDIN, 1, "", 0);
 		log_free(&split);
-		fw_buf_finish(&two);
+		fw_buf_release(&two);
 	}
 	log_free(&whole);
 	log_free(&bytes);
-	fw_buf_finish(&in);
+	fw_buf_release(&in);
 }
 
 /* ---- single events ---- */
@@ -378,7 +378,7 @@ static void test_begin_fields(void)
 		CHECK_EQ_UINT(l.r[2].flags, FCGI_KEEP_CONN);
 	}
 	log_free(&l);
-	fw_buf_finish(&in);
+	fw_buf_release(&in);
 }
 
 static void test_padding(void)
@@ -443,7 +443,7 @@ static void test_padding(void)
 	}
 	log_free(&whole);
 	free(big);
-	fw_buf_finish(&in);
+	fw_buf_release(&in);
 }
 
 /* ---- errors ---- */
@@ -482,13 +482,13 @@ static void test_version(void)
 
 		rec(&in, versions[i], FCGI_STDIN, 1, "abc", 3, 0);
 		expect_error(&in, 8, __LINE__);
-		fw_buf_finish(&in);
+		fw_buf_release(&in);
 
 		/* After a good record. */
 		begin(&in, 1, FCGI_RESPONDER, 0, 0);
 		rec(&in, versions[i], FCGI_PARAMS, 1, NULL, 0, 0);
 		expect_error(&in, 24, __LINE__);
-		fw_buf_finish(&in);
+		fw_buf_release(&in);
 	}
 }
 
@@ -502,7 +502,7 @@ static void test_begin_length(void)
 
 		rec(&in, 1, FCGI_BEGIN_REQUEST, 1, body, lens[i], 0);
 		expect_error(&in, 8, __LINE__);
-		fw_buf_finish(&in);
+		fw_buf_release(&in);
 	}
 }
 
@@ -518,10 +518,10 @@ static void test_bad_types(void)
 
 		rec(&in, 1, types[i], 1, "12345678", 8, 0);
 		expect_error(&in, 8, __LINE__);
-		fw_buf_finish(&in);
+		fw_buf_release(&in);
 		rec(&in, 1, types[i], 0x100, NULL, 0, 0);
 		expect_error(&in, 8, __LINE__);
-		fw_buf_finish(&in);
+		fw_buf_release(&in);
 	}
 }
 
@@ -562,8 +562,8 @@ static void test_management(void)
 	CHECK(log_same(&l, &lb));
 	log_free(&l);
 	log_free(&lb);
-	fw_buf_finish(&in);
-	fw_buf_finish(&nv);
+	fw_buf_release(&in);
+	fw_buf_release(&nv);
 }
 
 static void test_abort(void)
@@ -595,7 +595,7 @@ static void test_abort(void)
 	CHECK(log_same(&l, &lb));
 	log_free(&l);
 	log_free(&lb);
-	fw_buf_finish(&in);
+	fw_buf_release(&in);
 }
 
 static void test_empty_input(void)

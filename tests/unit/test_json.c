@@ -141,7 +141,7 @@ static bool json_is(const char *s, size_t len, const char *want, int line)
 	bool ok = check_eq_int(__FILE__, line, fw_json_string(&b, s, len), 0, "fw_json_string", "0") &&
 		  check_eq_mem(__FILE__, line, b.data, b.len, want, strlen(want), "output", want);
 
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 	return ok;
 }
 
@@ -222,7 +222,7 @@ static void test_appends(void)
 	fw_buf_reset(&b, 0);
 	CHECK_EQ_INT(fw_json_string(&b, "abcdef", 3), 0);
 	CHECK_EQ_STR(b.data, "\"abc\"");
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 }
 
 /* The output is one valid JSON string that decodes to the input, with U+FFFD. */
@@ -248,7 +248,7 @@ static bool roundtrip(const unsigned char *s, size_t n)
 out:
 	free(dec);
 	free(want);
-	fw_buf_finish(&b);
+	fw_buf_release(&b);
 	return ok;
 }
 

@@ -402,7 +402,7 @@ static void test_response_basic(void)
 	CHECK_EQ_INT(fw_resp_head(req, 200, &head), FW_OK);
 	CHECK_EQ_STR(head.data, "HDRStatus: 200 OK\r\nContent-Length: 0\r\n\r\n");
 	fw_req_destroy(req);
-	fw_buf_finish(&head);
+	fw_buf_release(&head);
 }
 
 static void test_response_errors(void)
@@ -457,7 +457,7 @@ static void test_response_errors(void)
 		CHECK_EQ_INT(fw_resp_settle(req, code), 500);
 		fw_req_destroy(req);
 	}
-	fw_buf_finish(&head);
+	fw_buf_release(&head);
 }
 
 /* Content-Length is the body's; a handler's value counts only for a bodiless HEAD. */
@@ -489,7 +489,7 @@ static void test_content_length_rules(void)
 	CHECK_EQ_INT(fw_write(req, "x", 1), -1);
 	CHECK_EQ_INT(fw_set_header(req, "X-A", "b"), -1);
 	fw_req_destroy(req);
-	fw_buf_finish(&head);
+	fw_buf_release(&head);
 }
 
 static void test_response_head_and_bodyless(void)
@@ -542,7 +542,7 @@ static void test_response_head_and_bodyless(void)
 	CHECK_EQ_STR(head.data, "Status: 304 Not Modified\r\n\r\n");
 	BODY_IS(req, 304, NULL);
 	fw_req_destroy(req);
-	fw_buf_finish(&head);
+	fw_buf_release(&head);
 }
 
 static void test_response_headers(void)
@@ -586,7 +586,7 @@ static void test_response_headers(void)
 				"X-Empty: \r\n"
 				"Content-Length: 0\r\n\r\n");
 	fw_req_destroy(req);
-	fw_buf_finish(&head);
+	fw_buf_release(&head);
 }
 
 static void test_response_not_writable(void)
