@@ -145,7 +145,7 @@ static void nv_check(const uint8_t *stream, size_t len)
 			FZ_CHECK(ref2[i].nlen == ref[i].nlen && ref2[i].vlen == ref[i].vlen);
 		FZ_CHECK(nv_decode_check((const uint8_t *)enc.data, enc.len, ref, want) == want);
 	}
-	fw_buf_finish(&enc);
+	fw_buf_release(&enc);
 	free(ref2);
 	free(ref);
 }

@@ -273,9 +273,9 @@ static void check_json(const uint8_t *data, size_t size)
 	}
 	FZ_CHECK(got.len == want.len);
 	FZ_CHECK(got.len == 0 || memcmp(got.data, want.data, got.len) == 0);
-	fw_buf_finish(&want);
-	fw_buf_finish(&got);
-	fw_buf_finish(&json);
+	fw_buf_release(&want);
+	fw_buf_release(&got);
+	fw_buf_release(&json);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
