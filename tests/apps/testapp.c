@@ -8,6 +8,8 @@
  *   GET  /slow?ms=N        answers after N ms without blocking (FW_ASYNC)
  *   GET  /crash            dies with SIGSEGV
  *   GET  /big?mb=N         an N MiB body written with fw_write (64 KiB at a time)
+ *   GET  /headers?kb=N     N KiB of response headers (a head over 64 KiB spans records)
+ *   GET  /write-error      writes a body, answers 500, then tries to write after finishing
  *   POST /stale?step=keep&what=alloc,body,scratch
  *                          misuse on purpose: keeps pointers to fw_alloc'd
  *                          memory, to the request body and to a scratch
@@ -140,6 +142,37 @@ static int crash(fw_req *req, void *arg)
 	return 500;
 }
 
+static int headers(fw_req *req, void *arg)
+{
+	long kb = query_long(req, "kb", 100);
+	char name[32], value[100];
+
+	(void)arg;
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	for (long i = 0; i < kb * 1024 / 120; i++) {
+		snprintf(name, sizeof(name), "X-Filler-%05ld", i);
+		if (fw_add_header(req, name, value) != 0)
+			return 500;
+	}
+	fw_write(req, "after the head\n", 15);
+	return 200;
+}
+
+static int write_error(fw_req *req, void *arg)
+{
+	char said[64];
+
+	(void)arg;
+	fw_write(req, "partial output\n", 15);
+	fw_finish(req, 500);
+	/* The response is finished: both must be refused, and nothing of them sent. */
+	snprintf(said, sizeof(said), "%d %d", fw_write(req, "late", 4),
+		 fw_set_header(req, "X-Late", "1"));
+	fw_log(FW_LOG_INFO, "testapp: after fw_finish, fw_write and fw_set_header said %s", said);
+	return 200;
+}
+
 static int big(fw_req *req, void *arg)
 {
 	static char chunk[64 * 1024];
@@ -257,6 +290,8 @@ int main(int argc, char **argv)
 	    fw_route("GET", "/pid", pid, NULL) != 0 || fw_route("GET", "/leak", leak, NULL) != 0 ||
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
 	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_route("GET", "/big", big, NULL) != 0 ||
+	    fw_route("GET", "/headers", headers, NULL) != 0 ||
+	    fw_route("GET", "/write-error", write_error, NULL) != 0 ||
 	    fw_route("POST", "/stale", stale, NULL) != 0 || fw_route("GET", "/stale", stale, NULL) != 0 ||
 	    fw_on_worker_start(boot, NULL) != 0)
 		return 1;
