@@ -1,10 +1,13 @@
 /* fw_main(): the command line, the configuration, then the master. */
+#include <errno.h>
 #include <event2/event.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "app/probe.h"
 #include "app/registry.h"
 #include "config/config.h"
 #include "core/buf.h"
@@ -18,9 +21,11 @@
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"usage: %s [-c FILE] [-t] [-h] [-V]\n"
+		"usage: %s [-c FILE] [-t] [--probe live|ready] [-h] [-V]\n"
 		"  -c FILE  configuration file (ini); without it, built-in defaults\n"
 		"  -t       check the configuration and exit (0: valid, 1: errors on stderr)\n"
+		"  --probe live    exit 0 while the master of this configuration runs its loop\n"
+		"  --probe ready   exit 0 while it is live, not stopping, and a worker accepts\n"
 		"  -h       this help\n"
 		"  -V       version\n"
 		"Every key can be set in the environment as FW_<SECTION>_<KEY> (FW_SERVER_WORKERS=4);\n"
@@ -39,13 +44,21 @@ FW_API int fw_main(int argc, char **argv)
 	const char *file = NULL, *prog = argc > 0 ? argv[0] : "fw";
 	static struct fw_config cfg;
 	struct fw_buf errors = FW_BUF_INIT;
+	const char *probe = NULL;
+	static const struct option longopts[] = {
+		{"probe", required_argument, NULL, 'P'},
+		{NULL, 0, NULL, 0},
+	};
 	bool test = false;
 	int opt;
 
 	fw_registry_seal();
 	opterr = 0;
-	while ((opt = getopt(argc, argv, "c:thV")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'P':
+			probe = optarg;
+			break;
 		case 'c':
 			file = optarg;
 			break;
@@ -78,7 +91,13 @@ FW_API int fw_main(int argc, char **argv)
 	fw_buf_release(&errors);
 	if (test)
 		return check_only(file);
+	if (probe != NULL)
+		return fw_probe(&cfg, probe);
 	fw_log_set_level(cfg.log_level);
+	if (fw_log_open(cfg.error_log) != 0) {
+		fprintf(stderr, "%s: error_log %s: %s\n", prog, cfg.error_log, strerror(errno));
+		return 1;
+	}
 	if (fw_registry_router()->routes == 0)
 		fw_log(FW_LOG_WARN, "no routes: every request will be answered 404");
 	return fw_master_run(&cfg);

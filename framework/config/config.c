@@ -9,13 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/str.h"
 
 extern char **environ;
 
-enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME };
+enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME, K_FILE, K_LOG, K_BOOL, K_FORMAT };
 
 struct key {
 	const char *section;
@@ -56,6 +57,13 @@ static const struct key keys[] = {
 	SERVER(max_headers, K_INT, "100", 1, 100000),
 	SERVER(request_timeout, K_INT, "30", 1, 86400),
 	SERVER(buffer_keep_kb, K_INT, "64", 0, 1024 * 1024),
+	SERVER(state_path, K_FILE, "", 0, 255),
+	SERVER(error_log, K_LOG, "stderr", 0, 255),
+	SERVER(access_log, K_LOG, "", 0, 255),
+	SERVER(access_log_format, K_FORMAT, "combined", 0, 0),
+	SERVER(fcgi_stderr, K_BOOL, "off", 0, 1),
+	SERVER(user, K_NAME, "", 0, 63),
+	SERVER(group, K_NAME, "", 0, 63),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -85,6 +93,48 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 			return 0;
 		snprintf(err, errlen, "'%s' is not fastcgi or scgi", v);
 		return -1;
+	case K_FILE:
+		if (v[0] != '\0' && v[0] != '/') {
+			snprintf(err, errlen, "'%s' is not an absolute path", v);
+			return -1;
+		}
+		if (strlen(v) > (size_t)k->max) {
+			snprintf(err, errlen, "longer than %ld characters", k->max);
+			return -1;
+		}
+		snprintf(dst, (size_t)k->max + 1, "%s", v);
+		return 0;
+	case K_LOG:
+		if (v[0] != '\0' && v[0] != '/' && strcmp(v, "stderr") != 0 && strcmp(v, "stdout") != 0) {
+			snprintf(err, errlen, "'%s' is not stderr, stdout or an absolute path", v);
+			return -1;
+		}
+		if (strlen(v) > (size_t)k->max) {
+			snprintf(err, errlen, "longer than %ld characters", k->max);
+			return -1;
+		}
+		snprintf(dst, (size_t)k->max + 1, "%s", v);
+		return 0;
+	case K_BOOL:
+		if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+			*(int *)dst = 1;
+		else if (strcmp(v, "off") == 0 || strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+			*(int *)dst = 0;
+		else {
+			snprintf(err, errlen, "'%s' is not on or off", v);
+			return -1;
+		}
+		return 0;
+	case K_FORMAT:
+		if (strcmp(v, "combined") == 0)
+			*(enum fw_access_format *)dst = FW_ACCESS_COMBINED;
+		else if (strcmp(v, "json") == 0)
+			*(enum fw_access_format *)dst = FW_ACCESS_JSON;
+		else {
+			snprintf(err, errlen, "'%s' is not combined or json", v);
+			return -1;
+		}
+		return 0;
 	case K_NAME:
 		if (strlen(v) > (size_t)k->max || strpbrk(v, " \t:/") != NULL) {
 			snprintf(err, errlen, "'%s' is not a user or group name", v);
@@ -347,6 +397,18 @@ static int validate(struct fw_config *c, struct fw_buf *errors)
 			      c->socket_owner);
 		r = -1;
 	}
+	if (c->user[0] != '\0' && getpwnam(c->user) == NULL) {
+		fw_buf_printf(errors, "%s: user: no user '%s'\n", c->file[0] ? c->file : "configuration", c->user);
+		r = -1;
+	}
+	if (c->group[0] != '\0' && getgrnam(c->group) == NULL) {
+		fw_buf_printf(errors, "%s: group: no group '%s'\n", c->file[0] ? c->file : "configuration", c->group);
+		r = -1;
+	}
+	if (strcmp(c->error_log, "stdout") == 0 || c->error_log[0] == '\0') {
+		fw_buf_printf(errors, "%s: error_log: stderr or a file\n", c->file[0] ? c->file : "configuration");
+		r = -1;
+	}
 	if (c->socket_group[0] != '\0' && getgrnam(c->socket_group) == NULL) {
 		fw_buf_printf(errors, "%s: socket_group: no group '%s'\n", c->file[0] ? c->file : "configuration",
 			      c->socket_group);
@@ -373,6 +435,12 @@ const char *fw_config_restart_needed(const struct fw_config *old, const struct f
 		return "socket_owner";
 	if (strcmp(old->socket_group, new->socket_group) != 0)
 		return "socket_group";
+	if (strcmp(old->user, new->user) != 0)
+		return "user";
+	if (strcmp(old->group, new->group) != 0)
+		return "group";
+	if (strcmp(old->state_path, new->state_path) != 0)
+		return "state_path";
 	if (old->socket_mode != new->socket_mode)
 		return "socket_mode";
 	if (old->backlog != new->backlog)
@@ -402,4 +470,22 @@ int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors)
 	if (r == 0 && validate(c, errors) != 0)
 		r = -1;
 	return r;
+}
+
+void fw_config_state_path(const struct fw_config *c, char *out, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a over the listen list */
+	struct stat st;
+
+	if (c->state_path[0] != '\0') {
+		snprintf(out, len, "%s", c->state_path);
+		return;
+	}
+	for (int i = 0; i < c->listen.n; i++) {
+		for (const char *p = c->listen.l[i].addr.text; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 16777619u;
+		h = (h ^ (unsigned char)c->listen.l[i].proto) * 16777619u;
+	}
+	snprintf(out, len, "%s/fw-%08x.state",
+		 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp", h);
 }

@@ -46,7 +46,25 @@ struct fw_config {
 	int timeout;
 	int recycle_concurrency;
 	char status_path[256];
+	char state_path[256];             /* the scoreboard file; "" = derived (fw_config_state_path) */
+
+	/* logs */
+	char error_log[256];              /* "stderr" or a file */
+	char access_log[256];             /* "" (off), "stderr", "stdout" or a file */
+	enum fw_access_format { FW_ACCESS_COMBINED, FW_ACCESS_JSON } access_log_format;
+	int fcgi_stderr;                  /* handler log lines also to nginx (FCGI_STDERR) */
+
+	/* privileges: the master drops to these after opening sockets (root only) */
+	char user[64];
+	char group[64];
 };
+
+/*
+ * Where the scoreboard lives: state_path, or a name derived from the
+ * listen list (the same server config gives the same name, which is how
+ * `--probe` finds a running master) in /dev/shm (tmpfs), else /tmp.
+ */
+void fw_config_state_path(const struct fw_config *c, char *out, size_t len);
 
 /* Keys whose change needs a restart, not a reload; NULL if none changed. */
 const char *fw_config_restart_needed(const struct fw_config *old, const struct fw_config *new);

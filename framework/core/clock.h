@@ -5,5 +5,6 @@
 #include <stdint.h>
 
 uint64_t fw_now_ms(void);
+uint64_t fw_now_us(void);
 
 #endif

@@ -1,18 +1,59 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/buf.h"
+
 #define LOG_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 static enum fw_log_level log_level = FW_LOG_INFO;
+static char log_path[256]; /* "" for stderr as it came */
+static int orig_stderr = -1; /* that stderr, kept while the log is a file */
+static struct fw_buf *capture;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void fw_log_set_level(enum fw_log_level level) { log_level = level; }
+
+void fw_log_capture(struct fw_buf *b) { capture = b; }
+
+int fw_log_open(const char *path)
+{
+	int fd;
+
+	if (strcmp(path, "stderr") == 0) {
+		/* Back from a file (a reload): the stderr the process was given. */
+		if (log_path[0] != '\0' && orig_stderr >= 0 && dup2(orig_stderr, STDERR_FILENO) < 0)
+			return -1;
+		log_path[0] = '\0';
+		return 0;
+	}
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return -1;
+	if (orig_stderr < 0)
+		orig_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	/* dup2 replaces fd 2 in one step: no moment without a log. */
+	if (fd != STDERR_FILENO && dup2(fd, STDERR_FILENO) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	if (fd != STDERR_FILENO)
+		close(fd);
+	snprintf(log_path, sizeof(log_path), "%s", path);
+	return 0;
+}
+
+int fw_log_reopen(void)
+{
+	return log_path[0] != '\0' ? fw_log_open(log_path) : 0;
+}
 
 enum fw_log_level fw_log_get_level(void) { return log_level; }
 
@@ -57,6 +98,12 @@ void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
 	while (n > 0 && line[n - 1] == '\n')
 		n--;
 	line[n++] = '\n';
+	if (capture != NULL) {
+		/* The message after "TIME [level] PID: ", with its level. */
+		const char *msg = strchr(line, '[');
+		if (msg != NULL)
+			fw_buf_append(capture, msg, (size_t)(line + n - msg));
+	}
 	/* Nothing sensible to do if the log itself fails. */
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;

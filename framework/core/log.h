@@ -13,7 +13,22 @@
 #include <stdarg.h>
 #include <fw/log.h>
 
+struct fw_buf;
+
 void fw_log_set_level(enum fw_log_level level);
+
+/*
+ * Send the log (stderr itself, so that library and sanitizer output go
+ * along) to a file, or keep stderr ("stderr"). The file is opened for
+ * appending and put on fd 2. 0, or -1 with errno.
+ */
+int fw_log_open(const char *path);
+
+/* Open the same file again (logrotate moved it): SIGUSR1. 0, or -1 with errno. */
+int fw_log_reopen(void);
+
+/* While b is not NULL, every line logged is also appended to it ("[level] message\n"). */
+void fw_log_capture(struct fw_buf *b);
 enum fw_log_level fw_log_get_level(void);
 int fw_log_level_parse(const char *s, enum fw_log_level *out);
 void fw_log_errno(enum fw_log_level level, const char *fmt, ...) FW_PRINTF(2, 3);

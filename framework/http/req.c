@@ -30,6 +30,7 @@ void fw_req_destroy(fw_req *req)
 	fw_buf_release(&req->params);
 	fw_buf_release(&req->body);
 	fw_buf_release(&req->out);
+	fw_buf_release(&req->err);
 	free(req);
 }
 
@@ -51,6 +52,7 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	fw_buf_reset(&req->params, keep_bytes);
 	fw_buf_reset(&req->body, keep_bytes);
 	fw_buf_reset(&req->out, keep_bytes);
+	fw_buf_reset(&req->err, keep_bytes);
 	req->env = NULL;
 	req->nenv = 0;
 	req->method = NULL;
@@ -71,6 +73,7 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->id = 0;
 	req->keep_conn = false;
 	req->start_ms = 0;
+	req->start_us = 0;
 	req->state = FW_REQ_IDLE;
 }
 

@@ -69,6 +69,7 @@ struct fw_req {
 	/* Response. */
 	struct fw_resp_header *headers;
 	struct fw_buf out;
+	struct fw_buf err; /* lines for FCGI_STDERR (fcgi_stderr) */
 	bool head; /* HEAD request: the body is counted, not sent */
 
 	/* Async completion: set by the worker, called by fw_finish(). */
@@ -82,6 +83,7 @@ struct fw_req {
 	uint16_t id;
 	bool keep_conn;
 	uint64_t start_ms;
+	uint64_t start_us; /* for the duration histogram */
 	fw_req *next_free;
 };
 

@@ -18,6 +18,7 @@ enum fw_msg_type {
 	FW_MSG_DRAIN,     /* master -> worker: your replacement is ready; hand over and exit */
 	FW_MSG_HANDOFF,   /* worker -> master, fd attached: an idle connection for another worker */
 	FW_MSG_CONN,      /* master -> worker, fd attached: adopt this connection */
+	FW_MSG_REOPEN,    /* master -> worker: reopen the log files (SIGUSR1) */
 };
 
 struct fw_msg {

@@ -1,7 +1,11 @@
 #include "ipc/scoreboard.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const reason_names[FW_RETIRE_NREASONS] = {
 	[FW_RETIRE_NONE] = "none",
@@ -28,26 +32,90 @@ const char *fw_slot_state_name(enum fw_slot_state s)
 	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "unknown";
 }
 
+/* 1 ms, 2.5 ms, 5 ms ... 10 s, +Inf: Prometheus' usual latency buckets. */
+const uint64_t fw_hist_bounds_us[FW_HIST_BUCKETS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000, UINT64_MAX,
+};
+
+void fw_slot_observe(struct fw_slot *s, uint64_t us)
+{
+	int i = 0;
+
+	while (us > fw_hist_bounds_us[i])
+		i++;
+	__atomic_store_n(&s->hist[i], s->hist[i] + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->hist_sum_us, s->hist_sum_us + us, __ATOMIC_RELAXED);
+}
+
 static size_t scoreboard_size(size_t nslots)
 {
 	return sizeof(struct fw_scoreboard) + nslots * sizeof(struct fw_slot);
 }
 
-struct fw_scoreboard *fw_scoreboard_create(size_t nslots)
+struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots)
 {
-	struct fw_scoreboard *sb = mmap(NULL, scoreboard_size(nslots), PROT_READ | PROT_WRITE,
-					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	size_t size = scoreboard_size(nslots);
+	struct fw_scoreboard *sb;
+	int fd, err;
 
-	if (sb == MAP_FAILED)
+	/* Afresh: a file left by an earlier master is replaced, never reused. */
+	if (unlink(path) != 0 && errno != ENOENT)
 		return NULL;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+		return NULL;
+	if (ftruncate(fd, (off_t)size) != 0) {
+		err = errno;
+		close(fd);
+		unlink(path);
+		errno = err;
+		return NULL;
+	}
+	sb = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	err = errno;
+	close(fd);
+	if (sb == MAP_FAILED) {
+		unlink(path);
+		errno = err;
+		return NULL;
+	}
 	sb->nslots = nslots;
+	sb->version = FW_SCOREBOARD_VERSION;
+	for (int i = 0; i < FW_MAX_LISTENERS; i++)
+		sb->accept_queue[i] = -1; /* until the master's first look */
+	__atomic_store_n(&sb->magic, FW_SCOREBOARD_MAGIC, __ATOMIC_RELEASE);
 	return sb;
 }
 
-void fw_scoreboard_destroy(struct fw_scoreboard *sb)
+const struct fw_scoreboard *fw_scoreboard_open(const char *path)
+{
+	struct fw_scoreboard head;
+	const struct fw_scoreboard *sb;
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	n = pread(fd, &head, sizeof(head), 0);
+	if (n != (ssize_t)sizeof(head) || head.magic != FW_SCOREBOARD_MAGIC ||
+	    head.version != FW_SCOREBOARD_VERSION || head.nslots > FW_MAX_SLOTS ||
+	    fstat(fd, &st) != 0 || (size_t)st.st_size < scoreboard_size(head.nslots)) {
+		close(fd);
+		errno = EPROTO;
+		return NULL;
+	}
+	sb = mmap(NULL, scoreboard_size(head.nslots), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	return sb == MAP_FAILED ? NULL : sb;
+}
+
+void fw_scoreboard_destroy(const struct fw_scoreboard *sb, const char *path)
 {
 	if (sb != NULL)
-		munmap(sb, scoreboard_size(sb->nslots));
+		munmap((void *)sb, scoreboard_size(sb->nslots));
+	if (path != NULL)
+		unlink(path);
 }
 
 /* Byte copies through relaxed atomics: the reader may race with them by design. */
@@ -104,4 +172,29 @@ bool fw_slot_request_read(const struct fw_slot *s, struct fw_slot_request *out)
 			return true;
 	}
 	return false;
+}
+
+void fw_scoreboard_retire_slot(struct fw_scoreboard *sb, struct fw_slot *s)
+{
+	uint32_t seq = __atomic_load_n(&sb->retired_seq, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&sb->retired_seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	fw_slot_store(sb->requests_retired, sb->requests_retired + fw_slot_load(s->requests));
+	for (int i = 0; i < FW_HIST_BUCKETS; i++)
+		fw_slot_store(sb->hist_retired[i], sb->hist_retired[i] + fw_slot_load(s->hist[i]));
+	fw_slot_store(sb->hist_sum_us_retired, sb->hist_sum_us_retired + fw_slot_load(s->hist_sum_us));
+	memset(s, 0, sizeof(*s));
+	__atomic_store_n(&sb->retired_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+uint32_t fw_scoreboard_read_begin(const struct fw_scoreboard *sb)
+{
+	return __atomic_load_n(&sb->retired_seq, __ATOMIC_ACQUIRE);
+}
+
+bool fw_scoreboard_read_retry(const struct fw_scoreboard *sb, uint32_t seq)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return (seq & 1) != 0 || __atomic_load_n(&sb->retired_seq, __ATOMIC_RELAXED) != seq;
 }

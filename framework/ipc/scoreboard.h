@@ -19,6 +19,12 @@
 #include <sys/types.h>
 
 #define FW_MAX_SLOTS 1024
+#define FW_HIST_BUCKETS 14
+#define FW_MEM_HISTORY 60    /* samples per worker: 10 minutes */
+#define FW_MEM_HISTORY_S 10
+#ifndef FW_MAX_LISTENERS
+#define FW_MAX_LISTENERS 8
+#endif
 
 enum fw_slot_state {
 	FW_SLOT_FREE = 0,
@@ -71,23 +77,80 @@ struct fw_slot {
 	uint64_t measured_ms;
 	char req_method[FW_SLOT_METHOD_LEN];
 	char req_path[FW_SLOT_PATH_LEN];
+	/* Request durations (answered requests), FW_HIST_BUCKETS cumulative-free counts. */
+	uint64_t hist[FW_HIST_BUCKETS];
+	uint64_t hist_sum_us;
+	/* Private memory every FW_MEM_HISTORY_S seconds, oldest overwritten. */
+	uint32_t mem_history[FW_MEM_HISTORY];
+	uint32_t mem_history_next; /* where the next sample goes; samples so far */
 };
+
+#define FW_SCOREBOARD_MAGIC 0x66777362u /* "fwsb": a probe checks it reads a scoreboard */
 
 struct fw_scoreboard {
 	/* Written by the master only. */
+	uint32_t magic;
+	uint32_t version;          /* of this layout: a probe refuses another */
 	int32_t master_pid;
 	uint32_t workers_wanted;
+	uint32_t stopping;         /* the master is stopping: not ready */
+	uint32_t nlisteners;
 	uint64_t started_ms;
-	uint64_t master_heartbeat_ms;
+	uint64_t master_heartbeat_ms; /* CLOCK_MONOTONIC: comparable across processes */
+	uint32_t retired_seq;      /* seqlock: odd while an exited worker's counts move to the totals */
 	uint64_t requests_retired; /* answered by workers that have exited */
 	uint64_t recycled[FW_RETIRE_NREASONS];
+	uint64_t hist_retired[FW_HIST_BUCKETS]; /* durations of exited workers' requests */
+	uint64_t hist_sum_us_retired;
+	int64_t accept_queue[FW_MAX_LISTENERS]; /* waiting connections; -1 where unreadable */
+	/* Limits in effect (after a reload, the new ones); 0: none. */
+	uint64_t rss_limit_kb;     /* as set, or derived from the cgroup limit */
+	uint64_t rss_soft_limit_kb;
+	uint64_t max_requests;
+	uint64_t max_requests_jitter;
+	uint64_t timeout_s;
+	uint64_t cgroup_limit_bytes;       /* the container's memory limit */
+	uint64_t cgroup_working_set_bytes; /* its usage less inactive page cache, each tick */
 	size_t nslots;
 	struct fw_slot slots[];
 };
 
-/* Map a shared scoreboard (MAP_SHARED | MAP_ANONYMOUS). NULL with errno. */
-struct fw_scoreboard *fw_scoreboard_create(size_t nslots);
-void fw_scoreboard_destroy(struct fw_scoreboard *sb);
+#define FW_SCOREBOARD_VERSION 3
+
+/* Upper bounds of the duration buckets, in microseconds (the last is +Inf). */
+extern const uint64_t fw_hist_bounds_us[FW_HIST_BUCKETS];
+
+/*
+ * The master, when a worker has exited: add its counts to the retired
+ * totals and free its slot, as one step for readers (a seqlock), so that a
+ * sum over slots and totals counts the worker once, and counters exported
+ * to Prometheus never go back.
+ */
+void fw_scoreboard_retire_slot(struct fw_scoreboard *sb, struct fw_slot *s);
+
+/*
+ * Readers of the totals: seq = fw_scoreboard_read_begin(sb), read, and
+ * read again while fw_scoreboard_read_retry(sb, seq).
+ */
+uint32_t fw_scoreboard_read_begin(const struct fw_scoreboard *sb);
+bool fw_scoreboard_read_retry(const struct fw_scoreboard *sb, uint32_t seq);
+
+/* Count one request of `us` microseconds into a slot (its worker only). */
+void fw_slot_observe(struct fw_slot *s, uint64_t us);
+
+/*
+ * Create the scoreboard as a shared mapping of the file at path (on tmpfs:
+ * /dev/shm), so that probes, which are other processes, can read it.
+ * The file is created afresh, mode 0644 (probes may run as another user).
+ * NULL with errno.
+ */
+struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots);
+
+/* Map an existing scoreboard read-only (probes). NULL with errno (EPROTO: not one). */
+const struct fw_scoreboard *fw_scoreboard_open(const char *path);
+
+/* Unmap; the creator also removes the file (path NULL: unmap only). */
+void fw_scoreboard_destroy(const struct fw_scoreboard *sb, const char *path);
 
 #define fw_slot_store(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #define fw_slot_load(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)

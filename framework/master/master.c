@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -19,6 +21,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "ipc/chan.h"
+#include "master/notify.h"
+#include "master/privs.h"
 #include "master/signals.h"
 
 #define TICK_MS 1000
@@ -26,13 +30,34 @@
 #define QUIT_GRACE_MS 2000
 #define WORKERS_MAX 512
 
+/*
+ * Connections waiting in each TCP listener's accept queue: for a listening
+ * socket, Linux reports the queue's length as tcpi_unacked. Unix sockets
+ * have no such figure (-1).
+ */
+static void accept_queues(struct fw_master *m)
+{
+	for (int i = 0; i < m->nlisteners && i < FW_MAX_LISTENERS; i++) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+		int64_t q = -1;
+
+		if (m->listeners[i].addr.family != AF_UNIX &&
+		    getsockopt(m->listeners[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+			q = ti.tcpi_unacked;
+		fw_slot_store(m->sb->accept_queue[i], q);
+	}
+}
+
 static void stop(struct fw_master *m, enum fw_master_mode mode, const char *why)
 {
 	uint64_t now = fw_now_ms();
 
 	if (m->mode == FW_QUITTING || m->mode == mode)
 		return;
+	fw_slot_store(m->sb->stopping, (uint32_t)1);
 	fw_log(FW_LOG_INFO, "%s: %s", why, mode == FW_STOPPING ? "stopping gracefully" : "stopping now");
+	fw_notify_stopping();
 	m->mode = mode;
 	if (mode == FW_STOPPING) {
 		/* Workers close themselves at graceful_timeout; this is the backstop. */
@@ -69,14 +94,22 @@ static void on_signals(struct fw_master *m, unsigned sigs)
 		stop(m, FW_STOPPING, "SIGTERM");
 	if (sigs & FW_SIG_CHLD)
 		fw_proc_reap(m);
-	if ((sigs & FW_SIG_HUP) && m->mode == FW_RUNNING)
+	if ((sigs & FW_SIG_HUP) && m->mode == FW_RUNNING) {
+		fw_notify_reloading();
+		m->reloading = true;
 		fw_recycle_reload(m);
+	}
 	if (sigs & FW_SIG_TTIN)
 		scale(m, +1);
 	if (sigs & FW_SIG_TTOU)
 		scale(m, -1);
-	if (sigs & FW_SIG_USR1)
-		fw_log(FW_LOG_INFO, "SIGUSR1: the error log is stderr; nothing to reopen");
+	if (sigs & FW_SIG_USR1) {
+		/* logrotate moved the files: the master reopens its own, each worker its own. */
+		if (fw_log_reopen() != 0)
+			fw_log_errno(FW_LOG_ERROR, "SIGUSR1: reopening the error log");
+		fw_proc_send_all_keep(m, FW_MSG_REOPEN);
+		fw_log(FW_LOG_INFO, "SIGUSR1: log files reopened");
+	}
 }
 
 static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_msg *msg,
@@ -136,8 +169,24 @@ static void listeners_text(const struct fw_master *m, char *out, size_t len)
 				      fw_proto_name(m->listeners[i].proto), m->listeners[i].addr.text);
 }
 
+/* A reload is done once no worker of the old configuration is left. */
+static void reload_done(struct fw_master *m)
+{
+	char where[512];
+
+	for (size_t i = 0; i < m->nprocs_max; i++)
+		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].retire == FW_RETIRE_RELOAD)
+			return;
+	m->reloading = false;
+	listeners_text(m, where, sizeof(where));
+	fw_log(FW_LOG_INFO, "reload done: %d worker(s) serving %s", m->workers_wanted, where);
+	fw_notify_ready(where);
+}
+
 static void announce(struct fw_master *m)
 {
+	if (m->reloading && m->mode == FW_RUNNING)
+		reload_done(m);
 	if (m->announced || fw_proc_count(m, FW_PROC_READY) < (size_t)m->workers_wanted)
 		return;
 	char where[512];
@@ -145,6 +194,7 @@ static void announce(struct fw_master *m)
 	m->announced = true;
 	listeners_text(m, where, sizeof(where));
 	fw_log(FW_LOG_INFO, "ready: %d worker(s) serving %s", m->workers_wanted, where);
+	fw_notify_ready(where);
 }
 
 static int poll_timeout(const struct fw_master *m, uint64_t now, uint64_t next_tick)
@@ -311,14 +361,25 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 		return -1;
 	if (listeners_open(m) != 0)
 		return -1;
-	if ((m->sb = fw_scoreboard_create(FW_MAX_SLOTS)) == NULL) {
-		fw_log_errno(FW_LOG_ERROR, "mmap(scoreboard)");
+	fw_cgroup_budget(m);
+	fw_config_state_path(&m->cfg, m->state_path, sizeof(m->state_path));
+	if ((m->sb = fw_scoreboard_create(m->state_path, FW_MAX_SLOTS)) == NULL) {
+		fw_log_errno(FW_LOG_ERROR, "creating the scoreboard %s", m->state_path);
 		listeners_close(m);
 		return -1;
 	}
 	m->sb->master_pid = (int32_t)m->pid;
+	m->sb->nlisteners = (uint32_t)m->nlisteners;
+	m->sb->master_heartbeat_ms = fw_now_ms();
+	/* Sockets, scoreboard and error log are open: root is no longer needed. */
+	if (fw_privs_drop(&m->cfg, m->state_path) != 0) {
+		fw_scoreboard_destroy(m->sb, m->state_path);
+		listeners_close(m);
+		return -1;
+	}
 	m->sb->started_ms = fw_now_ms();
 	m->sb->workers_wanted = (uint32_t)m->workers_wanted;
+	fw_limits_publish(m);
 	return 0;
 }
 
@@ -343,6 +404,8 @@ int fw_master_run(const struct fw_config *cfg)
 		if (now >= next_tick) {
 			fw_slot_store(m.sb->master_heartbeat_ms, now);
 			fw_timeouts_check(&m, now);
+			fw_cgroup_check(&m);
+			accept_queues(&m);
 			next_tick = now + TICK_MS;
 		}
 		fw_recycle_step(&m);
@@ -351,7 +414,7 @@ int fw_master_run(const struct fw_config *cfg)
 		wait_events(&m, poll_timeout(&m, fw_now_ms(), next_tick));
 	}
 	listeners_close(&m);
-	fw_scoreboard_destroy(m.sb);
+	fw_scoreboard_destroy(m.sb, m.state_path);
 	fw_log(FW_LOG_INFO, "master %ld stopped", (long)m.pid);
 	return m.exit_status;
 }

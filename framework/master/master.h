@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "ipc/scoreboard.h"
+#include "master/cgroup.h"
 #include "master/listen.h"
 
 enum fw_proc_state {
@@ -49,6 +50,7 @@ struct fw_master {
 	struct fw_listener listeners[FW_MAX_LISTENERS];
 	int nlisteners;
 	struct fw_scoreboard *sb;
+	char state_path[256];         /* the scoreboard's file */
 	struct fw_proc procs[FW_MAX_SLOTS];
 	size_t nprocs_max;            /* slots in use are below this index */
 	int workers_wanted;
@@ -58,9 +60,12 @@ struct fw_master {
 	int boot_failures;            /* in a row, reset by a READY */
 	uint64_t spawn_after_ms;
 	bool announced;               /* "ready" logged once all first workers were up */
+	bool reloading;              /* HUP in progress: READY=1 once the new generation serves */
 	int exit_status;
 	pid_t pid;
 	bool single_threaded;         /* fork without atfork handlers (_Fork) */
+	struct fw_cgroup cgroup;        /* the container's memory limit, if any */
+	pid_t cgroup_victim;            /* the worker recycled for it, until it exits */
 	int handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
 	size_t nhandoffs;
 };
@@ -78,6 +83,7 @@ size_t fw_proc_count(const struct fw_master *m, enum fw_proc_state st);
 size_t fw_proc_live(const struct fw_master *m);
 void fw_proc_signal_all(struct fw_master *m, int sig);
 void fw_proc_send_all(struct fw_master *m, uint32_t type);
+void fw_proc_send_all_keep(struct fw_master *m, uint32_t type);
 int fw_proc_send(struct fw_proc *p, uint32_t type, int fd);
 
 /* recycle.c: replacement first, scaling, connection handoff, timeouts */
@@ -89,5 +95,8 @@ void fw_recycle_reload(struct fw_master *m);
 void fw_handoff_push(struct fw_master *m, int fd);
 void fw_handoff_forward(struct fw_master *m);
 void fw_timeouts_check(struct fw_master *m, uint64_t now);
+void fw_cgroup_budget(struct fw_master *m);
+void fw_cgroup_check(struct fw_master *m);
+void fw_limits_publish(struct fw_master *m);
 
 #endif

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "ipc/chan.h"
 #include "master/master.h"
+#include "master/notify.h"
 #include "master/signals.h"
 #include "worker/worker.h"
 
@@ -75,6 +76,7 @@ static void child(struct fw_master *m, int slot, int chan)
 		boot.listen[i].inet = m->listeners[i].addr.family != AF_UNIX;
 	}
 	fw_signals_child();
+	fw_notify_forget();
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0)
 			close(m->procs[i].chan);
@@ -270,11 +272,10 @@ static void exited(struct fw_master *m, struct fw_proc *p, int status)
 		fw_master_read_channel(m, p);
 	account(m, p, s, status);
 	replacement_lost(m, p);
-	fw_slot_store(m->sb->requests_retired,
-		      fw_slot_load(m->sb->requests_retired) + fw_slot_load(s->requests));
+	/* Its counts join the totals, so metrics never go backwards. */
+	fw_scoreboard_retire_slot(m->sb, s);
 	if (p->chan >= 0)
 		close(p->chan);
-	memset(s, 0, sizeof(*s));
 	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1, .replaces = -1};
 }
 
@@ -330,5 +331,16 @@ void fw_proc_send_all(struct fw_master *m, uint32_t type)
 		/* A draining worker keeps its state: its exit is still a recycle. */
 		if (p->state != FW_PROC_DRAINING || type == FW_MSG_QUIT)
 			p->state = FW_PROC_STOPPING;
+	}
+}
+
+/* Tell every live worker, without changing its state (a reopen, say). */
+void fw_proc_send_all_keep(struct fw_master *m, uint32_t type)
+{
+	for (size_t i = 0; i < m->nprocs_max; i++) {
+		struct fw_proc *p = &m->procs[i];
+
+		if (p->state != FW_PROC_FREE && fw_proc_send(p, type, -1) != 0 && errno != EPIPE)
+			fw_log_errno(FW_LOG_WARN, "telling worker %ld", (long)p->pid);
 	}
 }

@@ -290,6 +290,10 @@ void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status)
 	const char *body;
 	size_t blen = fw_resp_body(req, status, &body);
 
+	/* fcgi_stderr: nginx logs these at error level, before it reads the answer. */
+	if (req->err.len > 0 && (fw_fcgi_put_stream(out, FCGI_STDERR, req->id, req->err.data, req->err.len) != 0 ||
+				 fw_fcgi_put_stream(out, FCGI_STDERR, req->id, NULL, 0) != 0))
+		c->broken = true;
 	if (put_head(out, req, status) != 0 ||
 	    (blen > 0 && fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, body, blen) != 0) ||
 	    fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, NULL, 0) != 0 ||

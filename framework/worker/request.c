@@ -33,7 +33,8 @@ fw_req *fw_request_get(struct fw_worker *w)
 	}
 	req->next_free = NULL;
 	req->state = FW_REQ_READING;
-	req->start_ms = fw_now_ms();
+	req->start_us = fw_now_us();
+	req->start_ms = req->start_us / 1000;
 	return req;
 }
 
@@ -61,11 +62,19 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 {
 	struct fw_worker *w = c->w;
 
+	uint64_t us;
+	const char *body;
+	size_t bytes;
+
 	status = fw_resp_settle(req, status);
+	bytes = fw_resp_body(req, status, &body);
 	fw_session_respond(c, req, status);
 	c->req = NULL;
 	w->requests++;
+	us = fw_now_us() - req->start_us;
 	fw_slot_store(w->slot->requests, w->requests);
+	fw_slot_observe(w->slot, us);
+	fw_access_log(w, req, status, bytes, us);
 	fw_request_put(w, req);
 	fw_retire_check(w);
 }
@@ -156,7 +165,11 @@ static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 	snprintf(sr.method, sizeof(sr.method), "%s", req->method);
 	snprintf(sr.path, sizeof(sr.path), "%s", req->path);
 	fw_slot_request_begin(w->slot, &sr, fw_now_ms());
+	/* fcgi_stderr: what the handler logs also goes to nginx with the answer. */
+	if (w->cfg->fcgi_stderr && c->proto == FW_PROTO_FASTCGI)
+		fw_log_capture(&req->err);
 	status = m->fn(req, m->arg);
+	fw_log_capture(NULL);
 	fw_slot_request_end(w->slot);
 	return status;
 }

@@ -147,6 +147,15 @@ void fw_retire_tick(struct fw_worker *w)
 
 	retire_send(w); /* a retry, if the last send found the channel full */
 	fw_memguard_refresh(&w->mem, now);
+	/* Not before the first measurement: a 0 would draw as growth. */
+	if (now - w->mem_sampled_ms >= FW_MEM_HISTORY_S * 1000 && fw_slot_load(w->slot->measured_ms) != 0) {
+		struct fw_slot *s = w->slot;
+		uint32_t i = fw_slot_load(s->mem_history_next);
+
+		fw_slot_store(s->mem_history[i % FW_MEM_HISTORY], (uint32_t)fw_slot_load(s->private_kb));
+		fw_slot_store(s->mem_history_next, i + 1);
+		w->mem_sampled_ms = now;
+	}
 	if (w->cfg->timeout > 0 && w->in_flight > 0)
 		fw_conn_for_each(w, time_out_one, &now);
 	fw_conn_for_each(w, drop_slow, &now);

@@ -202,6 +202,11 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 		case FW_MSG_CONN:
 			adopt(w, fds, n);
 			break;
+		case FW_MSG_REOPEN:
+			if (fw_log_reopen() != 0)
+				fw_log_errno(FW_LOG_ERROR, "reopening the error log");
+			fw_access_reopen(w);
+			break;
 		default:
 			fw_log(FW_LOG_WARN, "unexpected message %u from the master", m.type);
 		}
@@ -350,6 +355,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	}
 	w.chan_fd = boot->chan_fd;
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
+	w.access_fd = -1;
 	fw_scratch_configure((size_t)boot->cfg->buffer_keep_kb * 1024);
 	fw_current_worker = &w;
 	signals_reset();
@@ -366,7 +372,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 		status = FW_EXIT_BOOT;
 		goto out;
 	}
-	if (events_start(&w) != 0)
+	if (events_start(&w) != 0 || fw_access_open(&w) != 0)
 		goto out;
 	fw_retire_init(&w);
 	if (fw_chan_send(w.chan_fd, &ready, -1) != 0) {

@@ -80,6 +80,7 @@ struct fw_worker {
 	bool drain_acked;      /* the master sent DRAIN: no connection follows */
 	struct fw_memguard mem;
 	uint64_t last_timeout_scan_ms;
+	uint64_t mem_sampled_ms;   /* the last sample of the memory history */
 
 	struct fw_conn *conns; /* doubly linked, all open connections */
 	size_t nconns;
@@ -94,6 +95,9 @@ struct fw_worker {
 	/* Responses are built here and written at once; a connection gets
 	 * its own output buffer only when the socket would not take it all. */
 	struct fw_buf scratch;
+
+	int access_fd;             /* -1: no access log */
+	struct fw_buf access_line; /* one line, reused */
 };
 
 struct fw_conn {
@@ -145,6 +149,11 @@ void fw_retire_init(struct fw_worker *w);
 void fw_retire_check(struct fw_worker *w);
 /* Heartbeat: memory figures, deferred requests past `timeout`. */
 void fw_retire_tick(struct fw_worker *w);
+
+/* accesslog.c */
+int fw_access_open(struct fw_worker *w);
+void fw_access_reopen(struct fw_worker *w);
+void fw_access_log(struct fw_worker *w, fw_req *req, int status, size_t bytes, uint64_t us);
 
 /* status.c: the status page (status_path), answered before routing. */
 int fw_status_page(fw_req *req, const struct fw_scoreboard *sb);

@@ -85,7 +85,12 @@ static void test_descriptors(void)
 
 static void test_slot_request(void)
 {
-	struct fw_scoreboard *sb = fw_scoreboard_create(4);
+	char path[64];
+	struct fw_scoreboard *sb;
+	const struct fw_scoreboard *ro;
+
+	snprintf(path, sizeof(path), "/tmp/fw-test-ipc-%ld.state", (long)getpid());
+	sb = fw_scoreboard_create(path, 4);
 	struct fw_slot_request in = {.fd = 17, .id = 65535, .keep = true}, out;
 	char long_path[300];
 
@@ -119,7 +124,26 @@ static void test_slot_request(void)
 	CHECK_EQ_UINT(fw_slot_load(sb->slots[1].requests), 99);
 	CHECK_EQ_STR(fw_retire_reason_name(FW_RETIRE_MEMORY), "memory");
 	CHECK_EQ_STR(fw_slot_state_name(FW_SLOT_DRAINING), "draining");
-	fw_scoreboard_destroy(sb);
+	/* Another process (a probe) maps the same file read-only and sees it. */
+	ro = fw_scoreboard_open(path);
+	if (CHECK(ro != NULL)) {
+		CHECK_EQ_UINT(ro->nslots, 4);
+		CHECK_EQ_UINT(fw_slot_load(ro->slots[1].requests), 99);
+		fw_scoreboard_destroy(ro, NULL);
+	}
+	/* The histogram: 0.5 ms in the first bucket, 3 ms in the third, 20 s in +Inf. */
+	fw_slot_observe(&sb->slots[0], 500);
+	fw_slot_observe(&sb->slots[0], 3000);
+	fw_slot_observe(&sb->slots[0], 20000000);
+	CHECK_EQ_UINT(sb->slots[0].hist[0], 1);
+	CHECK_EQ_UINT(sb->slots[0].hist[2], 1);
+	CHECK_EQ_UINT(sb->slots[0].hist[FW_HIST_BUCKETS - 1], 1);
+	CHECK_EQ_UINT(sb->slots[0].hist_sum_us, 20003500);
+	fw_scoreboard_destroy(sb, path);
+	CHECK(access(path, F_OK) != 0);
+	/* Not a scoreboard: refused. */
+	CHECK(fw_scoreboard_open("/etc/hostname") == NULL);
+	CHECK(fw_scoreboard_open("/nonexistent") == NULL);
 }
 
 int main(void)

@@ -1,0 +1,16 @@
+/*
+ * systemd's service notifications (Type=notify): READY once every worker
+ * is up, RELOADING/READY around a SIGHUP's replacement of the workers,
+ * STOPPING on a stop. Nothing happens without $NOTIFY_SOCKET.
+ */
+#ifndef FW_MASTER_NOTIFY_H
+#define FW_MASTER_NOTIFY_H
+
+void fw_notify_ready(const char *status);
+void fw_notify_reloading(void);
+void fw_notify_stopping(void);
+
+/* In a worker: notifications are the master's (NotifyAccess=main). */
+void fw_notify_forget(void);
+
+#endif

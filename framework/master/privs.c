@@ -1,0 +1,56 @@
+#include "master/privs.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+int fw_privs_drop(const struct fw_config *cfg, const char *state_path)
+{
+	struct passwd *pw;
+	struct group *gr;
+	gid_t gid;
+
+	if (cfg->user[0] == '\0')
+		return 0;
+	if (geteuid() != 0) {
+		fw_log(FW_LOG_WARN, "user %s: the master is not root, it stays uid %ld", cfg->user,
+		       (long)geteuid());
+		return 0;
+	}
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		fw_log(FW_LOG_ERROR, "user: no user '%s'", cfg->user);
+		return -1;
+	}
+	gid = pw->pw_gid;
+	if (cfg->group[0] != '\0') {
+		if ((gr = getgrnam(cfg->group)) == NULL) {
+			fw_log(FW_LOG_ERROR, "group: no group '%s'", cfg->group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	/* The master removes the scoreboard at exit, as that user. */
+	if (chown(state_path, pw->pw_uid, gid) != 0)
+		fw_log_errno(FW_LOG_WARN, "chown(%s)", state_path);
+	if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "dropping privileges to %s", cfg->user);
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		fw_log(FW_LOG_ERROR, "dropping privileges to %s: root could be regained", cfg->user);
+		return -1;
+	}
+	/*
+	 * setuid made the process undumpable, and workers would inherit that:
+	 * the master, their parent and the same user, could then no longer
+	 * borrow a stuck worker's connection (pidfd_getfd) to answer it 504.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 1) != 0)
+		fw_log_errno(FW_LOG_WARN, "prctl(PR_SET_DUMPABLE)");
+	fw_log(FW_LOG_INFO, "running as user %s, group %ld", pw->pw_name, (long)gid);
+	return 0;
+}

@@ -1,0 +1,64 @@
+/*
+ * The status page in its three forms, each written from the scoreboard
+ * into a buffer (the request's response body): status.c (JSON, and the
+ * choice of form from ?format=), status_prom.c (Prometheus text format
+ * 0.0.4), status_html.c (a page for people). status_fmt.c holds the pure
+ * helpers they share. Nothing here allocates beyond growing the buffer.
+ *
+ * Writers return 0, or -1 when the buffer could not grow (what was written
+ * is then incomplete: the caller throws it away).
+ */
+#ifndef FW_WORKER_STATUS_H
+#define FW_WORKER_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "ipc/scoreboard.h"
+
+/* What the forms sum over the slots in use, read in one pass. */
+struct fw_status_totals {
+	uint64_t requests;                /* answered: alive workers + exited ones */
+	uint64_t hist[FW_HIST_BUCKETS];   /* durations, alive + exited, not cumulative */
+	uint64_t hist_sum_us;
+	uint64_t in_flight;
+	uint64_t conns;
+	uint32_t by_state[FW_SLOT_STOPPING + 1];
+	size_t workers;                   /* slots in use */
+};
+
+void fw_status_totals(const struct fw_scoreboard *sb, struct fw_status_totals *t);
+
+int fw_status_json(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now_ms);
+int fw_status_prometheus(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now_ms);
+int fw_status_html(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now_ms);
+
+/* ---- status_fmt.c: pure helpers ---- */
+
+/* Microseconds as exact decimal seconds, shortest form: "0.0025", "10", "1.5". */
+void fw_status_seconds(char *out, size_t cap, uint64_t us);
+
+/* s as a Prometheus label value, without the quotes: \ " and newline escaped. */
+int fw_status_prom_label(struct fw_buf *b, const char *s);
+
+/* s as HTML text or attribute value: & < > " ' escaped. */
+int fw_status_html_text(struct fw_buf *b, const char *s);
+
+/* Kilobytes for people: "208 kB", "5.7 MB", "1.2 GB". */
+void fw_status_kb(char *out, size_t cap, uint64_t kb);
+
+/* Seconds for people: "12s", "3m 4s", "5h 6m", "7d 8h". */
+void fw_status_age(char *out, size_t cap, uint64_t s);
+
+/*
+ * An inline SVG line of a ring of kilobyte samples: ring[0..cap), `written`
+ * samples so far (the next goes to written % cap), drawn oldest to newest
+ * with the newest at the right edge, scaled between their minimum and
+ * maximum; an empty picture while there are none. The tooltip names them
+ * `what` (escaped) with their range.
+ */
+int fw_status_sparkline(struct fw_buf *b, const uint32_t *ring, size_t cap, uint32_t written,
+			const char *what);
+
+#endif
