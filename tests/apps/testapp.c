@@ -173,6 +173,24 @@ static int write_error(fw_req *req, void *arg)
 	return 200;
 }
 
+/*
+ * A line in the error log from inside a handler (fcgi_stderr sends it to
+ * nginx too), then ?ms= of blocking, which keeps the worker from accepting.
+ */
+static int log_line(fw_req *req, void *arg)
+{
+	const char *msg = fw_query(req, "msg");
+	long ms = query_long(req, "ms", 0);
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	(void)arg;
+	fw_log(FW_LOG_WARN, "testapp: %s", msg != NULL ? msg : "(no msg)");
+	while (ms > 0 && nanosleep(&ts, &ts) != 0)
+		;
+	fw_write(req, "logged\n", 7);
+	return 200;
+}
+
 static int big(fw_req *req, void *arg)
 {
 	static char chunk[64 * 1024];
@@ -291,6 +309,7 @@ int main(int argc, char **argv)
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
 	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_route("GET", "/big", big, NULL) != 0 ||
 	    fw_route("GET", "/headers", headers, NULL) != 0 ||
+	    fw_route("GET", "/log", log_line, NULL) != 0 ||
 	    fw_route("GET", "/write-error", write_error, NULL) != 0 ||
 	    fw_route("POST", "/stale", stale, NULL) != 0 || fw_route("GET", "/stale", stale, NULL) != 0 ||
 	    fw_on_worker_start(boot, NULL) != 0)

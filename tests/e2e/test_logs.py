@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Logs as an operator meets them: the access log (off by default; combined
+and JSON lines through the real nginx, with duration and worker pid, lines
+a client cannot forge), logrotate's move + SIGUSR1 for the access and error
+logs of the master and every worker, the error log in a file, and handler
+log lines sent to nginx as FastCGI STDERR only when fcgi_stderr is on."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import harness  # noqa: E402
+import test_recycle_common as rc  # noqa: E402
+
+COMBINED = re.compile(
+    r'^(?P<addr>\S+) - (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<uri>\S+) (?P<proto>[^"]+)" '
+    r'(?P<status>\d{3}) (?P<bytes>\d+) "(?P<referer>[^"]*)" "(?P<ua>[^"]*)" (?P<dur>\d+\.\d{3}) (?P<pid>\d+)$')
+
+
+def read(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+    except FileNotFoundError:
+        return ''
+
+
+def wait_lines(path, n, timeout=10):
+    """The lines of path once it has at least n of them (or what it has at timeout)."""
+    harness.wait_until(lambda: len(read(path).splitlines()) >= n, timeout)
+    return read(path).splitlines()
+
+
+def every_worker(app, send, landed, hold_uri, timeout=15):
+    """Call send() until landed() names every worker. An idle worker tends
+    to win every connection, so each round first holds one in a handler
+    that blocks (hold_uri, which must land too) and sends the rest to the
+    others."""
+    pids = set(app.workers())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        hold = threading.Thread(target=lambda: harness.fcgi_get(app.sock, hold_uri))
+        hold.start()
+        time.sleep(0.05)
+        for _ in range(3):
+            send()
+        hold.join(10)
+        if landed() >= pids:
+            break
+    return landed(), pids
+
+
+def start_file_logged(t, workers, **keys):
+    """testapp with error_log in a file: the harness cannot see 'ready:' on
+    stderr, so wait for it in that file."""
+    app = rc.start(t, wait=False, workers=workers, **keys)
+    ok = harness.wait_until(lambda: 'ready:' in read(keys['error_log']) or not app.alive(),
+                            harness.START_TIMEOUT)
+    if not (ok and app.alive()):
+        raise harness.HarnessError(f'no "ready:" in {keys["error_log"]}:\n{read(keys["error_log"])}'
+                                   f'\n{app.log_text()}')
+    return app
+
+
+def section_access(t):
+    with t.section('no access log by default'):
+        app = rc.start(t, workers=1)
+        harness.fcgi_get(app.sock, '/hello')
+        app.stop()
+        t.check('no request line on stderr',
+                not [x for x in app.log_text().splitlines() if 'GET /hello' in x], app.log_text())
+
+    log = t.path('access.log')
+    with t.section('combined format through nginx'):
+        app = rc.start(t, workers=2, access_log=log)
+        ngx = t.start_nginx()
+        ua = 'agent "quoted" \\ back'
+        st, _, _ = harness.http(ngx.port, 'GET', '/hello?x=1', headers={'User-Agent': ua, 'Referer': 'http://r/'})
+        t.equal('served', st, 200)
+        st, _, _ = harness.http(ngx.port, 'GET', '/nope', headers={'User-Agent': 'plain'})
+        t.equal('404 served', st, 404)
+        harness.http(ngx.port, 'POST', '/hello', body=b'12345', headers={'User-Agent': 'poster'})
+        lines = wait_lines(log, 3)
+        t.equal('one line per request', len(lines), 3)
+        m = [COMBINED.match(x) for x in lines]
+        t.check('every line parses as combined + duration + pid', all(m), lines)
+        if all(m) and len(m) == 3:
+            a, b, c = (x.groupdict() for x in m)
+            t.equal('address, method, uri, protocol, status, bytes',
+                    (a['addr'], a['method'], a['uri'], a['proto'], a['status'], a['bytes']),
+                    ('127.0.0.1', 'GET', '/hello?x=1', 'HTTP/1.1', '200', '6'))
+            t.equal('referer', a['referer'], 'http://r/')
+            t.equal('quotes and backslashes escaped as nginx does', a['ua'], 'agent \\x22quoted\\x22 \\x5C back')
+            t.check('the pid is one of the workers', int(a['pid']) in app.workers(), (a['pid'], app.workers()))
+            t.check('time in nginx\'s format', re.match(r'\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}$', a['time']),
+                    a['time'])
+            t.equal('404 logged with its status', (b['uri'], b['status'], b['referer']), ('/nope', '404', '-'))
+            t.equal('POST logged', (c['method'], c['status'], c['bytes']), ('POST', '200', '5'))
+        with t.section('a CR/LF in the URI cannot forge a line'):
+            harness.fcgi_get(app.sock, '/hello', extra={'REQUEST_URI': '/hello\n127.0.0.6 - - [x] "GET /forged'})
+            lines = wait_lines(log, 4)
+            t.equal('still one line for it', len(lines), 4)
+            t.check('newline escaped', '\\x0A127.0.0.6' in lines[-1], lines[-1])
+
+        with t.section('logrotate: move, SIGUSR1, new lines in the new file'):
+            os.rename(log, log + '.1')
+            app.send_signal(signal.SIGUSR1)
+            t.check('"reopened" logged', harness.wait_until(lambda: 'log files reopened' in app.log_text(), 5))
+            # Every worker reopens when its message arrives: poll until a
+            # request from each landed in the new file.
+            seen, pids = every_worker(
+                app, lambda: harness.http(ngx.port, 'GET', '/hello?after'),
+                lambda: {int(x.split()[-1]) for x in read(log).splitlines()}, '/block?ms=300')
+            t.equal('both workers write to the new file', seen, pids)
+            old = read(log + '.1').splitlines()
+            t.check('the old file got nothing after the reopen', not [x for x in old if '/hello?after' in x],
+                    [x for x in old if '/hello?after' in x][:3])
+        ngx.stop()
+        app.stop()
+
+    jlog = t.path('access.json')
+    with t.section('JSON lines'):
+        app = rc.start(t, workers=1, access_log=jlog, access_log_format='json')
+        harness.fcgi_get(app.sock, '/hello?q=%22x', extra={'HTTP_USER_AGENT': 'ua "q"\x01'})
+        harness.fcgi_get(app.sock, '/block?ms=120')
+        lines = wait_lines(jlog, 2)
+        try:
+            objs = [json.loads(x) for x in lines]
+        except ValueError as e:
+            objs = []
+            t.check('every line is JSON', False, f'{e}: {lines}')
+        if len(objs) == 2:
+            a, b = objs
+            t.equal('fields', sorted(a), sorted(['time', 'remote_addr', 'remote_user', 'method', 'uri', 'protocol',
+                                                 'status', 'bytes', 'referer', 'user_agent', 'duration', 'pid']))
+            t.equal('values', (a['method'], a['uri'], a['status'], a['bytes'], a['user_agent'], a['referer']),
+                    ('GET', '/hello?q=%22x', 200, 6, 'ua "q"\x01', None))
+            t.check('time is ISO 8601 UTC with ms', re.match(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$', a['time']),
+                    a['time'])
+            t.equal('pid is the worker', a['pid'], app.workers()[0])
+            t.check('duration of a 120 ms handler is 0.12..5 s', 0.12 <= b['duration'] < 5, b['duration'])
+        app.stop()
+
+    with t.section('-t names a bad access_log_format and a relative access_log'):
+        for key, val, needle in (('ACCESS_LOG_FORMAT', 'xml', "'xml' is not combined or json"),
+                                 ('ACCESS_LOG', 'logs/a.log', 'is not stderr, stdout or an absolute path')):
+            e = t.app_env(t.path('x.sock'), {f'FW_SERVER_{key}': val})
+            p = subprocess.run([rc.testapp(), '-c', harness.FW_INI, '-t'], env=e, capture_output=True,
+                               text=True, timeout=30)
+            t.check(f'{key.lower()}={val}: exit 1, "{needle}"', p.returncode == 1 and needle in p.stderr,
+                    p.stderr)
+
+
+def section_error_log(t):
+    err = t.path('error.log')
+    with t.section('error_log in a file: master and worker lines, nothing on stderr'):
+        app = start_file_logged(t, 2, error_log=err)
+        harness.fcgi_get(app.sock, '/log?msg=from-a-handler')
+        t.check('a handler\'s line is in the file',
+                harness.wait_until(lambda: 'testapp: from-a-handler' in read(err), 5), read(err))
+        t.check('stderr stays empty', app.log_text().strip() == '', app.log_text())
+    with t.section('logrotate of the error log: move, SIGUSR1'):
+        os.rename(err, err + '.1')
+        app.send_signal(signal.SIGUSR1)
+        t.check('the master writes "reopened" in the new file',
+                harness.wait_until(lambda: 'log files reopened' in read(err), 5), read(err))
+        # Each worker reopens on its own message; a line from each must land
+        # in the new file.
+        seen, pids = every_worker(
+            app, lambda: harness.fcgi_get(app.sock, '/log?msg=after-rotate'),
+            lambda: {int(m.group(1)) for m in re.finditer(r'\] (\d+): testapp: after-rotate', read(err))},
+            '/log?msg=after-rotate&ms=300')
+        t.equal('both workers log to the new file', seen, pids)
+        t.check('nothing new in the moved file', 'after-rotate' not in read(err + '.1'))
+    app.stop()
+    with t.section('SIGHUP moves the error log: to stderr, then to another file'):
+        ini, err, err2 = t.path('err.ini'), t.path('error-hup1.log'), t.path('error-hup2.log')
+        rc.write_ini(ini, status_path=rc.STATUS, workers=1, error_log=err)
+        app = rc.ConfApp(t, 'hello', t.path('hello.sock'), t.log_path('hello'),
+                         t.app_env(t.path('hello.sock')), rc.testapp(), ini)
+        t.check('started, logging to the file',
+                harness.wait_until(lambda: 'ready:' in read(err), harness.START_TIMEOUT), read(err))
+        rc.write_ini(ini, status_path=rc.STATUS, workers=1, error_log='stderr')
+        app.send_signal(signal.SIGHUP)
+        t.check('"reload done" on stderr', harness.wait_until(lambda: 'reload done' in app.log_text(), 15),
+                app.log_text())
+        rc.write_ini(ini, status_path=rc.STATUS, workers=1, error_log=err2)
+        app.send_signal(signal.SIGHUP)
+        t.check('then in the other file', harness.wait_until(lambda: 'reload done' in read(err2), 15), read(err2))
+        harness.fcgi_get(app.sock, '/log?msg=new-generation')
+        t.check('the new workers log there too',
+                harness.wait_until(lambda: 'testapp: new-generation' in read(err2), 5), read(err2))
+        app.stop()
+
+
+def section_fcgi_stderr(t):
+    with t.section('fcgi_stderr off (default): no STDERR record'):
+        app = rc.start(t, workers=1)
+        with harness.FcgiConn(app.sock) as c:
+            r = c.request(harness.fcgi_params('GET', '/log?msg=quiet'))
+        t.equal('no STDERR', r.stderr, b'')
+        t.check('the line is in the error log', 'testapp: quiet' in app.log_text())
+        app.stop()
+    with t.section('fcgi_stderr on: the handler\'s lines reach nginx, before the answer'):
+        app = rc.start(t, workers=1, fcgi_stderr='on')
+        with harness.FcgiConn(app.sock) as c:
+            r = c.request(harness.fcgi_params('GET', '/log?msg=loud'))
+        t.check('STDERR record with the line', b'[warn]' in r.stderr and b'testapp: loud' in r.stderr, r.stderr)
+        kinds = [k for k, _, _ in r.records]
+        t.check('STDERR before STDOUT', kinds.index(harness.FCGI_STDERR) < kinds.index(harness.FCGI_STDOUT), kinds)
+        t.equal('the answer itself is intact', r.cgi()[2], b'logged\n')
+        t.check('and the line is in the error log as well', 'testapp: loud' in app.log_text())
+        with harness.FcgiConn(app.sock) as c:
+            r = c.request(harness.fcgi_params('GET', '/hello'))
+        t.equal('a handler that logs nothing sends no STDERR', r.stderr, b'')
+        ngx = t.start_nginx()
+        st, _, body = harness.http(ngx.port, 'GET', '/log?msg=via-nginx')
+        t.equal('answered through nginx', (st, body), (200, b'logged\n'))
+        t.check('nginx logs it as "FastCGI sent in stderr"',
+                harness.wait_until(lambda: 'FastCGI sent in stderr' in ngx.error_log() and
+                                   'testapp: via-nginx' in ngx.error_log(), 5), ngx.error_log()[-2000:])
+        ngx.stop()
+        app.stop()
+
+
+def main(t):
+    section_access(t)
+    section_error_log(t)
+    section_fcgi_stderr(t)
+
+
+harness.run(main)
