@@ -125,7 +125,12 @@ void fw_listen_close(struct fw_listener *l)
 		close(l->fd);
 	l->fd = -1;
 	if (l->addr.family == AF_UNIX && l->ino != 0 && stat(l->addr.path, &st) == 0 &&
-	    st.st_dev == l->dev && st.st_ino == l->ino && unlink(l->addr.path) != 0)
-		fw_log_errno(FW_LOG_WARN, "unlink(%s)", l->addr.path);
+	    st.st_dev == l->dev && st.st_ino == l->ino && unlink(l->addr.path) != 0) {
+		/* After a drop to `user`, a directory root made (systemd's
+		 * RuntimeDirectory) keeps the file: expected, and harmless, since
+		 * the next start replaces a socket no server answers on. */
+		fw_log_errno(errno == EACCES && geteuid() != 0 ? FW_LOG_INFO : FW_LOG_WARN, "unlink(%s)",
+			     l->addr.path);
+	}
 	l->ino = 0;
 }

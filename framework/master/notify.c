@@ -1,6 +1,7 @@
 #include "master/notify.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -11,7 +12,7 @@
 static void notify_send(const char *what, int r)
 {
 	if (r < 0)
-		fw_log(FW_LOG_WARN, "sd_notify(%s) failed: error %d", what, -r);
+		fw_log(FW_LOG_WARN, "sd_notify(%s) to $NOTIFY_SOCKET failed: %s", what, strerror(-r));
 }
 
 void fw_notify_ready(const char *status)

@@ -424,6 +424,74 @@ class Run:
         print('----- end of logs -----', flush=True)
 
 
+# ---------------------------------------------------------- sd_notify
+
+def notify_listener(path):
+    """A datagram socket at path to pass as NOTIFY_SOCKET: what systemd
+    would receive, with the sender's pid (SO_PASSCRED)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    return sock
+
+
+def recv_notify(sock, timeout):
+    """[(pid, text)] of the datagrams that arrive within timeout on sock,
+    a datagram socket bound as NOTIFY_SOCKET with SO_PASSCRED."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        except socket.timeout:
+            break
+        pid = None
+        for level, kind, blob in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = int.from_bytes(blob[:4], 'little')
+        out.append((pid, data.decode()))
+    return out
+
+
+def wait_notify(sock, got, needle, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(needle in text for _, text in got):
+            return True
+        got += recv_notify(sock, 0.2)
+    return any(needle in text for _, text in got)
+
+
+NPM_TIMEOUT = 240  # a cold npm cache on a slow mirror
+
+
+def npm_install(t, packages, marker):
+    """node_modules in the run's temp dir with packages (npm specs, pinned
+    by the caller) installed, or None after a failed check. marker: a file
+    under node_modules that proves the install worked."""
+    npm = shutil.which('npm')
+    node = shutil.which('node')
+    t.check('node and npm are installed', npm and node, (npm, node))
+    if not (npm and node):
+        return None
+    prefix = t.path('npm')
+    os.makedirs(prefix, exist_ok=True)
+    env = dict(os.environ, npm_config_update_notifier='false', npm_config_loglevel='error')
+    try:
+        p = subprocess.run([npm, 'install', '--no-audit', '--no-fund', '--no-package-lock',
+                            '--prefix', prefix] + packages,
+                           capture_output=True, text=True, timeout=NPM_TIMEOUT, env=env, cwd=prefix)
+        ok, detail = p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
+    except subprocess.TimeoutExpired:
+        ok, detail = False, f'npm install took over {NPM_TIMEOUT} s'
+    modules = os.path.join(prefix, 'node_modules')
+    ok = ok and os.path.isfile(os.path.join(modules, marker))
+    if not t.check(f'npm install {" ".join(packages)} (needs the npm registry: CI has it)', ok, detail):
+        return None
+    return modules
+
+
 def short(v, n=200):
     r = repr(v)
     return r if len(r) <= n else r[:n] + f'... ({len(v) if hasattr(v, "__len__") else "?"} long)'

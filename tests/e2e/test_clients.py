@@ -13,7 +13,6 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
 
-NPM_TIMEOUT = 240
 SCRIPT_TIMEOUT = 90
 
 NODE_SCRIPT = r"""
@@ -245,24 +244,8 @@ def cgi_of(res):
 
 def npm_install(t):
     """node_modules with fastcgi-client in the run's temp dir, or None."""
-    npm = shutil.which('npm')
-    node = shutil.which('node')
-    t.check('node and npm are installed', npm and node, (npm, node))
-    if not (npm and node):
-        return None
-    prefix = t.path('npm')
-    os.makedirs(prefix, exist_ok=True)
-    env = dict(os.environ, npm_config_update_notifier='false', npm_config_loglevel='error')
-    try:
-        p = subprocess.run([npm, 'install', '--no-audit', '--no-fund', '--no-package-lock',
-                            '--prefix', prefix, 'fastcgi-client'],
-                           capture_output=True, text=True, timeout=NPM_TIMEOUT, env=env, cwd=prefix)
-        ok, detail = p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
-    except subprocess.TimeoutExpired:
-        ok, detail = False, f'npm install took over {NPM_TIMEOUT} s'
-    modules = os.path.join(prefix, 'node_modules')
-    ok = ok and os.path.isfile(os.path.join(modules, 'fastcgi-client', 'lib', 'main.js'))
-    if not t.check('npm install fastcgi-client (needs the npm registry: CI has it)', ok, detail):
+    modules = harness.npm_install(t, ['fastcgi-client'], os.path.join('fastcgi-client', 'lib', 'main.js'))
+    if modules is None:
         return None
     with open(os.path.join(modules, 'fastcgi-client', 'package.json')) as f:
         print(f'# fastcgi-client {json.load(f).get("version")}', flush=True)

@@ -7,7 +7,6 @@ import os
 import pwd
 import grp
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -120,38 +119,9 @@ def section_probes(t):
         t.check(f'every probe answered within {PROBE_BOUND_S} s', worst < PROBE_BOUND_S, f'{worst:.3f} s')
 
 
-def recv_notify(sock, timeout):
-    """[(pid, text)] of the datagrams that arrive within timeout."""
-    out = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            data, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
-        except socket.timeout:
-            break
-        pid = None
-        for level, kind, blob in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                pid = int.from_bytes(blob[:4], 'little')
-        out.append((pid, data.decode()))
-    return out
-
-
-def wait_notify(sock, got, needle, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(needle in text for _, text in got):
-            return True
-        got += recv_notify(sock, 0.2)
-    return any(needle in text for _, text in got)
-
-
 def section_notify(t):
     path = t.path('notify.sock')
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    sock = harness.notify_listener(path)
     try:
         ini = t.path('notify.ini')
         rc.write_ini(ini, status_path=rc.STATUS, workers=2)
@@ -160,12 +130,12 @@ def section_notify(t):
         app.wait_ready(workers=2)
         got = []
         with t.section('sd_notify: READY=1 once the workers serve'):
-            t.check('READY=1 received', wait_notify(sock, got, 'READY=1', 10), got)
+            t.check('READY=1 received', harness.wait_notify(sock, got, 'READY=1', 10), got)
             t.check('with a STATUS line', any('STATUS=' in x for _, x in got), got)
         with t.section('sd_notify: SIGHUP sends RELOADING=1 with the time, then READY=1'):
             got.clear()
             app.send_signal(signal.SIGHUP)
-            t.check('RELOADING=1 received', wait_notify(sock, got, 'RELOADING=1', 10), got)
+            t.check('RELOADING=1 received', harness.wait_notify(sock, got, 'RELOADING=1', 10), got)
             rel = [x for _, x in got if 'RELOADING=1' in x]
             t.check('with MONOTONIC_USEC', rel and 'MONOTONIC_USEC=' in rel[0], rel)
             if rel and 'MONOTONIC_USEC=' in rel[0]:
@@ -174,14 +144,14 @@ def section_notify(t):
                 t.check('MONOTONIC_USEC is CLOCK_MONOTONIC now (within 30 s)', abs(now - usec) < 30e6,
                         f'{usec} vs {now:.0f}')
             t.check('READY=1 after the reload',
-                    wait_notify(sock, got, 'READY=1', 20) and
+                    harness.wait_notify(sock, got, 'READY=1', 20) and
                     [i for i, (_, x) in enumerate(got) if 'READY=1' in x][-1] >
                     [i for i, (_, x) in enumerate(got) if 'RELOADING=1' in x][0], got)
             t.check('"reload done" logged', harness.wait_until(lambda: 'reload done' in app.log_text(), 10))
         with t.section('sd_notify: STOPPING=1 on SIGTERM; only the master ever sends'):
             pids = {p for p, _ in got}
             app.stop()
-            got += recv_notify(sock, 1.0)
+            got += harness.recv_notify(sock, 1.0)
             t.check('STOPPING=1 received', any('STOPPING=1' in x for _, x in got), got)
             pids |= {p for p, _ in got}
             t.equal('every datagram came from the master', pids, {app.pid})
