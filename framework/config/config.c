@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/cpus.h"
 #include "core/str.h"
 
 extern char **environ;
@@ -156,8 +157,8 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 		return -1;
 	case K_WORKERS:
 		if (strcmp(v, "auto") == 0) {
-			n = sysconf(_SC_NPROCESSORS_ONLN);
-			*(int *)dst = n < 1 ? 1 : n > k->max ? (int)k->max : (int)n;
+			n = fw_cpus_available();
+			*(int *)dst = n > k->max ? (int)k->max : (int)n;
 			return 0;
 		}
 		/* fall through */

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+
+#include "core/cgroupfs.h"
 
 /* The first unsigned number in the file, or the value of `key` in a "key value" file. */
 static int read_u64(const char *dir, const char *file, const char *key, uint64_t *out)
@@ -41,51 +42,13 @@ static int read_u64(const char *dir, const char *file, const char *key, uint64_t
 	return found;
 }
 
-/* "0::/path" (v2) or "N:memory:/path" (v1) from /proc/self/cgroup. */
-static int own_dir(struct fw_cgroup *cg)
-{
-	char line[PATH_MAX + 64];
-	struct stat st;
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	int r = -1;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *path = strrchr(line, ':');
-
-		line[strcspn(line, "\n")] = '\0';
-		if (path == NULL)
-			continue;
-		path++;
-		if (strstr(line, ":memory:") != NULL) {
-			snprintf(cg->dir, sizeof(cg->dir), "/sys/fs/cgroup/memory%s", path);
-			cg->version = 1;
-			r = 0;
-			break;
-		}
-		if (strncmp(line, "0::", 3) == 0 && stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0) {
-			snprintf(cg->dir, sizeof(cg->dir), "/sys/fs/cgroup%s", path);
-			cg->version = 2;
-			r = 0; /* a v1 memory line later wins: that controller is the one in use */
-		}
-	}
-	fclose(f);
-	return r;
-}
-
 int fw_cgroup_detect(struct fw_cgroup *cg)
 {
-	const char *dir = getenv("FW_CGROUP_DIR");
 	uint64_t limit = 0;
 
 	memset(cg, 0, sizeof(*cg));
-	if (dir != NULL) {
-		snprintf(cg->dir, sizeof(cg->dir), "%s", dir);
-		cg->version = 2;
-	} else if (own_dir(cg) != 0) {
+	if (fw_cgroup_dir("memory", cg->dir, sizeof(cg->dir)) < 0)
 		return -1;
-	}
 	if (read_u64(cg->dir, "memory.max", NULL, &limit) == 0) {
 		cg->version = 2;
 	} else if (read_u64(cg->dir, "memory.limit_in_bytes", NULL, &limit) == 0) {

@@ -364,7 +364,7 @@ class Run:
         app = App(self, name, sock, self.log_path(name), self.app_env(sock, env), binary)
         if wait:
             n = workers if workers is not None else (env or {}).get('FW_SERVER_WORKERS')
-            app.wait_ready(workers=int(n) if n is not None else None)
+            app.wait_ready(workers=int(n) if str(n).isdigit() else None)  # not for auto
         return app
 
     def nginx_conf(self, port):

@@ -107,6 +107,39 @@ def section_fake(t):
         app.stop()
 
 
+def ready_workers(app):
+    """N of the master's 'ready: N worker(s)' line."""
+    m = re.search(r'ready: (\d+) worker', app.log_text())
+    return int(m.group(1)) if m else None
+
+
+def section_cpus(t):
+    """workers = auto: the CPUs this process may use, not the machine's."""
+    d = t.path('cgroup-cpu')
+    os.makedirs(d, exist_ok=True)
+    mine = len(os.sched_getaffinity(0))
+    with t.section('workers = auto under a CPU quota (cpu.max 0.5 CPU): 1 worker'):
+        write(os.path.join(d, 'cpu.max'), '50000 100000\n')
+        app = rc.start(t, extra_env={'FW_CGROUP_DIR': d, 'FW_SERVER_WORKERS': 'auto'})
+        t.equal('started', ready_workers(app), 1)
+        app.stop()
+    with t.section(f'workers = auto without a quota ("max"): one per CPU of the affinity ({mine})'):
+        write(os.path.join(d, 'cpu.max'), 'max 100000\n')
+        app = rc.start(t, extra_env={'FW_CGROUP_DIR': d, 'FW_SERVER_WORKERS': 'auto'})
+        t.equal('started', ready_workers(app), mine)
+        app.stop()
+    if mine > 1:
+        with t.section('workers = auto under taskset to one CPU: 1 worker'):
+            saved = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {min(saved)})  # inherited by the app
+            try:
+                app = rc.start(t, extra_env={'FW_CGROUP_DIR': d, 'FW_SERVER_WORKERS': 'auto'})
+            finally:
+                os.sched_setaffinity(0, saved)
+            t.equal('started', ready_workers(app), 1)
+            app.stop()
+
+
 # ------------------------------------------------------------ a real cgroup
 
 def real_group(t):
@@ -227,6 +260,7 @@ def run_real(t, d, version, limit_file):
 
 def main(t):
     section_fake(t)
+    section_cpus(t)
     section_real(t)
 
 
