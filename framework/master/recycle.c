@@ -199,6 +199,9 @@ void fw_recycle_reload(struct fw_master *m)
 		memcpy(next.socket_owner, m->cfg.socket_owner, sizeof(next.socket_owner));
 		memcpy(next.socket_group, m->cfg.socket_group, sizeof(next.socket_group));
 		next.backlog = m->cfg.backlog;
+		memcpy(next.user, m->cfg.user, sizeof(next.user));
+		memcpy(next.group, m->cfg.group, sizeof(next.group));
+		memcpy(next.state_path, m->cfg.state_path, sizeof(next.state_path));
 	}
 	if (strcmp(m->cfg.error_log, next.error_log) != 0 && fw_log_open(next.error_log) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "SIGHUP: opening error_log %s; keeping %s", next.error_log,
