@@ -236,6 +236,51 @@ static void test_html_json(void)
 	free(sb);
 }
 
+/* The limits in effect and the container's memory, in every form; none without a cgroup. */
+static void test_limits(void)
+{
+	struct fw_scoreboard *sb = board();
+	fw_buf b = FW_BUF_INIT;
+
+	CHECK_EQ_INT(fw_status_json(&b, sb, 10500), 0);
+	has(&b, "\"limits\": {\"rss_limit_mb\": 0, \"rss_soft_limit_mb\": 0, \"max_requests\": 0, "
+		"\"max_requests_jitter\": 0, \"timeout_s\": 0},\n  \"cgroup\": null,");
+	fw_buf_clear(&b);
+	CHECK_EQ_INT(fw_status_prometheus(&b, sb, 10500), 0);
+	has(&b, "fw_worker_rss_limit_bytes 0\n");
+	CHECK(strstr(b.data, "\nfw_cgroup_memory_limit_bytes ") == NULL);
+	fw_buf_clear(&b);
+	CHECK_EQ_INT(fw_status_html(&b, sb, 10500), 0);
+	CHECK(strstr(b.data, "container limit") == NULL);
+
+	sb->rss_limit_kb = 145 * 1024;
+	sb->rss_soft_limit_kb = 100 * 1024;
+	sb->max_requests = 10000;
+	sb->max_requests_jitter = 1000;
+	sb->timeout_s = 60;
+	sb->cgroup_limit_bytes = 512ull << 20;
+	sb->cgroup_working_set_bytes = 300ull << 20;
+	fw_buf_clear(&b);
+	CHECK_EQ_INT(fw_status_json(&b, sb, 10500), 0);
+	has(&b, "\"limits\": {\"rss_limit_mb\": 145, \"rss_soft_limit_mb\": 100, \"max_requests\": 10000, "
+		"\"max_requests_jitter\": 1000, \"timeout_s\": 60},\n"
+		"  \"cgroup\": {\"limit_bytes\": 536870912, \"working_set_bytes\": 314572800},");
+	fw_buf_clear(&b);
+	CHECK_EQ_INT(fw_status_prometheus(&b, sb, 10500), 0);
+	prom_lines(&b);
+	has(&b, "fw_worker_rss_limit_bytes 152043520\n");
+	has(&b, "fw_worker_rss_soft_limit_bytes 104857600\n");
+	has(&b, "fw_worker_max_requests 10000\n");
+	has(&b, "fw_cgroup_memory_limit_bytes 536870912\n");
+	has(&b, "fw_cgroup_memory_working_set_bytes 314572800\n");
+	fw_buf_clear(&b);
+	CHECK_EQ_INT(fw_status_html(&b, sb, 10500), 0);
+	has(&b, "<td>10000 + up to 1000</td>");
+	has(&b, "container limit");
+	fw_buf_release(&b);
+	free(sb);
+}
+
 int main(void)
 {
 	test_seconds();
@@ -245,5 +290,6 @@ int main(void)
 	test_totals();
 	test_prometheus();
 	test_html_json();
+	test_limits();
 	return check_done();
 }
