@@ -26,6 +26,7 @@ struct node {
 
 static struct node *cache;
 static unsigned long cached, cached_bytes;
+static uint32_t served;
 
 static long query_long(fw_req *req, const char *name, long def, long min, long max)
 {
@@ -49,11 +50,15 @@ static int frag(fw_req *req, void *arg)
 	long objects = query_long(req, "objects", 20000, 1, 1000000);
 	long size = query_long(req, "size", 96, 8, 65536);
 	long keep = query_long(req, "keep", 10, 0, 1000);
-	uint32_t seed = (uint32_t)(uintptr_t)req ^ (uint32_t)cached ^ 0x9e3779b9u;
+	/* A new sequence per request: seeded from the cache size alone, a
+	 * request that kept nothing would replay itself for ever. */
+	uint32_t seed = (uint32_t)(++served * 0x9e3779b9u) ^ (uint32_t)cached;
 	struct node *temp = NULL, *n;
 	unsigned long sum = 0, kept = 0;
 
 	(void)arg;
+	if (seed == 0)
+		seed = 1; /* xorshift's one fixed point */
 	/* The temporary structure: many small objects of mixed sizes. */
 	for (long i = 0; i < objects; i++) {
 		uint32_t sz = 8 + next_rand(&seed) % (uint32_t)size;

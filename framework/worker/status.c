@@ -7,6 +7,7 @@
  * (docs/operations.md).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -138,7 +139,7 @@ static const struct {
 
 int fw_status_page(fw_req *req, const struct fw_scoreboard *sb)
 {
-	const char *format = fw_query(req, "format");
+	const char *format = fw_query(req, "format"), *refresh;
 	size_t i = 0;
 
 	if (format != NULL)
@@ -151,6 +152,19 @@ int fw_status_page(fw_req *req, const struct fw_scoreboard *sb)
 		return 400;
 	}
 	fw_set_header(req, "Content-Type", forms[i].type);
+	/* &refresh=N: the browser reloads the page every N seconds (the
+	 * Refresh header, which HTML defines as its meta refresh). */
+	if ((refresh = fw_query(req, "refresh")) != NULL) {
+		char *end;
+		long n = strtol(refresh, &end, 10);
+
+		if (end == refresh || *end != '\0' || n < 1 || n > 3600) {
+			fw_set_header(req, "Content-Type", "text/plain; charset=utf-8");
+			fw_buf_puts(&req->out, "refresh: seconds, 1 to 3600\n");
+			return 400;
+		}
+		fw_set_header(req, "Refresh", refresh);
+	}
 	if (forms[i].write(&req->out, sb, fw_now_ms()) != 0) {
 		fw_buf_truncate(&req->out, 0); /* out of memory: the default 500 page */
 		return 500;

@@ -60,16 +60,16 @@ void fw_status_kb(char *out, size_t cap, uint64_t kb)
 	unsigned long long tenths;
 
 	if (kb < 1024) {
-		snprintf(out, cap, "%llu kB", (unsigned long long)kb);
+		snprintf(out, cap, "%llu KiB", (unsigned long long)kb);
 		return;
 	}
 	if (kb < 1024u * 1024u) {
 		tenths = kb * 10 / 1024;
-		snprintf(out, cap, "%llu.%llu MB", tenths / 10, tenths % 10);
+		snprintf(out, cap, "%llu.%llu MiB", tenths / 10, tenths % 10);
 		return;
 	}
 	tenths = kb / 1024 * 10 / 1024;
-	snprintf(out, cap, "%llu.%llu GB", tenths / 10, tenths % 10);
+	snprintf(out, cap, "%llu.%llu GiB", tenths / 10, tenths % 10);
 }
 
 void fw_status_age(char *out, size_t cap, uint64_t s)

@@ -169,6 +169,7 @@ int fw_status_html(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t no
 	rc |= recycles(b, sb);
 	rc |= workers(b, sb, now_ms);
 	return rc | fw_buf_puts(b, "<p>Also as <a href=\"?format=json\">JSON</a> and "
-				   "<a href=\"?format=prometheus\">Prometheus metrics</a>.</p>\n"
+				   "<a href=\"?format=prometheus\">Prometheus metrics</a>. "
+				   "<a href=\"?format=html&amp;refresh=5\">Refresh every 5 s</a>.</p>\n"
 				   "</body></html>\n");
 }

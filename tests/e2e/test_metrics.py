@@ -288,6 +288,12 @@ def check_bad_format(t, nginx):
             harness.short(r.body))
     for q in ('?format=', '?format=HTML', '?format=%20json'):
         t.equal(f'{q} is 400', get(nginx, q).status, 400)
+    r = get(nginx, '?format=html&refresh=5')
+    t.check('&refresh=5: 200 with a Refresh: 5 header (the browser reloads the page)',
+            r.status == 200 and r.header('Refresh') == '5', (r.status, r.header('Refresh')))
+    t.equal('without refresh, no Refresh header', get(nginx, '?format=html').header('Refresh'), None)
+    for q in ('?format=html&refresh=0', '?format=html&refresh=5s', '?format=html&refresh=99999'):
+        t.equal(f'{q} is 400', get(nginx, q).status, 400)
     r = get(nginx, '?format=json')
     t.check('?format=json is the JSON', r.status == 200 and 'requests' in json.loads(r.body))
     t.equal('?format=json Content-Type', r.header('Content-Type'), 'application/json')

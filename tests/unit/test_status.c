@@ -48,12 +48,12 @@ static void test_people(void)
 		uint64_t v;
 		const char *kb, *age;
 	} cases[] = {
-		{0, "0 kB", "0s"},
-		{59, "59 kB", "59s"},
-		{1023, "1023 kB", "17m 3s"},
-		{1024, "1.0 MB", "17m 4s"},
-		{5808, "5.6 MB", "1h 36m"},
-		{1048576, "1.0 GB", "12d 3h"},
+		{0, "0 KiB", "0s"},
+		{59, "59 KiB", "59s"},
+		{1023, "1023 KiB", "17m 3s"},
+		{1024, "1.0 MiB", "17m 4s"},
+		{5808, "5.6 MiB", "1h 36m"},
+		{1048576, "1.0 GiB", "12d 3h"},
 	};
 	char out[32];
 
@@ -85,7 +85,7 @@ static void test_sparkline(void)
 
 	spark(ring, 60, 0, ": no samples yet</title></svg>");
 	spark(ring, 60, 1, "<polyline points=\"580,50 590,50\"/>");
-	spark(ring, 60, 3, "100 kB to 300 kB, 3 samples</title><polyline points=\"570,98 580,50 590,2\"/>");
+	spark(ring, 60, 3, "100 KiB to 300 KiB, 3 samples</title><polyline points=\"570,98 580,50 590,2\"/>");
 	/* Wrapped: 6 written into 4, the oldest at 6 % 4 = 2. */
 	spark(small, 4, 6, "viewBox=\"0 0 30 100\"");
 	spark(small, 4, 6, "points=\"0,98 10,66 20,34 30,2\"");
@@ -217,7 +217,7 @@ static void test_html_json(void)
 	has(&b, "<tr><td>1</td><td>101</td><td class=\"l\">ready</td><td>10</td>");
 	has(&b, "<td>102</td><td class=\"l\">draining</td>");
 	has(&b, "<td>500 ms</td><td class=\"l\">max_requests</td>");
-	has(&b, "90 kB to 100 kB, 2 samples");
+	has(&b, "90 KiB to 100 KiB, 2 samples");
 	has(&b, "no samples yet");
 	CHECK_EQ_UINT(count(b.data, "<svg "), 2);
 	CHECK_EQ_UINT(count(b.data, "<table>"), count(b.data, "</table>"));
