@@ -9,7 +9,8 @@
 - every public name of include/fw.h and include/fw/*.h (FW_API functions,
   macros, typedefs, enum constants) is in docs/handlers.md, in backticks;
 - every relative link (and #anchor) in README.md and docs/*.md points to
-  a file (and heading) that exists.
+  a file (and heading) that exists;
+- the man page docs/fw.7, when there is one, names every key in bold.
 
 Before checking the real files, it checks that each rule catches a
 mutated copy (a key row removed, a function removed, a link broken), so
@@ -219,6 +220,13 @@ def check_config_doc(keys, restart, md, where='docs/configuration.md'):
     return problems
 
 
+def check_man(keys, roff, where='docs/fw.7'):
+    """Every key on a .B or .BR line of the man page."""
+    bold = ' '.join(re.findall(r'^\.BR?\s+(.*)$', roff, re.M))
+    words = set(re.findall(r'\w+', bold))
+    return [f'{where}: key `{k[1]}` is not in the man page' for k in keys if k[1] not in words]
+
+
 def check_api_doc(names, md, where='docs/handlers.md'):
     # In inline code outside the examples: a name used only in an example
     # is not documented.
@@ -258,7 +266,7 @@ def read(path):
         return f.read()
 
 
-def self_test(keys, restart, names, config_md, handlers_md, files):
+def self_test(keys, restart, names, config_md, handlers_md, files, man):
     """Each rule must catch a broken copy; returns problems with the rules themselves."""
     bad = []
     name = keys[-1][1]
@@ -279,6 +287,10 @@ def self_test(keys, restart, names, config_md, handlers_md, files):
     mutated = re.sub(r'\b' + re.escape(fn) + r'\b', 'fw_gone', handlers_md)
     if not any(f'`{fn}`' in p for p in check_api_doc(names, mutated)):
         bad.append(f'self-test: removing `{fn}` from handlers.md went unnoticed')
+    if man is not None:
+        mutated = re.sub(r'\b' + re.escape(name) + r'\b', 'gone', man)
+        if not any(f'`{name}`' in p for p in check_man(keys, mutated)):
+            bad.append(f'self-test: removing `{name}` from fw.7 went unnoticed')
     path = sorted(files)[0]
     broken = dict(files)
     broken[path] = files[path] + '\n[gone](no/such/file.md) [gone too](#no-such-heading)\n'
@@ -300,12 +312,15 @@ def main():
     config_md = read('docs/configuration.md')
     handlers_md = read('docs/handlers.md')
     files = {p: read(p) for p in ['README.md'] + sorted(glob.glob('docs/*.md'))}
+    man = read('docs/fw.7') if os.path.exists('docs/fw.7') else None
 
     print(f'# {len(keys)} configuration keys ({len(restart)} need a restart), '
           f'{len(names)} public names, {len(files)} markdown files')
-    problems = self_test(keys, restart, names, config_md, handlers_md, files)
+    problems = self_test(keys, restart, names, config_md, handlers_md, files, man)
     problems += check_config_doc(keys, restart, config_md)
     problems += check_api_doc(names, handlers_md)
+    if man is not None:
+        problems += check_man(keys, man)
     problems += check_links(files)
     for p in problems:
         print('FAIL', p)
