@@ -82,6 +82,11 @@ def public_names(headers):
         code = re.sub(r'^\s*#(?:[^\n]*\\\n)*[^\n]*', '', code, flags=re.M)  # preprocessor lines
         for m in re.finditer(r'\bFW_API\s+[^;(]*?\b(\w+)\s*\(', code):
             names[m.group(1)] = base
+        # Any other function declaration too (one missing FW_API is public
+        # in the header, if not exported).
+        for m in re.finditer(r'(?:^|(?<=[;{}]))\s*(?!typedef\b)([A-Za-z_][\w\s*]*?)\b(\w+)\s*'
+                             r'\((?:[^;{}()]|\([^()]*\))*\)\s*(?:FW_PRINTF\s*\([^)]*\)\s*)?;', code):
+            names[m.group(2)] = base
         for m in re.finditer(r'\btypedef\b[^;]*?\(\s*\*\s*(\w+)\s*\)\s*\(', code):
             names[m.group(1)] = base
         for m in re.finditer(r'\btypedef\s+(?:struct|enum|union)?\s*\w*\s*(?:\{[^}]*\})?\s*\**\s*(\w+)\s*;', code):
@@ -283,6 +288,9 @@ def self_test(keys, restart, names, config_md, handlers_md, files, man):
         mutated = config_md.replace(text, text.replace(f'`{r}`', r))
         if not any('Reload or restart' in p for p in check_config_doc(keys, restart, mutated)):
             bad.append(f'self-test: `{r}` missing from "Reload or restart" went unnoticed')
+    extra = {'include/fw/extra.h': 'int fw_plain(fw_req *req, void (*fn)(void *arg));\nFW_API int fw_marked(void);\n'}
+    if not {'fw_plain', 'fw_marked'} <= set(public_names(extra)):
+        bad.append('self-test: a function declared in a header was not found')
     fn = sorted(n for n in names if n.startswith('fw_buf_'))[0]
     mutated = re.sub(r'\b' + re.escape(fn) + r'\b', 'fw_gone', handlers_md)
     if not any(f'`{fn}`' in p for p in check_api_doc(names, mutated)):
