@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <ini.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -473,6 +474,13 @@ int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors)
 	return r;
 }
 
+static uint32_t fnv1a(uint32_t h, const char *s)
+{
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 void fw_config_state_path(const struct fw_config *c, char *out, size_t len)
 {
 	uint32_t h = 2166136261u; /* FNV-1a over the listen list */
@@ -483,8 +491,13 @@ void fw_config_state_path(const struct fw_config *c, char *out, size_t len)
 		return;
 	}
 	for (int i = 0; i < c->listen.n; i++) {
-		for (const char *p = c->listen.l[i].addr.text; *p != '\0'; p++)
-			h = (h ^ (unsigned char)*p) * 16777619u;
+		const struct fw_addr *a = &c->listen.l[i].addr;
+		char cwd[PATH_MAX];
+
+		/* ./app.sock in two directories is two servers: hash where it is. */
+		if (a->family == AF_UNIX && a->path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
+			h = fnv1a(h, cwd);
+		h = fnv1a(h, a->text);
 		h = (h ^ (unsigned char)c->listen.l[i].proto) * 16777619u;
 	}
 	snprintf(out, len, "%s/fw-%08x.state",

@@ -74,6 +74,7 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->keep_conn = false;
 	req->start_ms = 0;
 	req->start_us = 0;
+	req->log_as = NULL;
 	req->state = FW_REQ_IDLE;
 }
 

@@ -84,6 +84,7 @@ struct fw_req {
 	bool keep_conn;
 	uint64_t start_ms;
 	uint64_t start_us; /* for the duration histogram */
+	fw_req *log_as;    /* a stand-in answer (a 504): the request the access log names */
 	fw_req *next_free;
 };
 

@@ -6,6 +6,7 @@
 #include "master/master.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -106,9 +107,10 @@ static void on_signals(struct fw_master *m, unsigned sigs)
 	if (sigs & FW_SIG_USR1) {
 		/* logrotate moved the files: the master reopens its own, each worker its own. */
 		if (fw_log_reopen() != 0)
-			fw_log_errno(FW_LOG_ERROR, "SIGUSR1: reopening the error log");
+			fw_log_errno(FW_LOG_ERROR, "SIGUSR1: reopening the error log; still writing the old file");
+		else
+			fw_log(FW_LOG_INFO, "SIGUSR1: error log reopened; workers reopen theirs");
 		fw_proc_send_all_keep(m, FW_MSG_REOPEN);
-		fw_log(FW_LOG_INFO, "SIGUSR1: log files reopened");
 	}
 }
 
@@ -345,6 +347,28 @@ static int listeners_open(struct fw_master *m)
 	return 0;
 }
 
+/*
+ * Each worker opens the access log itself, as the user the master dropped
+ * to. Try it once here, as that user: a file it cannot write is one clear
+ * message at start, not every worker failing its boot until the master
+ * gives up.
+ */
+static int access_log_writable(const struct fw_config *cfg)
+{
+	int fd;
+
+	if (cfg->access_log[0] != '/')
+		return 0; /* off, stderr or stdout */
+	if ((fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		fw_log_errno(FW_LOG_ERROR, "access_log %s: cannot open it for writing as uid %ld (the "
+					   "workers' user); fix its owner or choose another path",
+			     cfg->access_log, (long)geteuid());
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
@@ -373,6 +397,11 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 	m->sb->master_heartbeat_ms = fw_now_ms();
 	/* Sockets, scoreboard and error log are open: root is no longer needed. */
 	if (fw_privs_drop(&m->cfg, m->state_path) != 0) {
+		fw_scoreboard_destroy(m->sb, m->state_path);
+		listeners_close(m);
+		return -1;
+	}
+	if (access_log_writable(&m->cfg) != 0) {
 		fw_scoreboard_destroy(m->sb, m->state_path);
 		listeners_close(m);
 		return -1;

@@ -185,6 +185,9 @@ static void boot_failed(struct fw_master *m, const struct fw_proc *p, const char
 		       (long)pid, how, m->boot_failures);
 		m->exit_status = 1;
 		if (m->mode == FW_RUNNING) {
+			/* Not ready from now on, and systemd hears it from us. */
+			fw_slot_store(m->sb->stopping, (uint32_t)1);
+			fw_notify_stopping();
 			m->mode = FW_QUITTING;
 			m->stop_deadline_ms = fw_now_ms() + 2000;
 			fw_proc_send_all(m, FW_MSG_QUIT);

@@ -74,7 +74,7 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	us = fw_now_us() - req->start_us;
 	fw_slot_store(w->slot->requests, w->requests);
 	fw_slot_observe(w->slot, us);
-	fw_access_log(w, req, status, bytes, us);
+	fw_access_log(w, req->log_as != NULL ? req->log_as : req, status, bytes, us);
 	fw_request_put(w, req);
 	fw_retire_check(w);
 }
@@ -244,17 +244,25 @@ void fw_request_time_out(struct fw_conn *c, fw_req *req)
 	fw_log(FW_LOG_WARN, "%s %s: no answer after timeout (%d s); cancelling it and answering 504",
 	       req->method, req->path, w->cfg->timeout);
 	c->req = NULL;
-	detach_deferred(w, req);
-	/* A fresh request object carries the 504: the old one may be orphaned. */
+	/*
+	 * A fresh request object carries the 504, since the old one may be
+	 * orphaned. It is taken, and the 504 logged under the old request's
+	 * method, URI and start, before the old one is cancelled and perhaps
+	 * recycled.
+	 */
 	if ((answer = fw_request_get(w)) == NULL) {
 		c->broken = true;
+		detach_deferred(w, req);
 		return;
 	}
 	answer->id = id;
 	answer->keep_conn = keep;
 	answer->owner = c;
+	answer->start_us = req->start_us;
+	answer->log_as = req;
 	c->req = answer;
 	fw_request_reject(c, answer, 504);
+	detach_deferred(w, req);
 }
 
 void fw_request_abandon(struct fw_conn *c, fw_req *req)

@@ -110,7 +110,7 @@ def section_access(t):
         with t.section('logrotate: move, SIGUSR1, new lines in the new file'):
             os.rename(log, log + '.1')
             app.send_signal(signal.SIGUSR1)
-            t.check('"reopened" logged', harness.wait_until(lambda: 'log files reopened' in app.log_text(), 5))
+            t.check('"reopened" logged', harness.wait_until(lambda: 'error log reopened' in app.log_text(), 5))
             # Every worker reopens when its message arrives: poll until a
             # request from each landed in the new file.
             seen, pids = every_worker(
@@ -146,6 +146,35 @@ def section_access(t):
             t.check('duration of a 120 ms handler is 0.12..5 s', 0.12 <= b['duration'] < 5, b['duration'])
         app.stop()
 
+    with t.section('a deferred request past timeout: its 504 logged with its method, URI and duration'):
+        dlog = t.path('deferred.log')
+        # apps/hello's /slow answers from a timer: a deferred request.
+        app = t.start_app('hello', env={'FW_SERVER_WORKERS': 1, 'FW_SERVER_TIMEOUT': 1,
+                                        'FW_SERVER_ACCESS_LOG': dlog, 'FW_SERVER_ACCESS_LOG_FORMAT': 'json'})
+        code, _, _, _ = harness.fcgi_get(app.sock, '/slow?ms=5000')
+        t.equal('answered 504', code, 504)
+        lines = wait_lines(dlog, 1)
+        try:
+            rec = json.loads(lines[0]) if lines else {}
+        except ValueError:
+            rec = {}
+        t.equal('method, uri, status', (rec.get('method'), rec.get('uri'), rec.get('status')),
+                ('GET', '/slow?ms=5000', 504))
+        t.check('duration is the request\'s, over the 1 s timeout', 1.0 <= (rec.get('duration') or 0) < 5, rec)
+        app.stop()
+
+    with t.section('access_log the workers\' user cannot write: one clear error at start'):
+        if os.geteuid() == 0:
+            bad = t.path('root-only')
+            os.mkdir(bad, 0o700)
+            app = rc.start(t, wait=False, workers=1, user='nobody', state_path=t.path('nobody.state'),
+                           access_log=os.path.join(bad, 'a.log'))
+            code = app.wait(harness.START_TIMEOUT)
+            t.equal('the master exits 1 at once', code, 1)
+            t.check('naming the file and the fix', 'cannot open it for writing as uid' in app.log_text(),
+                    app.log_text())
+            t.check('before any worker is started', 'failed to start' not in app.log_text(), app.log_text())
+
     with t.section('-t names a bad access_log_format and a relative access_log'):
         for key, val, needle in (('ACCESS_LOG_FORMAT', 'xml', "'xml' is not combined or json"),
                                  ('ACCESS_LOG', 'logs/a.log', 'is not stderr, stdout or an absolute path')):
@@ -168,7 +197,7 @@ def section_error_log(t):
         os.rename(err, err + '.1')
         app.send_signal(signal.SIGUSR1)
         t.check('the master writes "reopened" in the new file',
-                harness.wait_until(lambda: 'log files reopened' in read(err), 5), read(err))
+                harness.wait_until(lambda: 'error log reopened' in read(err), 5), read(err))
         # Each worker reopens on its own message; a line from each must land
         # in the new file.
         seen, pids = every_worker(

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "config/config.h"
+#include "core/cpus.h"
 
 extern char **environ;
 
@@ -46,11 +47,12 @@ static void clear_env(void)
 	}
 }
 
+/* What auto means is tested end to end (e2e-cgroup: quota, affinity); here, that it is used. */
 static int auto_workers(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = fw_cpus_available();
 
-	return n < 1 ? 1 : n > 512 ? 512 : (int)n;
+	return n > 512 ? 512 : n;
 }
 
 /* Load file (or NULL) and compare the whole error text (with FILE replaced by the path). */
@@ -536,6 +538,41 @@ static void test_recycling_keys(void)
 	CHECK_EQ_STR(fw_config_restart_needed(&c, &d), "backlog");
 }
 
+/* The derived scoreboard name: the same for the same listen list, apart for relative sockets in two directories. */
+static void test_state_path(void)
+{
+	struct fw_config c;
+	char a[256], b[256], cwd[4096];
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		CHECK(0);
+		return;
+	}
+	setenv("FW_SERVER_LISTEN", "/run/x.sock, scgi:127.0.0.1:9001", 1);
+	if (LOAD_OK(&c, NULL)) {
+		fw_config_state_path(&c, a, sizeof(a));
+		CHECK(chdir(dir) == 0);
+		fw_config_state_path(&c, b, sizeof(b));
+		CHECK_EQ_STR(a, b);
+		CHECK(strstr(a, "/fw-") != NULL && strstr(a, ".state") != NULL);
+	}
+	setenv("FW_SERVER_LISTEN", "./x.sock", 1);
+	if (LOAD_OK(&c, NULL)) {
+		fw_config_state_path(&c, a, sizeof(a));
+		CHECK(chdir("/") == 0);
+		fw_config_state_path(&c, b, sizeof(b));
+		CHECK(strcmp(a, b) != 0);
+	}
+	setenv("FW_SERVER_STATE_PATH", "/run/app/app.state", 1);
+	if (LOAD_OK(&c, NULL)) {
+		fw_config_state_path(&c, a, sizeof(a));
+		CHECK_EQ_STR(a, "/run/app/app.state");
+	}
+	unsetenv("FW_SERVER_STATE_PATH");
+	unsetenv("FW_SERVER_LISTEN");
+	CHECK(chdir(cwd) == 0);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/fw-test-config-XXXXXX");
@@ -553,6 +590,7 @@ int main(void)
 	test_env();
 	test_addr();
 	test_recycling_keys();
+	test_state_path();
 
 	for (int i = 0; i < nfiles; i++) {
 		snprintf(path, sizeof(path), "%s/t%d.ini", dir, i);
