@@ -39,7 +39,9 @@ fw_build() {
 	local dir=$1
 	shift
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" "$FW_ROOT" "$@" >/dev/null || return 1
+		local out
+		# Quiet when it works; meson says what went wrong on stdout.
+		out=$(meson setup "$dir" "$FW_ROOT" "$@" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
 	fi
 	ninja -C "$dir" >/dev/null || ninja -C "$dir"
 }

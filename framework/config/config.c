@@ -95,20 +95,12 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 			return 0;
 		snprintf(err, errlen, "'%s' is not fastcgi or scgi", v);
 		return -1;
-	case K_FILE:
-		if (v[0] != '\0' && v[0] != '/') {
-			snprintf(err, errlen, "'%s' is not an absolute path", v);
-			return -1;
-		}
-		if (strlen(v) > (size_t)k->max) {
-			snprintf(err, errlen, "longer than %ld characters", k->max);
-			return -1;
-		}
-		snprintf(dst, (size_t)k->max + 1, "%s", v);
-		return 0;
-	case K_LOG:
-		if (v[0] != '\0' && v[0] != '/' && strcmp(v, "stderr") != 0 && strcmp(v, "stdout") != 0) {
-			snprintf(err, errlen, "'%s' is not stderr, stdout or an absolute path", v);
+	case K_FILE: /* an absolute path, or empty */
+	case K_LOG:  /* the same, or stderr or stdout */
+		if (v[0] != '\0' && v[0] != '/' &&
+		    (k->type == K_FILE || (strcmp(v, "stderr") != 0 && strcmp(v, "stdout") != 0))) {
+			snprintf(err, errlen, k->type == K_FILE ? "'%s' is not an absolute path"
+							   : "'%s' is not stderr, stdout or an absolute path", v);
 			return -1;
 		}
 		if (strlen(v) > (size_t)k->max) {
