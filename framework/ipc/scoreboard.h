@@ -20,8 +20,8 @@
 
 #define FW_MAX_SLOTS 1024
 #define FW_HIST_BUCKETS 14
-#define FW_MEM_HISTORY 60    /* samples per worker: 10 minutes */
-#define FW_MEM_HISTORY_S 10
+#define FW_MEM_HISTORY 120   /* samples per worker: 10 minutes */
+#define FW_MEM_HISTORY_S 5
 #ifndef FW_MAX_LISTENERS
 #define FW_MAX_LISTENERS 8
 #endif
@@ -115,7 +115,7 @@ struct fw_scoreboard {
 	struct fw_slot slots[];
 };
 
-#define FW_SCOREBOARD_VERSION 3
+#define FW_SCOREBOARD_VERSION 4
 
 /* Upper bounds of the duration buckets, in microseconds (the last is +Inf). */
 extern const uint64_t fw_hist_bounds_us[FW_HIST_BUCKETS];

@@ -52,13 +52,13 @@ void fw_status_kb(char *out, size_t cap, uint64_t kb);
 void fw_status_age(char *out, size_t cap, uint64_t s);
 
 /*
- * An inline SVG line of a ring of kilobyte samples: ring[0..cap), `written`
- * samples so far (the next goes to written % cap), drawn oldest to newest
- * with the newest at the right edge, scaled between their minimum and
- * maximum; an empty picture while there are none. The tooltip names them
- * `what` (escaped) with their range.
+ * An inline SVG line of a ring of kilobyte samples taken period_s apart:
+ * ring[0..cap), `written` samples so far (the next goes to written % cap),
+ * drawn oldest to newest across the whole width, scaled between their
+ * minimum and maximum; an empty picture while there are none. The tooltip
+ * names them `what` (escaped) with their range and the time they span.
  */
 int fw_status_sparkline(struct fw_buf *b, const uint32_t *ring, size_t cap, uint32_t written,
-			const char *what);
+			unsigned period_s, const char *what);
 
 #endif

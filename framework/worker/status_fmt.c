@@ -97,24 +97,25 @@ static int spark_points(struct fw_buf *b, const uint32_t *ring, size_t cap, size
 
 	for (size_t i = 0; i < n; i++) {
 		uint32_t v = ring[(first + i) % cap];
-		unsigned long long x = (unsigned long long)(cap - n + i) * SPARK_STEP;
+		unsigned long long x = (unsigned long long)i * SPARK_STEP;
 		unsigned long long y = hi == lo ? SPARK_HEIGHT / 2
 				   : SPARK_HEIGHT - 2 - (unsigned long long)(v - lo) * (SPARK_HEIGHT - 4) / (hi - lo);
 
-		/* One sample is a short flat line, not an invisible point. */
+		/* One sample is a flat line across, not an invisible point. */
 		if (n == 1)
-			rc |= fw_buf_printf(b, "%llu,%llu ", x - SPARK_STEP, y);
-		rc |= fw_buf_printf(b, "%s%llu,%llu", i == 0 ? "" : " ", x, y);
+			rc |= fw_buf_printf(b, "0,%llu %d,%llu", y, SPARK_STEP, y);
+		else
+			rc |= fw_buf_printf(b, "%s%llu,%llu", i == 0 ? "" : " ", x, y);
 	}
 	return rc;
 }
 
 int fw_status_sparkline(struct fw_buf *b, const uint32_t *ring, size_t cap, uint32_t written,
-			const char *what)
+			unsigned period_s, const char *what)
 {
 	size_t n = written < cap ? written : cap, first = written < cap ? 0 : written % cap;
 	uint32_t lo = UINT32_MAX, hi = 0;
-	char low[24], high[24];
+	char low[24], high[24], span[24];
 	int rc;
 
 	if (cap < 2)
@@ -125,16 +126,22 @@ int fw_status_sparkline(struct fw_buf *b, const uint32_t *ring, size_t cap, uint
 		lo = v < lo ? v : lo;
 		hi = v > hi ? v : hi;
 	}
-	rc = fw_buf_printf(b, "<svg class=\"spark\" width=\"120\" height=\"24\" viewBox=\"0 0 %zu %d\" "
+	/* The samples there are fill the width: a young worker's climb is as
+	 * easy to read as an old one's. The tooltip says what time it spans. */
+	rc = fw_buf_printf(b, "<svg class=\"spark\" width=\"180\" height=\"28\" viewBox=\"0 0 %zu %d\" "
 			      "preserveAspectRatio=\"none\" role=\"img\"><title>",
-			   (cap - 1) * SPARK_STEP, SPARK_HEIGHT);
+			   (n > 1 ? n - 1 : 1) * SPARK_STEP, SPARK_HEIGHT);
 	rc |= fw_status_html_text(b, what);
 	if (n == 0)
 		return rc | fw_buf_puts(b, ": no samples yet</title></svg>");
 	fw_status_kb(low, sizeof(low), lo);
 	fw_status_kb(high, sizeof(high), hi);
-	rc |= fw_buf_printf(b, ": %s to %s, %zu sample%s</title><polyline points=\"", low, high, n,
-			    n == 1 ? "" : "s");
+	fw_status_age(span, sizeof(span), (uint64_t)(n - 1) * period_s);
+	if (n == 1)
+		rc |= fw_buf_printf(b, ": %s, one sample", low);
+	else
+		rc |= fw_buf_printf(b, ": %s to %s over %s, %zu samples %us apart", low, high, span, n, period_s);
+	rc |= fw_buf_puts(b, "</title><polyline points=\"");
 	rc |= spark_points(b, ring, cap, first, n, lo, hi);
 	return rc | fw_buf_puts(b, "\"/></svg>");
 }

@@ -112,7 +112,7 @@ static int sparkline(struct fw_buf *b, const struct fw_slot *s)
 
 	for (size_t i = 0; i < FW_MEM_HISTORY; i++)
 		ring[i] = fw_slot_load(s->mem_history[i]);
-	return fw_status_sparkline(b, ring, FW_MEM_HISTORY, written, "private memory");
+	return fw_status_sparkline(b, ring, FW_MEM_HISTORY, written, FW_MEM_HISTORY_S, "private memory");
 }
 
 static int worker_row(struct fw_buf *b, const struct fw_slot *s, size_t slot, uint64_t now)
@@ -148,7 +148,7 @@ static int workers(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t no
 				  "<th class=\"l\">state</th><th>requests</th><th>in flight</th>"
 				  "<th>conns</th><th>private</th><th>rss</th><th>heap</th><th>age</th>"
 				  "<th>busy</th><th class=\"l\">retiring</th>"
-				  "<th class=\"l\">private memory, last %d min</th></tr>\n",
+				  "<th class=\"l\">private memory, up to %d min</th></tr>\n",
 			       FW_MEM_HISTORY * FW_MEM_HISTORY_S / 60);
 
 	for (size_t i = 0; i < sb->nslots; i++)

@@ -274,9 +274,10 @@ def check_html(t, nginx, app):
             t.check(f'HTML shows worker {w["pid"]}', str(w['pid']) in [pid for _, pid in rows])
     for svg in p.svgs:
         pts = [tuple(map(int, xy.split(','))) for xy in (svg.get('points') or '').split()]
+        width = int((svg.get('viewbox') or '0 0 0 0').split()[2])
         t.check(f'sparkline {svg.get("viewbox")}: points inside its box, oldest first '
                 f'(none for a worker not sampled yet)',
-                all(0 <= x <= 590 and 0 <= y <= 100 for x, y in pts)
+                all(0 <= x <= width and 0 <= y <= 100 for x, y in pts)
                 and [x for x, _ in pts] == sorted(x for x, _ in pts)
                 and (pts or 'points' not in svg), str(pts))
 

@@ -69,7 +69,7 @@ static void spark(uint32_t *ring, size_t cap, uint32_t written, const char *want
 {
 	fw_buf b = FW_BUF_INIT;
 
-	CHECK_EQ_INT(fw_status_sparkline(&b, ring, cap, written, "m<e>m"), 0);
+	CHECK_EQ_INT(fw_status_sparkline(&b, ring, cap, written, 5, "m<e>m"), 0);
 	if (!CHECK(strstr(b.data, want) != NULL))
 		fprintf(stderr, "  in %s\n  want %s\n", b.data, want);
 	CHECK(strncmp(b.data, "<svg ", 5) == 0);
@@ -84,13 +84,17 @@ static void test_sparkline(void)
 	uint32_t small[4] = {5, 6, 3, 4};
 
 	spark(ring, 60, 0, ": no samples yet</title></svg>");
-	spark(ring, 60, 1, "<polyline points=\"580,50 590,50\"/>");
-	spark(ring, 60, 3, "100 KiB to 300 KiB, 3 samples</title><polyline points=\"570,98 580,50 590,2\"/>");
+	spark(ring, 60, 1, "viewBox=\"0 0 10 100\"");
+	spark(ring, 60, 1, ": 100 KiB, one sample</title><polyline points=\"0,50 10,50\"/>");
+	/* Few samples fill the width; the tooltip says the time they span. */
+	spark(ring, 60, 3, "viewBox=\"0 0 20 100\"");
+	spark(ring, 60, 3, "100 KiB to 300 KiB over 10s, 3 samples 5s apart</title>"
+			   "<polyline points=\"0,98 10,50 20,2\"/>");
 	/* Wrapped: 6 written into 4, the oldest at 6 % 4 = 2. */
 	spark(small, 4, 6, "viewBox=\"0 0 30 100\"");
 	spark(small, 4, 6, "points=\"0,98 10,66 20,34 30,2\"");
 	memset(ring, 7, sizeof(ring));
-	spark(ring, 60, 1000, "60 samples");
+	spark(ring, 60, 1000, "over 4m 55s, 60 samples");
 }
 
 /* A scoreboard of three slots: one free, one ready, one draining; an exited worker's totals. */
@@ -217,7 +221,7 @@ static void test_html_json(void)
 	has(&b, "<tr><td>1</td><td>101</td><td class=\"l\">ready</td><td>10</td>");
 	has(&b, "<td>102</td><td class=\"l\">draining</td>");
 	has(&b, "<td>500 ms</td><td class=\"l\">max_requests</td>");
-	has(&b, "90 KiB to 100 KiB, 2 samples");
+	has(&b, "90 KiB to 100 KiB over 5s, 2 samples 5s apart");
 	has(&b, "no samples yet");
 	CHECK_EQ_UINT(count(b.data, "<svg "), 2);
 	CHECK_EQ_UINT(count(b.data, "<table>"), count(b.data, "</table>"));
