@@ -66,6 +66,7 @@ struct fw_master {
 	bool single_threaded;         /* fork without atfork handlers (_Fork) */
 	struct fw_cgroup cgroup;        /* the container's memory limit, if any */
 	pid_t cgroup_victim;            /* the worker recycled for it, until it exits */
+	uint64_t cgroup_warned_ms;      /* last "the memory is elsewhere" warning */
 	int handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
 	size_t nhandoffs;
 };

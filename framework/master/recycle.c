@@ -514,6 +514,7 @@ void fw_timeouts_check(struct fw_master *m, uint64_t now)
 
 #define CGROUP_BUDGET_SHARE 85 /* % of the limit shared out as rss_limit_mb */
 #define CGROUP_HIGH_WATER 90   /* % of the limit at which the largest worker goes */
+#define CGROUP_WORTH_RECYCLING 2 /* % of the limit the largest worker must hold for that */
 
 /*
  * No rss_limit_mb, but a cgroup memory limit: share most of it among the
@@ -592,6 +593,25 @@ void fw_cgroup_check(struct fw_master *m)
 	}
 	if (largest == NULL)
 		return;
+	/*
+	 * Workers that hold little are not what fills the group (page cache
+	 * that cannot be dropped, tmpfs files, other processes): recycling
+	 * them would only churn. Say so, once a minute.
+	 */
+	if (biggest * 1024 < m->cgroup.limit / 100 * CGROUP_WORTH_RECYCLING) {
+		uint64_t now = fw_now_ms();
+
+		if (m->cgroup_warned_ms == 0 || now - m->cgroup_warned_ms >= 60000) {
+			fw_log(FW_LOG_WARN,
+			       "the group uses %llu MiB of its %llu MiB memory limit, but the largest worker "
+			       "holds only %llu KiB: the memory is elsewhere (page cache, tmpfs, other "
+			       "processes); not recycling",
+			       (unsigned long long)(ws >> 20), (unsigned long long)(m->cgroup.limit >> 20),
+			       (unsigned long long)biggest);
+			m->cgroup_warned_ms = now;
+		}
+		return;
+	}
 	fw_log(FW_LOG_WARN,
 	       "the group uses %llu MiB of its %llu MiB memory limit: recycling worker %ld, the largest "
 	       "(%llu KiB private)",
