@@ -369,6 +369,30 @@ static int access_log_writable(const struct fw_config *cfg)
 	return 0;
 }
 
+/*
+ * Another live master's scoreboard at our state_path (the same explicit
+ * state_path with other sockets): replacing it would blind its probes and
+ * status page. A file left by a dead master is replaced.
+ */
+static int state_in_use(const char *path)
+{
+	const struct fw_scoreboard *old = fw_scoreboard_open(path);
+	pid_t pid;
+	uint64_t hb, now = fw_now_ms();
+
+	if (old == NULL)
+		return 0;
+	pid = (pid_t)fw_slot_load(old->master_pid);
+	hb = fw_slot_load(old->master_heartbeat_ms);
+	fw_scoreboard_destroy(old, NULL);
+	if (pid <= 0 || pid == getpid() || (kill(pid, 0) != 0 && errno != EPERM) ||
+	    (now > hb && now - hb > 5000))
+		return 0;
+	fw_log(FW_LOG_ERROR, "state_path %s belongs to the running master %ld: give each server its own",
+	       path, (long)pid);
+	return -1;
+}
+
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
@@ -387,6 +411,10 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 		return -1;
 	fw_cgroup_budget(m);
 	fw_config_state_path(&m->cfg, m->state_path, sizeof(m->state_path));
+	if (state_in_use(m->state_path) != 0) {
+		listeners_close(m);
+		return -1;
+	}
 	if ((m->sb = fw_scoreboard_create(m->state_path, FW_MAX_SLOTS)) == NULL) {
 		fw_log_errno(FW_LOG_ERROR, "creating the scoreboard %s", m->state_path);
 		listeners_close(m);

@@ -53,6 +53,15 @@ def section_probes(t):
         check_probe(t, 'live', state, 0, 'heartbeat', 'while serving')
         check_probe(t, 'ready', state, 0, '2 worker(s) accepting', 'while serving')
 
+    with t.section('a second server with the same state_path (other sockets) refuses to start'):
+        other = rc.start(t, name='other', wait=False, workers=1, state_path=state)
+        code = other.wait(harness.START_TIMEOUT)
+        t.equal('it exits 1', code, 1)
+        t.check('naming the state_path and the running master',
+                f'state_path {state} belongs to the running master {app.pid}' in other.log_text(),
+                other.log_text())
+        check_probe(t, 'live', state, 0, f'master {app.pid}', 'still the first server\'s')
+
     with t.section('every worker busy: still live and ready (no restart for being busy)'):
         ws = app.workers()
         for w in ws:
@@ -222,8 +231,9 @@ def main(t):
     section_notify(t)
     section_privileges(t)
     for p in t.procs:
-        bad = [x for x in rc.error_lines(p.log_text()) if 'timed out: GET /block' not in x]
-        t.check(f'no error lines in the log of {p.name} (pid {p.pid}) but the timeout asked for', not bad,
+        bad = [x for x in rc.error_lines(p.log_text())
+               if 'timed out: GET /block' not in x and 'belongs to the running master' not in x]
+        t.check(f'no error lines in the log of {p.name} (pid {p.pid}) but those asked for', not bad,
                 '\n'.join(bad[:10]))
 
 
