@@ -353,7 +353,7 @@ static int listeners_open(struct fw_master *m)
  * message at start, not every worker failing its boot until the master
  * gives up.
  */
-static int access_log_writable(const struct fw_config *cfg)
+int fw_access_log_writable(const struct fw_config *cfg)
 {
 	int fd;
 
@@ -429,7 +429,7 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 		listeners_close(m);
 		return -1;
 	}
-	if (access_log_writable(&m->cfg) != 0) {
+	if (fw_access_log_writable(&m->cfg) != 0) {
 		fw_scoreboard_destroy(m->sb, m->state_path);
 		listeners_close(m);
 		return -1;

@@ -100,4 +100,7 @@ void fw_cgroup_budget(struct fw_master *m);
 void fw_cgroup_check(struct fw_master *m);
 void fw_limits_publish(struct fw_master *m);
 
+/* master.c: can this process (the workers' user) open cfg's access_log? 0, or -1 after logging. */
+int fw_access_log_writable(const struct fw_config *cfg);
+
 #endif

@@ -208,6 +208,16 @@ void fw_recycle_reload(struct fw_master *m)
 			     m->cfg.error_log);
 		memcpy(next.error_log, m->cfg.error_log, sizeof(next.error_log));
 	}
+	/*
+	 * A new access_log the workers cannot open would fail every new
+	 * worker's boot, and five boot failures stop the whole server: keep
+	 * the old one, as for error_log.
+	 */
+	if (strcmp(m->cfg.access_log, next.access_log) != 0 && fw_access_log_writable(&next) != 0) {
+		fw_log(FW_LOG_ERROR, "SIGHUP: keeping access_log %s",
+		       m->cfg.access_log[0] != '\0' ? m->cfg.access_log : "off");
+		memcpy(next.access_log, m->cfg.access_log, sizeof(next.access_log));
+	}
 	m->cfg = next;
 	m->workers_wanted = next.workers;
 	fw_cgroup_budget(m); /* again: the worker count may have changed */

@@ -175,6 +175,26 @@ def section_access(t):
                     app.log_text())
             t.check('before any worker is started', 'failed to start' not in app.log_text(), app.log_text())
 
+    with t.section('SIGHUP to an access_log the workers cannot open: the old one is kept, the server stays up'):
+        ini = t.path('access-hup.ini')
+        rc.write_ini(ini, status_path=rc.STATUS, workers=1)
+        app = rc.ConfApp(t, 'hello', t.path('hello.sock'), t.log_path('hello'),
+                         t.app_env(t.path('hello.sock')), rc.testapp(), ini)
+        app.wait_ready(workers=1)
+        rc.write_ini(ini, status_path=rc.STATUS, workers=1, access_log=t.path('no-such-dir/a.log'))
+        app.send_signal(signal.SIGHUP)
+        t.check('"reload done"', harness.wait_until(lambda: 'reload done' in app.log_text() or not app.alive(), 15),
+                app.log_text())
+        t.check('the master still runs', app.alive(), app.log_text())
+        t.check('the bad path named once, the old value kept',
+                'cannot open it for writing' in app.log_text() and 'keeping access_log off' in app.log_text(),
+                app.log_text())
+        t.check('no worker failed to start', 'failed to start' not in app.log_text(), app.log_text())
+        if app.alive():
+            code, _, _, _ = harness.fcgi_get(app.sock, '/hello')
+            t.equal('the new generation serves', code, 200)
+            app.stop()
+
     with t.section('-t names a bad access_log_format and a relative access_log'):
         for key, val, needle in (('ACCESS_LOG_FORMAT', 'xml', "'xml' is not combined or json"),
                                  ('ACCESS_LOG', 'logs/a.log', 'is not stderr, stdout or an absolute path')):
