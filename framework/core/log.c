@@ -69,16 +69,49 @@ int fw_log_level_parse(const char *s, enum fw_log_level *out)
 }
 
 /*
+ * The message part of a line (after `prefix`) with what a client may have
+ * put in it made harmless: a request path or header logged as it came
+ * must not start a line of its own that looks like the server's (a forged
+ * "TIME [error] PID: ..."), nor carry terminal escapes. A newline inside
+ * the message is kept for multi-line messages but the next line is
+ * indented (a continuation, never a new entry); CR and other control bytes
+ * become \xHH. Writes at most cap bytes to out; returns the length.
+ */
+static size_t log_sanitize(const char *in, size_t n, size_t prefix, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o < cap; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (i < prefix || c == '\t' || (c >= 0x20 && c != 0x7f)) {
+			out[o++] = (char)c;
+		} else if (c == '\n') {
+			if (o + 3 > cap)
+				break;
+			memcpy(out + o, "\n  ", 3);
+			o += 3;
+		} else {
+			if (o + 4 > cap)
+				break;
+			snprintf(out + o, 5, "\\x%02X", c);
+			o += 4;
+		}
+	}
+	return o;
+}
+
+/*
  * Formats into a stack buffer and writes once: lines from several
  * processes sharing stderr stay whole (a pipe write up to PIPE_BUF is
  * atomic), and logging allocates nothing, so it is safe on any path.
  */
 void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char line[2048], safe[2048];
 	struct timespec ts;
 	struct tm tm;
-	size_t n, cap = sizeof(line) - 1; /* room for the newline */
+	size_t n, prefix, cap = sizeof(line) - 1; /* room for the newline */
 	int r;
 
 	if (!fw_log_enabled(level))
@@ -89,6 +122,7 @@ void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
 	r = snprintf(line + n, cap - n, ".%03ldZ [%s] %ld: ", ts.tv_nsec / 1000000L,
 		     level_names[level], (long)getpid());
 	n += r > 0 ? (size_t)r : 0;
+	prefix = n;
 	r = vsnprintf(line + n, cap - n, fmt, ap);
 	n = r < 0 ? n : LOG_MIN(n + (size_t)r, cap - 1);
 	if (err != 0 && n < cap - 1) {
@@ -97,15 +131,16 @@ void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
 	}
 	while (n > 0 && line[n - 1] == '\n')
 		n--;
-	line[n++] = '\n';
+	n = log_sanitize(line, n, prefix, safe, sizeof(safe) - 1);
+	safe[n++] = '\n';
 	if (capture != NULL) {
 		/* The message after "TIME [level] PID: ", with its level. */
-		const char *msg = strchr(line, '[');
+		const char *msg = memchr(safe, '[', n);
 		if (msg != NULL)
-			fw_buf_append(capture, msg, (size_t)(line + n - msg));
+			fw_buf_append(capture, msg, (size_t)(safe + n - msg));
 	}
 	/* Nothing sensible to do if the log itself fails. */
-	ssize_t w = write(STDERR_FILENO, line, n);
+	ssize_t w = write(STDERR_FILENO, safe, n);
 	(void)w;
 }
 
