@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,8 +34,23 @@ int fw_log_open(const char *path)
 		log_path[0] = '\0';
 		return 0;
 	}
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
-		return -1;
+	/*
+	 * The master opens it as root, in a directory that may belong to the
+	 * user it drops to: a symbolic link planted there must not make root
+	 * append to /etc/passwd or the like. A link root owns (/dev/stderr) is
+	 * followed.
+	 */
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
+		struct stat st;
+		int err = errno;
+
+		if (err != ELOOP || lstat(path, &st) != 0 || !S_ISLNK(st.st_mode) || st.st_uid != 0) {
+			errno = err;
+			return -1;
+		}
+		if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
+			return -1;
+	}
 	if (orig_stderr < 0)
 		orig_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	/* dup2 replaces fd 2 in one step: no moment without a log. */
@@ -46,7 +62,8 @@ int fw_log_open(const char *path)
 	}
 	if (fd != STDERR_FILENO)
 		close(fd);
-	snprintf(log_path, sizeof(log_path), "%s", path);
+	if (path != log_path) /* a reopen passes log_path itself: no overlapping copy */
+		snprintf(log_path, sizeof(log_path), "%s", path);
 	return 0;
 }
 

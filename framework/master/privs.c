@@ -1,6 +1,7 @@
 #include "master/privs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/prctl.h>
@@ -34,7 +35,8 @@ int fw_privs_drop(const struct fw_config *cfg, const char *state_path)
 		gid = gr->gr_gid;
 	}
 	/* The master removes the scoreboard at exit, as that user. */
-	if (chown(state_path, pw->pw_uid, gid) != 0)
+	/* Not through a symbolic link someone put in its place (as root, that would chown any file). */
+	if (fchownat(AT_FDCWD, state_path, pw->pw_uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
 		fw_log_errno(FW_LOG_WARN, "chown(%s)", state_path);
 	if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "dropping privileges to %s", cfg->user);

@@ -1,7 +1,9 @@
 /* core/log.c: what a client puts in a logged string cannot forge a line. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "core/buf.h"
@@ -50,8 +52,52 @@ static void test_forged_line(void)
 	fw_buf_release(&cap);
 }
 
+/* error_log through a symbolic link another user planted: not followed (root opens it). */
+static void test_planted_link(void)
+{
+	char dir[] = "/tmp/fw-test-logdir-XXXXXX", target[64], link[64], text[64] = "";
+	int saved = dup(2);
+	FILE *f;
+
+	if (!CHECK(mkdtemp(dir) != NULL && saved >= 0))
+		return;
+	snprintf(target, sizeof(target), "%s/passwd", dir);
+	snprintf(link, sizeof(link), "%s/error.log", dir);
+	f = fopen(target, "w");
+	if (!CHECK(f != NULL))
+		return;
+	fputs("root:x:0:0\n", f);
+	fclose(f);
+	CHECK(symlink(target, link) == 0);
+	if (geteuid() == 0 && lchown(link, 65534, 65534) == 0) {
+		errno = 0;
+		CHECK(fw_log_open(link) != 0);
+		CHECK_EQ_INT(errno, ELOOP);
+		fw_log(FW_LOG_ERROR, "must not land in %s", target);
+	}
+	/* One of our own (root's /dev/stderr, say) is followed. */
+	CHECK(lchown(link, geteuid(), getegid()) == 0);
+	CHECK(fw_log_open(link) == 0);
+	fw_log(FW_LOG_INFO, "through our own link");
+	CHECK(fw_log_open("stderr") == 0);
+	dup2(saved, 2);
+	close(saved);
+	f = fopen(target, "r");
+	if (CHECK(f != NULL)) {
+		CHECK(fgets(text, sizeof(text), f) != NULL);
+		CHECK_EQ_STR(text, "root:x:0:0\n");
+		CHECK(fgets(text, sizeof(text), f) != NULL && strstr(text, "through our own link") != NULL);
+		CHECK(fgets(text, sizeof(text), f) == NULL);
+		fclose(f);
+	}
+	unlink(link);
+	unlink(target);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_forged_line();
+	test_planted_link();
 	return check_done();
 }
