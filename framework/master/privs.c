@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -47,12 +46,12 @@ int fw_privs_drop(const struct fw_config *cfg, const char *state_path)
 		return -1;
 	}
 	/*
-	 * setuid made the process undumpable, and workers would inherit that:
-	 * the master, their parent and the same user, could then no longer
-	 * borrow a stuck worker's connection (pidfd_getfd) to answer it 504.
+	 * setuid made the process undumpable, and so it stays: the master
+	 * holds what root opened and read before the drop. Each worker makes
+	 * itself dumpable after the fork (proc.c), so that the master can
+	 * still borrow a stuck worker's connection (pidfd_getfd) to answer it
+	 * 504, without the workers' user being able to ptrace the master.
 	 */
-	if (prctl(PR_SET_DUMPABLE, 1) != 0)
-		fw_log_errno(FW_LOG_WARN, "prctl(PR_SET_DUMPABLE)");
 	fw_log(FW_LOG_INFO, "running as user %s, group %ld", pw->pw_name, (long)gid);
 	return 0;
 }

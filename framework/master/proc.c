@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,9 @@ static void child(struct fw_master *m, int slot, int chan)
 	}
 	fw_signals_child();
 	fw_notify_forget();
+	/* After a drop to `user`: the master (its parent) may borrow its fds (privs.c). */
+	if (prctl(PR_GET_DUMPABLE) != 1 && prctl(PR_SET_DUMPABLE, 1) != 0)
+		fw_log_errno(FW_LOG_WARN, "prctl(PR_SET_DUMPABLE)");
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0)
 			close(m->procs[i].chan);

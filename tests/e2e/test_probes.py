@@ -211,6 +211,11 @@ def section_privileges(t):
         check_probe(t, 'ready', state, 0, 'accepting', 'as root, of a server running as nobody')
         # The master borrows a stuck worker's connection (pidfd_getfd) to
         # answer 504: it needs the workers dumpable after setuid.
+        # /proc/PID/mem is root's for a process that is not dumpable: the
+        # master stays so after setuid (the user cannot ptrace it), its
+        # workers are made dumpable for the master's sake.
+        t.equal('the master is not dumpable', os.stat(f'/proc/{app.pid}/mem').st_uid, 0)
+        t.equal('the workers are', {os.stat(f'/proc/{p}/mem').st_uid for p in app.workers()}, {nobody.pw_uid})
         code, _, body, _ = harness.fcgi_get(app.sock, '/block?ms=5000')
         t.equal('a handler past timeout is still answered 504 by the master', code, 504)
         t.check('a worker recycled with the same user',
