@@ -82,6 +82,8 @@ static void scale(struct fw_master *m, int delta)
 	fw_log(FW_LOG_INFO, "%s: %d worker(s) wanted", delta > 0 ? "SIGTTIN" : "SIGTTOU", n);
 }
 
+static void reload_done(struct fw_master *m);
+
 static void on_signals(struct fw_master *m, unsigned sigs)
 {
 	/*
@@ -98,7 +100,13 @@ static void on_signals(struct fw_master *m, unsigned sigs)
 	if ((sigs & FW_SIG_HUP) && m->mode == FW_RUNNING) {
 		fw_notify_reloading();
 		m->reloading = true;
-		fw_recycle_reload(m);
+		if (fw_recycle_reload(m) != 0) {
+			/* systemd waits for READY=1 after RELOADING=1, whatever came of it. */
+			m->reloading = false;
+			fw_notify_ready("reload failed: configuration errors; the running configuration stays");
+		} else {
+			reload_done(m); /* at once when no worker had to be replaced */
+		}
 	}
 	if (sigs & FW_SIG_TTIN)
 		scale(m, +1);

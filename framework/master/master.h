@@ -92,7 +92,8 @@ void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_re
 			      uint64_t figure, bool draining);
 void fw_recycle_ready(struct fw_master *m, struct fw_proc *p);
 void fw_recycle_step(struct fw_master *m);
-void fw_recycle_reload(struct fw_master *m);
+/* SIGHUP: 0 once the workers are being replaced, -1 if the file has errors (nothing changes). */
+int fw_recycle_reload(struct fw_master *m);
 void fw_handoff_push(struct fw_master *m, int fd);
 void fw_handoff_forward(struct fw_master *m);
 void fw_timeouts_check(struct fw_master *m, uint64_t now);

@@ -177,7 +177,7 @@ void fw_recycle_step(struct fw_master *m)
 }
 
 /* SIGHUP: read the file again, then replace every worker, replacement first. */
-void fw_recycle_reload(struct fw_master *m)
+int fw_recycle_reload(struct fw_master *m)
 {
 	struct fw_config next;
 	struct fw_buf errors = FW_BUF_INIT;
@@ -188,7 +188,7 @@ void fw_recycle_reload(struct fw_master *m)
 		fw_log(FW_LOG_ERROR, "SIGHUP: the configuration has errors; keeping the running one:\n%s",
 		       errors.data != NULL ? errors.data : "");
 		fw_buf_release(&errors);
-		return;
+		return -1;
 	}
 	fw_buf_release(&errors);
 	if ((key = fw_config_restart_needed(&m->cfg, &next)) != NULL) {
@@ -239,6 +239,7 @@ void fw_recycle_reload(struct fw_master *m)
 	}
 	fw_log(FW_LOG_INFO, "SIGHUP: configuration reloaded; replacing %zu worker(s), %d wanted", n,
 	       m->workers_wanted);
+	return 0;
 }
 
 /* ---- connections in transit ---- */
