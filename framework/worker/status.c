@@ -158,12 +158,17 @@ int fw_status_page(fw_req *req, const struct fw_scoreboard *sb)
 		char *end;
 		long n = strtol(refresh, &end, 10);
 
-		if (end == refresh || *end != '\0' || n < 1 || n > 3600) {
+		char value[8];
+
+		/* Digits only: strtol also takes leading blanks, CR and LF among them. */
+		if (refresh[0] < '0' || refresh[0] > '9' || *end != '\0' || n < 1 || n > 3600) {
 			fw_set_header(req, "Content-Type", "text/plain; charset=utf-8");
 			fw_buf_puts(&req->out, "refresh: seconds, 1 to 3600\n");
 			return 400;
 		}
-		fw_set_header(req, "Refresh", refresh);
+		snprintf(value, sizeof(value), "%ld", n);
+		if (fw_set_header(req, "Refresh", value) != 0)
+			return 500;
 	}
 	if (forms[i].write(&req->out, sb, fw_now_ms()) != 0) {
 		fw_buf_truncate(&req->out, 0); /* out of memory: the default 500 page */
