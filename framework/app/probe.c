@@ -1,9 +1,11 @@
 #include "app/probe.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "ipc/scoreboard.h"
@@ -52,6 +54,8 @@ int fw_probe(const struct fw_config *cfg, const char *what)
 {
 	const struct fw_scoreboard *sb;
 	char path[256], why[200];
+	struct passwd *pw;
+	uid_t owner;
 	int ok;
 
 	if (strcmp(what, "live") != 0 && strcmp(what, "ready") != 0) {
@@ -59,9 +63,19 @@ int fw_probe(const struct fw_config *cfg, const char *what)
 		return 2;
 	}
 	fw_config_state_path(cfg, path, sizeof(path));
-	if ((sb = fw_scoreboard_open(path)) == NULL) {
+	if ((sb = fw_scoreboard_open(path, &owner)) == NULL) {
 		printf("not %s: no running server (%s: %s)\n", what, path,
 		       errno == EPROTO ? "not a scoreboard of this version" : strerror(errno));
+		return 1;
+	}
+	/*
+	 * The default path is in /dev/shm, where any local user can put a
+	 * file first: believe only one of root, of this user, or of `user`.
+	 */
+	if (owner != 0 && owner != geteuid() &&
+	    (cfg->user[0] == '\0' || (pw = getpwnam(cfg->user)) == NULL || owner != pw->pw_uid)) {
+		printf("not %s: %s belongs to uid %ld, not to the server's user\n", what, path, (long)owner);
+		fw_scoreboard_destroy(sb, NULL);
 		return 1;
 	}
 	ok = live(sb, fw_now_ms(), why, sizeof(why));

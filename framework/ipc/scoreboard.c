@@ -64,8 +64,13 @@ struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots)
 		return NULL;
 	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 		return NULL;
-	if (ftruncate(fd, (off_t)size) != 0) {
-		err = errno;
+	/*
+	 * Blocks, not a sparse file: on a full tmpfs (a container's 64 MiB
+	 * /dev/shm) a page touched later would kill the master or a worker
+	 * with SIGBUS; this way the start fails with ENOSPC instead. It also
+	 * sets the file's size.
+	 */
+	if ((err = posix_fallocate(fd, 0, (off_t)size)) != 0) {
 		close(fd);
 		unlink(path);
 		errno = err;
@@ -87,7 +92,7 @@ struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots)
 	return sb;
 }
 
-const struct fw_scoreboard *fw_scoreboard_open(const char *path)
+const struct fw_scoreboard *fw_scoreboard_open(const char *path, uid_t *owner)
 {
 	struct fw_scoreboard head;
 	const struct fw_scoreboard *sb;
@@ -105,6 +110,8 @@ const struct fw_scoreboard *fw_scoreboard_open(const char *path)
 		errno = EPROTO;
 		return NULL;
 	}
+	if (owner != NULL)
+		*owner = st.st_uid;
 	sb = mmap(NULL, scoreboard_size(head.nslots), PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	return sb == MAP_FAILED ? NULL : sb;

@@ -146,8 +146,12 @@ void fw_slot_observe(struct fw_slot *s, uint64_t us);
  */
 struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots);
 
-/* Map an existing scoreboard read-only (probes). NULL with errno (EPROTO: not one). */
-const struct fw_scoreboard *fw_scoreboard_open(const char *path);
+/*
+ * Map an existing scoreboard read-only (probes). NULL with errno (EPROTO:
+ * not one). *owner (if not NULL): the file's owner, for the caller to
+ * check, since anyone can create a file in /dev/shm.
+ */
+const struct fw_scoreboard *fw_scoreboard_open(const char *path, uid_t *owner);
 
 /* Unmap; the creator also removes the file (path NULL: unmap only). */
 void fw_scoreboard_destroy(const struct fw_scoreboard *sb, const char *path);

@@ -22,10 +22,10 @@ PROBE_BOUND_S = 1.0
 probe_times = []
 
 
-def probe(t, what, state, binary=None):
+def probe(t, what, state, binary=None, user=None):
     """(exit status, output line) of APP --probe WHAT for the server whose
-    scoreboard is at state."""
-    e = t.app_env(t.path('unused.sock'), {'FW_SERVER_STATE_PATH': state})
+    scoreboard is at state (and whose configuration names user)."""
+    e = t.app_env(t.path('unused.sock'), {'FW_SERVER_STATE_PATH': state, **({'FW_SERVER_USER': user} if user else {})})
     t0 = time.monotonic()
     p = subprocess.run([binary or rc.testapp(), '-c', harness.FW_INI, '--probe', what], env=e,
                        capture_output=True, text=True, timeout=30)
@@ -33,8 +33,8 @@ def probe(t, what, state, binary=None):
     return p.returncode, (p.stdout + p.stderr).strip()
 
 
-def check_probe(t, what, state, want_rc, needle, detail=''):
-    rcode, out = probe(t, what, state)
+def check_probe(t, what, state, want_rc, needle, detail='', user=None):
+    rcode, out = probe(t, what, state, user=user)
     t.check(f'--probe {what} {detail}: exit {want_rc}, "{needle}"',
             rcode == want_rc and needle in out, f'exit {rcode}: {out!r}')
 
@@ -107,6 +107,22 @@ def section_probes(t):
         app.wait(15)
         check_probe(t, 'live', state, 1, 'no running server', 'after the server stopped')
         t.check('the scoreboard file is removed at exit', not os.path.exists(state))
+
+    if os.geteuid() == 0:
+        with t.section('a scoreboard file another user made is not believed'):
+            app = rc.start(t, workers=1, state_path=state)
+            fake = t.path('fake.state')
+            with open(state, 'rb') as src, open(fake, 'wb') as dst:
+                dst.write(src.read())  # a live master's pid, a fresh heartbeat
+            nobody = pwd.getpwnam('nobody')
+            os.chown(fake, nobody.pw_uid, nobody.pw_gid)
+            check_probe(t, 'live', fake, 1, f'belongs to uid {nobody.pw_uid}', 'on a file of nobody')
+            e = t.app_env(t.path('unused.sock'), {'FW_SERVER_STATE_PATH': fake, 'FW_SERVER_USER': 'nobody'})
+            p = subprocess.run([rc.testapp(), '-c', harness.FW_INI, '--probe', 'live'], env=e,
+                               capture_output=True, text=True, timeout=30)
+            t.check('but believed when nobody is the server\'s user', p.returncode == 0, p.stdout + p.stderr)
+            os.unlink(fake)
+            app.stop()
 
     with t.section('a master killed with SIGKILL: not live (file left behind)'):
         app = rc.start(t, workers=1, state_path=state)
@@ -222,7 +238,7 @@ def section_privileges(t):
         t.equal('the scoreboard file belongs to the user', os.stat(state).st_uid, nobody.pw_uid)
         code, _, body, _ = harness.fcgi_get(app.sock, '/hello')
         t.check('requests are served', code == 200 and body == b'hello\n', (code, body))
-        check_probe(t, 'ready', state, 0, 'accepting', 'as root, of a server running as nobody')
+        check_probe(t, 'ready', state, 0, 'accepting', 'as root, of a server running as nobody', user=user)
         # The master borrows a stuck worker's connection (pidfd_getfd) to
         # answer 504: it needs the workers dumpable after setuid.
         # /proc/PID/mem is root's for a process that is not dumpable: the
@@ -245,14 +261,45 @@ def section_privileges(t):
                 p.stderr)
 
 
+def section_full_tmpfs(t):
+    """The scoreboard on a tmpfs with no room (a container's small /dev/shm):
+    a clear error at start, never a SIGBUS when a page is first touched."""
+    if os.geteuid() != 0:
+        print('# skip: mounting a small tmpfs needs root')
+        return
+    mnt = t.path('shm')
+    os.mkdir(mnt)
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt],
+                      capture_output=True).returncode != 0:
+        print('# skip: cannot mount a tmpfs here')
+        return
+    try:
+        with open(os.path.join(mnt, 'filler'), 'wb', buffering=0) as f:
+            try:
+                while True:
+                    f.write(b'x' * 4096)
+            except OSError:
+                pass  # full
+        with t.section('scoreboard on a full tmpfs: exit 1 with ENOSPC, no SIGBUS'):
+            app = rc.start(t, wait=False, workers=1, state_path=os.path.join(mnt, 'fw.state'))
+            code = app.wait(harness.START_TIMEOUT)
+            t.equal('the master exits 1', code, 1)
+            t.check('naming the file and the reason', 'creating the scoreboard' in app.log_text() and
+                    'No space left on device' in app.log_text(), app.log_text())
+            t.check('no file left behind', not os.path.exists(os.path.join(mnt, 'fw.state')))
+    finally:
+        subprocess.run(['umount', '-l', mnt], capture_output=True)
+
+
 def main(t):
     section_probes(t)
     section_notify(t)
     section_privileges(t)
-    for p in t.procs:  # but the timeout, the second server and the bad configuration asked for
+    section_full_tmpfs(t)
+    for p in t.procs:  # but the timeout, the second server, the bad configuration and the full tmpfs asked for
         bad = [x for x in rc.error_lines(p.log_text())
                if not any(k in x for k in ('timed out: GET /block', 'belongs to the running master',
-                                           'the configuration has errors'))]
+                                           'the configuration has errors', 'creating the scoreboard'))]
         t.check(f'no error lines in the log of {p.name} (pid {p.pid}) but those asked for', not bad,
                 '\n'.join(bad[:10]))
 

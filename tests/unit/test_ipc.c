@@ -125,7 +125,7 @@ static void test_slot_request(void)
 	CHECK_EQ_STR(fw_retire_reason_name(FW_RETIRE_MEMORY), "memory");
 	CHECK_EQ_STR(fw_slot_state_name(FW_SLOT_DRAINING), "draining");
 	/* Another process (a probe) maps the same file read-only and sees it. */
-	ro = fw_scoreboard_open(path);
+	ro = fw_scoreboard_open(path, NULL);
 	if (CHECK(ro != NULL)) {
 		CHECK_EQ_UINT(ro->nslots, 4);
 		CHECK_EQ_UINT(fw_slot_load(ro->slots[1].requests), 99);
@@ -142,8 +142,8 @@ static void test_slot_request(void)
 	fw_scoreboard_destroy(sb, path);
 	CHECK(access(path, F_OK) != 0);
 	/* Not a scoreboard: refused. */
-	CHECK(fw_scoreboard_open("/etc/hostname") == NULL);
-	CHECK(fw_scoreboard_open("/nonexistent") == NULL);
+	CHECK(fw_scoreboard_open("/etc/hostname", NULL) == NULL);
+	CHECK(fw_scoreboard_open("/nonexistent", NULL) == NULL);
 }
 
 int main(void)
