@@ -1,11 +1,9 @@
 #include "app/probe.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/clock.h"
 #include "ipc/scoreboard.h"
@@ -54,7 +52,6 @@ int fw_probe(const struct fw_config *cfg, const char *what)
 {
 	const struct fw_scoreboard *sb;
 	char path[256], why[200];
-	struct passwd *pw;
 	uid_t owner;
 	int ok;
 
@@ -72,8 +69,7 @@ int fw_probe(const struct fw_config *cfg, const char *what)
 	 * The default path is in /dev/shm, where any local user can put a
 	 * file first: believe only one of root, of this user, or of `user`.
 	 */
-	if (owner != 0 && owner != geteuid() &&
-	    (cfg->user[0] == '\0' || (pw = getpwnam(cfg->user)) == NULL || owner != pw->pw_uid)) {
+	if (!fw_config_state_owner_ok(cfg, owner)) {
 		printf("not %s: %s belongs to uid %ld, not to the server's user\n", what, path, (long)owner);
 		fw_scoreboard_destroy(sb, NULL);
 		return 1;

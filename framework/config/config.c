@@ -495,3 +495,11 @@ void fw_config_state_path(const struct fw_config *c, char *out, size_t len)
 	snprintf(out, len, "%s/fw-%08x.state",
 		 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp", h);
 }
+
+bool fw_config_state_owner_ok(const struct fw_config *c, uid_t owner)
+{
+	struct passwd *pw;
+
+	return owner == 0 || owner == geteuid() ||
+	       (c->user[0] != '\0' && (pw = getpwnam(c->user)) != NULL && owner == pw->pw_uid);
+}

@@ -8,6 +8,7 @@
 #define FW_CONFIG_CONFIG_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "config/addr.h"
 #include "config/listen.h"
@@ -65,6 +66,13 @@ struct fw_config {
  * `--probe` finds a running master) in /dev/shm (tmpfs), else /tmp.
  */
 void fw_config_state_path(const struct fw_config *c, char *out, size_t len);
+
+/*
+ * May a scoreboard file owned by `owner` be believed? Anyone can create a
+ * file in /dev/shm first: only one of root, of this process's user or of
+ * `user` (a master that dropped to it) is.
+ */
+bool fw_config_state_owner_ok(const struct fw_config *c, uid_t owner);
 
 /* Keys whose change needs a restart, not a reload; NULL if none changed. */
 const char *fw_config_restart_needed(const struct fw_config *old, const struct fw_config *new);

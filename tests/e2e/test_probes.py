@@ -121,7 +121,14 @@ def section_probes(t):
             p = subprocess.run([rc.testapp(), '-c', harness.FW_INI, '--probe', 'live'], env=e,
                                capture_output=True, text=True, timeout=30)
             t.check('but believed when nobody is the server\'s user', p.returncode == 0, p.stdout + p.stderr)
-            os.unlink(fake)
+            # Nor does such a file (a live pid, a fresh heartbeat) keep a server from starting.
+            other = rc.start(t, name='other', wait=False, workers=1, state_path=fake)
+            t.check('a server starts over it', harness.wait_until(
+                lambda: 'ready:' in other.log_text() or not other.alive(), harness.START_TIMEOUT)
+                and other.alive(), other.log_text())
+            other.stop()
+            if os.path.exists(fake):
+                os.unlink(fake)
             app.stop()
 
     with t.section('a master killed with SIGKILL: not live (file left behind)'):
