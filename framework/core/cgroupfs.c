@@ -55,5 +55,17 @@ int fw_cgroup_dir(const char *controller, char *out, size_t len)
 		}
 	}
 	fclose(f);
+	/*
+	 * Without a cgroup namespace (older Docker, cgroup v1), the path is
+	 * the host's (/docker/ID) while the container sees its own group at
+	 * the mount's root.
+	 */
+	if (version > 0 && stat(out, &st) != 0) {
+		size_t root = strlen("/sys/fs/cgroup");
+		char *cut = version == 1 ? strchr(out + root + 1, '/') : out + root;
+
+		if (cut != NULL)
+			*cut = '\0';
+	}
 	return version;
 }

@@ -51,8 +51,13 @@ int fw_log_open(const char *path)
 		if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
 			return -1;
 	}
-	if (orig_stderr < 0)
-		orig_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	/* Keep the stderr we were given, for a reload back to "stderr". */
+	if (orig_stderr < 0 && (orig_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
 	/* dup2 replaces fd 2 in one step: no moment without a log. */
 	if (fd != STDERR_FILENO && dup2(fd, STDERR_FILENO) < 0) {
 		int err = errno;

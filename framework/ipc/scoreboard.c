@@ -62,7 +62,7 @@ struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots)
 	/* Afresh: a file left by an earlier master is replaced, never reused. */
 	if (unlink(path) != 0 && errno != ENOENT)
 		return NULL;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0)
 		return NULL;
 	/*
 	 * Blocks, not a sparse file: on a full tmpfs (a container's 64 MiB

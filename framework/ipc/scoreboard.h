@@ -141,7 +141,8 @@ void fw_slot_observe(struct fw_slot *s, uint64_t us);
 /*
  * Create the scoreboard as a shared mapping of the file at path (on tmpfs:
  * /dev/shm), so that probes, which are other processes, can read it.
- * The file is created afresh, mode 0644 (probes may run as another user).
+ * The file is created afresh, mode 0640: it holds the requests in flight,
+ * for the server's user and group (and root) to read.
  * NULL with errno.
  */
 struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots);

@@ -80,6 +80,11 @@ static void scale(struct fw_master *m, int delta)
 	m->workers_wanted = n;
 	fw_slot_store(m->sb->workers_wanted, (uint32_t)n);
 	fw_log(FW_LOG_INFO, "%s: %d worker(s) wanted", delta > 0 ? "SIGTTIN" : "SIGTTOU", n);
+	/* A budget shared out of the cgroup limit is shared anew (new workers take it). */
+	if (m->rss_limit_derived) {
+		fw_cgroup_budget(m);
+		fw_limits_publish(m);
+	}
 }
 
 static void reload_done(struct fw_master *m);

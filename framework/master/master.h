@@ -67,6 +67,7 @@ struct fw_master {
 	struct fw_cgroup cgroup;        /* the container's memory limit, if any */
 	pid_t cgroup_victim;            /* the worker recycled for it, until it exits */
 	uint64_t cgroup_warned_ms;      /* last "the memory is elsewhere" warning */
+	bool rss_limit_derived;         /* cfg.rss_limit_mb came from the cgroup limit */
 	int handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
 	size_t nhandoffs;
 };

@@ -25,6 +25,10 @@ int fw_privs_drop(const struct fw_config *cfg, const char *state_path)
 		fw_log(FW_LOG_ERROR, "user: no user '%s'", cfg->user);
 		return -1;
 	}
+	if (pw->pw_uid == 0) {
+		fw_log(FW_LOG_WARN, "user %s is root: nothing to drop, the workers run as root", cfg->user);
+		return 0;
+	}
 	gid = pw->pw_gid;
 	if (cfg->group[0] != '\0') {
 		if ((gr = getgrnam(cfg->group)) == NULL) {
@@ -37,6 +41,7 @@ int fw_privs_drop(const struct fw_config *cfg, const char *state_path)
 	/* Not through a symbolic link someone put in its place (as root, that would chown any file). */
 	if (fchownat(AT_FDCWD, state_path, pw->pw_uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
 		fw_log_errno(FW_LOG_WARN, "chown(%s)", state_path);
+	/* The user's supplementary groups as well, as nginx's `user` and PHP-FPM do. */
 	if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "dropping privileges to %s", cfg->user);
 		return -1;

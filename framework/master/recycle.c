@@ -220,7 +220,8 @@ int fw_recycle_reload(struct fw_master *m)
 	}
 	m->cfg = next;
 	m->workers_wanted = next.workers;
-	fw_cgroup_budget(m); /* again: the worker count may have changed */
+	m->rss_limit_derived = false; /* the file's rss_limit_mb, unless derived again */
+	fw_cgroup_budget(m);          /* again: the worker count may have changed */
 	fw_slot_store(m->sb->workers_wanted, (uint32_t)next.workers);
 	fw_limits_publish(m);
 	fw_log_set_level(next.log_level);
@@ -537,13 +538,14 @@ void fw_cgroup_budget(struct fw_master *m)
 	uint64_t share, mb;
 	int slots = m->workers_wanted + m->cfg.recycle_concurrency;
 
-	if (fw_cgroup_detect(&m->cgroup) != 0 || m->cfg.rss_limit_mb != 0)
+	if (fw_cgroup_detect(&m->cgroup) != 0 || (m->cfg.rss_limit_mb != 0 && !m->rss_limit_derived))
 		return;
 	share = m->cgroup.limit / 100 * CGROUP_BUDGET_SHARE;
 	mb = share / (uint64_t)slots >> 20;
 	if (mb < 16)
 		mb = 16;
 	m->cfg.rss_limit_mb = (int)mb;
+	m->rss_limit_derived = true;
 	if (m->cfg.rss_soft_limit_mb >= m->cfg.rss_limit_mb)
 		m->cfg.rss_soft_limit_mb = 0;
 	fw_log(FW_LOG_INFO,
@@ -631,7 +633,10 @@ void fw_cgroup_check(struct fw_master *m)
 	if (fw_proc_send(largest, FW_MSG_DRAIN, -1) != 0)
 		kill(largest->pid, SIGTERM);
 	largest->state = FW_PROC_DRAINING;
-	largest->retire = FW_RETIRE_MEMORY;
-	largest->retire_figure = biggest;
+	/* A worker a reload is replacing stays one: "reload done" waits for it. */
+	if (largest->retire != FW_RETIRE_RELOAD) {
+		largest->retire = FW_RETIRE_MEMORY;
+		largest->retire_figure = biggest;
+	}
 	m->cgroup_victim = largest->pid;
 }

@@ -29,6 +29,7 @@ int fw_access_open(struct fw_worker *w)
 	const char *path = w->cfg->access_log;
 	int fd;
 
+	w->pid = (long)getpid();
 	if (path[0] == '\0') {
 		w->access_fd = -1;
 		return 0;
@@ -126,7 +127,7 @@ void fw_access_log(struct fw_worker *w, fw_req *req, int status, size_t bytes, u
 		fw_buf_printf(b, ",\"status\":%d,\"bytes\":%zu", status, bytes);
 		json_field(b, "referer", fw_header(req, "Referer"));
 		json_field(b, "user_agent", fw_header(req, "User-Agent"));
-		fw_buf_printf(b, ",\"duration\":%.6f,\"pid\":%ld}\n", (double)us / 1e6, (long)getpid());
+		fw_buf_printf(b, ",\"duration\":%.6f,\"pid\":%ld}\n", (double)us / 1e6, w->pid);
 	} else {
 		combined_str(b, fw_env(req, "REMOTE_ADDR"), false);
 		fw_buf_puts(b, " - ");
@@ -141,7 +142,7 @@ void fw_access_log(struct fw_worker *w, fw_req *req, int status, size_t bytes, u
 		combined_str(b, fw_header(req, "Referer"), true);
 		fw_buf_putc(b, ' ');
 		combined_str(b, fw_header(req, "User-Agent"), true);
-		fw_buf_printf(b, " %.3f %ld\n", (double)us / 1e6, (long)getpid());
+		fw_buf_printf(b, " %.3f %ld\n", (double)us / 1e6, w->pid);
 	}
 	if (b->len > 0 && write(w->access_fd, b->data, b->len) < 0) {
 		static int warned;

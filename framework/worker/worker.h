@@ -97,6 +97,8 @@ struct fw_worker {
 	struct fw_buf scratch;
 
 	int access_fd;             /* -1: no access log */
+
+	long pid;                  /* getpid(), once: the access log writes it per line */
 	struct fw_buf access_line; /* one line, reused */
 };
 

@@ -46,6 +46,15 @@ def section_fake(t):
         s = rc.status(app.sock)
         t.equal('the status page shows it', s and s.get('limits', {}).get('rss_limit_mb'), 850)
         t.equal('and the group', s and s.get('cgroup', {}).get('limit_bytes'), 3000 * MIB)
+        app.send_signal(signal.SIGTTIN)  # 3 workers: 3000 * 85% / 4 = 637 MiB
+        s = rc.wait_status(app.sock, lambda s: s.get('limits', {}).get('rss_limit_mb') == 637, 10)
+        t.check('SIGTTIN shares it anew: 637 MiB over 3 workers and a replacement',
+                s is not None and s['limits']['rss_limit_mb'] == 637 and ': 637 MiB per worker' in app.log_text(),
+                app.log_text()[-600:])
+        app.send_signal(signal.SIGTTOU)
+        s = rc.wait_status(app.sock, lambda s: s.get('limits', {}).get('rss_limit_mb') == 850, 10)
+        t.check('SIGTTOU: back to 850 MiB', s is not None and s['limits']['rss_limit_mb'] == 850,
+                app.log_text()[-600:])
     with t.section('the group near its limit: the largest worker goes, one at a time, nothing lost'):
         # Small workers are not recycled for the group: the memory is elsewhere.
         mark = rc.LogMark(app.log_text)
