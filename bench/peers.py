@@ -384,26 +384,37 @@ end
 '''
 
 
+COUNT_TARGETS = (('fcgi-ka', '/hello'), ('fcgi', '/fw-fcgi'), ('scgi', '/scgi/hello'))
+
+
 def status(ngx):
     with urllib.request.urlopen(f'http://127.0.0.1:{ngx.port}/status', timeout=10) as r:
         return json.load(r)['workers'][0]
 
 
-def perf_syscalls(pid, seconds_max, run):
-    """raw_syscalls:sys_enter of pid over run(); returns (count, run's result)."""
+PERF_EVENTS = ['raw_syscalls:sys_enter'] + [f'syscalls:sys_enter_{c}' for c in (
+    'read', 'write', 'epoll_wait', 'epoll_ctl', 'accept4', 'shutdown', 'close')]
+
+
+def perf_syscalls(pid, run):
+    """perf stat of pid's system calls over run(): {event: count}, run's result."""
     out = tempfile.mktemp(prefix='fw-perf-')
-    p = subprocess.Popen(['perf', 'stat', '-x,', '-o', out, '-e', 'raw_syscalls:sys_enter',
+    p = subprocess.Popen(['perf', 'stat', '-x,', '-o', out, '-e', ','.join(PERF_EVENTS),
                           '-p', str(pid)], stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     try:
         res = run()
     finally:
         p.send_signal(signal.SIGINT)
-        p.wait(timeout=seconds_max)
+        p.wait(timeout=30)
+    counts = {}
     with open(out) as f:
-        count = next(int(l.split(',')[0]) for l in f if 'raw_syscalls' in l)
+        for line in f:
+            parts = line.split(',')
+            if len(parts) > 3 and parts[0].isdigit():
+                counts[parts[2].split(':')[-1].replace('sys_enter_', '')] = int(parts[0])
     os.unlink(out)
-    return count, res
+    return counts, res
 
 
 def strace_counts(pid, run):
@@ -429,7 +440,7 @@ def strace_counts(pid, run):
 
 def count(args):
     install_packages()
-    ngx = b.Nginx('', SERVER_EXTRA)
+    ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
     sock = ngx.path('hello.sock')
     env = {'FW_SERVER_WORKERS': '1', 'FW_COUNT_ALLOCS': '1', 'FW_SERVER_STATUS_PATH': '/status',
            'FW_SERVER_LISTEN': f'{sock}, scgi:{ngx.path("hello-scgi.sock")}'}
@@ -437,27 +448,33 @@ def count(args):
     lua = ngx.path('count.lua')
     with open(lua, 'w') as f:
         f.write(LUA_COUNT.replace('@N@', str(args.requests)))
-    rows = [('fw, 1 worker', 'requests', 'syscalls/req (perf)', 'syscalls/req (strace)',
-             'breakdown per request (strace)', 'allocs/req')]
+    rows = [('fw, 1 worker', 'requests', 'syscalls/req', 'breakdown per request',
+             'syscalls/req under strace', 'breakdown under strace', 'allocs/req')]
     try:
         worker = int(b.children(app.pid)[0])
-        for name, path in (('fcgi keep-alive', '/hello'), ('fcgi, no keep-alive', '/fw-fcgi'),
-                           ('scgi', '/scgi/hello')):
+        for name, path in COUNT_TARGETS:
+            if args.only and name not in args.only.split(','):
+                continue
             url = f'http://127.0.0.1:{ngx.port}{path}'
-            b.wrk(url, 2)  # warm-up: pools, buffers, connections at their working size
+            warm = b.wrk(url, 2)  # warm-up: pools, buffers, connections at their working size
+            # wrk's thread:stop() ends the requests, not the run: size the run to fit.
+            secs = int(args.requests / warm['rps'] * 1.5) + 2
             s0 = status(ngx)
-            n_perf, res = perf_syscalls(worker, 60, lambda: b.wrk(url, 120, lua=lua))
+            perf, res = perf_syscalls(worker, lambda: b.wrk(url, secs, lua=lua))
             s1 = status(ngx)
             reqs = s1['requests'] - s0['requests'] - 1  # the status request itself
             allocs = (s1['allocs'] - s0['allocs']) / reqs if isinstance(s0['allocs'], int) else None
-            calls, res2 = strace_counts(worker, lambda: b.wrk(url, 120, lua=lua))
+            total = perf.pop('sys_enter')
+            per = ', '.join(f'{k} {c / reqs:.2f}' for k, c in sorted(perf.items(), key=lambda kv: -kv[1])
+                            if c / reqs >= 0.005)
+            calls, res2 = strace_counts(worker, lambda: b.wrk(url, secs * 10, lua=lua))
+            n2 = res2['requests']
             n_strace = sum(c for c, _ in calls.values())
-            per = ', '.join(f'{k} {c / res2["requests"]:.2f}' + (f' ({e / res2["requests"]:.2f} failed)'
-                                                                  if e else '')
-                            for k, (c, e) in sorted(calls.items(), key=lambda kv: -kv[1][0])
-                            if c / res2['requests'] >= 0.005)
-            rows.append((name, str(reqs), f'{n_perf / reqs:.2f}', f'{n_strace / res2["requests"]:.2f}',
-                         per, f'{allocs:.3f}' if allocs is not None else 'n/a (not tcmalloc)'))
+            per2 = ', '.join(f'{k} {c / n2:.2f}' + (f' ({e / n2:.2f} failed)' if e else '')
+                             for k, (c, e) in sorted(calls.items(), key=lambda kv: -kv[1][0])
+                             if c / n2 >= 0.005)
+            rows.append((name, str(reqs), f'{total / reqs:.2f}', per, f'{n_strace / n2:.2f}', per2,
+                         f'{allocs:.3f}' if allocs is not None else 'n/a (not tcmalloc)'))
             print(' | '.join(rows[-1]), flush=True)
     finally:
         b.stop_app(app)
