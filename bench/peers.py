@@ -74,6 +74,11 @@ SERVER_EXTRA = '''
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:@TMP@/hello.sock;
         }
+        location = /fw-herd {
+            rewrite ^ /hello break;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:@TMP@/herd.sock;
+        }
         location = /uwsgi {
             include /etc/nginx/uwsgi_params;
             uwsgi_modifier1 18;
@@ -438,6 +443,35 @@ def strace_counts(pid, run):
     return calls, res
 
 
+def herd(args, ngx):
+    """Without keep-alive, 2 workers: accept4 calls that found nothing (a
+    worker woken for a connection a sibling took), per accepted connection."""
+    sock = ngx.path('herd.sock')
+    env = {'FW_SERVER_WORKERS': '2', 'FW_SERVER_LISTEN': sock}
+    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock, env, ngx.path('herd.log'))
+    out = tempfile.mktemp(prefix='fw-perf-')
+    try:
+        pids = ','.join(b.children(app.pid))
+        p = subprocess.Popen(['perf', 'stat', '-x,', '-o', out,
+                              '-e', 'syscalls:sys_enter_accept4',
+                              '-e', 'syscalls:sys_exit_accept4', '--filter', 'ret < 0',
+                              '-e', 'syscalls:sys_enter_epoll_wait', '-p', pids],
+                             stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        res = b.wrk(f'http://127.0.0.1:{ngx.port}/fw-herd', 5)
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    finally:
+        b.stop_app(app)
+    with open(out) as f:
+        n = [int(l.split(',')[0]) for l in f if l.split(',')[0].isdigit()]
+    os.unlink(out)
+    calls, failed, waits = n
+    ok = calls - failed
+    return {'requests': res['requests'], 'accepted': ok, 'failed_accepts': failed,
+            'failed_per_accept': failed / max(ok, 1), 'epoll_waits_per_accept': waits / max(ok, 1)}
+
+
 def count(args):
     install_packages()
     ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
@@ -480,6 +514,16 @@ def count(args):
         b.stop_app(app)
         ngx.close()
     print(f'\nwrk -t1 -c32 stopped after {args.requests} answers; one worker')
+    if not args.only or 'herd' in args.only.split(','):
+        ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
+        try:
+            h = herd(args, ngx)
+        finally:
+            ngx.close()
+        print(f'\naccept herd, 2 workers, FastCGI without keep-alive, wrk -t1 -c32 for 5 s: '
+              f'{h["accepted"]} connections accepted, {h["failed_accepts"]} accept4 calls found '
+              f'nothing ({h["failed_per_accept"]:.3f} per accepted connection); '
+              f'{h["epoll_waits_per_accept"]:.2f} epoll_wait per accepted connection (both workers)')
     print(b.table(rows, True) if args.markdown else '\n'.join('  '.join(r) for r in rows))
 
 
