@@ -166,6 +166,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	conn_settle(c);
 }
 
+void fw_conn_read_now(struct fw_conn *c)
+{
+	on_read(c->fd, EV_READ, c);
+}
+
 /* Write as much of p[0..len) as the socket takes; *sent says how much. */
 static int write_some(struct fw_conn *c, const char *p, size_t len, size_t *sent)
 {

@@ -180,6 +180,13 @@ void fw_conn_send(struct fw_conn *c);
 bool fw_conn_idle(const struct fw_conn *c);
 /* A safe point: close c if it broke or finished (do not use c afterwards). */
 void fw_conn_settle(struct fw_conn *c);
+
+/*
+ * Read a connection just accepted without waiting for epoll to report it:
+ * nginx writes its request right after connect(), so it is usually there,
+ * and one epoll_wait per connection is saved. May close the connection.
+ */
+void fw_conn_read_now(struct fw_conn *c);
 /* Has c been waiting for its peer's close for too long? */
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now);
 /*
