@@ -29,9 +29,12 @@ connections in parallel for a few seconds: how many of them got answers
 --count measures fw alone (one worker, so that one process serves every
 request): system calls per request (perf's raw_syscalls tracepoint, which
 barely slows the worker, and strace -c -f for the breakdown), over a fixed
-number of requests with and without keep-alive; the accept wake-ups that
-found nothing; and heap allocations per request (FW_COUNT_ALLOCS=1, as
-tests/e2e/test_reuse.py does; tcmalloc builds only).
+number of requests with and without keep-alive, and SCGI; heap
+allocations per request (FW_COUNT_ALLOCS=1, as tests/e2e/test_reuse.py
+does; tcmalloc builds only); the private memory of an idle worker and of
+1000 idle keep-alive connections; and, with 2 workers and no keep-alive,
+the accept4() calls that found nothing (the thundering herd).
+--only takes fcgi-ka, fcgi, scgi, idle, herd there.
 
 The Debian packages of the peers are installed if missing (as root, or
 with sudo): uwsgi-core, spawn-fcgi, libfcgi-dev, php-fpm.
@@ -472,6 +475,69 @@ def herd(args, ngx):
             'failed_per_accept': failed / max(ok, 1), 'epoll_waits_per_accept': waits / max(ok, 1)}
 
 
+def fcgi_request(path):
+    """A FastCGI GET with FCGI_KEEP_CONN, request id 1."""
+    def rec(t, body):
+        return bytes([1, t, 0, 1, len(body) >> 8, len(body) & 255, 0, 0]) + body
+
+    def nv(n, v):
+        return bytes([len(n), len(v)]) + n + v
+    params = nv(b'REQUEST_METHOD', b'GET') + nv(b'DOCUMENT_URI', path.encode())
+    return (rec(1, bytes([0, 1, 1, 0, 0, 0, 0, 0])) + rec(4, params) + rec(4, b'') + rec(5, b''))
+
+
+def private_kb(pid):
+    """Private_Clean + Private_Dirty of pid."""
+    kb = 0
+    with open(f'/proc/{pid}/smaps_rollup') as f:
+        for line in f:
+            if line.startswith(('Private_Clean:', 'Private_Dirty:')):
+                kb += int(line.split()[1])
+    return kb
+
+
+def idle_memory(args, tmp, conns=1000):
+    """Private memory of an idle worker, then per idle keep-alive connection
+    (each served one request first, as nginx's kept connections are)."""
+    import socket
+    sock = os.path.join(tmp, 'idle.sock')
+    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock,
+                      {'FW_SERVER_WORKERS': '1', 'FW_SERVER_LISTEN': sock},
+                      os.path.join(tmp, 'idle.log'))
+    held = []
+    try:
+        worker = int(b.children(app.pid)[0])
+        req = fcgi_request('/hello')
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        s.sendall(req)
+        s.settimeout(5)
+        while b'\x01\x03\x00\x01' not in s.recv(65536):  # END_REQUEST
+            pass
+        s.close()
+        time.sleep(0.3)
+        before = private_kb(worker)
+        for _ in range(conns):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(5)
+            s.connect(sock)
+            s.sendall(req)
+            data = b''
+            while b'\x01\x03\x00\x01' not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise SystemExit('idle check: connection closed')
+                data += chunk
+            held.append(s)
+        time.sleep(0.3)
+        after = private_kb(worker)
+    finally:
+        for s in held:
+            s.close()
+        b.stop_app(app)
+    return before, (after - before) * 1024 / conns
+
+
 def count(args):
     install_packages()
     ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
@@ -514,6 +580,14 @@ def count(args):
         b.stop_app(app)
         ngx.close()
     print(f'\nwrk -t1 -c32 stopped after {args.requests} answers; one worker')
+    if not args.only or 'idle' in args.only.split(','):
+        tmp = tempfile.mkdtemp(prefix='fw-idle-')
+        try:
+            idle_kb, per_conn = idle_memory(args, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f'\nidle worker (after one request): {idle_kb} KiB private; '
+              f'1000 idle keep-alive connections add {per_conn:.0f} bytes each to its private memory')
     if not args.only or 'herd' in args.only.split(','):
         ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
         try:
