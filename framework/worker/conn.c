@@ -25,7 +25,6 @@
 #define READ_BUF_SIZE (64 * 1024)
 #define SCRATCH_KEEP (256 * 1024)    /* scratch capacity kept between responses */
 #define OUT_HIGH_WATER (1024 * 1024) /* stop reading while this much is unsent */
-#define FREE_CONNS_MAX 256
 #define HANDOFF_RETRY_MS 10
 #define LINGER_MS 2000
 #define LINGER_SWEEP_MS 5 /* lingering connections are read this often */
@@ -538,7 +537,13 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 	memset(c, 0, sizeof(*c));
 	if (c == w->reading_now)
 		w->reading_now_closed = true; /* and kept below: fw_conn_read_now() looks */
-	if (w->nfree_conns < FREE_CONNS_MAX || c == w->reading_now) {
+	/*
+	 * Kept for reuse up to max_conns, as many as can ever be open: closed
+	 * connections linger a few ms, so how many are open swings with the
+	 * rate of connections, and a smaller cap would free and calloc at
+	 * every swing. At most max_conns x 464 bytes stay after a peak.
+	 */
+	if (w->nfree_conns < (size_t)w->cfg->max_conns || c == w->reading_now) {
 		c->next = w->free_conns;
 		w->free_conns = c;
 		w->nfree_conns++;
