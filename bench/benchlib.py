@@ -45,6 +45,16 @@ def cpu_ticks(pid):
     return total
 
 
+def pid_ticks(pid):
+    """utime+stime of one live process (0 if it is gone)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            g = f.read().rsplit(')', 1)[1].split()
+        return int(g[11]) + int(g[12])
+    except OSError:
+        return 0
+
+
 def children(pid):
     with open(f'/proc/{pid}/task/{pid}/children') as f:
         return f.read().split()
@@ -53,13 +63,21 @@ def children(pid):
 class Nginx:
     """nginx -p TMP -c conf/nginx.conf with only the port and socket directory changed."""
 
-    def __init__(self):
+    def __init__(self, http_extra='', server_extra=''):
+        """http_extra and server_extra (where @TMP@ is the private directory)
+        go into the http and server blocks, ahead of the shipped ones."""
         self.tmp = tempfile.mkdtemp(prefix='fw-bench-')
         os.chmod(self.tmp, 0o755)
         self.port = free_port()
         with open(os.path.join(ROOT, 'conf', 'nginx.conf')) as f:
             conf = f.read().replace('127.0.0.1:8080', f'127.0.0.1:{self.port}')
         conf = conf.replace('/tmp/fw-run/', self.tmp + '/')
+        if http_extra:
+            conf = conf.replace('\n    server {\n', '\n' + http_extra.replace('@TMP@', self.tmp) +
+                                '\n    server {\n', 1)
+        if server_extra:
+            listen = f'listen 127.0.0.1:{self.port};\n'
+            conf = conf.replace(listen, listen + server_extra.replace('@TMP@', self.tmp), 1)
         for d in ('logs', 'tmp'):
             os.makedirs(os.path.join(self.tmp, d), exist_ok=True)
         self.conf = os.path.join(self.tmp, 'nginx.conf')

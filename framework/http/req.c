@@ -58,6 +58,7 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->method = NULL;
 	req->path = NULL;
 	req->content_length = 0;
+	req->has_content_length = false;
 	req->query = NULL;
 	req->nquery = 0;
 	req->query_parsed = false;
@@ -80,9 +81,14 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 
 const struct fw_nv *fw_req_env_find(fw_req *req, const char *name)
 {
+	size_t len = strlen(name);
+
+	/* Lengths first: most names differ in length, and it is already known. */
 	for (size_t i = req->nenv; i-- > 0;) {
-		if (strcmp(req->env[i].name, name) == 0)
-			return &req->env[i];
+		const struct fw_nv *nv = &req->env[i];
+
+		if (nv->name_len == len && memcmp(nv->name, name, len) == 0)
+			return nv;
 	}
 	return NULL;
 }
@@ -101,14 +107,14 @@ static const char *env_value(fw_req *req, const char *name)
  * it wins. Other clients follow CGI (SCRIPT_NAME + PATH_INFO); a bare
  * REQUEST_URI is the last resort and is decoded here.
  */
-static const char *derive_path(fw_req *req)
+static const char *derive_path(fw_req *req, const struct fw_nv *doc_uri)
 {
-	const char *s, *script, *info, *uri;
+	const char *script, *info, *uri;
 	char *p;
 	size_t n;
 
-	if ((s = env_value(req, "DOCUMENT_URI")) != NULL && s[0] != '\0')
-		return s;
+	if (doc_uri != NULL && doc_uri->value[0] != '\0')
+		return doc_uri->value;
 	script = env_value(req, "SCRIPT_NAME");
 	info = env_value(req, "PATH_INFO");
 	if ((script != NULL && script[0] != '\0') || (info != NULL && info[0] != '\0')) {
@@ -132,18 +138,32 @@ static const char *derive_path(fw_req *req)
 
 int fw_req_prepare(fw_req *req, const char **error)
 {
-	const struct fw_nv *cl;
+	const struct fw_nv *cl = NULL, *method = NULL, *doc_uri = NULL;
 
-	req->method = env_value(req, "REQUEST_METHOD");
+	/*
+	 * The three params every request needs, in one pass instead of a
+	 * lookup each. From the end, as fw_req_env_find(): the last one wins.
+	 */
+	for (size_t i = req->nenv; i-- > 0;) {
+		const struct fw_nv *nv = &req->env[i];
+
+		if (nv->name_len == 14 && method == NULL && memcmp(nv->name, "REQUEST_METHOD", 14) == 0)
+			method = nv;
+		else if (nv->name_len == 14 && cl == NULL && memcmp(nv->name, "CONTENT_LENGTH", 14) == 0)
+			cl = nv;
+		else if (nv->name_len == 12 && doc_uri == NULL && memcmp(nv->name, "DOCUMENT_URI", 12) == 0)
+			doc_uri = nv;
+	}
+	req->method = method != NULL ? method->value : NULL;
 	if (req->method == NULL || req->method[0] == '\0')
 		req->method = "GET";
 	req->head = strcmp(req->method, "HEAD") == 0;
-	if ((req->path = derive_path(req)) == NULL) {
+	if ((req->path = derive_path(req, doc_uri)) == NULL) {
 		*error = "out of memory";
 		return FW_ERROR;
 	}
 	req->content_length = 0;
-	cl = fw_req_env_find(req, "CONTENT_LENGTH");
+	req->has_content_length = cl != NULL;
 	if (cl != NULL && cl->value_len > 0 &&
 	    !fw_parse_uint(cl->value, cl->value_len, 1ULL << 62, &req->content_length)) {
 		*error = "CONTENT_LENGTH is not a decimal number";

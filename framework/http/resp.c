@@ -183,22 +183,55 @@ static bool own_length(const fw_req *req, const struct fw_resp_header *cl)
 	return !(req->head && req->out.len == 0 && cl != NULL);
 }
 
+/* Decimal digits of v at the end of buf[20]; returns where they start. */
+static char *utoa_end(char *end, unsigned long long v)
+{
+	do
+		*--end = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return end;
+}
+
+/* name ": " value CRLF. Appends, not printf: the head is on every request's path. */
+static int put_header(struct fw_buf *out, const char *name, size_t nlen, const char *value,
+		      size_t vlen)
+{
+	/* One reserve, so that the appends after it only copy. */
+	if (fw_buf_reserve(out, nlen + vlen + 4) != 0 || fw_buf_append(out, name, nlen) != 0 ||
+	    fw_buf_append(out, ": ", 2) != 0 || fw_buf_append(out, value, vlen) != 0 ||
+	    fw_buf_append(out, "\r\n", 2) != 0)
+		return -1;
+	return 0;
+}
+
 int fw_resp_head(fw_req *req, int status, struct fw_buf *out)
 {
 	bool body = fw_status_has_body(status);
 	const struct fw_resp_header *cl = header_find(req, "Content-Length");
 	bool ours = own_length(req, cl);
+	const char *reason = fw_status_reason(status);
+	char num[24], *end = num + sizeof(num), *digits;
+	size_t rlen = strlen(reason);
 
-	if (fw_buf_printf(out, "Status: %d %s\r\n", status, fw_status_reason(status)) != 0)
+	/* "Status: 200 OK": status is 200..599 here (fw_resp_settle). */
+	digits = utoa_end(end, (unsigned)status);
+	if (put_header(out, "Status", 6, digits, (size_t)(end - digits)) != 0)
+		return FW_ERROR;
+	fw_buf_truncate(out, out->len - 2); /* the reason goes on the same line */
+	if (fw_buf_append(out, " ", 1) != 0 || fw_buf_append(out, reason, rlen) != 0 ||
+	    fw_buf_append(out, "\r\n", 2) != 0)
 		return FW_ERROR;
 	for (const struct fw_resp_header *h = req->headers; h != NULL; h = h->next) {
 		if (strcasecmp(h->name, "Content-Length") == 0 && (ours || h != cl || !body))
 			continue;
-		if (fw_buf_printf(out, "%s: %s\r\n", h->name, h->value) != 0)
+		if (put_header(out, h->name, strlen(h->name), h->value, strlen(h->value)) != 0)
 			return FW_ERROR;
 	}
-	if (body && ours && fw_buf_printf(out, "Content-Length: %zu\r\n", req->out.len) != 0)
-		return FW_ERROR;
+	if (body && ours) {
+		digits = utoa_end(end, req->out.len);
+		if (put_header(out, "Content-Length", 14, digits, (size_t)(end - digits)) != 0)
+			return FW_ERROR;
+	}
 	return fw_buf_append(out, "\r\n", 2) == 0 ? FW_OK : FW_ERROR;
 }
 

@@ -9,7 +9,7 @@
  * 4-byte form, whose value is 31 bits: it always fits a uint32_t, and is
  * compared with what remains before any addition, so nothing can overflow.
  */
-static int nv_length(const uint8_t *buf, size_t len, size_t *pos, uint32_t *out)
+__attribute__((always_inline)) static inline int nv_length(const uint8_t *buf, size_t len, size_t *pos, uint32_t *out)
 {
 	const uint8_t *p = buf + *pos;
 
@@ -28,7 +28,7 @@ static int nv_length(const uint8_t *buf, size_t len, size_t *pos, uint32_t *out)
 }
 
 /* Decode the pair at *pos; on success *pos is past it. */
-static int nv_next(const uint8_t *buf, size_t len, size_t *pos, uint32_t *nlen, uint32_t *vlen)
+__attribute__((always_inline)) static inline int nv_next(const uint8_t *buf, size_t len, size_t *pos, uint32_t *nlen, uint32_t *vlen)
 {
 	if (nv_length(buf, len, pos, nlen) != FW_OK || nv_length(buf, len, pos, vlen) != FW_OK)
 		return FW_ERROR;

@@ -25,9 +25,10 @@
 #define READ_BUF_SIZE (64 * 1024)
 #define SCRATCH_KEEP (256 * 1024)    /* scratch capacity kept between responses */
 #define OUT_HIGH_WATER (1024 * 1024) /* stop reading while this much is unsent */
-#define FREE_CONNS_MAX 256
 #define HANDOFF_RETRY_MS 10
 #define LINGER_MS 2000
+#define LINGER_SWEEP_MS 5 /* lingering connections are read this often */
+#define LINGER_READS 16   /* reads of dropped input per connection and sweep */
 
 static uint8_t read_buf[READ_BUF_SIZE];
 
@@ -164,6 +165,28 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		io_error(c, "read");
 	}
 	conn_settle(c);
+}
+
+void fw_conn_read_now(struct fw_conn *c)
+{
+	struct fw_worker *w = c->w;
+
+	w->reading_now = c;
+	w->reading_now_closed = false;
+	on_read(c->fd, EV_READ, c);
+	w->reading_now = NULL;
+	if (w->reading_now_closed)
+		return; /* c is on the free list (fw_conn_close kept it for this check) */
+	/*
+	 * Watch it from now on unless what happened says otherwise: it
+	 * lingers (swept, not watched), the peer closed, or reading waits
+	 * for output to drain (conn_resume turns it on).
+	 */
+	if (!c->reading && !c->lingering && !c->peer_closed && !c->handoff_pending &&
+	    c->held.len == 0) {
+		reading(c, true);
+		conn_settle(c); /* closes it if event_add failed */
+	}
 }
 
 /* Write as much of p[0..len) as the socket takes; *sent says how much. */
@@ -355,16 +378,74 @@ void fw_conn_send_handoffs(struct fw_worker *w)
  * makes the kernel send a reset, and clients that write once more after
  * their request (the npm fastcgi-client writes an empty buffer) get EPIPE
  * and drop an answer they had not read yet. Bounded by LINGER_MS.
+ *
+ * Lingering connections are not watched by epoll: a sweep every
+ * LINGER_SWEEP_MS reads each, by when the peer has usually closed. That
+ * saves a wake-up per connection, and, for a connection answered on its
+ * first read (fw_conn_read_now), both epoll_ctl calls.
  */
+static void linger_arm(struct fw_worker *w)
+{
+	struct timeval tv = {0, LINGER_SWEEP_MS * 1000};
+
+	/* If the timer cannot be set, fw_retire_tick() closes them after LINGER_MS. */
+	if (!evtimer_pending(&w->linger_ev, NULL) && evtimer_add(&w->linger_ev, &tv) != 0)
+		fw_log(FW_LOG_ERROR, "evtimer_add: cannot sweep lingering connections");
+}
+
+/* Shut the write side down and leave the connection to the sweep. */
 static void conn_linger(struct fw_conn *c)
 {
 	if (c->peer_closed || c->w->stopping || shutdown(c->fd, SHUT_WR) != 0) {
 		fw_conn_close(c, NULL);
 		return;
 	}
+	reading(c, false);
+	writing(c, false);
+	if (c->broken) {
+		fw_conn_close(c, NULL);
+		return;
+	}
 	c->lingering = true;
 	c->linger_since = fw_now_ms();
-	reading(c, true);
+	c->w->nlingering++;
+	linger_arm(c->w);
+}
+
+/* Read what a lingering peer sent (dropped); close it at its EOF, an error or LINGER_MS. */
+static bool linger_sweep_one(struct fw_conn *c, void *arg)
+{
+	uint64_t now = *(const uint64_t *)arg;
+	ssize_t n = 1;
+
+	if (!c->lingering)
+		return false;
+	for (int i = 0; i < LINGER_READS && n > 0; i++)
+		n = read(c->fd, read_buf, sizeof(read_buf));
+	if (n == 0 || (n < 0 && !transient(errno)) || now - c->linger_since > LINGER_MS) {
+		fw_conn_close(c, NULL);
+		return true;
+	}
+	return false;
+}
+
+static void on_linger_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct fw_worker *w = arg;
+	uint64_t now = fw_now_ms();
+
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	if (w->nlingering == 0)
+		return;
+	fw_conn_for_each(w, linger_sweep_one, &now);
+	if (w->nlingering > 0)
+		linger_arm(w);
+}
+
+void fw_conn_linger_init(struct fw_worker *w)
+{
+	evtimer_assign(&w->linger_ev, w->base, on_linger_sweep, w);
 }
 
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now)
@@ -392,7 +473,7 @@ void fw_conn_settle(struct fw_conn *c)
 	conn_settle(c);
 }
 
-struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto)
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch)
 {
 	struct fw_conn *c = w->free_conns;
 
@@ -409,13 +490,13 @@ struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto)
 	fw_session_init(c);
 	event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
-	if (event_add(&c->rev, NULL) != 0) {
+	if (watch && event_add(&c->rev, NULL) != 0) {
 		fw_log(FW_LOG_ERROR, "event_add: cannot watch a new connection");
 		memset(c, 0, sizeof(*c));
 		free(c);
 		return NULL;
 	}
-	c->reading = true;
+	c->reading = watch;
 	c->prev = NULL;
 	c->next = w->conns;
 	if (w->conns != NULL)
@@ -434,6 +515,8 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 		fw_log(FW_LOG_DEBUG, "connection %d %s with a request in progress", c->fd, why);
 	if (c->req != NULL)
 		fw_request_abandon(c, c->req);
+	if (c->lingering)
+		w->nlingering--;
 	if (c->reading)
 		event_del(&c->rev);
 	if (c->writing)
@@ -452,7 +535,15 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 	fw_buf_release(&c->held);
 	fw_buf_release(&c->mgmt);
 	memset(c, 0, sizeof(*c));
-	if (w->nfree_conns < FREE_CONNS_MAX) {
+	if (c == w->reading_now)
+		w->reading_now_closed = true; /* and kept below: fw_conn_read_now() looks */
+	/*
+	 * Kept for reuse up to max_conns, as many as can ever be open: closed
+	 * connections linger a few ms, so how many are open swings with the
+	 * rate of connections, and a smaller cap would free and calloc at
+	 * every swing. At most max_conns x 464 bytes stay after a peak.
+	 */
+	if (w->nfree_conns < (size_t)w->cfg->max_conns || c == w->reading_now) {
 		c->next = w->free_conns;
 		w->free_conns = c;
 		w->nfree_conns++;

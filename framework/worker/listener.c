@@ -57,6 +57,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	struct fw_worker *w = l->w;
 	struct sockaddr_storage sa;
 	socklen_t salen = sizeof(sa);
+	struct fw_conn *c;
 	int cfd;
 
 	FW_UNUSED(what);
@@ -93,11 +94,12 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		close(cfd);
 		return;
 	}
-	if (fw_conn_open(w, cfd, l->proto) == NULL) {
+	if ((c = fw_conn_open(w, cfd, l->proto, false)) == NULL) {
 		close(cfd);
 		return;
 	}
 	fw_listener_conn_opened(w);
+	fw_conn_read_now(c); /* last: it may close c */
 }
 
 void fw_listener_conn_opened(struct fw_worker *w)

@@ -104,7 +104,7 @@ static const char *params_over_limits(const struct fw_config *cfg, const fw_req 
 
 		if (nv->name_len > longest || nv->value_len > longest)
 			return "a param name or value longer than max_param_kb";
-		headers += strncmp(nv->name, "HTTP_", 5) == 0;
+		headers += nv->name_len >= 5 && nv->name[0] == 'H' && memcmp(nv->name, "HTTP_", 5) == 0;
 	}
 	return headers > (size_t)cfg->max_headers ? "more request headers than max_headers" : NULL;
 }
@@ -153,6 +153,15 @@ static void complete(fw_req *req, int status)
 	fw_conn_settle(c);
 }
 
+/* snprintf("%s") without the formatting machinery: it runs on every request. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 			const struct fw_route_match *m)
 {
@@ -162,8 +171,8 @@ static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 	if (fw_req_set_route_params(req, m) != FW_OK)
 		return 500;
 	/* The master reads this to find (and answer) a handler stuck past `timeout`. */
-	snprintf(sr.method, sizeof(sr.method), "%s", req->method);
-	snprintf(sr.path, sizeof(sr.path), "%s", req->path);
+	copy_cut(sr.method, sizeof(sr.method), req->method);
+	copy_cut(sr.path, sizeof(sr.path), req->path);
 	fw_slot_request_begin(w->slot, &sr, fw_now_ms());
 	/* fcgi_stderr: what the handler logs also goes to nginx with the answer. */
 	if (w->cfg->fcgi_stderr && c->proto == FW_PROTO_FASTCGI)
@@ -186,7 +195,7 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 	struct fw_route_match m;
 	int status;
 
-	if (fw_env(req, "CONTENT_LENGTH") != NULL && req->body.len != req->content_length) {
+	if (req->has_content_length && req->body.len != req->content_length) {
 		fw_log(FW_LOG_INFO, "%s %s: body is %zu bytes, CONTENT_LENGTH says %llu; answering 400",
 		       req->method, req->path, req->body.len, req->content_length);
 		fw_request_reject(c, req, 400);

@@ -165,7 +165,7 @@ static void adopt(struct fw_worker *w, const int *fds, int n)
 {
 	for (int i = 0; i < n; i++) {
 		/* Only keepalive FastCGI connections are handed over. */
-		struct fw_conn *c = fw_conn_open(w, fds[i], FW_PROTO_FASTCGI);
+		struct fw_conn *c = fw_conn_open(w, fds[i], FW_PROTO_FASTCGI, true);
 
 		if (c == NULL) {
 			close(fds[i]);
@@ -282,6 +282,7 @@ static int events_start(struct fw_worker *w)
 	evtimer_assign(&w->stop_ev, w->base, on_stop_timeout, w);
 	evtimer_assign(&w->drain_ev, w->base, on_drain, w);
 	evtimer_assign(&w->handoff_ev, w->base, on_handoff, w);
+	fw_conn_linger_init(w);
 	event_assign(&w->chan_ev, w->base, w->chan_fd, EV_READ | EV_PERSIST, on_chan, w);
 	event_assign(&w->heartbeat_ev, w->base, -1, EV_PERSIST, on_heartbeat, w);
 	evsignal_assign(&w->sig_term, w->base, SIGTERM, on_signal, w);
@@ -326,6 +327,7 @@ static void worker_cleanup(struct fw_worker *w)
 		event_del(&w->stop_ev);
 		event_del(&w->drain_ev);
 		event_del(&w->handoff_ev);
+		event_del(&w->linger_ev);
 		evsignal_del(&w->sig_term);
 		evsignal_del(&w->sig_int);
 		evsignal_del(&w->sig_quit);

@@ -71,6 +71,10 @@ struct fw_worker {
 	bool master_gone;
 	struct event handoff_ev; /* sends marked connections; retries a full channel */
 	struct event drain_ev;   /* settles connections after fw_worker_drain() */
+	struct event linger_ev;  /* sweeps lingering connections (conn.c) */
+	size_t nlingering;       /* connections lingering, unwatched */
+	struct fw_conn *reading_now; /* fw_conn_read_now()'s connection */
+	bool reading_now_closed;     /* ... and it was closed meanwhile */
 
 	/* Recycling. */
 	uint64_t retire_after; /* max_requests + jitter, 0 = never */
@@ -168,7 +172,8 @@ void fw_listener_conn_closed(struct fw_worker *w);
 void fw_listener_conn_opened(struct fw_worker *w);
 
 /* conn.c */
-struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto);
+/* watch: add its read event now; false when fw_conn_read_now() follows. */
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch);
 void fw_conn_close(struct fw_conn *c, const char *why);
 void fw_conn_free_all(struct fw_worker *w);
 /*
@@ -182,6 +187,18 @@ void fw_conn_send(struct fw_conn *c);
 bool fw_conn_idle(const struct fw_conn *c);
 /* A safe point: close c if it broke or finished (do not use c afterwards). */
 void fw_conn_settle(struct fw_conn *c);
+
+/*
+ * Read a connection just accepted (opened without watch) without waiting
+ * for epoll to report it: nginx writes its request right after connect(),
+ * so it is usually there, and one epoll_wait per connection is saved. It
+ * is added to epoll only if it still has to be read: a request answered
+ * at once without keep-alive never is. May close the connection.
+ */
+void fw_conn_read_now(struct fw_conn *c);
+
+/* The lingering-close sweep's timer, set up with the other events. */
+void fw_conn_linger_init(struct fw_worker *w);
 /* Has c been waiting for its peer's close for too long? */
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now);
 /*

@@ -1,0 +1,621 @@
+#!/usr/bin/env python3
+"""fw next to uWSGI, libfcgi and PHP-FPM behind the same nginx, in interleaved rounds.
+
+One private nginx (conf/nginx.conf plus a location per peer, one worker,
+127.0.0.1 and a free port) and every backend with 2 processes, all started
+once; then, round after round, wrk -t1 -c32 against each target in turn:
+
+  nginx-static   nginx's own `return 200`: the ceiling
+  fw-fcgi-ka     apps/hello over FastCGI, upstream keepalive + fastcgi_keep_conn on
+  fw-fcgi        apps/hello over FastCGI, a connection per request
+  fw-scgi        apps/hello over SCGI (a connection per request)
+  uwsgi          uWSGI, symcall plugin calling bench/peers/uwsgi_hello.c, uwsgi_pass
+  uwsgi-fcgi     the same uWSGI over its FastCGI socket
+  libfcgi-ka     bench/peers/fcgi_hello.c (libfcgi) under spawn-fcgi, keepalive
+  libfcgi        the same, a connection per request
+  php-ka         PHP-FPM (pm static, 2 children) with bench/peers/hello.php, keepalive
+  php            the same, a connection per request
+
+Per round and as medians: req/s, p99, errors (non-2xx + socket errors,
+timeouts included), backend CPU per request (utime+stime of every process
+of the backend over the run, from /proc, divided by requests), nginx's CPU
+per request, and the ratio to nginx-static. Then, with keep-alive, 32
+connections in parallel for a few seconds: how many of them got answers
+(a backend that holds one connection per process starves the others).
+
+  bench/peers.py [--build build] [--seconds 10] [--rounds 3] [--only a,b] [--markdown]
+  bench/peers.py --count [--build build] [--requests 200000]
+
+--count measures fw alone (one worker, so that one process serves every
+request): system calls per request (perf's raw_syscalls tracepoint, which
+barely slows the worker, and strace -c -f for the breakdown), over a fixed
+number of requests with and without keep-alive, and SCGI; heap
+allocations per request (FW_COUNT_ALLOCS=1, as tests/e2e/test_reuse.py
+does; tcmalloc builds only); the private memory of an idle worker and of
+1000 idle keep-alive connections; and, with 2 workers and no keep-alive,
+the accept4() calls that found nothing (the thundering herd).
+--only takes fcgi-ka, fcgi, scgi, idle, herd there.
+
+The Debian packages of the peers are installed if missing (as root, or
+with sudo): uwsgi-core, spawn-fcgi, libfcgi-dev, php-fpm.
+"""
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import benchlib as b
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEERS = os.path.join(HERE, 'peers')
+PACKAGES = ['uwsgi-core', 'spawn-fcgi', 'libfcgi-dev', 'php-fpm', 'strace']
+WORKERS = 2
+
+# Upstreams with keepalive for the peers that take FCGI_KEEP_CONN.
+HTTP_EXTRA = '''
+    upstream libfcgi_ka {
+        server unix:@TMP@/libfcgi-ka.sock;
+        keepalive 32;
+    }
+    upstream php_ka {
+        server unix:@TMP@/php-ka.sock;
+        keepalive 32;
+    }
+'''
+SERVER_EXTRA = '''
+        location = /fw-fcgi {
+            rewrite ^ /hello break;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:@TMP@/hello.sock;
+        }
+        location = /fw-herd {
+            rewrite ^ /hello break;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:@TMP@/herd.sock;
+        }
+        location = /uwsgi {
+            include /etc/nginx/uwsgi_params;
+            uwsgi_modifier1 18;
+            uwsgi_pass unix:@TMP@/uwsgi.sock;
+        }
+        location = /uwsgi-fcgi {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:@TMP@/uwsgi-fcgi.sock;
+        }
+        location = /libfcgi-ka {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass libfcgi_ka;
+            fastcgi_keep_conn on;
+        }
+        location = /libfcgi {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:@TMP@/libfcgi.sock;
+        }
+        location = /php-ka {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME @TMP@/hello.php;
+            fastcgi_pass php_ka;
+            fastcgi_keep_conn on;
+        }
+        location = /php {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME @TMP@/hello.php;
+            fastcgi_pass unix:@TMP@/php.sock;
+        }
+'''
+# target: (path, backend, keepalive)
+TARGETS = {
+    'nginx-static': ('/nginx-static', None, True),
+    'fw-fcgi-ka': ('/hello', 'fw', True),
+    'fw-fcgi': ('/fw-fcgi', 'fw', False),
+    'fw-scgi': ('/scgi/hello', 'fw', False),
+    'uwsgi': ('/uwsgi', 'uwsgi', False),
+    'uwsgi-fcgi': ('/uwsgi-fcgi', 'uwsgi', False),
+    'libfcgi-ka': ('/libfcgi-ka', 'libfcgi-ka', True),
+    'libfcgi': ('/libfcgi', 'libfcgi', False),
+    'php-ka': ('/php-ka', 'php-ka', True),
+    'php': ('/php', 'php', False),
+}
+
+
+def install_packages():
+    missing = [p for p in PACKAGES
+               if 'install ok installed' not in subprocess.run(
+                   ['dpkg-query', '-W', '-f=${Status}', p], capture_output=True, text=True).stdout]
+    if not missing:
+        return
+    sudo = [] if os.geteuid() == 0 else ['sudo']
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    print('installing ' + ' '.join(missing), file=sys.stderr, flush=True)
+    for argv in (['apt-get', 'update', '-qq'],
+                 ['apt-get', 'install', '-y', '-qq', '--no-install-recommends'] + missing):
+        subprocess.run(sudo + argv, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def wait_path(path, what, log):
+    if not b.wait_for(lambda: os.path.exists(path), 10):
+        raise SystemExit(f'{what} did not start; see {log}')
+
+
+class Backend:
+    """A peer's processes: pids() lists every live one, for CPU accounting."""
+
+    def __init__(self, name, proc=None, pidfile=None):
+        self.name, self.proc, self.pidfile = name, proc, pidfile
+
+    def pids(self):
+        if self.proc is not None:
+            return [self.proc.pid] + b.children(self.proc.pid)
+        with open(self.pidfile) as f:
+            return f.read().split()
+
+    def ticks(self):
+        if self.proc is not None:
+            return b.cpu_ticks(self.proc.pid)  # the master, its workers and reaped ones
+        return sum(b.pid_ticks(p) for p in self.pids())
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM if self.name != 'uwsgi' else signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        else:
+            for p in self.pids():
+                try:
+                    os.kill(int(p), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+
+def start_fw(args, ngx):
+    sock = ngx.path('hello.sock')
+    env = {'FW_SERVER_WORKERS': str(WORKERS),
+           'FW_SERVER_LISTEN': f'{sock}, scgi:{ngx.path("hello-scgi.sock")}'}
+    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock, env, ngx.path('fw.log'))
+    wait_path(ngx.path('hello-scgi.sock'), 'fw (scgi)', ngx.path('fw.log'))
+    return Backend('fw', app)
+
+
+def build_peers(tmp):
+    """The peers' hello programs, built into tmp."""
+    with open(os.path.join(tmp, 'uwsgi.h'), 'w') as f:
+        subprocess.run(['uwsgi', '--dot-h'], stdout=f, check=True)
+    cflags = ['-O2', '-Wall', '-Wextra', '-Werror']
+    subprocess.run(['cc'] + cflags + ['-shared', '-fPIC', '-I', tmp,
+                    os.path.join(PEERS, 'uwsgi_hello.c'), '-o', os.path.join(tmp, 'uwsgi_hello.so')],
+                   check=True)
+    subprocess.run(['cc'] + cflags + [os.path.join(PEERS, 'fcgi_hello.c'), '-lfcgi',
+                    '-o', os.path.join(tmp, 'fcgi_hello')], check=True)
+    shutil.copy(os.path.join(PEERS, 'hello.php'), os.path.join(tmp, 'hello.php'))
+
+
+def start_uwsgi(ngx):
+    log = ngx.path('uwsgi.log')
+    argv = ['uwsgi', '--master', '--processes', str(WORKERS), '--disable-logging',
+            '--plugin', 'symcall', '--dlopen', ngx.path('uwsgi_hello.so'), '--symcall', 'uwsgi_hello',
+            '--socket', ngx.path('uwsgi.sock'), '--fastcgi-socket', ngx.path('uwsgi-fcgi.sock'),
+            '--fastcgi-modifier1', '18', '--chmod-socket=666', '--listen', '511',
+            '--logto', log]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_path(ngx.path('uwsgi-fcgi.sock'), 'uwsgi', log)
+    if not b.wait_for(lambda: len(b.children(proc.pid)) >= WORKERS, 10):
+        raise SystemExit(f'uwsgi workers did not start; see {log}')
+    return Backend('uwsgi', proc)
+
+
+def start_libfcgi(ngx, name):
+    pidfile = ngx.path(f'{name}.pid')
+    sock = ngx.path(f'{name}.sock')
+    # spawn-fcgi forks WORKERS children on one socket, writes their pids and exits.
+    subprocess.run(['spawn-fcgi', '-s', sock, '-M', '0666', '-F', str(WORKERS), '-b', '511',
+                    '-P', pidfile, '--', ngx.path('fcgi_hello')], check=True,
+                   stdout=subprocess.DEVNULL)
+    wait_path(sock, name, pidfile)
+    be = Backend(name, pidfile=pidfile)
+    if not b.wait_for(lambda: len(be.pids()) >= WORKERS, 10):
+        raise SystemExit(f'{name}: spawn-fcgi did not write {WORKERS} pids')
+    return be
+
+
+def start_php(ngx, name):
+    fpm = sorted(p for p in os.listdir('/usr/sbin') if re.fullmatch(r'php-fpm[\d.]+', p))[-1]
+    conf = ngx.path(f'{name}.conf')
+    with open(conf, 'w') as f:
+        f.write(f'''[global]
+error_log = {ngx.path(name + '.log')}
+daemonize = no
+[hello]
+listen = {ngx.path(name + '.sock')}
+listen.mode = 0666
+listen.backlog = 511
+pm = static
+pm.max_children = {WORKERS}
+''')
+    proc = subprocess.Popen([fpm, '-F', '-R', '-y', conf], stdout=subprocess.DEVNULL,
+                            stderr=open(ngx.path(name + '.out'), 'w'))
+    wait_path(ngx.path(name + '.sock'), name, ngx.path(name + '.log'))
+    if not b.wait_for(lambda: len(b.children(proc.pid)) >= WORKERS, 10):
+        raise SystemExit(f'{name} workers did not start')
+    return Backend(name, proc)
+
+
+# ---- all 32 keep-alive connections served? ----
+
+async def _conn_loop(port, path, deadline, counts, i, stalls):
+    """One keep-alive client: requests back to back until the deadline. nginx
+    closes a client connection after keepalive_requests (1000): it reconnects.
+    An answer that takes over a second counts as a stall and ends the client."""
+    req = f'GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.encode()
+    writer = None
+    try:
+        while time.monotonic() < deadline:
+            if writer is None:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection('127.0.0.1', port), 2)
+            writer.write(req)
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b'\r\n\r\n'), 1.0)
+                m = re.search(rb'(?i)\r\ncontent-length: *(\d+)', head)
+                if m:
+                    await asyncio.wait_for(reader.readexactly(int(m.group(1))), 1.0)
+                else:  # chunked
+                    await asyncio.wait_for(reader.readuntil(b'\r\n0\r\n\r\n'), 1.0)
+            except asyncio.TimeoutError:
+                stalls[i] += 1
+                return  # this connection waits on a backend busy with others
+            except (asyncio.IncompleteReadError, OSError):
+                writer.close()
+                writer = None  # closed by nginx: open another
+                continue
+            if not head.startswith(b'HTTP/1.1 200'):
+                return
+            counts[i] += 1
+            if re.search(rb'(?i)\r\nconnection: *close', head):
+                writer.close()
+                writer = None
+    except (OSError, asyncio.TimeoutError):
+        return
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def fairness(port, path, seconds=3, conns=32):
+    """Per-connection answer counts of `conns` keep-alive clients over `seconds`."""
+    counts, stalls = [0] * conns, [0] * conns
+    deadline = time.monotonic() + seconds
+
+    async def run():
+        await asyncio.gather(*(_conn_loop(port, path, deadline, counts, i, stalls)
+                               for i in range(conns)))
+    asyncio.run(run())
+    return {'served': sum(1 for c in counts if c > 0), 'min': min(counts),
+            'median': statistics.median(counts), 'max': max(counts), 'stalled': sum(stalls)}
+
+
+# ---- the side-by-side rounds ----
+
+def bench(args):
+    install_packages()
+    names = [n for n in TARGETS if not args.only or n in args.only.split(',')]
+    ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
+    backends = {}
+    try:
+        build_peers(ngx.tmp)
+        need = {TARGETS[n][1] for n in names} - {None}
+        starters = {'fw': lambda: start_fw(args, ngx), 'uwsgi': lambda: start_uwsgi(ngx),
+                    'libfcgi-ka': lambda: start_libfcgi(ngx, 'libfcgi-ka'),
+                    'libfcgi': lambda: start_libfcgi(ngx, 'libfcgi'),
+                    'php-ka': lambda: start_php(ngx, 'php-ka'), 'php': lambda: start_php(ngx, 'php')}
+        for be in sorted(need):
+            backends[be] = starters[be]()
+        # Every target answers before anything is measured.
+        for n in names:
+            url = f'http://127.0.0.1:{ngx.port}{TARGETS[n][0]}'
+            with urllib.request.urlopen(url, timeout=10) as r:
+                body = r.read()
+            if r.status != 200 or body not in (b'hello\n', b'static\n'):
+                raise SystemExit(f'{n}: {url} answered {r.status} {body[:100]!r}')
+        results = {n: [] for n in names}
+        for r in range(args.rounds):
+            for n in names:
+                path, be, _ = TARGETS[n]
+                be = backends.get(be)
+                c0, n0 = be.ticks() if be else 0, b.cpu_ticks(ngx.proc.pid)
+                res = b.wrk(f'http://127.0.0.1:{ngx.port}{path}', args.seconds)
+                c1, n1 = be.ticks() if be else 0, b.cpu_ticks(ngx.proc.pid)
+                reqs = max(res['requests'], 1)
+                res['cpu_us'] = (c1 - c0) * 1e6 / b.TICK / reqs
+                res['nginx_us'] = (n1 - n0) * 1e6 / b.TICK / reqs
+                results[n].append(res)
+                print(f'round {r + 1} {n:13s} {res["rps"]:9.0f} req/s  p99 {res["p99_ms"]:7.2f} ms  '
+                      f'errors {res["errors"]:5d}  backend {res["cpu_us"]:5.1f} us/req  '
+                      f'nginx {res["nginx_us"]:5.1f} us/req', flush=True)
+        fair = {}
+        for n in names:
+            if TARGETS[n][2] and TARGETS[n][1] is not None:
+                fair[n] = fairness(ngx.port, TARGETS[n][0])
+                print(f'keep-alive, 32 connections for 3 s, {n}: {fair[n]}', flush=True)
+        errlog = ngx.upstream_errors()
+    finally:
+        for be in backends.values():
+            be.stop()
+        ngx.close()
+
+    med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
+    base = med['nginx-static']['rps'] if 'nginx-static' in med else None
+    rows = [('target', 'req/s', 'ratio to static', 'p99 ms', 'errors', 'backend us/req',
+             'nginx us/req')]
+    for n, m in med.items():
+        rows.append((n, f'{m["rps"]:.0f}', f'{m["rps"] / base:.3f}' if base else '-',
+                     f'{m["p99_ms"]:.2f}', f'{sum(r["errors"] for r in results[n])}',
+                     f'{m["cpu_us"]:.1f}' if TARGETS[n][1] else '-', f'{m["nginx_us"]:.1f}'))
+    print(f'\nmedians of {args.rounds} rounds of {args.seconds} s, wrk -t1 -c32, '
+          f'{WORKERS} backend processes each')
+    print(b.table(rows, args.markdown))
+    fw_best = max((med[n]['rps'] for n in med if n.startswith('fw-')), default=None)
+    uw_best = max((med[n]['rps'] for n in med if n.startswith('uwsgi')), default=None)
+    if fw_best and uw_best:
+        print(f'\nfw best / uWSGI best: {fw_best / uw_best:.3f}')
+    if fair:
+        rows = [('keep-alive', 'conns answered', 'conns stalled', 'min answers', 'median', 'max')]
+        for n, f in fair.items():
+            rows.append((n, f'{f["served"]} of 32', f'{f["stalled"]} of 32', str(f['min']),
+                         f'{f["median"]:.0f}', str(f['max'])))
+        print('\n32 keep-alive clients for 3 s: answers per connection; a connection that '
+              'waits over 1 s for an answer counts as stalled and stops')
+        print(b.table(rows, args.markdown))
+    print(f'\nnginx error log, lines about an upstream: {len(errlog)}')
+    for line in errlog[:5]:
+        print('  ' + line.rstrip())
+
+
+# ---- --count: system calls and allocations per request, fw only ----
+
+LUA_COUNT = '''
+local n, limit = 0, @N@
+response = function(status, headers, body)
+  n = n + 1
+  if n >= limit then wrk.thread:stop() end
+end
+'''
+
+
+COUNT_TARGETS = (('fcgi-ka', '/hello'), ('fcgi', '/fw-fcgi'), ('scgi', '/scgi/hello'))
+
+
+def status(ngx):
+    with urllib.request.urlopen(f'http://127.0.0.1:{ngx.port}/status', timeout=10) as r:
+        return json.load(r)['workers'][0]
+
+
+PERF_EVENTS = ['raw_syscalls:sys_enter'] + [f'syscalls:sys_enter_{c}' for c in (
+    'read', 'write', 'epoll_wait', 'epoll_ctl', 'accept4', 'shutdown', 'close')]
+
+
+def perf_syscalls(pid, run):
+    """perf stat of pid's system calls over run(): {event: count}, run's result."""
+    out = tempfile.mktemp(prefix='fw-perf-')
+    p = subprocess.Popen(['perf', 'stat', '-x,', '-o', out, '-e', ','.join(PERF_EVENTS),
+                          '-p', str(pid)], stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    try:
+        res = run()
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    counts = {}
+    with open(out) as f:
+        for line in f:
+            parts = line.split(',')
+            if len(parts) > 3 and parts[0].isdigit():
+                counts[parts[2].split(':')[-1].replace('sys_enter_', '')] = int(parts[0])
+    os.unlink(out)
+    return counts, res
+
+
+def strace_counts(pid, run):
+    """strace -c -f of pid over run(): {syscall: (calls, errors)}, run's result."""
+    out = tempfile.mktemp(prefix='fw-strace-')
+    p = subprocess.Popen(['strace', '-c', '-f', '-o', out, '-p', str(pid)],
+                         stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        res = run()
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            m = re.match(r'\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d*)\s*(\w+)$', line)
+            if m and m.group(3) != 'total':
+                calls[m.group(3)] = (int(m.group(1)), int(m.group(2) or 0))
+    os.unlink(out)
+    return calls, res
+
+
+def herd(args, ngx):
+    """Without keep-alive, 2 workers: accept4 calls that found nothing (a
+    worker woken for a connection a sibling took), per accepted connection."""
+    sock = ngx.path('herd.sock')
+    env = {'FW_SERVER_WORKERS': '2', 'FW_SERVER_LISTEN': sock}
+    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock, env, ngx.path('herd.log'))
+    out = tempfile.mktemp(prefix='fw-perf-')
+    try:
+        pids = ','.join(b.children(app.pid))
+        p = subprocess.Popen(['perf', 'stat', '-x,', '-o', out,
+                              '-e', 'syscalls:sys_enter_accept4',
+                              '-e', 'syscalls:sys_exit_accept4', '--filter', 'ret < 0',
+                              '-e', 'syscalls:sys_enter_epoll_wait', '-p', pids],
+                             stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        res = b.wrk(f'http://127.0.0.1:{ngx.port}/fw-herd', 5)
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    finally:
+        b.stop_app(app)
+    with open(out) as f:
+        n = [int(l.split(',')[0]) for l in f if l.split(',')[0].isdigit()]
+    os.unlink(out)
+    calls, failed, waits = n
+    ok = calls - failed
+    return {'requests': res['requests'], 'accepted': ok, 'failed_accepts': failed,
+            'failed_per_accept': failed / max(ok, 1), 'epoll_waits_per_accept': waits / max(ok, 1)}
+
+
+def fcgi_request(path):
+    """A FastCGI GET with FCGI_KEEP_CONN, request id 1."""
+    def rec(t, body):
+        return bytes([1, t, 0, 1, len(body) >> 8, len(body) & 255, 0, 0]) + body
+
+    def nv(n, v):
+        return bytes([len(n), len(v)]) + n + v
+    params = nv(b'REQUEST_METHOD', b'GET') + nv(b'DOCUMENT_URI', path.encode())
+    return (rec(1, bytes([0, 1, 1, 0, 0, 0, 0, 0])) + rec(4, params) + rec(4, b'') + rec(5, b''))
+
+
+def private_kb(pid):
+    """Private_Clean + Private_Dirty of pid."""
+    kb = 0
+    with open(f'/proc/{pid}/smaps_rollup') as f:
+        for line in f:
+            if line.startswith(('Private_Clean:', 'Private_Dirty:')):
+                kb += int(line.split()[1])
+    return kb
+
+
+def idle_memory(args, tmp, conns=1000):
+    """Private memory of an idle worker, then per idle keep-alive connection
+    (each served one request first, as nginx's kept connections are)."""
+    import socket
+    sock = os.path.join(tmp, 'idle.sock')
+    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock,
+                      {'FW_SERVER_WORKERS': '1', 'FW_SERVER_LISTEN': sock},
+                      os.path.join(tmp, 'idle.log'))
+    held = []
+    try:
+        worker = int(b.children(app.pid)[0])
+        req = fcgi_request('/hello')
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        s.sendall(req)
+        s.settimeout(5)
+        while b'\x01\x03\x00\x01' not in s.recv(65536):  # END_REQUEST
+            pass
+        s.close()
+        time.sleep(0.3)
+        before = private_kb(worker)
+        for _ in range(conns):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(5)
+            s.connect(sock)
+            s.sendall(req)
+            data = b''
+            while b'\x01\x03\x00\x01' not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise SystemExit('idle check: connection closed')
+                data += chunk
+            held.append(s)
+        time.sleep(0.3)
+        after = private_kb(worker)
+    finally:
+        for s in held:
+            s.close()
+        b.stop_app(app)
+    return before, (after - before) * 1024 / conns
+
+
+def count(args):
+    install_packages()
+    ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
+    sock = ngx.path('hello.sock')
+    env = {'FW_SERVER_WORKERS': '1', 'FW_COUNT_ALLOCS': '1', 'FW_SERVER_STATUS_PATH': '/status',
+           'FW_SERVER_LISTEN': f'{sock}, scgi:{ngx.path("hello-scgi.sock")}'}
+    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock, env, ngx.path('fw.log'))
+    lua = ngx.path('count.lua')
+    with open(lua, 'w') as f:
+        f.write(LUA_COUNT.replace('@N@', str(args.requests)))
+    rows = [('fw, 1 worker', 'requests', 'syscalls/req', 'breakdown per request',
+             'syscalls/req under strace', 'breakdown under strace', 'allocs/req')]
+    try:
+        worker = int(b.children(app.pid)[0])
+        for name, path in COUNT_TARGETS:
+            if args.only and name not in args.only.split(','):
+                continue
+            url = f'http://127.0.0.1:{ngx.port}{path}'
+            warm = b.wrk(url, 2)  # warm-up: pools, buffers, connections at their working size
+            # wrk's thread:stop() ends the requests, not the run: size the run to fit.
+            secs = int(args.requests / warm['rps'] * 1.5) + 2
+            s0 = status(ngx)
+            perf, res = perf_syscalls(worker, lambda: b.wrk(url, secs, lua=lua))
+            s1 = status(ngx)
+            reqs = s1['requests'] - s0['requests'] - 1  # the status request itself
+            allocs = (s1['allocs'] - s0['allocs']) / reqs if isinstance(s0['allocs'], int) else None
+            total = perf.pop('sys_enter')
+            per = ', '.join(f'{k} {c / reqs:.2f}' for k, c in sorted(perf.items(), key=lambda kv: -kv[1])
+                            if c / reqs >= 0.005)
+            calls, res2 = strace_counts(worker, lambda: b.wrk(url, secs * 10, lua=lua))
+            n2 = res2['requests']
+            n_strace = sum(c for c, _ in calls.values())
+            per2 = ', '.join(f'{k} {c / n2:.2f}' + (f' ({e / n2:.2f} failed)' if e else '')
+                             for k, (c, e) in sorted(calls.items(), key=lambda kv: -kv[1][0])
+                             if c / n2 >= 0.005)
+            rows.append((name, str(reqs), f'{total / reqs:.2f}', per, f'{n_strace / n2:.2f}', per2,
+                         f'{allocs:.3f}' if allocs is not None else 'n/a (not tcmalloc)'))
+            print(' | '.join(rows[-1]), flush=True)
+    finally:
+        b.stop_app(app)
+        ngx.close()
+    print(f'\nwrk -t1 -c32 stopped after {args.requests} answers; one worker')
+    if not args.only or 'idle' in args.only.split(','):
+        tmp = tempfile.mkdtemp(prefix='fw-idle-')
+        try:
+            idle_kb, per_conn = idle_memory(args, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f'\nidle worker (after one request): {idle_kb} KiB private; '
+              f'1000 idle keep-alive connections add {per_conn:.0f} bytes each to its private memory')
+    if not args.only or 'herd' in args.only.split(','):
+        ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
+        try:
+            h = herd(args, ngx)
+        finally:
+            ngx.close()
+        print(f'\naccept herd, 2 workers, FastCGI without keep-alive, wrk -t1 -c32 for 5 s: '
+              f'{h["accepted"]} connections accepted, {h["failed_accepts"]} accept4 calls found '
+              f'nothing ({h["failed_per_accept"]:.3f} per accepted connection); '
+              f'{h["epoll_waits_per_accept"]:.2f} epoll_wait per accepted connection (both workers)')
+    print(b.table(rows, True) if args.markdown else '\n'.join('  '.join(r) for r in rows))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--build', default=os.path.join(b.ROOT, 'build'))
+    ap.add_argument('--seconds', type=int, default=10)
+    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--only', default='', help='comma-separated targets')
+    ap.add_argument('--markdown', action='store_true')
+    ap.add_argument('--count', action='store_true', help='syscalls and allocations per request, fw')
+    ap.add_argument('--requests', type=int, default=100000, help='with --count')
+    args = ap.parse_args()
+    if args.count:
+        count(args)
+    else:
+        bench(args)
+
+
+if __name__ == '__main__':
+    main()

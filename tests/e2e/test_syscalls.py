@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""System calls per request in a warm worker, counted with strace -c.
+
+One client, one request at a time, straight to the hello app's unix socket
+(one worker): the counts are then deterministic, unlike under load, where
+one epoll_wait serves several requests (bench/peers.py --count measures
+that).
+(a) keep-alive (FCGI_KEEP_CONN): per request one epoll_wait, one read and
+    one write, nothing else (the worker's once-a-second heartbeat may add a
+    handful in all).
+(b) a connection per request: at most 7 calls per request (accept4, a read
+    at once, write, shutdown, the read of the peer's close, close, and
+    epoll_wait; a connection whose request is not there at accept time
+    adds a read and two epoll_ctl).
+Skipped where ptrace is not allowed (strace itself is installed by scripts/lib.sh). Under the
+sanitizers, memory mapping calls (their allocator's) are left out.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import harness  # noqa: E402
+from harness import FcgiConn, fcgi_params  # noqa: E402
+
+N = 300
+SLACK = 12  # the heartbeat's calls during the run
+# Under the sanitizers requests are not reused (core/reuse.h) and ASan's
+# allocator maps memory as it goes: its memory calls are not fw's.
+SANITIZED = os.environ.get('FW_SANITIZE', 'none') not in ('', 'none')
+MEMORY_CALLS = ('mmap', 'munmap', 'madvise', 'brk', 'mprotect')
+
+
+def traced(t, pid, out, run):
+    """strace -c -f -p pid over run(): {syscall: calls}."""
+    p = subprocess.Popen(['strace', '-c', '-f', '-o', out, '-p', str(pid)],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        # strace says "attached" on stderr once it traces; bounded wait.
+        deadline = time.monotonic() + 10
+        line = ''
+        while 'attached' not in line and time.monotonic() < deadline:
+            line = p.stderr.readline()
+            if not line:
+                break
+        if 'attached' not in line:
+            if 'not permitted' in line:
+                return None  # ptrace restricted (yama ptrace_scope, no CAP_SYS_PTRACE)
+            raise harness.HarnessError(f'strace did not attach to {pid}: {line!r}')
+        run()
+    finally:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            m = re.match(r'\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d*)\s*(\w+)$', line)
+            if m and m.group(3) != 'total' and not (SANITIZED and m.group(3) in MEMORY_CALLS):
+                calls[m.group(3)] = int(m.group(1))
+    return calls
+
+
+def main(t):
+    # scripts/lib.sh installs strace: its absence is a failure, not a skip.
+    if not t.check('strace is installed', shutil.which('strace') is not None):
+        return
+    app = t.start_app('hello', env={'FW_SERVER_WORKERS': '1', 'FW_SERVER_LOG_LEVEL': 'warn'},
+                      workers=1)
+    wpid = app.workers()[0]
+    params = fcgi_params('GET', '/hello')
+
+    def open_fds():
+        return len(os.listdir(f'/proc/{wpid}/fd'))
+    fds = open_fds()  # no connection yet
+
+    def settle():
+        """Wait until the worker has closed every connection: a closed
+        connection lingers a few ms until the worker sees the peer's close."""
+        if not harness.wait_until(lambda: open_fds() <= fds, 5):
+            raise harness.HarnessError('the worker kept connections open')
+
+    with t.section('(a) keep-alive: one read, one write, one epoll_wait per request'):
+        with FcgiConn(app.sock) as c:
+            for _ in range(20):  # warm: the request object, pools, buffers
+                c.request(params, keep_conn=True)
+
+            def run():
+                for _ in range(N):
+                    r = c.request(params, keep_conn=True)
+                    if b'hello\n' not in r.stdout:
+                        raise harness.HarnessError(f'unexpected answer {r.stdout!r}')
+            calls = traced(t, wpid, t.path('ka.strace'), run)
+        if calls is None:
+            print('# SKIP: strace may not attach to the worker here', flush=True)
+            app.stop()
+            return
+        total = sum(calls.values())
+        t.check(f'{N} requests: read {calls.get("read")}, write {calls.get("write")} '
+                f'(the heartbeat may add a few)',
+                N <= calls.get('read', 0) <= N + SLACK and N <= calls.get('write', 0) <= N + SLACK,
+                calls)
+        # The worker may already wait in epoll_wait when strace attaches: N - 1.
+        t.check(f'{N} requests: epoll_wait {calls.get("epoll_wait")} (at most {N} + {SLACK})',
+                N - 1 <= calls.get('epoll_wait', 0) <= N + SLACK, calls)
+        t.check(f'{N} requests: {total} system calls in all (at most 3 x {N} + {SLACK})',
+                total <= 3 * N + SLACK, calls)
+
+    with t.section('(b) a connection per request: at most 8 system calls each'):
+        for _ in range(20):
+            with FcgiConn(app.sock) as c:
+                c.request(params)
+        settle()  # so that none of these closes while traced
+
+        def run_nka():
+            for _ in range(N):
+                with FcgiConn(app.sock) as c:
+                    r = c.request(params)
+                    if b'hello\n' not in r.stdout:
+                        raise harness.HarnessError(f'unexpected answer {r.stdout!r}')
+                    if not c.closed_by_peer():
+                        raise harness.HarnessError('the worker did not close the connection')
+            settle()  # the last ones close while traced
+        calls = traced(t, wpid, t.path('nka.strace'), run_nka)
+        total = sum(calls.values())
+        t.check(f'{N} connections: accept4 {calls.get("accept4")}, close {calls.get("close")}',
+                calls.get('accept4') == N and N <= calls.get('close', 0) <= N + SLACK, calls)
+        t.check(f'{N} connections: {total} system calls in all (at most 8 x {N} + {SLACK})',
+                total <= 8 * N + SLACK, calls)
+        t.check(f'{N} connections answered on their first read: epoll_ctl {calls.get("epoll_ctl", 0)} '
+                f'(at most {N // 2})', calls.get('epoll_ctl', 0) <= N // 2, calls)
+
+    with t.section('logs'):
+        t.equal('hello stops with status 0', app.stop(), 0)
+        t.check_logs()
+
+
+if __name__ == '__main__':
+    harness.run(main)
