@@ -404,45 +404,44 @@ PERF_EVENTS = ['raw_syscalls:sys_enter'] + [f'syscalls:sys_enter_{c}' for c in (
     'read', 'write', 'epoll_wait', 'epoll_ctl', 'accept4', 'shutdown', 'close')]
 
 
-def perf_syscalls(pid, run):
-    """perf stat of pid's system calls over run(): {event: count}, run's result."""
-    out = tempfile.mktemp(prefix='fw-perf-')
-    p = subprocess.Popen(['perf', 'stat', '-x,', '-o', out, '-e', ','.join(PERF_EVENTS),
-                          '-p', str(pid)], stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
+def traced(argv, settle_s, run):
+    """Run the tracer argv around run(), its OUT argument replaced by a
+    temporary file: (what the tracer wrote there, run's result)."""
+    fd, out = tempfile.mkstemp(prefix='fw-trace-')
+    os.close(fd)
+    p = subprocess.Popen([out if a == 'OUT' else a for a in argv], stderr=subprocess.DEVNULL)
+    time.sleep(settle_s)
     try:
         res = run()
     finally:
         p.send_signal(signal.SIGINT)
         p.wait(timeout=30)
-    counts = {}
     with open(out) as f:
-        for line in f:
-            parts = line.split(',')
-            if len(parts) > 3 and parts[0].isdigit():
-                counts[parts[2].split(':')[-1].replace('sys_enter_', '')] = int(parts[0])
+        text = f.read()
     os.unlink(out)
+    return text, res
+
+
+def perf_syscalls(pid, run):
+    """perf stat of pid's system calls over run(): {event: count}, run's result."""
+    text, res = traced(['perf', 'stat', '-x,', '-o', 'OUT', '-e', ','.join(PERF_EVENTS), '-p', str(pid)], 0.3,
+                       run)
+    counts = {}
+    for line in text.splitlines():
+        parts = line.split(',')
+        if len(parts) > 3 and parts[0].isdigit():
+            counts[parts[2].split(':')[-1].replace('sys_enter_', '')] = int(parts[0])
     return counts, res
 
 
 def strace_counts(pid, run):
     """strace -c -f of pid over run(): {syscall: (calls, errors)}, run's result."""
-    out = tempfile.mktemp(prefix='fw-strace-')
-    p = subprocess.Popen(['strace', '-c', '-f', '-o', out, '-p', str(pid)],
-                         stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    try:
-        res = run()
-    finally:
-        p.send_signal(signal.SIGINT)
-        p.wait(timeout=30)
+    text, res = traced(['strace', '-c', '-f', '-o', 'OUT', '-p', str(pid)], 0.5, run)
     calls = {}
-    with open(out) as f:
-        for line in f:
-            m = re.match(r'\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d*)\s*(\w+)$', line)
-            if m and m.group(3) != 'total':
-                calls[m.group(3)] = (int(m.group(1)), int(m.group(2) or 0))
-    os.unlink(out)
+    for line in text.splitlines():
+        m = re.match(r'\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d*)\s*(\w+)$', line)
+        if m and m.group(3) != 'total':
+            calls[m.group(3)] = (int(m.group(1)), int(m.group(2) or 0))
     return calls, res
 
 
