@@ -424,6 +424,44 @@ class Run:
         print('----- end of logs -----', flush=True)
 
 
+# ------------------------------------------------------- slow senders
+
+def trickle(path, data, give_up_s):
+    """Send data to the unix socket at path one byte a second (a slow
+    sender), reading what comes back meanwhile, until the server closes or
+    give_up_s passes: (seconds until it closed or None, bytes sent, bytes
+    received)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    start = time.monotonic()
+    closed_at, sent, got = None, 0, b''
+    try:
+        for i in range(len(data)):
+            if time.monotonic() - start > give_up_s:
+                break
+            try:
+                s.send(data[i:i + 1])
+                sent += 1
+            except (BrokenPipeError, ConnectionResetError):
+                closed_at = time.monotonic() - start
+                break
+            s.settimeout(1.0)
+            try:
+                chunk = s.recv(4096)
+                if not chunk:
+                    closed_at = time.monotonic() - start
+                    break
+                got += chunk
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed_at = time.monotonic() - start
+                break
+    finally:
+        s.close()
+    return closed_at, sent, got
+
+
 # ---------------------------------------------------------- sd_notify
 
 def notify_listener(path):

@@ -410,31 +410,7 @@ def main(t):
     with t.section('slow senders and idle connections'):
         data = request_bytes(fcgi_params('GET', '/echo/status/200'))
         mark = k.mark()
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(sock)
-        start, closed_at, sent = time.monotonic(), None, 0
-        try:
-            for i in range(len(data)):
-                if time.monotonic() - start > REQUEST_TIMEOUT + 6:
-                    break
-                try:
-                    s.send(data[i:i + 1])
-                    sent += 1
-                except (BrokenPipeError, ConnectionResetError):
-                    closed_at = time.monotonic() - start
-                    break
-                s.settimeout(1.0)
-                try:
-                    if s.recv(4096) == b'':
-                        closed_at = time.monotonic() - start
-                        break
-                except socket.timeout:
-                    pass
-                except ConnectionResetError:
-                    closed_at = time.monotonic() - start
-                    break
-        finally:
-            s.close()
+        closed_at, sent, _ = harness.trickle(sock, data, REQUEST_TIMEOUT + 6)
         t.check(f'1 byte per second: closed by request_timeout ({REQUEST_TIMEOUT} s) after {sent} bytes',
                 closed_at is not None and REQUEST_TIMEOUT - 0.5 <= closed_at <= REQUEST_TIMEOUT + 3,
                 (closed_at, sent))

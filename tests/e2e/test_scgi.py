@@ -235,34 +235,7 @@ def hostile_part(t, app, scgi, wpid):
     with t.section('SCGI: 1 byte per second'):
         mark = len(app.log_text())
         data = scgi_request(scgi_params('GET', '/echo/status/200'))
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(scgi)
-        start = time.monotonic()
-        closed_at, sent, got = None, 0, b''
-        try:
-            for i in range(len(data)):
-                if time.monotonic() - start > REQUEST_TIMEOUT + 6:
-                    break
-                try:
-                    s.send(data[i:i + 1])
-                    sent += 1
-                except (BrokenPipeError, ConnectionResetError):
-                    closed_at = time.monotonic() - start
-                    break
-                s.settimeout(1.0)
-                try:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        closed_at = time.monotonic() - start
-                        break
-                    got += chunk
-                except socket.timeout:
-                    pass
-                except ConnectionResetError:
-                    closed_at = time.monotonic() - start
-                    break
-        finally:
-            s.close()
+        closed_at, sent, got = harness.trickle(scgi, data, REQUEST_TIMEOUT + 6)
         t.check(f'closed by request_timeout ({REQUEST_TIMEOUT} s) after {sent} of {len(data)} bytes',
                 closed_at is not None and REQUEST_TIMEOUT - 0.5 <= closed_at <= REQUEST_TIMEOUT + 3
                 and got == b'', (closed_at, sent, got))
