@@ -192,7 +192,12 @@ def section_unit_run(t, unit, ini):
     os.chmod(rundir, 0o755)
     move = lambda p: p.replace(f'/run/{rundir_name}/', rundir + '/')  # noqa: E731
     binary = start_binary(unit)
-    argv = lambda cmd: [HELLO if a == binary else UNIT_INI if a == '/etc/fw/hello.ini' else a  # noqa: E731
+    # In place of /etc/fw/hello.ini: a copy the dropped user can read when a
+    # reload reads it again (the source tree may be in a private directory).
+    etc_ini = t.path('hello.ini')
+    shutil.copyfile(UNIT_INI, etc_ini)
+    os.chmod(etc_ini, 0o644)
+    argv = lambda cmd: [HELLO if a == binary else etc_ini if a == '/etc/fw/hello.ini' else a  # noqa: E731
                         for a in shlex.split(cmd)]
     env = {k: v for k, v in os.environ.items() if not k.startswith('FW_SERVER_')}
     for kv in [v for k, v in unit.get('Service', []) if k == 'Environment']:
