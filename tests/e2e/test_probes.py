@@ -7,6 +7,7 @@ import os
 import pwd
 import grp
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -205,6 +206,30 @@ def section_notify(t):
         sock.close()
 
 
+def section_notify_names(t):
+    """fw speaks the protocol itself: an @abstract name works like a path,
+    and a NOTIFY_SOCKET it cannot use is a warning, not a failed start."""
+    name = f'fw-test-notify-{os.getpid()}'
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind('\0' + name)
+    try:
+        with t.section('sd_notify: NOTIFY_SOCKET=@name (abstract namespace)'):
+            app = rc.start(t, workers=1, extra_env={'NOTIFY_SOCKET': '@' + name})
+            got = []
+            t.check('READY=1 received', harness.wait_notify(sock, got, 'READY=1', 10), got)
+            app.stop()
+            got += harness.recv_notify(sock, 1.0)
+            t.check('STOPPING=1 received', any('STOPPING=1' in x for _, x in got), got)
+    finally:
+        sock.close()
+    with t.section('sd_notify: a NOTIFY_SOCKET that is not a unix socket name: warned, served'):
+        app = rc.start(t, workers=1, extra_env={'NOTIFY_SOCKET': 'vsock:2:1234'})
+        code, _, _, _ = harness.fcgi_get(app.sock, '/hello')
+        t.equal('the server serves', code, 200)
+        t.check('a warning names the variable', 'NOTIFY_SOCKET=vsock:2:1234' in app.log_text(), app.log_text())
+        app.stop()
+
+
 def proc_ids(pid):
     """(uid, gid) of a process from /proc."""
     uid = gid = None
@@ -301,6 +326,7 @@ def section_full_tmpfs(t):
 def main(t):
     section_probes(t)
     section_notify(t)
+    section_notify_names(t)
     section_privileges(t)
     section_full_tmpfs(t)
     for p in t.procs:  # but the timeout, the second server, the bad configuration and the full tmpfs asked for
