@@ -18,6 +18,7 @@
 #include "master/master.h"
 #include "master/notify.h"
 #include "master/signals.h"
+#include "master/trim.h"
 #include "worker/worker.h"
 
 #define BOOT_FAILURES_MAX 5
@@ -109,6 +110,13 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 	}
 	/* Buffered output of the application would otherwise be written twice. */
 	fflush(NULL);
+	if (m->trim_due && m->single_threaded) {
+		size_t pages = fw_trim_zero_pages();
+
+		fw_log(FW_LOG_DEBUG, "gave back %zu KiB of zero pages before forking",
+		       pages * (size_t)sysconf(_SC_PAGESIZE) / 1024);
+		m->trim_due = false;
+	}
 	/*
 	 * _Fork() skips pthread_atfork handlers. tcmalloc's lock and unlock every
 	 * central free list around fork, which dirties ~30 pages of its metadata
