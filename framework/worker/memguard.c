@@ -118,8 +118,13 @@ static int64_t tier2(void)
 #define TIER1_FREE 0
 #endif
 
-/* Read smaps_rollup, publish it, recalibrate. 0, or -1 (logged once). */
-static int measure(struct fw_memguard *g, uint64_t now, struct fw_memstat *m)
+/*
+ * Read smaps_rollup, publish it, recalibrate. 0, or -1 (logged once).
+ * With heap, also the allocator's figures: not at boot, where tcmalloc's
+ * statistics lock every size class's list and so copy ~20 pages of its
+ * metadata in a worker that may live only a few milliseconds.
+ */
+static int measure(struct fw_memguard *g, uint64_t now, struct fw_memstat *m, bool heap)
 {
 	static int warned;
 
@@ -138,7 +143,8 @@ static int measure(struct fw_memguard *g, uint64_t now, struct fw_memstat *m)
 	fw_slot_store(g->slot->rss_kb, m->rss_kb);
 	fw_slot_store(g->slot->private_kb, m->private_kb);
 	fw_slot_store(g->slot->measured_ms, now);
-	fw_memguard_heap(g);
+	if (heap)
+		fw_memguard_heap(g);
 	return 0;
 }
 
@@ -168,7 +174,7 @@ void fw_memguard_init(struct fw_memguard *g, const struct fw_config *cfg, struct
 	 * to replace another starts without walking its own mappings.
 	 */
 	if (g->hard != 0 || g->soft != 0)
-		measure(g, fw_now_ms(), &m);
+		measure(g, fw_now_ms(), &m, false);
 	else
 		g->last_read_ms = fw_now_ms() - REFRESH_IDLE_MS + REFRESH_INTERVAL_MS;
 }
@@ -247,7 +253,7 @@ int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 	if (estimate < (int64_t)NEAR(limit) ||
 	    (estimate < (int64_t)limit && now - g->last_read_ms < READ_MIN_INTERVAL_MS))
 		return FW_RETIRE_NONE;
-	if (measure(g, now, &m) != 0) {
+	if (measure(g, now, &m, true) != 0) {
 		/* No precise figure: the estimate decides (it errs high). */
 		*private_kb = (uint64_t)(estimate > 0 ? estimate : 0) / 1024;
 		return g->hard != 0 && estimate > (int64_t)g->hard ? FW_RETIRE_MEMORY : FW_RETIRE_NONE;
@@ -256,7 +262,7 @@ int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 		uint64_t before = m.private_kb;
 
 		fw_heap_release();
-		if (measure(g, now, &m) != 0)
+		if (measure(g, now, &m, true) != 0)
 			return FW_RETIRE_NONE;
 		fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_soft_limit_mb: released free heap, now %llu KiB",
 		       (unsigned long long)before, (unsigned long long)m.private_kb);
@@ -282,5 +288,5 @@ void fw_memguard_refresh(struct fw_memguard *g, uint64_t now)
 	uint64_t every = g->hard != 0 || g->soft != 0 ? REFRESH_INTERVAL_MS : REFRESH_IDLE_MS;
 
 	if (now - g->last_read_ms >= every)
-		measure(g, now, &m);
+		measure(g, now, &m, true);
 }
