@@ -415,6 +415,7 @@ static int state_in_use(const struct fw_config *cfg, const char *path)
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
+	fw_notify_init();
 	m->cfg = *cfg;
 	m->pid = getpid();
 	m->single_threaded = single_threaded();

@@ -1,6 +1,7 @@
 #include "master/notify.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,17 +39,21 @@ static int notify_address(const char *name, struct sockaddr_un *sa, socklen_t *l
 	return 0;
 }
 
+/* $NOTIFY_SOCKET, taken out of the environment by fw_notify_init(). */
+static char socket_name[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+static bool socket_too_long;
+
 static void notify(const char *what, const char *msg)
 {
-	const char *name = getenv("NOTIFY_SOCKET");
+	const char *name = socket_name;
 	struct sockaddr_un sa;
 	socklen_t len;
 	ssize_t r;
 	int fd;
 
-	if (name == NULL || name[0] == '\0')
+	if (name[0] == '\0' && !socket_too_long)
 		return;
-	if (notify_address(name, &sa, &len) != 0) {
+	if (socket_too_long || notify_address(name, &sa, &len) != 0) {
 		fw_log(FW_LOG_WARN, "NOTIFY_SOCKET=%s: not a unix socket path or @abstract name; %s not sent",
 		       name, what);
 		return;
@@ -88,7 +93,16 @@ void fw_notify_stopping(void)
 	notify("STOPPING", "STOPPING=1\nSTATUS=stopping");
 }
 
-void fw_notify_forget(void)
+void fw_notify_init(void)
 {
+	const char *name = getenv("NOTIFY_SOCKET");
+
+	if (name == NULL)
+		return;
+	if (strlen(name) >= sizeof(socket_name))
+		socket_too_long = true; /* said at the first notification */
+	snprintf(socket_name, sizeof(socket_name), "%s", name);
+	/* Notifications are the master's (NotifyAccess=main); a child that
+	 * unset it itself would copy a page of the environment at every fork. */
 	unsetenv("NOTIFY_SOCKET");
 }

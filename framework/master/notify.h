@@ -10,7 +10,11 @@ void fw_notify_ready(const char *status);
 void fw_notify_reloading(void);
 void fw_notify_stopping(void);
 
-/* In a worker: notifications are the master's (NotifyAccess=main). */
-void fw_notify_forget(void);
+/*
+ * At start: take $NOTIFY_SOCKET out of the environment, so that workers
+ * and anything they start never see it (notifications are the master's,
+ * NotifyAccess=main).
+ */
+void fw_notify_init(void);
 
 #endif

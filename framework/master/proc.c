@@ -78,7 +78,6 @@ static void child(struct fw_master *m, int slot, int chan)
 		boot.listen[i].inet = m->listeners[i].addr.family != AF_UNIX;
 	}
 	fw_signals_child();
-	fw_notify_forget();
 	/* After a drop to `user`: the master (its parent) may borrow its fds (privs.c). */
 	if (prctl(PR_GET_DUMPABLE) != 1 && prctl(PR_SET_DUMPABLE, 1) != 0)
 		fw_log_errno(FW_LOG_WARN, "prctl(PR_SET_DUMPABLE)");
