@@ -106,11 +106,17 @@ void fw_heap_stats(struct fw_heap_stats *out)
 
 const char *fw_heap_allocator(void)
 {
-	void *p = calloc(1, 64); /* calloc: the probe is not read, but compilers assume it is */
-	int owned = p != NULL && MallocExtension_GetOwnership(p) == MallocExtension_kOwned;
+	/* Which malloc serves this process cannot change: found once, and inherited by workers. */
+	static const char *allocator;
 
-	free(p);
-	return owned ? "tcmalloc" : "system";
+	if (allocator == NULL) {
+		void *p = calloc(1, 64); /* calloc: the probe is not read, but compilers assume it is */
+		int owned = p != NULL && MallocExtension_GetOwnership(p) == MallocExtension_kOwned;
+
+		free(p);
+		allocator = owned ? "tcmalloc" : "system";
+	}
+	return allocator;
 }
 
 static uint64_t *count_allocs, *count_frees;

@@ -419,7 +419,7 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 	m->cfg = *cfg;
 	m->pid = getpid();
 	m->single_threaded = single_threaded();
-	m->trim_due = true;
+	m->prefork_due = true;
 	raise_nofile(cfg);
 	m->workers_wanted = cfg->workers;
 	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {

@@ -64,7 +64,7 @@ struct fw_master {
 	int exit_status;
 	pid_t pid;
 	bool single_threaded;         /* fork without atfork handlers (_Fork) */
-	bool trim_due;                /* fw_trim_zero_pages() before the next fork */
+	bool prefork_due;             /* fw_worker_preboot(), fw_trim_zero_pages() before the next fork */
 	struct fw_cgroup cgroup;        /* the container's memory limit, if any */
 	pid_t cgroup_victim;            /* the worker recycled for it, until it exits */
 	uint64_t cgroup_warned_ms;      /* last "the memory is elsewhere" warning */

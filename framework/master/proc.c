@@ -109,12 +109,16 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 	}
 	/* Buffered output of the application would otherwise be written twice. */
 	fflush(NULL);
-	if (m->trim_due && m->single_threaded) {
-		size_t pages = fw_trim_zero_pages();
+	if (m->prefork_due) {
+		/* Once for every worker to come, instead of in each at every recycle. */
+		fw_worker_preboot();
+		if (m->single_threaded) {
+			size_t pages = fw_trim_zero_pages();
 
-		fw_log(FW_LOG_DEBUG, "gave back %zu KiB of zero pages before forking",
-		       pages * (size_t)sysconf(_SC_PAGESIZE) / 1024);
-		m->trim_due = false;
+			fw_log(FW_LOG_DEBUG, "gave back %zu KiB of zero pages before forking",
+			       pages * (size_t)sysconf(_SC_PAGESIZE) / 1024);
+		}
+		m->prefork_due = false;
 	}
 	/*
 	 * _Fork() skips pthread_atfork handlers. tcmalloc's lock and unlock every

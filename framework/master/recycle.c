@@ -225,7 +225,7 @@ int fw_recycle_reload(struct fw_master *m)
 	fw_slot_store(m->sb->workers_wanted, (uint32_t)next.workers);
 	fw_limits_publish(m);
 	fw_log_set_level(next.log_level);
-	m->trim_due = true; /* loading the file touched the master's heap */
+	m->prefork_due = true; /* loading the file touched the master's heap */
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		struct fw_proc *p = &m->procs[i];
 

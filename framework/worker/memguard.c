@@ -67,6 +67,13 @@ static void hooks_install(void)
 	MallocHook_AddSbrkHook(on_sbrk);
 }
 
+/* Process-wide and inherited by fork: the master installs them once for every worker. */
+void fw_memguard_preboot(void)
+{
+	hooks_install();
+	(void)fw_heap_allocator(); /* its answer is cached */
+}
+
 /* First tier: an upper bound of what the heap may hold, free to read. */
 static int64_t tier1(void)
 {
@@ -88,6 +95,11 @@ static void hooks_install(void)
 {
 	if (statm_fd < 0)
 		statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+}
+
+/* Nothing to share: /proc/self/statm opened by the master would be the master's. */
+void fw_memguard_preboot(void)
+{
 }
 
 /* RSS in bytes: at least the private memory. */

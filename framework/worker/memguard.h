@@ -45,6 +45,8 @@ struct fw_memguard {
 };
 
 void fw_memguard_init(struct fw_memguard *g, const struct fw_config *cfg, struct fw_slot *slot);
+/* In the master before forking: what every worker may inherit (tcmalloc's hooks). */
+void fw_memguard_preboot(void);
 
 /*
  * After a request. Returns FW_RETIRE_MEMORY when the worker is over

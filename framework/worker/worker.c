@@ -273,6 +273,29 @@ static struct event_base *base_new(void)
 	return base;
 }
 
+void fw_worker_preboot(void)
+{
+	struct event_base *base = base_new();
+	void *objs[64];
+	size_t n = 0;
+
+	fw_memguard_preboot();
+	if (base != NULL)
+		event_base_free(base);
+	for (int i = 0; i < 16 && n < FW_NELEM(objs); i++)
+		objs[n++] = calloc(1, sizeof(struct fw_conn));
+	for (int i = 0; i < 8 && n < FW_NELEM(objs); i++) {
+		fw_req *req = fw_req_create();
+
+		if (req != NULL)
+			(void)fw_pool_alloc(&req->pool, 64); /* its first block */
+		objs[n++] = req;
+	}
+	while (n > 0)
+		if (objs[--n] != NULL)
+			n < 16 ? free(objs[n]) : fw_req_destroy(objs[n]);
+}
+
 static int events_start(struct fw_worker *w)
 {
 	struct timeval second = {1, 0};
