@@ -13,12 +13,17 @@ For each round: requests/s, p99 latency, non-2xx + socket errors, backend
 CPU per request (utime+stime of the master, its workers and the workers
 already reaped, from /proc), recycles seen on the status page.
 
+Then what a recycle costs in backend CPU, and beside it the floor: what a
+fork and an exit alone cost a process linked like the apps
+(bench/forkfloor.c), and the best ratio that floor would leave.
+
   bench/recycle.py [--build build] [--seconds 20] [--rounds 3] [--markdown]
 """
 import argparse
 import json
 import os
 import statistics
+import subprocess
 import urllib.request
 
 import benchlib as b
@@ -92,6 +97,33 @@ def main():
                      f'{m["cpu_us"]:.1f}', f'{m["recycles"]:.0f}'))
     print(f'\nmedians of {args.rounds} rounds of {args.seconds} s; '
           f'nginx error log lines about upstreams: {len(upstream)}')
+    print(b.table(rows, args.markdown))
+    floor_report(args, med)
+
+
+def floor_report(args, med):
+    """What a recycle costs, against what a fork and an exit alone cost."""
+    rec = med['recycle']
+    per_recycle = (rec['cpu_us'] - med['off']['cpu_us']) / (rec['recycles'] / rec['requests'])
+    print(f'\nbackend CPU per recycle: {per_recycle:.0f} us '
+          f'(recycle {rec["cpu_us"]:.1f} - off {med["off"]["cpu_us"]:.1f} us/req, '
+          f'one recycle per {rec["requests"] / rec["recycles"]:.0f} requests)')
+    exe = os.path.join(args.build, 'bench', 'forkfloor')
+    if not os.path.exists(exe):
+        print(f'(no {exe}: build with -Dtests=true for the fork floor)')
+        return
+    fl = json.loads(subprocess.run([exe, '2000'], capture_output=True, text=True, check=True).stdout)
+    machine_us = (os.cpu_count() or 1) * 1e6 / med['off']['rps']
+    # Requests per recycle as measured: a retiring worker serves on until its replacement is ready.
+    every = rec['requests'] / rec['recycles']
+    rows = [('fork + exit (bench/forkfloor)', 'parent us', 'child us', 'total us', 'ratio at best')]
+    for name in ('empty', 'boot', 'empty-trim', 'boot-trim'):
+        total = fl[name]['parent_us'] + fl[name]['child_us']
+        rows.append((name, f'{fl[name]["parent_us"]:.0f}', f'{fl[name]["child_us"]:.0f}', f'{total:.0f}',
+                     f'{1 / (1 + total / (every * machine_us)):.3f}'))
+    print(f'\nThe machine spends {machine_us:.1f} us of CPU per request without recycling '
+          f'({os.cpu_count()} CPUs / {med["off"]["rps"]:.0f} req/s). A recycle every {every:.0f} requests '
+          f'that cost only a fork and an exit would leave at best the ratio in the last column:')
     print(b.table(rows, args.markdown))
 
 
