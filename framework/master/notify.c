@@ -21,7 +21,8 @@
  * six more libraries (libgcrypt, liblzma, libzstd, liblz4, libgpg-error,
  * libcap), 32 of the master's 114 memory mappings, and every fork of a
  * worker copies those mappings and every worker's exit tears them down
- * again: about 50 us of CPU per recycle (bench/forkfloor.py).
+ * again: about 50 us of CPU per fork and exit on our 2-vCPU VM (the
+ * bench/forkfloor.c loop, linked with and without libsystemd).
  */
 static int notify_address(const char *name, struct sockaddr_un *sa, socklen_t *len)
 {

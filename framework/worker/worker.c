@@ -276,24 +276,22 @@ static struct event_base *base_new(void)
 void fw_worker_preboot(void)
 {
 	struct event_base *base = base_new();
-	void *objs[64];
-	size_t n = 0;
+	void *conns[16];
+	fw_req *reqs[8];
 
 	fw_memguard_preboot();
 	if (base != NULL)
 		event_base_free(base);
-	for (int i = 0; i < 16 && n < FW_NELEM(objs); i++)
-		objs[n++] = calloc(1, sizeof(struct fw_conn));
-	for (int i = 0; i < 8 && n < FW_NELEM(objs); i++) {
-		fw_req *req = fw_req_create();
-
-		if (req != NULL)
-			(void)fw_pool_alloc(&req->pool, 64); /* its first block */
-		objs[n++] = req;
-	}
-	while (n > 0)
-		if (objs[--n] != NULL)
-			n < 16 ? free(objs[n]) : fw_req_destroy(objs[n]);
+	/* Freed last-in first-out: a worker's first allocations get these back. */
+	for (size_t i = 0; i < FW_NELEM(conns); i++)
+		conns[i] = calloc(1, sizeof(struct fw_conn));
+	for (size_t i = 0; i < FW_NELEM(reqs); i++)
+		if ((reqs[i] = fw_req_create()) != NULL)
+			(void)fw_pool_alloc(&reqs[i]->pool, 64); /* its first block */
+	for (size_t i = FW_NELEM(reqs); i-- > 0;)
+		fw_req_destroy(reqs[i]);
+	for (size_t i = FW_NELEM(conns); i-- > 0;)
+		free(conns[i]);
 }
 
 static int events_start(struct fw_worker *w)

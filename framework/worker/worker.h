@@ -149,7 +149,7 @@ int fw_worker_main(const struct fw_worker_boot *boot); /* returns the exit statu
  * worker's boot allocates (a libevent base, connections, requests with
  * their first pool block), so that each worker takes those objects from
  * the allocator's caches it inherits instead of carving fresh spans:
- * 20 fewer page faults per worker (bench: pf counts in RESULTS.md).
+ * about 20 fewer page faults per worker (bench/RESULTS.md).
  * Runs no application code.
  */
 void fw_worker_preboot(void);
