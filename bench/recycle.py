@@ -104,6 +104,9 @@ def main():
 def floor_report(args, med):
     """What a recycle costs, against what a fork and an exit alone cost."""
     rec = med['recycle']
+    if rec['recycles'] == 0:
+        print('\nno recycle seen: nothing to compare with the fork floor')
+        return
     per_recycle = (rec['cpu_us'] - med['off']['cpu_us']) / (rec['recycles'] / rec['requests'])
     print(f'\nbackend CPU per recycle: {per_recycle:.0f} us '
           f'(recycle {rec["cpu_us"]:.1f} - off {med["off"]["cpu_us"]:.1f} us/req, '
