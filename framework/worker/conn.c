@@ -337,6 +337,19 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 	if (n == 0)
 		return FW_OK;
 	m.arg = (uint32_t)n;
+	if (w->peer_out >= 0) {
+		/* Straight to the replacement: one hop, and the master is not woken. */
+		m.type = FW_MSG_CONN;
+		if (fw_chan_sendv(w->peer_out, &m, fds, n) == 0)
+			goto sent;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == ENOMEM)
+			return FW_AGAIN;
+		/* It is gone (or stopping it refused more): the master places them. */
+		fw_log_errno(FW_LOG_DEBUG, "sendmsg(to the replacement); handing over through the master");
+		close(w->peer_out);
+		w->peer_out = -1;
+		m.type = FW_MSG_HANDOFF;
+	}
 	if (fw_chan_sendv(w->chan_fd, &m, fds, n) != 0) {
 		/* A full channel, or the kernel's limit on descriptors in flight. */
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ||
@@ -349,6 +362,7 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 			fw_conn_close(batch[i], NULL);
 		return FW_ERROR;
 	}
+sent:
 	for (int i = 0; i < n; i++) {
 		batch[i]->handoff_pending = false;
 		fw_conn_close(batch[i], NULL); /* our copy of the descriptor only */

@@ -177,6 +177,48 @@ static void adopt(struct fw_worker *w, const int *fds, int n)
 	fw_listener_conn_opened(w);
 }
 
+/* Connections from the worker this one replaces, sent straight to us. */
+static void on_peer(evutil_socket_t fd, short what, void *arg)
+{
+	struct fw_worker *w = arg;
+	struct fw_msg m;
+	int r, fds[FW_CHAN_MAX_FDS], n;
+
+	FW_UNUSED(what);
+	while ((r = fw_chan_recvv(fd, &m, fds, &n)) == 1) {
+		if (m.type == FW_MSG_CONN) {
+			adopt(w, fds, n);
+			continue;
+		}
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		fw_log(FW_LOG_WARN, "unexpected message %u from the worker this one replaces", m.type);
+	}
+	if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+		/* It has exited (or the socket broke): what it still had went through the master. */
+		if (r != 0)
+			fw_log_errno(FW_LOG_WARN, "recvmsg(from the worker this one replaces)");
+		event_del(&w->peer_ev);
+		close(w->peer_in);
+		w->peer_in = -1;
+	}
+}
+
+static void peer_in_set(struct fw_worker *w, int fd)
+{
+	if (w->peer_in >= 0) {
+		close(fd); /* one at a time: its sender falls back to the master */
+		return;
+	}
+	event_assign(&w->peer_ev, w->base, fd, EV_READ | EV_PERSIST, on_peer, w);
+	if (event_add(&w->peer_ev, NULL) != 0) {
+		fw_log(FW_LOG_WARN, "event_add: cannot watch the socket from the worker this one replaces");
+		close(fd);
+		return;
+	}
+	w->peer_in = fd;
+}
+
 static void on_chan(evutil_socket_t fd, short what, void *arg)
 {
 	struct fw_worker *w = arg;
@@ -185,10 +227,11 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(what);
 	while ((r = fw_chan_recvv(fd, &m, fds, &n)) == 1) {
-		if (m.type != FW_MSG_CONN) {
-			for (int i = 0; i < n; i++)
-				close(fds[i]);
-		}
+		/* CONN keeps every descriptor; DRAIN and PEER keep one; the rest none. */
+		int keep = m.type == FW_MSG_CONN ? n : (m.type == FW_MSG_DRAIN || m.type == FW_MSG_PEER) && n > 0;
+
+		for (int i = keep; i < n; i++)
+			close(fds[i]);
 		switch (m.type) {
 		case FW_MSG_STOP:
 			worker_stop(w, w->cfg->graceful_timeout);
@@ -197,7 +240,16 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 			worker_quit(w);
 			return;
 		case FW_MSG_DRAIN:
+			if (keep) {
+				if (w->peer_out >= 0)
+					close(w->peer_out);
+				w->peer_out = fds[0];
+			}
 			fw_worker_drain(w, true);
+			break;
+		case FW_MSG_PEER:
+			if (keep)
+				peer_in_set(w, fds[0]);
 			break;
 		case FW_MSG_CONN:
 			adopt(w, fds, n);
@@ -352,6 +404,8 @@ static void worker_cleanup(struct fw_worker *w)
 		evsignal_del(&w->sig_term);
 		evsignal_del(&w->sig_int);
 		evsignal_del(&w->sig_quit);
+		if (w->peer_in >= 0)
+			event_del(&w->peer_ev);
 		fw_listener_stop(w);
 	}
 	if (w->base != NULL)
@@ -377,6 +431,8 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 		w.listen[i].w = &w;
 	}
 	w.chan_fd = boot->chan_fd;
+	w.peer_out = -1;
+	w.peer_in = -1;
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
 	w.access_fd = -1;
 	fw_scratch_configure((size_t)boot->cfg->buffer_keep_kb * 1024);

@@ -69,6 +69,9 @@ struct fw_worker {
 	bool stopping;  /* graceful stop or drain: no new connections */
 	bool draining;  /* retiring: idle connections go to the master, not closed */
 	bool master_gone;
+	int peer_out;            /* retiring: socket to the replacement, or -1 (then the master) */
+	int peer_in;             /* socket from the worker this one replaces, or -1 */
+	struct event peer_ev;    /* watches peer_in */
 	struct event handoff_ev; /* sends marked connections; retries a full channel */
 	struct event drain_ev;   /* settles connections after fw_worker_drain() */
 	struct event linger_ev;  /* sweeps lingering connections (conn.c) */

@@ -12,6 +12,10 @@ that).
     at once, write, shutdown, the read of the peer's close, close, and
     epoll_wait; a connection whose request is not there at accept time
     adds a read and two epoll_ctl).
+(c) recycling with keep-alive connections (two workers, max_requests 10):
+    a retiring worker hands its idle connections straight to its
+    replacement, so the master closes no connection, only its own four
+    descriptors per recycle; and every connection keeps being answered.
 Skipped where ptrace is not allowed (strace itself is installed by scripts/lib.sh). Under the
 sanitizers, memory mapping calls (their allocator's) are left out.
 """
@@ -35,9 +39,9 @@ SANITIZED = os.environ.get('FW_SANITIZE', 'none') not in ('', 'none')
 MEMORY_CALLS = ('mmap', 'munmap', 'madvise', 'brk', 'mprotect')
 
 
-def traced(t, pid, out, run):
-    """strace -c -f -p pid over run(): {syscall: calls}."""
-    p = subprocess.Popen(['strace', '-c', '-f', '-o', out, '-p', str(pid)],
+def traced(t, pid, out, run, follow=True):
+    """strace -c [-f] -p pid over run(): {syscall: calls}."""
+    p = subprocess.Popen(['strace', '-c'] + (['-f'] if follow else []) + ['-o', out, '-p', str(pid)],
                          stderr=subprocess.PIPE, text=True)
     try:
         # strace says "attached" on stderr once it traces; bounded wait.
@@ -138,6 +142,44 @@ def main(t):
                 f'(at most {N // 2})', calls.get('epoll_ctl', 0) <= N // 2, calls)
 
     with t.section('logs'):
+        t.equal('hello stops with status 0', app.stop(), 0)
+        t.check_logs()
+    recycling_handoff(t, params)
+
+
+CONNS = 16
+RECYCLE_REQUESTS = 600
+
+
+def recycling_handoff(t, params):
+    with t.section('(c) recycling: idle connections go from worker to worker, not through the master'):
+        app = t.start_app('hello', env={'FW_SERVER_WORKERS': '2', 'FW_SERVER_LOG_LEVEL': 'warn',
+                                        'FW_SERVER_MAX_REQUESTS': '10'}, workers=2)
+        conns = [FcgiConn(app.sock) for _ in range(CONNS)]
+        try:
+            for c in conns:  # every connection open and answered once before the count
+                c.request(params, keep_conn=True)
+
+            def run():
+                for i in range(RECYCLE_REQUESTS):
+                    r = conns[i % CONNS].request(params, keep_conn=True)
+                    if b'hello\n' not in r.stdout:
+                        raise harness.HarnessError(f'unexpected answer {r.stdout!r}')
+            calls = traced(t, app.pid, t.path('master.strace'), run, follow=False)
+        finally:
+            for c in conns:
+                c.close()
+        if calls is None:
+            print('# SKIP: strace may not attach to the master here', flush=True)
+        else:
+            forks = calls.get('clone', 0) + calls.get('clone3', 0) + calls.get('fork', 0)
+            t.check(f'{RECYCLE_REQUESTS} requests on {CONNS} connections recycled workers: {forks} forks',
+                    forks >= 5, calls)
+            # Per recycle the master closes the new worker's end of its channel,
+            # both ends of the pair it passed on, and the old worker's channel.
+            t.check(f'the master closed {calls.get("close", 0)} descriptors for {forks} recycles '
+                    f'(at most 4 each and {SLACK}: no connection went through it)',
+                    calls.get('close', 0) <= 4 * forks + SLACK, calls)
         t.equal('hello stops with status 0', app.stop(), 0)
         t.check_logs()
 
