@@ -195,7 +195,7 @@ static void on_peer(evutil_socket_t fd, short what, void *arg)
 		fw_log(FW_LOG_WARN, "unexpected message %u from the worker this one replaces", m.type);
 	}
 	if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-		/* It has exited (or the socket broke): what it still had went through the master. */
+		/* It has exited: the end of file comes after all it sent. (Or the socket broke.) */
 		if (r != 0)
 			fw_log_errno(FW_LOG_WARN, "recvmsg(from the worker this one replaces)");
 		event_del(&w->peer_ev);
