@@ -213,13 +213,12 @@ int fw_resp_head(fw_req *req, int status, struct fw_buf *out)
 	char num[24], *end = num + sizeof(num), *digits;
 	size_t rlen = strlen(reason);
 
-	/* "Status: 200 OK": status is 200..599 here (fw_resp_settle). */
+	/* "Status: 200 OK" (status is 200..599 here, fw_resp_settle) */
 	digits = utoa_end(end, (unsigned)status);
-	if (put_header(out, "Status", 6, digits, (size_t)(end - digits)) != 0)
-		return FW_ERROR;
-	fw_buf_truncate(out, out->len - 2); /* the reason goes on the same line */
-	if (fw_buf_append(out, " ", 1) != 0 || fw_buf_append(out, reason, rlen) != 0 ||
-	    fw_buf_append(out, "\r\n", 2) != 0)
+	if (fw_buf_reserve(out, 8 + (size_t)(end - digits) + 1 + rlen + 2) != 0 ||
+	    fw_buf_append(out, "Status: ", 8) != 0 ||
+	    fw_buf_append(out, digits, (size_t)(end - digits)) != 0 || fw_buf_append(out, " ", 1) != 0 ||
+	    fw_buf_append(out, reason, rlen) != 0 || fw_buf_append(out, "\r\n", 2) != 0)
 		return FW_ERROR;
 	for (const struct fw_resp_header *h = req->headers; h != NULL; h = h->next) {
 		if (strcasecmp(h->name, "Content-Length") == 0 && (ours || h != cl || !body))

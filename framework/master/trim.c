@@ -39,7 +39,7 @@ static int page_is_zero(const void *p, size_t len)
 }
 
 /* madvise a run of zero pages; returns the pages dropped. */
-static size_t drop(uintptr_t start, uintptr_t end)
+static size_t drop(uintptr_t start, uintptr_t end, size_t page)
 {
 	if (start == end)
 		return 0;
@@ -49,7 +49,7 @@ static size_t drop(uintptr_t start, uintptr_t end)
 			     (unsigned long)(end - start));
 		return 0;
 	}
-	return (end - start) / (uintptr_t)sysconf(_SC_PAGESIZE);
+	return (end - start) / page;
 }
 
 static size_t trim_range(uintptr_t lo, uintptr_t hi, size_t page)
@@ -68,10 +68,10 @@ static size_t trim_range(uintptr_t lo, uintptr_t hi, size_t page)
 		for (uintptr_t p = at; p < end; p += page) {
 			if ((vec[(p - at) / page] & 1) && page_is_zero((const void *)p, page))
 				continue; /* extends the run */
-			dropped += drop(run, p);
+			dropped += drop(run, p, page);
 			run = p + page;
 		}
-		dropped += drop(run, end);
+		dropped += drop(run, end, page);
 		at = end;
 	}
 	return dropped;
