@@ -39,6 +39,8 @@ request = function()
   return wrk.format("GET", "/hello")
 end
 '''
+WORKERS = 2
+CONNECTIONS = 32  # wrk's, and nginx's keep-alive pool (conf/nginx.conf) holds as many
 CONFIGS = {
     'off': {},
     'mem-check': {'FW_SERVER_RSS_LIMIT_MB': '4096', 'FW_SERVER_RSS_SOFT_LIMIT_MB': '2048'},
@@ -48,13 +50,13 @@ CONFIGS = {
 
 def one_round(args, ngx, name, lua):
     sock = ngx.path('hello.sock')
-    env = {'FW_SERVER_WORKERS': '2', 'FW_SERVER_STATUS_PATH': '/status'}
+    env = {'FW_SERVER_WORKERS': str(WORKERS), 'FW_SERVER_STATUS_PATH': '/status'}
     env.update(CONFIGS[name])
     app = b.start_app(os.path.join(args.build, 'tests', 'apps', 'testapp'), sock, env,
                       ngx.path(f'app-{name}.log'))
     try:
         c0 = b.cpu_ticks(app.pid)
-        res = b.wrk(f'http://127.0.0.1:{ngx.port}/', args.seconds, lua=lua)
+        res = b.wrk(f'http://127.0.0.1:{ngx.port}/', args.seconds, connections=CONNECTIONS, lua=lua)
         c1 = b.cpu_ticks(app.pid)
         with urllib.request.urlopen(f'http://127.0.0.1:{ngx.port}/status', timeout=10) as r:
             st = json.load(r)
@@ -98,6 +100,15 @@ def main():
     print(f'\nmedians of {args.rounds} rounds of {args.seconds} s; '
           f'nginx error log lines about upstreams: {len(upstream)}')
     print(b.table(rows, args.markdown))
+    # Each round runs the configurations back to back: the ratio within a
+    # round is spared most of the machine's drift, and its spread says how
+    # far one run's ratio can be trusted.
+    for n in CONFIGS:
+        if n == 'off':
+            continue
+        per = sorted(x['rps'] / o['rps'] for x, o in zip(results[n], results['off']))
+        print(f'{n}: ratio within each round {", ".join(f"{r:.3f}" for r in per)} '
+              f'(median {statistics.median(per):.3f})')
     floor_report(args, med)
 
 
@@ -115,7 +126,9 @@ def floor_report(args, med):
     if not os.path.exists(exe):
         print(f'(no {exe}: build with -Dtests=true for the fork floor)')
         return
-    fl = json.loads(subprocess.run([exe, '2000'], capture_output=True, text=True, check=True).stdout)
+    conns = CONNECTIONS // WORKERS  # the keep-alive connections a retiring worker hands over
+    fl = json.loads(subprocess.run([exe, '2000', str(conns)], capture_output=True, text=True,
+                                   check=True).stdout)
     machine_us = (os.cpu_count() or 1) * 1e6 / med['off']['rps']
     # Requests per recycle as measured: a retiring worker serves on until its replacement is ready.
     every = rec['requests'] / rec['recycles']
@@ -124,6 +137,9 @@ def floor_report(args, med):
         total = fl[name]['parent_us'] + fl[name]['child_us']
         rows.append((name, f'{fl[name]["parent_us"]:.0f}', f'{fl[name]["child_us"]:.0f}', f'{total:.0f}',
                      f'{1 / (1 + total / (every * machine_us)):.3f}'))
+    total = fl['boot-trim']['parent_us'] + fl['boot-trim']['child_us'] + fl['handoff']['us']
+    rows.append((f'boot-trim + handoff of {conns} connections ({fl["handoff"]["us"]:.0f} us)', '', '',
+                 f'{total:.0f}', f'{1 / (1 + total / (every * machine_us)):.3f}'))
     print(f'\nThe machine spends {machine_us:.1f} us of CPU per request without recycling '
           f'({os.cpu_count()} CPUs / {med["off"]["rps"]:.0f} req/s). A recycle every {every:.0f} requests '
           f'that cost only a fork and an exit would leave at best the ratio in the last column:')
