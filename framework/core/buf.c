@@ -9,7 +9,6 @@
 
 #include "core/str.h"
 
-#define BUF_MIN_CAP 256
 
 FW_API int fw_buf_reserve(struct fw_buf *b, size_t extra)
 {
@@ -22,7 +21,7 @@ FW_API int fw_buf_reserve(struct fw_buf *b, size_t extra)
 	/* After success data is never NULL, even for 0 bytes: it holds the NUL. */
 	if (need <= b->cap && b->data != NULL)
 		return 0;
-	cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;
+	cap = b->cap < FW_BUF_MIN_CAP ? FW_BUF_MIN_CAP : b->cap;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	p = realloc(b->data, cap + 1);

@@ -9,6 +9,9 @@
 
 #include <fw/buf.h>
 
+/* A buffer's first capacity; it doubles from there. */
+#define FW_BUF_MIN_CAP 256
+
 /* Mark n bytes written directly after data + len (after a reserve). */
 void fw_buf_commit(struct fw_buf *b, size_t n);
 

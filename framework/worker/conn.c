@@ -589,10 +589,15 @@ void fw_conn_for_each(struct fw_worker *w, bool (*fn)(struct fw_conn *c, void *a
 	}
 }
 
-void fw_conn_free_all(struct fw_worker *w)
+void fw_conn_close_all(struct fw_worker *w)
 {
 	while (w->conns != NULL)
 		fw_conn_close(w->conns, "closed by the worker stopping");
+}
+
+void fw_conn_free_all(struct fw_worker *w)
+{
+	fw_conn_close_all(w);
 	while (w->free_conns != NULL) {
 		struct fw_conn *c = w->free_conns;
 		w->free_conns = c->next;

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -22,7 +21,7 @@
  */
 static uint64_t draw_limit(const struct fw_config *cfg)
 {
-	uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ fw_now_ms() ^ (uint64_t)clock();
+	uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ fw_now_us();
 
 	if (cfg->max_requests == 0)
 		return 0;

@@ -74,7 +74,7 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	fw_conn_send_handoffs(w);
 	fw_log(FW_LOG_WARN, "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing them",
 	       w->nconns, w->in_flight);
-	fw_conn_free_all(w);
+	fw_conn_close_all(w);
 	event_base_loopbreak(w->base);
 }
 
@@ -307,7 +307,7 @@ static void signals_reset(void)
 		sigaction(ignored[i], &sa, NULL);
 }
 
-static struct event_base *base_new(void)
+struct event_base *fw_worker_base_new(void)
 {
 	struct event_config *cfg = event_config_new();
 	struct event_base *base;
@@ -323,27 +323,6 @@ static struct event_base *base_new(void)
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	return base;
-}
-
-void fw_worker_preboot(void)
-{
-	struct event_base *base = base_new();
-	void *conns[16];
-	fw_req *reqs[8];
-
-	fw_memguard_preboot();
-	if (base != NULL)
-		event_base_free(base);
-	/* Freed last-in first-out: a worker's first allocations get these back. */
-	for (size_t i = 0; i < FW_NELEM(conns); i++)
-		conns[i] = calloc(1, sizeof(struct fw_conn));
-	for (size_t i = 0; i < FW_NELEM(reqs); i++)
-		if ((reqs[i] = fw_req_create()) != NULL)
-			(void)fw_pool_alloc(&reqs[i]->pool, 64); /* its first block */
-	for (size_t i = FW_NELEM(reqs); i-- > 0;)
-		fw_req_destroy(reqs[i]);
-	for (size_t i = FW_NELEM(conns); i-- > 0;)
-		free(conns[i]);
 }
 
 static int events_start(struct fw_worker *w)
@@ -386,8 +365,9 @@ static int events_start(struct fw_worker *w)
  */
 static void worker_cleanup(struct fw_worker *w)
 {
-	fw_conn_free_all(w);
+	fw_conn_close_all(w);
 #ifdef FREE_AT_EXIT
+	fw_conn_free_all(w);
 	while (w->free_reqs != NULL) {
 		fw_req *req = w->free_reqs;
 		w->free_reqs = req->next_free;
@@ -436,11 +416,12 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
 	w.access_fd = -1;
 	fw_scratch_configure((size_t)boot->cfg->buffer_keep_kb * 1024);
+	fw_worker_reserve_take(&w);
 	fw_current_worker = &w;
 	signals_reset();
 	if (orphan_guard(boot->master_pid) != 0)
 		goto out;
-	if ((w.base = base_new()) == NULL) {
+	if ((w.base = fw_worker_base_new()) == NULL) {
 		fw_log(FW_LOG_ERROR, "event_base_new: cannot create the worker's event loop");
 		goto out;
 	}

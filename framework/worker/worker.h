@@ -144,18 +144,22 @@ struct fw_conn {
 
 /* worker.c */
 int fw_worker_main(const struct fw_worker_boot *boot); /* returns the exit status */
+/* The worker's event base: one thread, no locks, libevent's variables ignored. */
+struct event_base *fw_worker_base_new(void);
+
+/* preboot.c */
 /*
  * In the master, before it forks (once, and again after a reload): what
  * every worker's boot would otherwise do alone, at every recycle. It
- * installs the allocator hooks of the memory checks (their first call
- * goes through the dynamic linker), and allocates and frees what a
- * worker's boot allocates (a libevent base, connections, requests with
- * their first pool block), so that each worker takes those objects from
- * the allocator's caches it inherits instead of carving fresh spans:
- * about 20 fewer page faults per worker (bench/RESULTS.md).
- * Runs no application code.
+ * installs the allocator hooks of the memory checks, rehearses what a
+ * worker's event loop allocates as it starts (tables per descriptor and per
+ * signal), and fills a reserve of connections and requests (with their
+ * first pool block and buffers) that each worker starts with on its free
+ * lists. About 35 fewer page faults per worker (bench/RESULTS.md).
  */
 void fw_worker_preboot(void);
+/* In the worker, at its start: its copy of that reserve becomes its own. */
+void fw_worker_reserve_take(struct fw_worker *w);
 void fw_worker_check_stopped(struct fw_worker *w);
 /*
  * Stop accepting and hand every connection over once idle (retiring).
@@ -190,6 +194,8 @@ void fw_listener_conn_opened(struct fw_worker *w);
 /* watch: add its read event now; false when fw_conn_read_now() follows. */
 struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch);
 void fw_conn_close(struct fw_conn *c, const char *why);
+/* Close every connection; _free_all also frees the ones kept for reuse. */
+void fw_conn_close_all(struct fw_worker *w);
 void fw_conn_free_all(struct fw_worker *w);
 /*
  * Call fn once for every connection open now. fn returns true when it may
