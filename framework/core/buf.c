@@ -9,7 +9,6 @@
 
 #include "core/str.h"
 
-
 FW_API int fw_buf_reserve(struct fw_buf *b, size_t extra)
 {
 	size_t need, cap;

@@ -111,7 +111,7 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 	fflush(NULL);
 	if (m->prefork_due) {
 		/* Once for every worker to come, instead of in each at every recycle. */
-		fw_worker_preboot();
+		fw_worker_preboot(m->single_threaded);
 		if (m->single_threaded) {
 			size_t pages = fw_trim_zero_pages();
 

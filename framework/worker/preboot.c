@@ -26,11 +26,12 @@ static void rehearsal_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * What a worker's event loop allocates as it starts (the tables libevent
  * keeps per descriptor and per signal, a saved sigaction for each signal,
- * the timer heap), done once on a throwaway base. The handled signals are
- * blocked meanwhile, and deleting the events puts the master's own
- * handlers back, as libevent saved them.
+ * the timer heap), done once on a throwaway base. Signal events install
+ * libevent's handler for a moment: only in a master with one thread, with
+ * those signals blocked (they wait, they are not lost), and deleting the
+ * events puts the master's own handlers back, as libevent saved them.
  */
-static void rehearse_events(struct event_base *base)
+static void rehearse_events(struct event_base *base, bool signals)
 {
 	static const int sigs[] = {SIGTERM, SIGINT, SIGQUIT};
 	struct event io, timer, sig[FW_NELEM(sigs)];
@@ -50,9 +51,9 @@ static void rehearse_events(struct event_base *base)
 			evsignal_assign(&sig[i], base, sigs[i], rehearsal_cb, NULL);
 		(void)event_add(&io, NULL);
 		(void)event_add(&timer, &second);
-		for (size_t i = 0; i < FW_NELEM(sigs); i++)
+		for (size_t i = 0; signals && i < FW_NELEM(sigs); i++)
 			(void)evsignal_add(&sig[i], NULL);
-		for (size_t i = 0; i < FW_NELEM(sigs); i++)
+		for (size_t i = 0; signals && i < FW_NELEM(sigs); i++)
 			(void)evsignal_del(&sig[i]);
 		(void)event_del(&timer);
 		(void)event_del(&io);
@@ -123,13 +124,13 @@ void fw_worker_reserve_take(struct fw_worker *w)
  * worker inherits what this leaves behind, instead of each doing it at
  * every recycle, with page faults on memory it shares with the master.
  */
-void fw_worker_preboot(void)
+void fw_worker_preboot(bool single_threaded)
 {
 	struct event_base *base = fw_worker_base_new();
 
 	fw_memguard_preboot();
 	if (base != NULL) {
-		rehearse_events(base);
+		rehearse_events(base, single_threaded);
 		event_base_free(base);
 	}
 	reserve_fill();

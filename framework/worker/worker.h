@@ -152,12 +152,14 @@ struct event_base *fw_worker_base_new(void);
  * In the master, before it forks (once, and again after a reload): what
  * every worker's boot would otherwise do alone, at every recycle. It
  * installs the allocator hooks of the memory checks, rehearses what a
- * worker's event loop allocates as it starts (tables per descriptor and per
+ * worker's event loop allocates as it starts (tables per descriptor and,
+ * when the master has no other thread to take a signal meanwhile, per
  * signal), and fills a reserve of connections and requests (with their
  * first pool block and buffers) that each worker starts with on its free
- * lists. About 35 fewer page faults per worker (bench/RESULTS.md).
+ * lists. A worker takes about 34 fewer page faults (90 -> 56 under
+ * bench/recycle.py's load, bench/RESULTS.md).
  */
-void fw_worker_preboot(void);
+void fw_worker_preboot(bool single_threaded);
 /* In the worker, at its start: its copy of that reserve becomes its own. */
 void fw_worker_reserve_take(struct fw_worker *w);
 void fw_worker_check_stopped(struct fw_worker *w);
