@@ -13,9 +13,11 @@ For each round: requests/s, p99 latency, non-2xx + socket errors, backend
 CPU per request (utime+stime of the master, its workers and the workers
 already reaped, from /proc), recycles seen on the status page.
 
-Then what a recycle costs in backend CPU, and beside it the floor: what a
-fork and an exit alone cost a process linked like the apps
-(bench/forkfloor.c), and the best ratio that floor would leave.
+Then the ratio within each round (the configurations run back to back),
+what a recycle costs in backend CPU, and beside it the floor: what a fork
+and an exit alone cost a process linked like the apps, and the kernel's
+share of handing a worker's keep-alive connections over
+(bench/forkfloor.c), with the best ratio that floor would leave.
 
   bench/recycle.py [--build build] [--seconds 20] [--rounds 3] [--markdown]
 """
@@ -107,7 +109,7 @@ def main():
         if n == 'off':
             continue
         per = sorted(x['rps'] / o['rps'] for x, o in zip(results[n], results['off']))
-        print(f'{n}: ratio within each round {", ".join(f"{r:.3f}" for r in per)} '
+        print(f'{n}: ratio within each round, lowest first: {", ".join(f"{r:.3f}" for r in per)} '
               f'(median {statistics.median(per):.3f})')
     floor_report(args, med)
 
