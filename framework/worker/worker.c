@@ -58,11 +58,20 @@ static int orphan_guard(pid_t master_pid)
 	return 0;
 }
 
+/*
+ * Done once no connection is left and nothing more can come: from the
+ * master (it acknowledged the drain) nor from the worker this one
+ * replaced, which may still be finishing requests and send their
+ * connections on. Its socket closes when it exits; a connection left
+ * unread in it would be closed under nginx, a reset on a request.
+ */
 void fw_worker_check_stopped(struct fw_worker *w)
 {
-	if (w->stopping && w->nconns == 0 && (w->drain_acked || w->master_gone))
+	if (w->stopping && w->nconns == 0 && w->peer_in < 0 && (w->drain_acked || w->master_gone))
 		event_base_loopbreak(w->base);
 }
+
+static void peer_read(struct fw_worker *w);
 
 static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -70,6 +79,8 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
+	/* What the replaced worker sent is passed on with ours. */
+	peer_read(w);
 	/* Connections already marked for handoff still go: they are idle. */
 	fw_conn_send_handoffs(w);
 	fw_log(FW_LOG_WARN, "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing them",
@@ -178,14 +189,14 @@ static void adopt(struct fw_worker *w, const int *fds, int n)
 }
 
 /* Connections from the worker this one replaces, sent straight to us. */
-static void on_peer(evutil_socket_t fd, short what, void *arg)
+static void peer_read(struct fw_worker *w)
 {
-	struct fw_worker *w = arg;
 	struct fw_msg m;
 	int r, fds[FW_CHAN_MAX_FDS], n;
 
-	FW_UNUSED(what);
-	while ((r = fw_chan_recvv(fd, &m, fds, &n)) == 1) {
+	if (w->peer_in < 0)
+		return;
+	while ((r = fw_chan_recvv(w->peer_in, &m, fds, &n)) == 1) {
 		if (m.type == FW_MSG_CONN) {
 			adopt(w, fds, n);
 			continue;
@@ -201,7 +212,15 @@ static void on_peer(evutil_socket_t fd, short what, void *arg)
 		event_del(&w->peer_ev);
 		close(w->peer_in);
 		w->peer_in = -1;
+		fw_worker_check_stopped(w); /* it may be all a draining worker waited for */
 	}
+}
+
+static void on_peer(evutil_socket_t fd, short what, void *arg)
+{
+	FW_UNUSED(fd);
+	FW_UNUSED(what);
+	peer_read(arg);
 }
 
 static void peer_in_set(struct fw_worker *w, int fd)

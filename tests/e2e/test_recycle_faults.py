@@ -3,7 +3,8 @@
 evidence logged; a deferred request past it gets a 504; a crash is logged
 with its request and replaced; a start-up hook that keeps failing makes the
 master give up after a few spaced retries, and one that recovers in time
-does not."""
+does not; a replacement that retires while the worker it replaced still
+finishes a request waits for it, so no connection is lost between them."""
 import os
 import re
 import sys
@@ -249,12 +250,80 @@ def section_boot_recovers(t, workers):
     t.equal('the app stops with status 0', app.stop(), 0)
 
 
+def new_child(app, known, limit=40):
+    """Send GET /hello on new connections, one at a time, until the master
+    has a child not in known (a replacement): its pid, or None."""
+    for _ in range(limit):
+        if not hello_ok(app.sock):
+            return None
+        born = [p for p in app.workers() if p not in known]
+        if born:
+            return born[0]
+    return None
+
+
+def section_chain(t):
+    """A replacement that retires while the worker it replaced still
+    finishes a slow request stays until that one has exited: the old
+    worker sends its last keep-alive connection on to it when the request
+    ends, and a worker that had exited would leave that connection unread
+    in its socket (closed under nginx: a reset)."""
+    app = rc.start(t, name='chain', workers=1, max_requests=5, recycle_concurrency=2)
+    a = app.workers()
+    t.equal('one worker (A)', len(a), 1)
+    if len(a) != 1:
+        return
+    a = a[0]
+    keep = harness.FcgiConn(app.sock, timeout=20)
+    keep.send(harness.fcgi_begin(1, flags=harness.FCGI_KEEP_CONN)
+              + harness.fcgi_stream(harness.FCGI_PARAMS, 1,
+                                    harness.fcgi_nv(harness.fcgi_params('GET', '/slow?ms=6000')))
+              + harness.fcgi_stream(harness.FCGI_STDIN, 1, b''))
+    t0 = time.monotonic()
+    time.sleep(0.3)
+    b = new_child(app, {a})
+    t.check(f'A ({a}) reaches max_requests during its slow request: replacement B ({b})', b)
+    c = new_child(app, {a, b}) if b else None
+    t.check(f'B reaches max_requests too: replacement C ({c})', c)
+    if not c:
+        keep.close()
+        return
+    # C serves, A and B drain. B has nothing left of its own, yet it stays.
+    def drained(s):
+        states = {w['pid']: w['state'] for w in s['workers']}
+        return states.get(c) == 'ready' and states.get(b) == 'draining'
+    s = rc.wait_status(app.sock, drained, 10)
+    states = {w['pid']: w['state'] for w in s['workers']} if s else {}
+    t.check(f'C is ready, A and B drain: {states}',
+            states.get(c) == 'ready' and states.get(a) == 'draining' and states.get(b) == 'draining',
+            s)
+    early = time.monotonic() - t0 < 5.0
+    t.check(f'B still runs while A finishes GET /slow ({time.monotonic() - t0:.1f} s of 6)',
+            early and harness.pid_alive(b) and harness.pid_alive(a), app.workers())
+    r = keep.read_response(1)
+    st, _, body = r.cgi()
+    t.check('A answers GET /slow?ms=6000 with 200 "slow"', st == 200 and body == b'slow\n', r)
+    r = keep.request(harness.fcgi_params('GET', '/hello'), req_id=2, keep_conn=True)
+    st, _, body = r.cgi()
+    t.check('the same connection, passed on from A, serves GET /hello', st == 200 and body == b'hello\n',
+            r)
+    keep.close()
+    t.check('A and B exit', harness.wait_pids_gone([a, b], 10), app.workers())
+    s = rc.status(app.sock)
+    t.check('both counted as max_requests recycles', s and s['recycled']['max_requests'] >= 2, s)
+    bad = rc.error_lines(app.log_text())
+    t.check('the app logged no error', not bad, '\n'.join(bad[:10]))
+    t.equal('the app stops with status 0', app.stop(), 0)
+
+
 def main(t):
     rc.testapp()
     with t.section('timeout=2: GET /block?ms=8000 on the socket'):
         section_timeout(t)
     with t.section('GET /crash through nginx'):
         section_crash(t)
+    with t.section('a replacement retires while the worker it replaced finishes a request'):
+        section_chain(t)
     with t.section('a start-up hook that always fails'):
         section_boot_fail(t)
     with t.section('a start-up hook that fails, then works'):
