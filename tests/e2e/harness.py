@@ -308,8 +308,9 @@ class Run:
             self.passed += 1
             print(f'ok   - {what}', flush=True)
         else:
-            self.failed.append(what)
-            print(f'FAIL - {what}' + (f': {detail}' if detail else ''), flush=True)
+            line = f'FAIL - {what}' + (f': {detail}' if detail else '')
+            self.failed.append(line)
+            print(line, flush=True)
         return bool(ok)
 
     def equal(self, what, got, want):
@@ -334,8 +335,9 @@ class Run:
         try:
             yield
         except Exception as e:  # noqa: BLE001 - any error fails the section
-            self.failed.append(what)
-            print(f'FAIL - {what}: exception {type(e).__name__}: {e}', flush=True)
+            line = f'FAIL - {what}: exception {type(e).__name__}: {e}'
+            self.failed.append(line)
+            print(line, flush=True)
             traceback.print_exc(file=sys.stdout)
 
     # -- processes
@@ -556,8 +558,8 @@ def run(main):
         main(r)
         ok = True
     except BaseException as e:  # noqa: BLE001 - report, clean up, fail
-        r.failed.append(f'{type(e).__name__}: {e}')
-        print(f'FAIL - aborted: {type(e).__name__}: {e}', flush=True)
+        r.failed.append(f'FAIL - aborted: {type(e).__name__}: {e}')
+        print(r.failed[-1], flush=True)
         traceback.print_exc(file=sys.stdout)
     finally:
         r.cleanup()
@@ -568,6 +570,11 @@ def run(main):
         else:
             shutil.rmtree(r.tmp, ignore_errors=True)
     if r.failed:
+        # Again after the logs, which can be long: a CI report that shows
+        # only the end of the output still names what failed.
+        for line in r.failed:
+            line = line.replace('\n', ' | ')
+            print(f'# {line[:600]}' + (' ...' if len(line) > 600 else ''))
         print(f'# {name}: {len(r.failed)} failed, {r.passed} passed', flush=True)
         sys.exit(1)
     if not ok:
