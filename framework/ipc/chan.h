@@ -16,13 +16,12 @@ enum fw_msg_type {
 	FW_MSG_RETIRE,    /* worker -> master: replace me; arg = fw_retire_reason, value = figure;
 			     value2 = 1 when the worker is already draining (memory) */
 	FW_MSG_DRAIN,     /* master -> worker: your replacement is ready; hand over and exit.
-			     May carry a socket to that replacement (see FW_MSG_PEER). */
+			     May carry a socket to that replacement, whose other end the
+			     replacement got when it was forked (fw_worker_boot.peer_in). */
 	FW_MSG_HANDOFF,   /* worker -> master, fd attached: an idle connection for another worker */
 	FW_MSG_CONN,      /* master -> worker, or retiring worker -> its replacement over the
-			     socket of FW_MSG_PEER, fd attached: adopt this connection */
+			     socket DRAIN carried, fd attached: adopt this connection */
 	FW_MSG_REOPEN,    /* master -> worker: reopen the log files (SIGUSR1) */
-	FW_MSG_PEER,      /* master -> worker, fd attached: the socket on which the worker it
-			     replaces hands over its idle connections (FW_MSG_CONN) */
 };
 
 struct fw_msg {

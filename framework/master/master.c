@@ -425,6 +425,7 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {
 		m->procs[i].chan = -1;
 		m->procs[i].replaces = -1;
+		m->procs[i].peer = -1;
 	}
 	if (fw_signals_init() != 0)
 		return -1;

@@ -37,6 +37,8 @@ struct fw_proc {
 	bool replacement_started;     /* a replacement is booting for it */
 	int replaces;                 /* for a replacement: the slot it replaces, or -1 */
 	pid_t replaces_pid;
+	int peer;                     /* for a replacement not yet ready: the master's end of its
+				       * socket pair to the worker it replaces, or -1 */
 	bool timed_out;               /* the master killed it past `timeout` */
 	int boot_round;               /* m->boot_failures when it was forked */
 };

@@ -59,13 +59,14 @@ static _Noreturn void worker_exit(int status)
 }
 
 /* In the child: drop what belongs to the master, then become a worker. */
-static void child(struct fw_master *m, int slot, int chan)
+static void child(struct fw_master *m, int slot, int chan, int peer_in)
 {
 	struct fw_slot *s = &m->sb->slots[slot];
 	struct fw_worker_boot boot = {
 		.cfg = &m->cfg,
 		.nlisten = m->nlisteners,
 		.chan_fd = chan,
+		.peer_in = peer_in,
 		.slot_index = slot,
 		.slot = s,
 		.sb = m->sb,
@@ -84,6 +85,8 @@ static void child(struct fw_master *m, int slot, int chan)
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0)
 			close(m->procs[i].chan);
+		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].peer >= 0)
+			close(m->procs[i].peer);
 	}
 	for (size_t i = 0; i < m->nhandoffs; i++)
 		close(m->handoffs[i]);
@@ -94,9 +97,31 @@ static void child(struct fw_master *m, int slot, int chan)
 	worker_exit(fw_worker_main(&boot));
 }
 
+/*
+ * A replacement's socket pair to the worker it replaces, made with the
+ * fork: the replacement watches its end from the start, and the old worker
+ * gets the other end with DRAIN once the replacement is ready. Without it
+ * the idle connections go through the master.
+ */
+static void peer_pair(int replaces, int peer[2])
+{
+	peer[0] = peer[1] = -1;
+	if (replaces >= 0 && fw_chan_pair(peer) != 0) {
+		fw_log_errno(FW_LOG_DEBUG, "socketpair for a direct handoff");
+		peer[0] = peer[1] = -1;
+	}
+}
+
+static void close_pair(int fds[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 int fw_proc_spawn(struct fw_master *m, int replaces)
 {
-	int slot = free_slot(m), fds[2];
+	int slot = free_slot(m), fds[2], peer[2];
 	pid_t pid;
 
 	if (slot < 0) {
@@ -107,6 +132,7 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 		fw_log_errno(FW_LOG_ERROR, "socketpair");
 		return -1;
 	}
+	peer_pair(replaces, peer);
 	/* Buffered output of the application would otherwise be written twice. */
 	fflush(NULL);
 	if (m->prefork_due) {
@@ -130,15 +156,19 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 	pid = m->single_threaded ? _Fork() : fork();
 	if (pid < 0) {
 		fw_log_errno(FW_LOG_ERROR, "fork");
-		close(fds[0]);
-		close(fds[1]);
+		close_pair(fds);
+		close_pair(peer);
 		return -1;
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child(m, slot, fds[1]);
+		if (peer[0] >= 0)
+			close(peer[0]);
+		child(m, slot, fds[1], peer[1]);
 	}
 	close(fds[1]);
+	if (peer[1] >= 0)
+		close(peer[1]);
 	m->procs[slot] = (struct fw_proc){
 		.state = FW_PROC_BOOTING,
 		.pid = pid,
@@ -146,6 +176,7 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 		.spawned_ms = fw_now_ms(),
 		.replaces = replaces,
 		.replaces_pid = replaces >= 0 ? m->procs[replaces].pid : 0,
+		.peer = peer[0],
 		.boot_round = m->boot_failures,
 	};
 	if ((size_t)slot >= m->nprocs_max)
@@ -294,7 +325,9 @@ static void exited(struct fw_master *m, struct fw_proc *p, int status)
 	fw_scoreboard_retire_slot(m->sb, s);
 	if (p->chan >= 0)
 		close(p->chan);
-	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1, .replaces = -1};
+	if (p->peer >= 0)
+		close(p->peer); /* it died before it was ready */
+	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1, .replaces = -1, .peer = -1};
 }
 
 void fw_proc_reap(struct fw_master *m)

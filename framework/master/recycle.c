@@ -64,39 +64,38 @@ void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_re
 	}
 }
 
-/* A replacement is ready: its old worker drains now. */
+/*
+ * A replacement is ready: its old worker drains now. With DRAIN it gets
+ * its end of the socket pair the replacement was forked with, so its idle
+ * connections go straight across: one SCM_RIGHTS hop instead of two, and
+ * no wake-up of the master for them. Without it (or if the replacement is
+ * gone by then) they come through the master.
+ */
 void fw_recycle_ready(struct fw_master *m, struct fw_proc *p)
 {
 	struct fw_proc *old;
-	int pair[2];
+	int peer = p->peer;
 
-	if (p->replaces < 0)
+	p->peer = -1;
+	if (p->replaces < 0) {
+		if (peer >= 0)
+			close(peer);
 		return;
+	}
 	old = &m->procs[p->replaces];
 	p->replaces = -1;
-	if (old->pid != p->replaces_pid || old->state != FW_PROC_RETIRING)
-		return; /* it died meanwhile: the replacement just serves */
-	/*
-	 * A socket pair from the old worker to its replacement: the old one's
-	 * idle connections go straight across, one SCM_RIGHTS hop instead of
-	 * two and no wake-up of the master for them. Without it (or if the
-	 * replacement is gone by then) they come through the master.
-	 */
-	if (fw_chan_pair(pair) != 0) {
-		fw_log_errno(FW_LOG_DEBUG, "socketpair for a direct handoff");
-		pair[0] = pair[1] = -1;
-	} else if (fw_proc_send(p, FW_MSG_PEER, pair[1]) != 0) {
-		close(pair[0]);
-		pair[0] = -1;
+	if (old->pid != p->replaces_pid || old->state != FW_PROC_RETIRING) {
+		/* It died or drains on its own: the replacement just serves (and reads EOF). */
+		if (peer >= 0)
+			close(peer);
+		return;
 	}
-	if (pair[1] >= 0)
-		close(pair[1]);
-	if (fw_proc_send(old, FW_MSG_DRAIN, pair[0]) != 0) {
+	if (fw_proc_send(old, FW_MSG_DRAIN, peer) != 0) {
 		fw_log_errno(FW_LOG_WARN, "telling worker %ld to drain; stopping it", (long)old->pid);
 		kill(old->pid, SIGTERM);
 	}
-	if (pair[0] >= 0)
-		close(pair[0]);
+	if (peer >= 0)
+		close(peer);
 	old->state = FW_PROC_DRAINING;
 }
 

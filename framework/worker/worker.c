@@ -223,14 +223,12 @@ static void on_peer(evutil_socket_t fd, short what, void *arg)
 	peer_read(arg);
 }
 
+/* A replacement watches its socket from the worker it replaces from the start. */
 static void peer_in_set(struct fw_worker *w, int fd)
 {
-	if (w->peer_in >= 0) {
-		close(fd); /* one at a time: its sender falls back to the master */
-		return;
-	}
 	event_assign(&w->peer_ev, w->base, fd, EV_READ | EV_PERSIST, on_peer, w);
 	if (event_add(&w->peer_ev, NULL) != 0) {
+		/* Its sends fail then, and the connections go through the master. */
 		fw_log(FW_LOG_WARN, "event_add: cannot watch the socket from the worker this one replaces");
 		close(fd);
 		return;
@@ -246,8 +244,8 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(what);
 	while ((r = fw_chan_recvv(fd, &m, fds, &n)) == 1) {
-		/* CONN keeps every descriptor; DRAIN and PEER keep one; the rest none. */
-		int keep = m.type == FW_MSG_CONN ? n : (m.type == FW_MSG_DRAIN || m.type == FW_MSG_PEER) && n > 0;
+		/* CONN keeps every descriptor; DRAIN keeps one; the rest none. */
+		int keep = m.type == FW_MSG_CONN ? n : m.type == FW_MSG_DRAIN && n > 0;
 
 		for (int i = keep; i < n; i++)
 			close(fds[i]);
@@ -265,10 +263,6 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 				w->peer_out = fds[0];
 			}
 			fw_worker_drain(w, true);
-			break;
-		case FW_MSG_PEER:
-			if (keep)
-				peer_in_set(w, fds[0]);
 			break;
 		case FW_MSG_CONN:
 			adopt(w, fds, n);
@@ -457,6 +451,8 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	}
 	if (events_start(&w) != 0 || fw_access_open(&w) != 0)
 		goto out;
+	if (boot->peer_in >= 0)
+		peer_in_set(&w, boot->peer_in);
 	fw_retire_init(&w);
 	if (fw_chan_send(w.chan_fd, &ready, -1) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "sendmsg(READY)");

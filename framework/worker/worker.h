@@ -41,6 +41,7 @@ struct fw_worker_boot {
 	struct fw_worker_listener listen[FW_MAX_LISTENERS]; /* fd, proto, inet */
 	int nlisten;
 	int chan_fd;
+	int peer_in;            /* a replacement: its end of the pair to the worker it replaces, or -1 */
 	int slot_index;
 	struct fw_slot *slot;
 	struct fw_scoreboard *sb;
