@@ -3,8 +3,17 @@
 #define FW_CORE_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 uint64_t fw_now_ms(void);
 uint64_t fw_now_us(void);
+
+/*
+ * The UTC calendar fields of t (year, month, day, hour, minute, second;
+ * the others are left as they are). What gmtime_r() gives, without its
+ * lock: glibc's takes the time-zone lock, a write to its data, and in the
+ * master every log line would then copy a page it shares with its workers.
+ */
+void fw_utc(time_t t, struct tm *tm);
 
 #endif

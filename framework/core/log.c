@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 
 #define LOG_MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -139,7 +140,8 @@ void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
 	if (!fw_log_enabled(level))
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	memset(&tm, 0, sizeof(tm));
+	fw_utc(ts.tv_sec, &tm);
 	n = strftime(line, cap, "%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line + n, cap - n, ".%03ldZ [%s] %ld: ", ts.tv_nsec / 1000000L,
 		     level_names[level], (long)getpid());

@@ -16,7 +16,9 @@ static size_t keep_bytes = 64 * 1024;
 
 void fw_scratch_configure(size_t keep)
 {
-	keep_bytes = keep;
+	/* Called in every new worker: a write would copy the page it shares with the master. */
+	if (keep_bytes != keep)
+		keep_bytes = keep;
 }
 
 static fw_buf *scratch_take(void)

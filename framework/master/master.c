@@ -21,6 +21,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/unshared.h"
 #include "ipc/chan.h"
 #include "master/notify.h"
 #include "master/privs.h"
@@ -134,7 +135,9 @@ static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_m
 
 	switch (msg->type) {
 	case FW_MSG_READY:
-		m->boot_failures = 0;
+		/* Written only when it changes: the page is shared with the workers (copy on write). */
+		if (m->boot_failures != 0)
+			m->boot_failures = 0;
 		fw_log(FW_LOG_DEBUG, "worker %ld ready", (long)p->pid);
 		if (p->state != FW_PROC_BOOTING)
 			break;
@@ -227,12 +230,21 @@ static int poll_timeout(const struct fw_master *m, uint64_t now, uint64_t next_t
 
 static void wait_events(struct fw_master *m, int timeout_ms)
 {
-	static struct pollfd fds[FW_MAX_SLOTS];
-	static struct fw_proc *owner[FW_MAX_SLOTS];
+	/* Rewritten at every wake-up: unshared pages (core/unshared.h), not the workers'. */
+	static struct pollfd fallback_fds[FW_MAX_SLOTS], *fds;
+	static struct fw_proc *fallback_owner[FW_MAX_SLOTS], **owner;
 	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
 	nfds_t n = 0;
 	int r;
 
+	if (fds == NULL) {
+		fds = fw_unshared_alloc(sizeof(fallback_fds));
+		owner = fw_unshared_alloc(sizeof(fallback_owner));
+		if (fds == NULL || owner == NULL) {
+			fds = fallback_fds;
+			owner = fallback_owner;
+		}
+	}
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0) {
 			fds[n] = (struct pollfd){.fd = m->procs[i].chan, .events = POLLIN};

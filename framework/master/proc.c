@@ -133,8 +133,15 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 		return -1;
 	}
 	peer_pair(replaces, peer);
-	/* Buffered output of the application would otherwise be written twice. */
-	fflush(NULL);
+	/*
+	 * Buffered output would otherwise be written twice. In a master with
+	 * one thread only the application's start-up code wrote any (the
+	 * master's own messages are single write()s, core/log.c), so once is
+	 * enough: at every fork it would only take stdio's locks, a
+	 * copy-on-write fault in the master. Another thread may write any time.
+	 */
+	if (m->prefork_due || !m->single_threaded)
+		fflush(NULL);
 	if (m->prefork_due) {
 		/* Once for every worker to come, instead of in each at every recycle. */
 		fw_worker_preboot(m->single_threaded);

@@ -1,8 +1,10 @@
 #include "master/signals.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
+#include "core/unshared.h"
 
 static const struct {
 	int sig;
@@ -15,8 +17,30 @@ static const struct {
 
 #define NHANDLED (sizeof(handled) / sizeof(handled[0]))
 
-static volatile sig_atomic_t pending[NHANDLED];
+/*
+ * The flags, and the stack the handler runs on, are unshared pages: a
+ * handler's write, and the frame the kernel pushes for it (several KiB
+ * with AVX-512 state), would otherwise each copy a page the master shares
+ * with its workers at every SIGCHLD, that is, at every recycle.
+ */
+static volatile sig_atomic_t fallback[NHANDLED];
+static volatile sig_atomic_t *pending = fallback;
 static sigset_t wait_mask, start_mask;
+
+#define ALT_STACK_MIN (64 * 1024)
+
+static void unshare(void)
+{
+	long need = sysconf(_SC_SIGSTKSZ);
+	size_t size = need > ALT_STACK_MIN ? (size_t)need : ALT_STACK_MIN;
+	void *flags = fw_unshared_alloc(sizeof(fallback));
+	stack_t ss = {.ss_sp = fw_unshared_alloc(size), .ss_size = size};
+
+	if (flags != NULL)
+		pending = flags;
+	if (ss.ss_sp != NULL && sigaltstack(&ss, NULL) != 0)
+		fw_log_errno(FW_LOG_DEBUG, "sigaltstack");
+}
 
 static void on_signal(int sig)
 {
@@ -41,10 +65,11 @@ int fw_signals_init(void)
 	wait_mask = start_mask;
 	for (size_t i = 0; i < NHANDLED; i++)
 		sigdelset(&wait_mask, handled[i].sig);
+	unshare();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
+	sa.sa_flags = SA_RESTART | SA_ONSTACK;
 	for (size_t i = 0; i < NHANDLED; i++) {
 		if (sigaction(handled[i].sig, &sa, NULL) != 0) {
 			fw_log_errno(FW_LOG_ERROR, "sigaction(%d)", handled[i].sig);

@@ -303,6 +303,11 @@ static int boot(void *arg)
 
 int main(int argc, char **argv)
 {
+	const char *line = getenv("TESTAPP_STDOUT");
+
+	/* Buffered output of the start-up code: forks must not write it again. */
+	if (line != NULL)
+		printf("%s\n", line);
 	if (fw_route("GET", "/hello", hello, NULL) != 0 || fw_route("POST", "/hello", echo, NULL) != 0 ||
 	    fw_route("POST", "/echo", echo, NULL) != 0 ||
 	    fw_route("GET", "/pid", pid, NULL) != 0 || fw_route("GET", "/leak", leak, NULL) != 0 ||

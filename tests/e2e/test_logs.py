@@ -3,7 +3,8 @@
 and JSON lines through the real nginx, with duration and worker pid, lines
 a client cannot forge), logrotate's move + SIGUSR1 for the access and error
 logs of the master and every worker, the error log in a file, and handler
-log lines sent to nginx as FastCGI STDERR only when fcgi_stderr is on."""
+log lines sent to nginx as FastCGI STDERR only when fcgi_stderr is on;
+start-up output buffered in stdio written once, not again by every fork."""
 import json
 import os
 import re
@@ -277,10 +278,25 @@ def section_fcgi_stderr(t):
         app.stop()
 
 
+def section_stdout(t):
+    with t.section('start-up output buffered in stdio is written once, not by every worker'):
+        mark = 'testapp start-up line, buffered'
+        app = rc.start(t, name='stdout', workers=2, max_requests=3,
+                       extra_env={'TESTAPP_STDOUT': mark})
+        ok = all(harness.fcgi_get(app.sock, '/hello')[0] == 200 for _ in range(30))
+        t.check('30 requests with max_requests = 3', ok)
+        s = rc.status(app.sock)
+        t.check('workers were recycled', s and s['recycled']['max_requests'] >= 4, s)
+        t.equal('the app stops with status 0', app.stop(), 0)
+        n = app.log_text().count(mark)
+        t.equal('the line is in its output once', n, 1)
+
+
 def main(t):
     section_access(t)
     section_error_log(t)
     section_fcgi_stderr(t)
+    section_stdout(t)
 
 
 harness.run(main)

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "check.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 /* Lines starting as the server's own do: "YYYY-MM-DDTHH:MM:SS". */
@@ -95,8 +97,47 @@ static void test_planted_link(void)
 	rmdir(dir);
 }
 
+/* fw_utc() against gmtime_r(): edges, leap days, centuries, and a sweep. */
+static void test_utc(void)
+{
+	static const long long edges[] = {
+		0, -1, 59, 86399, 86400, 951782400 /* 2000-02-29 */, 951868800, 4107542400LL /* 2100-02-28 */,
+		4107628800LL, 1709164800 /* 2024-02-29 */, 253402300799LL /* 9999-12-31T23:59:59 */,
+		-2208988800LL /* 1900-01-01 */, -62135596800LL /* 0001-01-01 */,
+	};
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		for (long long d = -2; d <= 2; d++) {
+			time_t t = (time_t)(edges[i] + d);
+			struct tm want, got;
+
+			memset(&got, 0, sizeof(got));
+			gmtime_r(&t, &want);
+			fw_utc(t, &got);
+			bad += got.tm_year != want.tm_year || got.tm_mon != want.tm_mon ||
+			       got.tm_mday != want.tm_mday || got.tm_hour != want.tm_hour ||
+			       got.tm_min != want.tm_min || got.tm_sec != want.tm_sec;
+		}
+	}
+	/* Every 768,143 s (7919 x 97: all times of day, every month) over 1970..2106. */
+	for (long long t = 0; t < 4294967296LL; t += 7919 * 97) {
+		struct tm want, got;
+		time_t tt = (time_t)t;
+
+		memset(&got, 0, sizeof(got));
+		gmtime_r(&tt, &want);
+		fw_utc(tt, &got);
+		bad += got.tm_year != want.tm_year || got.tm_mon != want.tm_mon ||
+		       got.tm_mday != want.tm_mday || got.tm_hour != want.tm_hour ||
+		       got.tm_min != want.tm_min || got.tm_sec != want.tm_sec;
+	}
+	CHECK(bad == 0);
+}
+
 int main(void)
 {
+	test_utc();
 	test_forged_line();
 	test_planted_link();
 	return check_done();
