@@ -2,8 +2,10 @@
 """Recycling at full load, side by side, in interleaved rounds.
 
 The issue's set-up: nginx 1.22 (conf/nginx.conf, keepalive + fastcgi_keep_conn),
-workers = 2, wrk -t1 -c32 with half the requests POSTs, one round per
-configuration in turn so that drift of the machine hits all of them alike.
+workers = 2, wrk -t1 -c32 with half the requests POSTs, one run of each
+configuration per round, so that drift of the machine hits all of them
+alike, in an order that rotates from round to round (use a multiple of 3
+rounds), so that no configuration always runs first.
 
 Configurations:
   off        max_requests = 0, no memory limits
@@ -19,7 +21,11 @@ and an exit alone cost a process linked like the apps, and the kernel's
 share of handing a worker's keep-alive connections over
 (bench/forkfloor.c), with the best ratio that floor would leave.
 
-  bench/recycle.py [--build build] [--seconds 20] [--rounds 3] [--markdown]
+  bench/recycle.py [--build build] [--seconds 20] [--rounds 9] [--markdown]
+
+Nine rounds of 20 s take about ten minutes. Fewer do not settle a 5%
+question on a VM whose 20 s rounds of one configuration differ by up to
+10% (bench/RESULTS.md).
 """
 import argparse
 import json
@@ -73,7 +79,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--build', default=os.path.join(b.ROOT, 'build'))
     ap.add_argument('--seconds', type=int, default=20)
-    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--rounds', type=int, default=9)
     ap.add_argument('--markdown', action='store_true')
     args = ap.parse_args()
     ngx = b.Nginx()
@@ -82,8 +88,12 @@ def main():
         f.write(LUA)
     results = {name: [] for name in CONFIGS}
     try:
+        names = list(CONFIGS)
         for r in range(args.rounds):
-            for name in CONFIGS:
+            # Each round starts with the next configuration: a place in the
+            # round (the first one follows the previous round's recycling)
+            # must not favour one configuration over the others.
+            for name in names[r % len(names):] + names[:r % len(names)]:
                 res = one_round(args, ngx, name, lua)
                 results[name].append(res)
                 print(f'round {r + 1} {name:9s} {res["rps"]:9.0f} req/s  p99 {res["p99_ms"]:6.2f} ms  '

@@ -34,11 +34,14 @@ static void unshare(void)
 	long need = sysconf(_SC_SIGSTKSZ);
 	size_t size = need > ALT_STACK_MIN ? (size_t)need : ALT_STACK_MIN;
 	void *flags = fw_unshared_alloc(sizeof(fallback));
-	stack_t ss = {.ss_sp = fw_unshared_alloc(size), .ss_size = size};
+	stack_t old, ss = {.ss_size = size};
 
 	if (flags != NULL)
 		pending = flags;
-	if (ss.ss_sp != NULL && sigaltstack(&ss, NULL) != 0)
+	/* One the application (or a sanitizer) set up stays: its handlers may need it. */
+	if (sigaltstack(NULL, &old) != 0 || !(old.ss_flags & SS_DISABLE))
+		return;
+	if ((ss.ss_sp = fw_unshared_alloc(size)) != NULL && sigaltstack(&ss, NULL) != 0)
 		fw_log_errno(FW_LOG_DEBUG, "sigaltstack");
 }
 
