@@ -285,7 +285,7 @@ def section_stdout(t):
                        extra_env={'TESTAPP_STDOUT': mark})
         ok = all(harness.fcgi_get(app.sock, '/hello')[0] == 200 for _ in range(30))
         t.check('30 requests with max_requests = 3', ok)
-        s = rc.status(app.sock)
+        s = rc.wait_status(app.sock, lambda s: s['recycled']['max_requests'] >= 4, 20)
         t.check('workers were recycled', s and s['recycled']['max_requests'] >= 4, s)
         t.equal('the app stops with status 0', app.stop(), 0)
         n = app.log_text().count(mark)
