@@ -90,6 +90,7 @@ void fw_proc_signal_all(struct fw_master *m, int sig);
 void fw_proc_send_all(struct fw_master *m, uint32_t type);
 void fw_proc_send_all_keep(struct fw_master *m, uint32_t type);
 int fw_proc_send(struct fw_proc *p, uint32_t type, int fd);
+void fw_proc_peer_close(struct fw_proc *p);
 
 /* recycle.c: replacement first, scaling, connection handoff, timeouts */
 void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,

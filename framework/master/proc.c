@@ -192,6 +192,20 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 	return 0;
 }
 
+/*
+ * The master's end of a replacement's handoff pair, when it will not go
+ * to the old worker: the replacement then reads end of file. A draining
+ * worker waits for that (worker.c), so an end left open here would hold
+ * the replacement until graceful_timeout.
+ */
+void fw_proc_peer_close(struct fw_proc *p)
+{
+	if (p->peer >= 0) {
+		close(p->peer);
+		p->peer = -1;
+	}
+}
+
 int fw_proc_send(struct fw_proc *p, uint32_t type, int fd)
 {
 	struct fw_msg msg = {.type = type};
@@ -332,8 +346,7 @@ static void exited(struct fw_master *m, struct fw_proc *p, int status)
 	fw_scoreboard_retire_slot(m->sb, s);
 	if (p->chan >= 0)
 		close(p->chan);
-	if (p->peer >= 0)
-		close(p->peer); /* it died before it was ready */
+	fw_proc_peer_close(p); /* it died before it was ready */
 	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1, .replaces = -1, .peer = -1};
 }
 
@@ -384,6 +397,7 @@ void fw_proc_send_all(struct fw_master *m, uint32_t type)
 
 		if (p->state == FW_PROC_FREE)
 			continue;
+		fw_proc_peer_close(p); /* a booting replacement replaces no one now */
 		if (fw_proc_send(p, type, -1) != 0)
 			kill(p->pid, type == FW_MSG_STOP ? SIGTERM : SIGQUIT);
 		/* A draining worker keeps its state: its exit is still a recycle. */

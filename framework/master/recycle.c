@@ -76,20 +76,18 @@ void fw_recycle_ready(struct fw_master *m, struct fw_proc *p)
 	struct fw_proc *old;
 	int peer = p->peer;
 
-	p->peer = -1;
 	if (p->replaces < 0) {
-		if (peer >= 0)
-			close(peer);
+		fw_proc_peer_close(p);
 		return;
 	}
 	old = &m->procs[p->replaces];
 	p->replaces = -1;
 	if (old->pid != p->replaces_pid || old->state != FW_PROC_RETIRING) {
 		/* It died or drains on its own: the replacement just serves (and reads EOF). */
-		if (peer >= 0)
-			close(peer);
+		fw_proc_peer_close(p);
 		return;
 	}
+	p->peer = -1; /* it goes with DRAIN */
 	if (fw_proc_send(old, FW_MSG_DRAIN, peer) != 0) {
 		fw_log_errno(FW_LOG_WARN, "telling worker %ld to drain; stopping it", (long)old->pid);
 		kill(old->pid, SIGTERM);

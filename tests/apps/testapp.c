@@ -291,13 +291,16 @@ static int stale(fw_req *req, void *arg)
 
 static int boot(void *arg)
 {
-	const char *flag = getenv("TESTAPP_BOOT_FAIL");
+	const char *flag = getenv("TESTAPP_BOOT_FAIL"), *slow = getenv("TESTAPP_BOOT_SLOW");
 
 	(void)arg;
 	if (flag != NULL && access(flag, F_OK) == 0) {
 		fw_log(FW_LOG_ERROR, "testapp: %s exists, failing the boot on purpose", flag);
 		return 1;
 	}
+	/* While this file exists, a worker's boot takes a second (a replacement still booting). */
+	if (slow != NULL && access(slow, F_OK) == 0)
+		sleep(1);
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Signals to the master with recycling in the picture: SIGKILL leaves no
 worker behind (even one stuck in a handler), SIGTERM lets a deferred
-request finish, SIGHUP reloads the file and replaces every worker under
-load without a failed request, SIGTTIN/SIGTTOU change the worker count."""
+request finish and stops at once while a replacement is still booting,
+SIGHUP reloads the file and replaces every worker under load without a
+failed request, SIGTTIN/SIGTTOU change the worker count."""
 import os
 import signal
 import sys
@@ -79,6 +80,28 @@ def section_sigterm(t):
     bad = rc.nginx_bad_lines(ngx.error_log())
     t.check('nginx logged no upstream error', not bad, '\n'.join(bad[:10]))
     ngx.stop()
+
+
+def section_sigterm_booting(t):
+    """SIGTERM while a replacement is still booting: it was forked with its
+    end of the handoff pair, and the master's end must close when the
+    recycle is called off, or the replacement waits for it until
+    graceful_timeout."""
+    slow = t.path('boot-slow')
+    app = rc.start(t, name='termboot', workers=1, max_requests=2, graceful_timeout=20,
+                   extra_env={'TESTAPP_BOOT_SLOW': slow})
+    open(slow, 'w').close()
+    ok = all(harness.fcgi_get(app.sock, '/hello')[0] == 200 for _ in range(2))
+    t.check('2 requests: the worker asks to retire', ok)
+    booting = harness.wait_until(lambda: len(app.workers()) == 2, 5)
+    t.check(f'its replacement is booting (a 1 s start-up hook): {app.workers()}', booting)
+    ws = app.remember_children()
+    t0 = time.monotonic()
+    status = app.stop(timeout=15)
+    took = time.monotonic() - t0
+    t.equal('the master exits with status 0', status, 0)
+    t.check(f'in {took:.1f} s, not after graceful_timeout (20 s)', took < 8)
+    t.check('its workers are gone', harness.wait_pids_gone(ws, 5), ws)
 
 
 def section_sighup(t):
@@ -209,6 +232,8 @@ def main(t):
         section_sigkill(t, busy=False)
     with t.section('SIGKILL of the master while a worker is stuck in GET /block?ms=10000'):
         section_sigkill(t, busy=True)
+    with t.section('SIGTERM while a replacement is still booting'):
+        section_sigterm_booting(t)
     with t.section('SIGTERM during GET /slow?ms=2000 through nginx'):
         section_sigterm(t)
     with t.section('SIGHUP: workers 2 -> 3 in the file, under wrk'):
