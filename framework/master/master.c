@@ -139,10 +139,8 @@ static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_m
 		if (m->boot_failures != 0)
 			m->boot_failures = 0;
 		fw_log(FW_LOG_DEBUG, "worker %ld ready", (long)p->pid);
-		if (p->state != FW_PROC_BOOTING) {
-			fw_proc_peer_close(p); /* stopping: it replaces no one */
-			break;
-		}
+		if (p->state != FW_PROC_BOOTING)
+			break; /* stopping: fw_proc_send_all() closed its handoff pair */
 		/* Forked before a reload: it serves, and is replaced in turn. */
 		p->state = p->retire == FW_RETIRE_RELOAD ? FW_PROC_RETIRING : FW_PROC_READY;
 		fw_recycle_ready(m, p);

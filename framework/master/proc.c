@@ -83,9 +83,11 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
 	if (prctl(PR_GET_DUMPABLE) != 1 && prctl(PR_SET_DUMPABLE, 1) != 0)
 		fw_log_errno(FW_LOG_WARN, "prctl(PR_SET_DUMPABLE)");
 	for (size_t i = 0; i < m->nprocs_max; i++) {
-		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].chan >= 0)
+		if (m->procs[i].state == FW_PROC_FREE)
+			continue;
+		if (m->procs[i].chan >= 0)
 			close(m->procs[i].chan);
-		if (m->procs[i].state != FW_PROC_FREE && m->procs[i].peer >= 0)
+		if (m->procs[i].peer >= 0)
 			close(m->procs[i].peer);
 	}
 	for (size_t i = 0; i < m->nhandoffs; i++)
@@ -105,11 +107,11 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
  */
 static void peer_pair(int replaces, int peer[2])
 {
-	peer[0] = peer[1] = -1;
-	if (replaces >= 0 && fw_chan_pair(peer) != 0) {
+	if (replaces >= 0 && fw_chan_pair(peer) == 0)
+		return;
+	if (replaces >= 0)
 		fw_log_errno(FW_LOG_DEBUG, "socketpair for a direct handoff");
-		peer[0] = peer[1] = -1;
-	}
+	peer[0] = peer[1] = -1;
 }
 
 static void close_pair(int fds[2])

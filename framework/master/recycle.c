@@ -73,21 +73,17 @@ void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_re
  */
 void fw_recycle_ready(struct fw_master *m, struct fw_proc *p)
 {
-	struct fw_proc *old;
-	int peer = p->peer;
+	struct fw_proc *old = p->replaces >= 0 ? &m->procs[p->replaces] : NULL;
+	int peer;
 
-	if (p->replaces < 0) {
-		fw_proc_peer_close(p);
-		return;
-	}
-	old = &m->procs[p->replaces];
 	p->replaces = -1;
-	if (old->pid != p->replaces_pid || old->state != FW_PROC_RETIRING) {
-		/* It died or drains on its own: the replacement just serves (and reads EOF). */
+	if (old == NULL || old->pid != p->replaces_pid || old->state != FW_PROC_RETIRING) {
+		/* None, or it died or drains on its own: the replacement just serves (and reads EOF). */
 		fw_proc_peer_close(p);
 		return;
 	}
-	p->peer = -1; /* it goes with DRAIN */
+	peer = p->peer; /* it goes with DRAIN */
+	p->peer = -1;
 	if (fw_proc_send(old, FW_MSG_DRAIN, peer) != 0) {
 		fw_log_errno(FW_LOG_WARN, "telling worker %ld to drain; stopping it", (long)old->pid);
 		kill(old->pid, SIGTERM);
