@@ -168,7 +168,7 @@ void fw_master_read_channel(struct fw_master *m, struct fw_proc *p)
 	while ((r = fw_chan_recvv(p->chan, &msg, fds, &n)) == 1)
 		on_message(m, p, &msg, fds, n);
 	if (r == 0) {
-		/* The worker is exiting; SIGCHLD tells the rest. */
+		/* Only if its end was lost (the master keeps it until reaping): SIGCHLD tells the rest. */
 		close(p->chan);
 		p->chan = -1;
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -436,6 +436,7 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 	m->workers_wanted = cfg->workers;
 	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {
 		m->procs[i].chan = -1;
+		m->procs[i].chan_worker = -1;
 		m->procs[i].replaces = -1;
 		m->procs[i].peer = -1;
 	}

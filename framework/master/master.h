@@ -30,6 +30,7 @@ struct fw_proc {
 	enum fw_proc_state state;
 	pid_t pid;
 	int chan;                     /* master's end of the channel; -1 once closed */
+	int chan_worker;              /* the worker's end, kept until reaping (proc.c); -1 */
 	uint64_t spawned_ms;
 	enum fw_retire_reason retire; /* why it retires; NONE when only scaled down */
 	uint64_t retire_ms;           /* when it asked: the queue's order */

@@ -87,6 +87,8 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
 			continue;
 		if (m->procs[i].chan >= 0)
 			close(m->procs[i].chan);
+		if (m->procs[i].chan_worker >= 0)
+			close(m->procs[i].chan_worker);
 		if (m->procs[i].peer >= 0)
 			close(m->procs[i].peer);
 	}
@@ -175,13 +177,19 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 			close(peer[0]);
 		child(m, slot, fds[1], peer[1]);
 	}
-	close(fds[1]);
+	/*
+	 * The worker's end stays open here too, until the worker is reaped. Its
+	 * exit then does not wake the master a second time (end of file on the
+	 * channel, then SIGCHLD; a context switch each), and what was sent to
+	 * it and never read can be taken back (exited()).
+	 */
 	if (peer[1] >= 0)
 		close(peer[1]);
 	m->procs[slot] = (struct fw_proc){
 		.state = FW_PROC_BOOTING,
 		.pid = pid,
 		.chan = fds[0],
+		.chan_worker = fds[1],
 		.spawned_ms = fw_now_ms(),
 		.replaces = replaces,
 		.replaces_pid = replaces >= 0 ? m->procs[replaces].pid : 0,
@@ -331,6 +339,37 @@ static void replacement_lost(struct fw_master *m, const struct fw_proc *p)
 		old->replacement_started = false;
 }
 
+/*
+ * Connections the master passed to a worker that died before reading them
+ * are still queued at the worker's end of the channel: they go to another
+ * worker instead of closing under nginx. The rest (a STOP, say) is dropped.
+ */
+static void take_back(struct fw_master *m, struct fw_proc *p)
+{
+	struct fw_msg msg;
+	int r, fds[FW_CHAN_MAX_FDS], n, taken = 0;
+
+	if (p->chan_worker < 0)
+		return;
+	while ((r = fw_chan_recvv(p->chan_worker, &msg, fds, &n)) == 1) {
+		for (int i = 0; i < n; i++) {
+			if (msg.type == FW_MSG_CONN) {
+				fw_handoff_push(m, fds[i]);
+				taken++;
+			} else {
+				close(fds[i]);
+			}
+		}
+	}
+	if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		fw_log_errno(FW_LOG_WARN, "recvmsg(worker %ld's end of its channel)", (long)p->pid);
+	if (taken > 0)
+		fw_log(FW_LOG_INFO, "worker %ld left %d connection(s) unread; passed on", (long)p->pid,
+		       taken);
+	close(p->chan_worker);
+	p->chan_worker = -1;
+}
+
 static void exited(struct fw_master *m, struct fw_proc *p, int status)
 {
 	struct fw_slot *s = &m->sb->slots[p - m->procs];
@@ -348,8 +387,10 @@ static void exited(struct fw_master *m, struct fw_proc *p, int status)
 	fw_scoreboard_retire_slot(m->sb, s);
 	if (p->chan >= 0)
 		close(p->chan);
+	take_back(m, p);
 	fw_proc_peer_close(p); /* it died before it was ready */
-	*p = (struct fw_proc){.state = FW_PROC_FREE, .chan = -1, .replaces = -1, .peer = -1};
+	*p = (struct fw_proc){
+	    .state = FW_PROC_FREE, .chan = -1, .chan_worker = -1, .replaces = -1, .peer = -1};
 }
 
 void fw_proc_reap(struct fw_master *m)

@@ -4,9 +4,11 @@ evidence logged; a deferred request past it gets a 504; a crash is logged
 with its request and replaced; a start-up hook that keeps failing makes the
 master give up after a few spaced retries, and one that recovers in time
 does not; a replacement that retires while the worker it replaced still
-finishes a request waits for it, so no connection is lost between them."""
+finishes a request waits for it, so no connection is lost between them; a
+connection passed to a worker that dies before taking it goes to another."""
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -316,6 +318,59 @@ def section_chain(t):
     t.equal('the app stops with status 0', app.stop(), 0)
 
 
+def served_by(sock, want, limit=40):
+    """A keep-alive connection whose GET /pid a worker in want answered, or None."""
+    for _ in range(limit):
+        conn = harness.FcgiConn(sock, timeout=20)
+        r = conn.request(harness.fcgi_params('GET', '/pid'), keep_conn=True)
+        st, _, body = r.cgi()
+        if st == 200 and int(body) in want:
+            return conn
+        conn.close()
+    return None
+
+
+def section_unread(t):
+    """The master passes the idle connections of a worker that leaves
+    without a replacement (SIGTTOU) to another worker. If that one dies
+    before it has read them, they are still in its socket: the master takes
+    them back when it reaps it and passes them on again."""
+    app = rc.start(t, name='unread', workers=1)
+    a = app.workers()
+    t.equal('one worker (A)', len(a), 1)
+    app.send_signal(signal.SIGTTIN)
+    ws = rc.settled(app, 2)
+    b = [p for p in (ws or []) if p not in a]
+    t.check(f'SIGTTIN: a second worker (B: {b})', len(b) == 1, app.workers())
+    if len(a) != 1 or len(b) != 1:
+        return
+    a, b = a[0], b[0]
+    keep = served_by(app.sock, {a})
+    t.check('a keep-alive connection served by A', keep)
+    if keep is None:
+        return
+    mark = rc.LogMark(app.log_text)
+    os.kill(b, signal.SIGSTOP)  # B cannot read what the master sends it
+    try:
+        app.send_signal(signal.SIGTTOU)  # A, the oldest, leaves: its connection goes to B
+        t.check('SIGTTOU: A exits', harness.wait_pids_gone([a], 10), app.workers())
+        gave = harness.wait_until(lambda: rc.lines_with(mark.text(), 'retired (fewer workers'), 5)
+        t.check('A retired for SIGTTOU', gave, mark.text()[-1500:])
+    finally:
+        os.kill(b, signal.SIGKILL)
+    t.check('B is killed', harness.wait_pids_gone([b], 10))
+    took = harness.wait_until(lambda: rc.lines_with(mark.text(), 'left 1 connection(s) unread'), 10)
+    t.check('the master took the connection back from B', took, mark.text()[-1500:])
+    c = harness.wait_until(lambda: [p for p in app.workers() if p not in (a, b)], 10)
+    t.check(f'a replacement for B (C: {c})', c, app.workers())
+    r = keep.request(harness.fcgi_params('GET', '/pid'), req_id=2, keep_conn=True)
+    st, _, body = r.cgi()
+    t.check(f'the connection A served, passed through B, is served by C ({body!r})',
+            st == 200 and c and int(body) == c[0], r)
+    keep.close()
+    t.equal('the app stops with status 0', app.stop(), 0)
+
+
 def main(t):
     rc.testapp()
     with t.section('timeout=2: GET /block?ms=8000 on the socket'):
@@ -324,6 +379,8 @@ def main(t):
         section_crash(t)
     with t.section('a replacement retires while the worker it replaced finishes a request'):
         section_chain(t)
+    with t.section('a connection passed to a worker that dies before reading it'):
+        section_unread(t)
     with t.section('a start-up hook that always fails'):
         section_boot_fail(t)
     with t.section('a start-up hook that fails, then works'):
