@@ -198,8 +198,9 @@ def recycling_handoff(t, params):
             forks = calls.get('clone', 0) + calls.get('clone3', 0) + calls.get('fork', 0)
             t.check(f'{RECYCLE_REQUESTS} requests on {CONNS} connections recycled workers: {forks} forks',
                     forks >= 5, calls)
-            # Per recycle the master closes the new worker's end of its channel,
-            # both ends of the pair it passed on, and the old worker's channel.
+            # Per recycle the master closes both ends of the old worker's
+            # channel (it keeps the worker's end until reaping, master/proc.c)
+            # and both ends of the pair it passed on.
             t.check(f'the master closed {calls.get("close", 0)} descriptors for {forks} recycles '
                     f'(at most 4 each and {SLACK}: no connection went through it)',
                     calls.get('close', 0) <= 4 * forks + SLACK, calls)
