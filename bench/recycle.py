@@ -16,12 +16,13 @@ CPU per request (utime+stime of the master, its workers and the workers
 already reaped, from /proc), recycles seen on the status page.
 
 Then the ratio within each round (the configurations run back to back),
-what a recycle costs in backend CPU, and beside it the floor: what a fork
+the ratio of medians with a 90% bootstrap interval over rounds, what a
+recycle costs in backend CPU, and beside it the floor: what a fork
 and an exit alone cost a process linked like the apps, and the kernel's
 share of handing a worker's keep-alive connections over
 (bench/forkfloor.c), with the best ratio that floor would leave.
 
-  bench/recycle.py [--build build] [--seconds 20] [--rounds 9] [--markdown]
+  bench/recycle.py [--build build] [--seconds 20] [--rounds 9] [--markdown] [--save FILE]
 
 Nine rounds of 20 s take about ten minutes. Fewer do not settle a 5%
 question on a VM whose 20 s rounds of one configuration differ by up to
@@ -30,6 +31,7 @@ question on a VM whose 20 s rounds of one configuration differ by up to
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import urllib.request
@@ -81,6 +83,7 @@ def main():
     ap.add_argument('--seconds', type=int, default=20)
     ap.add_argument('--rounds', type=int, default=9)
     ap.add_argument('--markdown', action='store_true')
+    ap.add_argument('--save', metavar='FILE', help='write every round as JSON (to pool runs later)')
     args = ap.parse_args()
     ngx = b.Nginx()
     lua = ngx.path('mix.lua')
@@ -89,6 +92,12 @@ def main():
     results = {name: [] for name in CONFIGS}
     try:
         names = list(CONFIGS)
+        # Not counted: one short run of each first. The first round after a
+        # quiet spell has come out apart from the rest (recycle at 0.74-0.80
+        # of off against 0.87-0.98 in the rounds after, in one comparison).
+        warm = argparse.Namespace(**{**vars(args), 'seconds': min(5, args.seconds)})
+        for name in names:
+            one_round(warm, ngx, name, lua)
         for r in range(args.rounds):
             # Each round starts with the next configuration: a place in the
             # round (the first one follows the previous round's recycling)
@@ -102,6 +111,9 @@ def main():
         upstream = ngx.upstream_errors()
     finally:
         ngx.close()
+    if args.save:
+        with open(args.save, 'w') as f:
+            json.dump({'seconds': args.seconds, 'rounds': results}, f, indent=1)
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
     base = med['off']
     rows = [('configuration', 'req/s', 'ratio', 'p99 ms', 'p99 ratio', 'errors', 'backend us/req', 'recycles')]
@@ -119,9 +131,27 @@ def main():
         if n == 'off':
             continue
         per = sorted(x['rps'] / o['rps'] for x, o in zip(results[n], results['off']))
+        lo, hi = bootstrap_ratio(results[n], results['off'])
         print(f'{n}: ratio within each round, lowest first: {", ".join(f"{r:.3f}" for r in per)} '
-              f'(median {statistics.median(per):.3f})')
+              f'(median {statistics.median(per):.3f}); ratio of medians '
+              f'{med[n]["rps"] / base["rps"]:.3f}, 90% interval {lo:.3f}..{hi:.3f}')
     floor_report(args, med)
+
+
+def bootstrap_ratio(rounds, off_rounds, resamples=10000):
+    """Where the ratio of medians would land in other runs like this one: a
+    percentile bootstrap over whole rounds (each keeps its pair, so the
+    drift they share stays out), 5th to 95th percentile. Seeded: the same
+    rounds give the same interval."""
+    pairs = list(zip(rounds, off_rounds))
+    rng = random.Random(1)
+    got = []
+    for _ in range(resamples):
+        pick = rng.choices(pairs, k=len(pairs))
+        got.append(statistics.median(x['rps'] for x, _ in pick) /
+                   statistics.median(o['rps'] for _, o in pick))
+    got.sort()
+    return got[int(0.05 * len(got))], got[int(0.95 * len(got)) - 1]
 
 
 def floor_report(args, med):
