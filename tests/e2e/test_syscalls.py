@@ -204,6 +204,11 @@ def recycling_handoff(t, params):
             t.check(f'the master closed {calls.get("close", 0)} descriptors for {forks} recycles '
                     f'(at most 4 each and {SLACK}: no connection went through it)',
                     calls.get('close', 0) <= 4 * forks + SLACK, calls)
+            # It wakes for the old worker's RETIRE, the new one's READY and
+            # the old one's SIGCHLD: not for end of file on the old worker's
+            # channel as well, since it holds that worker's end until reaping.
+            t.check(f'the master woke {calls.get("ppoll", 0)} times for {forks} recycles '
+                    f'(at most 3 each and {SLACK})', calls.get('ppoll', 0) <= 3 * forks + SLACK, calls)
         if SANITIZED or not TCMALLOC:
             print('# (page faults of a worker are counted with tcmalloc, without sanitizers)', flush=True)
         else:
