@@ -318,7 +318,7 @@ def section_chain(t):
     t.equal('the app stops with status 0', app.stop(), 0)
 
 
-def served_by(sock, want, limit=40):
+def served_by(sock, want, limit=5):
     """A keep-alive connection whose GET /pid a worker in want answered, or None."""
     for _ in range(limit):
         conn = harness.FcgiConn(sock, timeout=20)
@@ -345,13 +345,15 @@ def section_unread(t):
     if len(a) != 1 or len(b) != 1:
         return
     a, b = a[0], b[0]
-    keep = served_by(app.sock, {a})
-    t.check('a keep-alive connection served by A', keep)
-    if keep is None:
-        return
     mark = rc.LogMark(app.log_text)
-    os.kill(b, signal.SIGSTOP)  # B cannot read what the master sends it
+    # Stopped, B neither accepts (A takes the connection below) nor reads
+    # what the master sends it.
+    os.kill(b, signal.SIGSTOP)
     try:
+        keep = served_by(app.sock, {a})
+        t.check('a keep-alive connection served by A', keep)
+        if keep is None:
+            return
         app.send_signal(signal.SIGTTOU)  # A, the oldest, leaves: its connection goes to B
         t.check('SIGTTOU: A exits', harness.wait_pids_gone([a], 10), app.workers())
         gave = harness.wait_until(lambda: rc.lines_with(mark.text(), 'retired (fewer workers'), 5)
