@@ -177,18 +177,19 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 			close(peer[0]);
 		child(m, slot, fds[1], peer[1]);
 	}
-	/*
-	 * The worker's end stays open here too, until the worker is reaped. Its
-	 * exit then does not wake the master a second time (end of file on the
-	 * channel, then SIGCHLD; a context switch each), and what was sent to
-	 * it and never read can be taken back (exited()).
-	 */
 	if (peer[1] >= 0)
 		close(peer[1]);
 	m->procs[slot] = (struct fw_proc){
 		.state = FW_PROC_BOOTING,
 		.pid = pid,
 		.chan = fds[0],
+		/*
+		 * The worker's end stays open here too, until the worker is
+		 * reaped. Its exit then does not wake the master a second time
+		 * (end of file on the channel, then SIGCHLD; a context switch
+		 * each), and what was sent to it and never read can be taken back
+		 * (take_back()).
+		 */
 		.chan_worker = fds[1],
 		.spawned_ms = fw_now_ms(),
 		.replaces = replaces,

@@ -71,7 +71,7 @@ def main(t):
     run_cmd(t, 'cc app.c $(pkg-config --cflags --libs fw)',
             cc + san + [src] + flags + ['-o', binary], env=env)
 
-    needed = subprocess.run(['readelf', '-d', binary], capture_output=True, text=True).stdout
+    needed = dynamic_section(binary)
     t.check('the program links libfw', 'libfw.so.0' in needed, needed)
     if 'tcmalloc' in ' '.join(flags):
         # --as-needed would drop a -ltcmalloc the program never calls itself.
@@ -84,7 +84,7 @@ def main(t):
     static_binary = t.path('outoftree-static')
     run_cmd(t, 'cc app.c $(pkg-config --cflags --libs fw-static)',
             cc + san + [src] + static_flags + ['-o', static_binary], env=env)
-    needed = subprocess.run(['readelf', '-d', static_binary], capture_output=True, text=True).stdout
+    needed = dynamic_section(static_binary)
     shared = [n for n in ('libfw', 'libevent', 'libinih', 'libtcmalloc', 'libstdc++') if n in needed]
     t.check('the fw-static program needs none of fw, libevent, inih, the allocator as shared '
             'libraries', not shared, needed)
@@ -116,6 +116,11 @@ def main(t):
     t.check(f'its master has at least 10 memory mappings fewer ({static_maps} against {maps})',
             static_maps + 10 <= maps)
     t.check_logs()
+
+
+def dynamic_section(binary):
+    """readelf -d: the shared libraries (NEEDED) the program asks for."""
+    return subprocess.run(['readelf', '-d', binary], capture_output=True, text=True).stdout
 
 
 def mappings(pid):
