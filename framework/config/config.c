@@ -44,7 +44,7 @@ static const struct key keys[] = {
 	SERVER(socket_mode, K_MODE, "0660", 0, 0777),
 	SERVER(backlog, K_INT, "511", 1, 65535),
 	SERVER(max_conns, K_INT, "1024", 1, 1000000),
-	SERVER(graceful_timeout, K_INT, "30", 0, 86400),
+	SERVER(graceful_timeout, K_INT, "30", 1, 86400),
 	SERVER(log_level, K_LEVEL, "info", 0, 0),
 	SERVER(max_requests, K_INT, "0", 0, 1000000000),
 	SERVER(max_requests_jitter, K_INT, "0", 0, 1000000000),
