@@ -76,6 +76,7 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->start_ms = 0;
 	req->start_us = 0;
 	req->log_as = NULL;
+	req->internal = false;
 	req->state = FW_REQ_IDLE;
 }
 

@@ -86,6 +86,7 @@ struct fw_req {
 	uint64_t start_ms;
 	uint64_t start_us; /* for the duration histogram */
 	fw_req *log_as;    /* a stand-in answer (a 504): the request the access log names */
+	bool internal;     /* answered by fw itself (the status page): not an app request */
 	fw_req *next_free;
 };
 

@@ -81,6 +81,8 @@ static int params_end(struct fw_conn *c, fw_req *req)
 	c->params_done = true;
 	if (fw_fcgi_nv_count((const uint8_t *)req->params.data, req->params.len, &count, &err) != FW_OK)
 		return protocol_error(c, err);
+	if (fw_request_params_count(c, req, count) != FW_OK)
+		return FW_OK;
 	if (count > 0) {
 		req->env = fw_pool_alloc(&req->pool, count * sizeof(*req->env));
 		if (req->env == NULL) {

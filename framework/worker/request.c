@@ -71,6 +71,8 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	fw_session_respond(c, req, status);
 	c->req = NULL;
 	w->requests++;
+	/* A probe polling the status page must not recycle the workers it watches. */
+	w->app_requests += !req->internal;
 	us = fw_now_us() - req->start_us;
 	fw_slot_store(w->slot->requests, w->requests);
 	fw_slot_observe(w->slot, us);
@@ -97,8 +99,6 @@ static const char *params_over_limits(const struct fw_config *cfg, const fw_req 
 {
 	size_t headers = 0, longest = (size_t)cfg->max_param_kb * 1024;
 
-	if (req->nenv > (size_t)cfg->max_params)
-		return "more params than max_params";
 	for (size_t i = 0; i < req->nenv; i++) {
 		const struct fw_nv *nv = &req->env[i];
 
@@ -107,6 +107,20 @@ static const char *params_over_limits(const struct fw_config *cfg, const fw_req 
 		headers += nv->name_len >= 5 && nv->name[0] == 'H' && memcmp(nv->name, "HTTP_", 5) == 0;
 	}
 	return headers > (size_t)cfg->max_headers ? "more request headers than max_headers" : NULL;
+}
+
+/*
+ * Before the params index is allocated: a pair can be 2 bytes on the wire
+ * and its index entry is 24, so the count is held to max_params first.
+ */
+int fw_request_params_count(struct fw_conn *c, fw_req *req, size_t count)
+{
+	if (count <= (size_t)c->w->cfg->max_params)
+		return FW_OK;
+	fw_log(FW_LOG_INFO, "request on connection %d has more params than max_params (%zu > %d); "
+			    "answering 431", c->fd, count, c->w->cfg->max_params);
+	fw_request_reject(c, req, 431);
+	return FW_DONE;
 }
 
 int fw_request_params(struct fw_conn *c, fw_req *req)
@@ -205,7 +219,7 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 	req->complete = complete;
 	w->in_flight++;
 	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
-	if (is_status_page(w, req))
+	if ((req->internal = is_status_page(w, req)))
 		status = fw_status_page(req, w->sb);
 	else if ((status = fw_router_match(fw_registry_router(), req->method, req->path, &m)) == 200)
 		status = call_handler(w, c, req, &m);

@@ -75,34 +75,44 @@ static void retire_want(struct fw_worker *w, enum fw_retire_reason why, uint64_t
 	retire_send(w);
 }
 
+/*
+ * Over the limit: take no more work. Idle connections go to the master
+ * now, which holds them for the other workers, instead of waiting for the
+ * replacement while memory keeps growing. The worker exits only once the
+ * master has acknowledged (DRAIN): connections it sent before that still
+ * arrive and are passed on.
+ */
+static void retire_memory(struct fw_worker *w, uint64_t kb)
+{
+	fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_limit_mb (%d MiB): retiring",
+	       (unsigned long long)kb, w->cfg->rss_limit_mb);
+	retire_want(w, FW_RETIRE_MEMORY, kb);
+	fw_worker_drain(w, false);
+}
+
+/* May memory still retire the worker? Not twice, nor one that stops for good. */
+static bool memory_watched(const struct fw_worker *w)
+{
+	return w->retire_reason != FW_RETIRE_MEMORY && !(w->stopping && !w->draining);
+}
+
 void fw_retire_check(struct fw_worker *w)
 {
 	uint64_t kb = 0;
 
-	if (w->retire_reason == FW_RETIRE_MEMORY || (w->stopping && !w->draining))
+	if (!memory_watched(w))
 		return;
 	if (w->retire_reason == FW_RETIRE_NONE && !w->stopping && w->retire_after != 0 &&
-	    w->requests >= w->retire_after) {
-		retire_want(w, FW_RETIRE_MAX_REQUESTS, w->requests);
+	    w->app_requests >= w->retire_after) {
+		retire_want(w, FW_RETIRE_MAX_REQUESTS, w->app_requests);
 		return;
 	}
 	/*
 	 * Memory is watched until the worker exits: one that waits for its
 	 * replacement (max_requests, reload) may still grow past the limit.
 	 */
-	if (fw_memguard_check(&w->mem, fw_now_ms(), &kb) == FW_RETIRE_MEMORY) {
-		/*
-		 * Over the limit: take no more work. Idle connections go to the
-		 * master now, which holds them for the other workers, instead of
-		 * waiting for the replacement while memory keeps growing. The
-		 * worker exits only once the master has acknowledged (DRAIN):
-		 * connections it sent before that still arrive and are passed on.
-		 */
-		fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_limit_mb (%d MiB): retiring",
-		       (unsigned long long)kb, w->cfg->rss_limit_mb);
-		retire_want(w, FW_RETIRE_MEMORY, kb);
-		fw_worker_drain(w, false);
-	}
+	if (fw_memguard_check(&w->mem, fw_now_ms(), &kb) == FW_RETIRE_MEMORY)
+		retire_memory(w, kb);
 }
 
 /* Deferred requests past `timeout` get a 504 here; the loop is alive. */
@@ -143,9 +153,11 @@ static bool drop_slow(struct fw_conn *c, void *arg)
 void fw_retire_tick(struct fw_worker *w)
 {
 	uint64_t now = fw_now_ms();
+	uint64_t kb = 0;
 
 	retire_send(w); /* a retry, if the last send found the channel full */
-	fw_memguard_refresh(&w->mem, now);
+	if (fw_memguard_refresh(&w->mem, now, &kb) == FW_RETIRE_MEMORY && memory_watched(w))
+		retire_memory(w, kb);
 	/* Not before the first measurement: a 0 would draw as growth. */
 	if (now - w->mem_sampled_ms >= FW_MEM_HISTORY_S * 1000 && fw_slot_load(w->slot->measured_ms) != 0) {
 		struct fw_slot *s = w->slot;

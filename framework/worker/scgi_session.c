@@ -53,6 +53,8 @@ static int headers_end(struct fw_conn *c)
 		return malformed(c, err);
 	/* Read the body to its end whatever happens to the request. */
 	fw_scgi_parser_body(&c->p.scgi, content_length);
+	if (fw_request_params_count(c, req, count) != FW_OK)
+		return FW_OK;
 	req->env = fw_pool_alloc(&req->pool, count * sizeof(*req->env));
 	if (req->env == NULL) {
 		fw_request_reject(c, req, 500);
@@ -86,6 +88,13 @@ static int on_event(struct fw_conn *c, const struct fw_scgi_event *ev)
 	case FW_SCGI_EV_BODY:
 		if (req == NULL || req->state != FW_REQ_READING)
 			return FW_OK; /* answered early (413): read and drop the rest */
+		/* Held to max_body_kb as it arrives, as FastCGI's STDIN is. */
+		if (req->body.len + ev->len > c->w->max_body) {
+			fw_log(FW_LOG_INFO, "%s %s: body over max_body_kb; answering 413", req->method,
+			       req->path);
+			fw_request_reject(c, req, 413);
+			return FW_OK;
+		}
 		if (fw_buf_append(&req->body, ev->data, ev->len) != 0)
 			fw_request_reject(c, req, 500);
 		return FW_OK;

@@ -97,7 +97,8 @@ struct fw_worker {
 	fw_req *free_reqs;
 	size_t nfree_reqs;
 	size_t in_flight; /* requests in handlers or deferred */
-	uint64_t requests;
+	uint64_t requests;     /* answered */
+	uint64_t app_requests; /* ... of them, the app's (not the status page): what max_requests counts */
 	size_t max_body;
 
 	/* Responses are built here and written at once; a connection gets
@@ -236,6 +237,8 @@ void fw_conn_send_handoffs(struct fw_worker *w);
 /* request.c */
 fw_req *fw_request_get(struct fw_worker *w);
 void fw_request_put(struct fw_worker *w, fw_req *req);
+/* Params counted, not yet indexed: FW_OK, or FW_DONE when answered 431 (over max_params). */
+int fw_request_params_count(struct fw_conn *c, fw_req *req, size_t count);
 /* Params complete: check them. FW_OK, or FW_DONE when already answered (4xx). */
 int fw_request_params(struct fw_conn *c, fw_req *req);
 /* Body complete: route and run the handler. */

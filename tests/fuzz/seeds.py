@@ -148,6 +148,8 @@ def scgi_seeds():
     write("scgi", "odd-strings", WHOLE + b"18:CONTENT_LENGTH\x000\x00A\x00,")
     write("scgi", "empty-name", WHOLE + b"19:CONTENT_LENGTH\x000\x00\x00\x00,")
     write("scgi", "short-body", MIXED + scgi_request([("CONTENT_LENGTH", "100")], b"only this"))
+    write("scgi", "cl-repeated", MIXED + scgi_request(
+        [("CONTENT_LENGTH", "40"), ("SCGI", "1"), ("CONTENT_LENGTH", "0")], b"x" * 40))
 
 
 # ---- router ----
