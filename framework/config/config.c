@@ -58,6 +58,8 @@ static const struct key keys[] = {
 	SERVER(max_param_kb, K_INT, "16", 1, 16 * 1024),
 	SERVER(max_headers, K_INT, "100", 1, 100000),
 	SERVER(request_timeout, K_INT, "30", 1, 86400),
+	SERVER(send_timeout, K_INT, "60", 1, 86400),
+	SERVER(idle_timeout, K_INT, "75", 1, 86400),
 	SERVER(buffer_keep_kb, K_INT, "64", 0, 1024 * 1024),
 	SERVER(state_path, K_FILE, "", 0, 255),
 	SERVER(error_log, K_LOG, "stderr", 0, 255),

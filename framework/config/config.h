@@ -33,6 +33,8 @@ struct fw_config {
 	int max_param_kb;
 	int max_headers;
 	int request_timeout;
+	int send_timeout;                 /* a peer that reads none of its answer */
+	int idle_timeout;                 /* a kept connection with nothing in progress */
 	int buffer_keep_kb;               /* what a request's buffers keep for the next */
 	int backlog;
 	int max_conns;

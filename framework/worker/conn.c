@@ -152,12 +152,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (n > 0) {
+		c->active_ms = fw_now_ms();
 		conn_feed(c, read_buf, (size_t)n);
-		/* request_timeout counts from the first byte of a request to its last. */
+		/* request_timeout counts from the first byte of a request (or the accept) to its last. */
 		if (!c->input_open && fw_session_at_boundary(c))
 			c->recv_since = 0;
 		else if (c->recv_since == 0)
-			c->recv_since = fw_now_ms();
+			c->recv_since = c->active_ms;
 	} else if (n == 0) {
 		conn_eof(c);
 		return;
@@ -219,6 +220,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	FW_UNUSED(what);
 	r = write_some(c, c->out.data + c->out_off, c->out.len - c->out_off, &sent);
 	c->out_off += sent;
+	if (sent > 0)
+		c->active_ms = c->send_ms = fw_now_ms(); /* send_timeout: between two writes, as nginx's */
 	if (r == FW_OK) {
 		writing(c, false);
 		c->out_off = 0;
@@ -260,7 +263,10 @@ void fw_conn_send(struct fw_conn *c)
 		c->out = *scratch;
 		*scratch = swap;
 		c->out_off = sent;
+		c->send_ms = fw_now_ms();
 	}
+	if (sent > 0)
+		c->active_ms = c->send_ms;
 	fw_buf_reset(scratch, SCRATCH_KEEP);
 	if (c->out.len > 0) {
 		writing(c, true);
@@ -462,6 +468,11 @@ void fw_conn_linger_init(struct fw_worker *w)
 	evtimer_assign(&w->linger_ev, w->base, on_linger_sweep, w);
 }
 
+size_t fw_conn_unsent(const struct fw_conn *c)
+{
+	return c->out.len - c->out_off;
+}
+
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now)
 {
 	return c->lingering && now - c->linger_since > LINGER_MS;
@@ -487,7 +498,7 @@ void fw_conn_settle(struct fw_conn *c)
 	conn_settle(c);
 }
 
-struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch)
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch, bool fresh)
 {
 	struct fw_conn *c = w->free_conns;
 
@@ -501,6 +512,8 @@ struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, b
 	c->w = w;
 	c->fd = fd;
 	c->proto = proto;
+	c->active_ms = fw_now_ms();
+	c->recv_since = fresh ? c->active_ms : 0;
 	fw_session_init(c);
 	event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);

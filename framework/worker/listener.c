@@ -94,7 +94,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		close(cfd);
 		return;
 	}
-	if ((c = fw_conn_open(w, cfd, l->proto, false)) == NULL) {
+	if ((c = fw_conn_open(w, cfd, l->proto, false, true)) == NULL) {
 		close(cfd);
 		return;
 	}

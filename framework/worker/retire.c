@@ -2,7 +2,8 @@
  * When a worker asks to be replaced: after max_requests (+ jitter), or
  * when its private memory is over rss_limit_mb. And the worker's side of
  * `timeout` for deferred requests (a handler stuck in the loop itself is
- * the master's business: it reads the scoreboard).
+ * the master's business: it reads the scoreboard). The heartbeat also
+ * runs the connections' own timeouts (conn_timeout.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -127,29 +128,6 @@ static bool time_out_one(struct fw_conn *c, void *arg)
 	return true;
 }
 
-/*
- * A peer that takes longer than request_timeout to send one request (a
- * slow sender, or a stalled one) loses its connection: it would hold a
- * request object, its buffers and a connection slot for as long as it likes.
- */
-static bool drop_slow(struct fw_conn *c, void *arg)
-{
-	uint64_t now = *(const uint64_t *)arg, limit = (uint64_t)c->w->cfg->request_timeout * 1000;
-
-	if (fw_conn_linger_expired(c, now)) {
-		fw_conn_close(c, NULL); /* the peer never closed its side */
-		return true;
-	}
-
-	if (c->recv_since == 0 || now - c->recv_since <= limit)
-		return false;
-	fw_log(FW_LOG_WARN, "connection %d took over request_timeout (%d s) to send its request; "
-			    "closing it", c->fd, c->w->cfg->request_timeout);
-	c->broken = true;
-	fw_conn_settle(c);
-	return true;
-}
-
 void fw_retire_tick(struct fw_worker *w)
 {
 	uint64_t now = fw_now_ms();
@@ -169,5 +147,5 @@ void fw_retire_tick(struct fw_worker *w)
 	}
 	if (w->cfg->timeout > 0 && w->in_flight > 0)
 		fw_conn_for_each(w, time_out_one, &now);
-	fw_conn_for_each(w, drop_slow, &now);
+	fw_conn_timeouts(w, now);
 }

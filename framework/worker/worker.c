@@ -176,7 +176,7 @@ static void adopt(struct fw_worker *w, const int *fds, int n)
 {
 	for (int i = 0; i < n; i++) {
 		/* Only keepalive FastCGI connections are handed over. */
-		struct fw_conn *c = fw_conn_open(w, fds[i], FW_PROTO_FASTCGI, true);
+		struct fw_conn *c = fw_conn_open(w, fds[i], FW_PROTO_FASTCGI, true, false);
 
 		if (c == NULL) {
 			close(fds[i]);

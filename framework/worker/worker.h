@@ -141,7 +141,9 @@ struct fw_conn {
 	bool lingering;       /* write side shut down: reading until the peer closes */
 	uint64_t linger_since;
 	bool visit;           /* walks that may close other connections */
-	uint64_t recv_since;  /* receiving a request since (ms); 0 when not */
+	uint64_t recv_since;  /* receiving a request since (ms; from accept for a new one); 0 when not */
+	uint64_t active_ms;   /* bytes last read or written (or opened): idle_timeout counts from it */
+	uint64_t send_ms;     /* unsent output last shrank (or began): send_timeout counts from it */
 };
 
 /* worker.c */
@@ -195,8 +197,12 @@ void fw_listener_conn_closed(struct fw_worker *w);
 void fw_listener_conn_opened(struct fw_worker *w);
 
 /* conn.c */
-/* watch: add its read event now; false when fw_conn_read_now() follows. */
-struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch);
+/*
+ * watch: add its read event now; false when fw_conn_read_now() follows.
+ * fresh: no request has been read on it yet (accepted, not handed over
+ * between requests): request_timeout counts from now.
+ */
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch, bool fresh);
 void fw_conn_close(struct fw_conn *c, const char *why);
 /* Close every connection; _free_all also frees the ones kept for reuse. */
 void fw_conn_close_all(struct fw_worker *w);
@@ -226,6 +232,11 @@ void fw_conn_read_now(struct fw_conn *c);
 void fw_conn_linger_init(struct fw_worker *w);
 /* Has c been waiting for its peer's close for too long? */
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now);
+/* Output the socket has not taken yet. */
+size_t fw_conn_unsent(const struct fw_conn *c);
+
+/* conn_timeout.c: once a second, close connections past request_timeout, send_timeout, idle_timeout. */
+void fw_conn_timeouts(struct fw_worker *w, uint64_t now);
 /*
  * The worker stops or retires: once idle, the connection is handed over
  * (retiring, keepalive) or closed. A safe point: do not use c afterwards.
