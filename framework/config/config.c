@@ -68,6 +68,7 @@ static const struct key keys[] = {
 	SERVER(fcgi_stderr, K_BOOL, "off", 0, 1),
 	SERVER(user, K_NAME, "", 0, 63),
 	SERVER(group, K_NAME, "", 0, 63),
+	SERVER(dumpable, K_BOOL, "off", 0, 1),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

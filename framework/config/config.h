@@ -60,6 +60,7 @@ struct fw_config {
 	/* privileges: the master drops to these after opening sockets (root only) */
 	char user[64];
 	char group[64];
+	int dumpable;                     /* workers dumpable: core files, ptrace by their user */
 };
 
 /*

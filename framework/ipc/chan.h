@@ -7,6 +7,7 @@
 #ifndef FW_IPC_CHAN_H
 #define FW_IPC_CHAN_H
 
+#include <signal.h>
 #include <stdint.h>
 
 enum fw_msg_type {
@@ -22,6 +23,25 @@ enum fw_msg_type {
 	FW_MSG_CONN,      /* master -> worker, or retiring worker -> its replacement over the
 			     socket DRAIN carried, fd attached: adopt this connection */
 	FW_MSG_REOPEN,    /* master -> worker: reopen the log files (SIGUSR1) */
+	FW_MSG_STUCK,     /* worker -> master, the answer to FW_SIG_STUCK: value = the handler's
+			     start (the signal's value), arg = FW_STUCK_*; with FW_STUCK_ANSWERED
+			     on a kept connection, that connection is attached (for another worker) */
+};
+
+/*
+ * A handler stuck past `timeout`: the master queues FW_SIG_STUCK to the
+ * worker's main thread with the handler's start time (sival_ptr, as in
+ * the slot's handler_ms). The worker's signal handler answers 504 on the
+ * request's connection, replies FW_MSG_STUCK and waits to be killed
+ * (worker/stuck.c, master/timeout.c). A real-time signal: queued, never
+ * merged with another, and no one else's.
+ */
+#define FW_SIG_STUCK (SIGRTMIN + 2)
+
+enum fw_stuck_reply {
+	FW_STUCK_GONE = 0,     /* that handler is no longer running: nothing done */
+	FW_STUCK_ANSWERED,     /* 504 written; the worker waits for its SIGKILL */
+	FW_STUCK_UNANSWERED,   /* still stuck, but the 504 could not be written */
 };
 
 struct fw_msg {

@@ -150,9 +150,6 @@ void fw_slot_request_begin(struct fw_slot *s, const struct fw_slot_request *r, u
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	copy_in(s->req_method, r->method, sizeof(s->req_method));
 	copy_in(s->req_path, r->path, sizeof(s->req_path));
-	__atomic_store_n(&s->req_fd, (int32_t)r->fd, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->req_id, r->id, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->req_keep, (uint8_t)r->keep, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->handler_ms, now, __ATOMIC_RELAXED);
 }
@@ -171,9 +168,6 @@ bool fw_slot_request_read(const struct fw_slot *s, struct fw_slot_request *out)
 			continue;
 		copy_out(out->method, s->req_method, FW_SLOT_METHOD_LEN);
 		copy_out(out->path, s->req_path, FW_SLOT_PATH_LEN);
-		out->fd = __atomic_load_n(&s->req_fd, __ATOMIC_RELAXED);
-		out->id = __atomic_load_n(&s->req_id, __ATOMIC_RELAXED);
-		out->keep = __atomic_load_n(&s->req_keep, __ATOMIC_RELAXED) != 0;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before)
 			return true;

@@ -57,10 +57,7 @@ struct fw_slot {
 	uint32_t in_flight;      /* requests in handlers or deferred */
 	uint32_t conns;
 	uint32_t retiring;       /* an fw_retire_reason once the worker asked */
-	uint32_t seq;            /* seqlock over the running request's fields below */
-	int32_t req_fd;          /* its connection (the master answers 504 on it at a timeout) */
-	uint16_t req_id;         /* its FastCGI request id */
-	uint8_t req_keep;
+	uint32_t seq;            /* seqlock over the running request's method and path */
 	uint64_t requests;       /* answered since the worker started */
 	uint64_t started_ms;     /* fw_now_ms() at fork */
 	uint64_t heartbeat_ms;   /* the loop ran at this time */
@@ -115,7 +112,7 @@ struct fw_scoreboard {
 	struct fw_slot slots[];
 };
 
-#define FW_SCOREBOARD_VERSION 4
+#define FW_SCOREBOARD_VERSION 5
 
 /* Upper bounds of the duration buckets, in microseconds (the last is +Inf). */
 extern const uint64_t fw_hist_bounds_us[FW_HIST_BUCKETS];
@@ -164,9 +161,6 @@ void fw_scoreboard_destroy(const struct fw_scoreboard *sb, const char *path);
 struct fw_slot_request {
 	char method[FW_SLOT_METHOD_LEN];
 	char path[FW_SLOT_PATH_LEN];
-	int fd;           /* connection descriptor in the worker, -1 if none */
-	uint16_t id;      /* FastCGI request id */
-	bool keep;
 };
 
 /* Writer side: the worker records the request its handler is running. */

@@ -153,6 +153,9 @@ static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_m
 		for (; used < nfds; used++)
 			fw_handoff_push(m, fds[used]);
 		break;
+	case FW_MSG_STUCK:
+		used = fw_timeout_reply(m, p, msg, nfds > 0 ? fds[0] : -1) ? 1 : 0;
+		break;
 	default:
 		fw_log(FW_LOG_WARN, "worker %ld sent unknown message %u", (long)p->pid, msg->type);
 	}

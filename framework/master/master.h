@@ -41,6 +41,7 @@ struct fw_proc {
 	int peer;                     /* for a replacement not yet ready: the master's end of its
 				       * socket pair to the worker it replaces, or -1 */
 	bool timed_out;               /* the master killed it past `timeout` */
+	struct fw_stuck *stuck;       /* past `timeout`, asked to answer 504 (timeout.c); NULL */
 	int boot_round;               /* m->boot_failures when it was forked */
 };
 
@@ -93,16 +94,28 @@ void fw_proc_send_all_keep(struct fw_master *m, uint32_t type);
 int fw_proc_send(struct fw_proc *p, uint32_t type, int fd);
 void fw_proc_peer_close(struct fw_proc *p);
 
-/* recycle.c: replacement first, scaling, connection handoff, timeouts */
+struct fw_msg;
+
+/* recycle.c: replacement first, scaling, reload */
 void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,
 			      uint64_t figure, bool draining);
 void fw_recycle_ready(struct fw_master *m, struct fw_proc *p);
 void fw_recycle_step(struct fw_master *m);
 /* SIGHUP: 0 once the workers are being replaced, -1 if the file has errors (nothing changes). */
 int fw_recycle_reload(struct fw_master *m);
+
+/* handoff.c: connections waiting for a worker */
 void fw_handoff_push(struct fw_master *m, int fd);
 void fw_handoff_forward(struct fw_master *m);
+
+/* timeout.c: handlers stuck past `timeout`, workers stuck booting */
 void fw_timeouts_check(struct fw_master *m, uint64_t now);
+/* A worker's FW_MSG_STUCK, with the descriptor it carried (-1): true when fd was kept. */
+bool fw_timeout_reply(struct fw_master *m, struct fw_proc *p, const struct fw_msg *msg, int fd);
+/* The worker is gone: what was kept about its stuck handler goes too. */
+void fw_timeout_forget(struct fw_proc *p);
+
+/* budget.c: the cgroup memory limit; the limits in effect, for the status page */
 void fw_cgroup_budget(struct fw_master *m);
 void fw_cgroup_check(struct fw_master *m);
 void fw_limits_publish(struct fw_master *m);

@@ -79,8 +79,8 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
 		boot.listen[i].inet = m->listeners[i].addr.family != AF_UNIX;
 	}
 	fw_signals_child();
-	/* After a drop to `user`: the master (its parent) may borrow its fds (privs.c). */
-	if (prctl(PR_GET_DUMPABLE) != 1 && prctl(PR_SET_DUMPABLE, 1) != 0)
+	/* Opt-in core files and evidence; the workers' user can then read their memory. */
+	if (m->cfg.dumpable && prctl(PR_SET_DUMPABLE, 1) != 0)
 		fw_log_errno(FW_LOG_WARN, "prctl(PR_SET_DUMPABLE)");
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		if (m->procs[i].state == FW_PROC_FREE)
@@ -390,6 +390,7 @@ static void exited(struct fw_master *m, struct fw_proc *p, int status)
 		close(p->chan);
 	take_back(m, p);
 	fw_proc_peer_close(p); /* it died before it was ready */
+	fw_timeout_forget(p);
 	*p = (struct fw_proc){
 	    .state = FW_PROC_FREE, .chan = -1, .chan_worker = -1, .replaces = -1, .peer = -1};
 }

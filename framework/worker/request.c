@@ -179,21 +179,24 @@ static void copy_cut(char *dst, size_t size, const char *src)
 static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 			const struct fw_route_match *m)
 {
-	struct fw_slot_request sr = {.fd = c->fd, .id = req->id, .keep = req->keep_conn};
+	struct fw_slot_request sr;
+	uint64_t now = fw_now_ms();
 	int status;
 
 	if (fw_req_set_route_params(req, m) != FW_OK)
 		return 500;
-	/* The master reads this to find (and answer) a handler stuck past `timeout`. */
+	/* The master reads this to find a handler stuck past `timeout` (stuck.c answers it). */
 	copy_cut(sr.method, sizeof(sr.method), req->method);
 	copy_cut(sr.path, sizeof(sr.path), req->path);
-	fw_slot_request_begin(w->slot, &sr, fw_now_ms());
+	fw_stuck_begin(c, req, now);
+	fw_slot_request_begin(w->slot, &sr, now);
 	/* fcgi_stderr: what the handler logs also goes to nginx with the answer. */
 	if (w->cfg->fcgi_stderr && c->proto == FW_PROTO_FASTCGI)
 		fw_log_capture(&req->err);
 	status = m->fn(req, m->arg);
 	fw_log_capture(NULL);
 	fw_slot_request_end(w->slot);
+	fw_stuck_end();
 	return status;
 }
 

@@ -436,7 +436,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	fw_worker_reserve_take(&w);
 	fw_current_worker = &w;
 	signals_reset();
-	if (orphan_guard(boot->master_pid) != 0)
+	if (orphan_guard(boot->master_pid) != 0 || fw_stuck_init(w.chan_fd, boot->master_pid) != 0)
 		goto out;
 	if ((w.base = fw_worker_base_new()) == NULL) {
 		fw_log(FW_LOG_ERROR, "event_base_new: cannot create the worker's event loop");

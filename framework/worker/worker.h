@@ -181,6 +181,12 @@ void fw_retire_check(struct fw_worker *w);
 /* Heartbeat: memory figures, deferred requests past `timeout`. */
 void fw_retire_tick(struct fw_worker *w);
 
+/* stuck.c: a handler stuck past `timeout` is answered 504 from a signal handler. */
+int fw_stuck_init(int chan_fd, pid_t master_pid);
+/* Around a handler call: the request the master may ask about (since: as in the slot). */
+void fw_stuck_begin(struct fw_conn *c, fw_req *req, uint64_t since);
+void fw_stuck_end(void);
+
 /* accesslog.c */
 int fw_access_open(struct fw_worker *w);
 void fw_access_reopen(struct fw_worker *w);

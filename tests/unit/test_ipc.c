@@ -91,7 +91,7 @@ static void test_slot_request(void)
 
 	snprintf(path, sizeof(path), "/tmp/fw-test-ipc-%ld.state", (long)getpid());
 	sb = fw_scoreboard_create(path, 4);
-	struct fw_slot_request in = {.fd = 17, .id = 65535, .keep = true}, out;
+	struct fw_slot_request in, out;
 	char long_path[300];
 
 	if (!CHECK(sb != NULL))
@@ -108,9 +108,6 @@ static void test_slot_request(void)
 	CHECK(fw_slot_request_read(&sb->slots[3], &out));
 	CHECK_EQ_STR(out.method, "PATCH");
 	CHECK_EQ_UINT(strlen(out.path), FW_SLOT_PATH_LEN - 1); /* cut, terminated */
-	CHECK_EQ_INT(out.fd, 17);
-	CHECK_EQ_UINT(out.id, 65535);
-	CHECK(out.keep);
 	CHECK_EQ_UINT(fw_slot_load(sb->slots[3].seq) % 2, 0);
 	fw_slot_request_end(&sb->slots[3]);
 	CHECK_EQ_UINT(fw_slot_load(sb->slots[3].handler_ms), 0);
