@@ -495,8 +495,19 @@ void fw_config_state_path(const struct fw_config *c, char *out, size_t len)
 		h = fnv1a(h, a->text);
 		h = (h ^ (unsigned char)c->listen.l[i].proto) * 16777619u;
 	}
-	snprintf(out, len, "%s/fw-%08x.state",
-		 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp", h);
+	/* In a directory of the server's user: /dev/shm itself is anyone's (master/state.c). */
+	snprintf(out, len, "%s/fw-%ld/fw-%08x.state",
+		 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp",
+		 (long)fw_config_server_uid(c), h);
+}
+
+uid_t fw_config_server_uid(const struct fw_config *c)
+{
+	struct passwd *pw;
+
+	if (geteuid() == 0 && c->user[0] != '\0' && (pw = getpwnam(c->user)) != NULL)
+		return pw->pw_uid;
+	return geteuid();
 }
 
 bool fw_config_state_owner_ok(const struct fw_config *c, uid_t owner)

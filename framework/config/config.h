@@ -66,9 +66,13 @@ struct fw_config {
 /*
  * Where the scoreboard lives: state_path, or a name derived from the
  * listen list (the same server config gives the same name, which is how
- * `--probe` finds a running master) in /dev/shm (tmpfs), else /tmp.
+ * `--probe` finds a running master) in the directory fw-UID of /dev/shm
+ * (tmpfs), else of /tmp, where UID is fw_config_server_uid().
  */
 void fw_config_state_path(const struct fw_config *c, char *out, size_t len);
+
+/* The uid the server runs as: `user`'s when this process is root, else its own. */
+uid_t fw_config_server_uid(const struct fw_config *c);
 
 /*
  * May a scoreboard file owned by `owner` be believed? Anyone can create a

@@ -98,14 +98,20 @@ const struct fw_scoreboard *fw_scoreboard_open(const char *path, uid_t *owner)
 	const struct fw_scoreboard *sb;
 	struct stat st;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not blocking (a FIFO planted there would hang the opener), not through a link. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EPROTO;
+		return NULL;
+	}
 	n = pread(fd, &head, sizeof(head), 0);
 	if (n != (ssize_t)sizeof(head) || head.magic != FW_SCOREBOARD_MAGIC ||
 	    head.version != FW_SCOREBOARD_VERSION || head.nslots > FW_MAX_SLOTS ||
-	    fstat(fd, &st) != 0 || (size_t)st.st_size < scoreboard_size(head.nslots)) {
+	    (size_t)st.st_size < scoreboard_size(head.nslots)) {
 		close(fd);
 		errno = EPROTO;
 		return NULL;

@@ -397,36 +397,6 @@ int fw_access_log_writable(const struct fw_config *cfg)
 	return 0;
 }
 
-/*
- * Another live master's scoreboard at our state_path (the same explicit
- * state_path with other sockets): replacing it would blind its probes and
- * status page. A file left by a dead master is replaced.
- */
-static int state_in_use(const struct fw_config *cfg, const char *path)
-{
-	uid_t owner;
-	const struct fw_scoreboard *old = fw_scoreboard_open(path, &owner);
-	pid_t pid;
-	uint64_t hb, now = fw_now_ms();
-
-	if (old == NULL)
-		return 0;
-	if (!fw_config_state_owner_ok(cfg, owner)) {
-		/* Another user's file (a squatter in /dev/shm): not a master of ours. */
-		fw_scoreboard_destroy(old, NULL);
-		return 0;
-	}
-	pid = (pid_t)fw_slot_load(old->master_pid);
-	hb = fw_slot_load(old->master_heartbeat_ms);
-	fw_scoreboard_destroy(old, NULL);
-	if (pid <= 0 || pid == getpid() || (kill(pid, 0) != 0 && errno != EPERM) ||
-	    (now > hb && now - hb > 5000))
-		return 0;
-	fw_log(FW_LOG_ERROR, "state_path %s belongs to the running master %ld: give each server its own",
-	       path, (long)pid);
-	return -1;
-}
-
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
@@ -449,7 +419,7 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 		return -1;
 	fw_cgroup_budget(m);
 	fw_config_state_path(&m->cfg, m->state_path, sizeof(m->state_path));
-	if (state_in_use(&m->cfg, m->state_path) != 0) {
+	if (fw_state_prepare(&m->cfg, m->state_path) != 0) {
 		listeners_close(m);
 		return -1;
 	}

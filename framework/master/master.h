@@ -120,6 +120,13 @@ void fw_cgroup_budget(struct fw_master *m);
 void fw_cgroup_check(struct fw_master *m);
 void fw_limits_publish(struct fw_master *m);
 
+/*
+ * state.c: before the scoreboard is created at path: the derived default's
+ * directory made safe, and no other live master's file there. 0, or -1
+ * after logging why.
+ */
+int fw_state_prepare(const struct fw_config *cfg, const char *path);
+
 /* master.c: can this process (the workers' user) open cfg's access_log? 0, or -1 after logging. */
 int fw_access_log_writable(const struct fw_config *cfg);
 
