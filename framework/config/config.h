@@ -49,6 +49,7 @@ struct fw_config {
 	int timeout;
 	int recycle_concurrency;
 	char status_path[256];
+	struct fw_listen_list status_listen; /* the status page only there, when not empty */
 	char state_path[256];             /* the scoreboard file; "" = derived (fw_config_state_path) */
 
 	/* logs */

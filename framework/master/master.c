@@ -186,7 +186,8 @@ static void listeners_text(const struct fw_master *m, char *out, size_t len)
 
 	out[0] = '\0';
 	for (int i = 0; i < m->nlisteners && n < len; i++)
-		n += (size_t)snprintf(out + n, len - n, "%s%s on %s", i ? ", " : "",
+		n += (size_t)snprintf(out + n, len - n, "%s%s%s on %s", i ? ", " : "",
+				      m->listeners[i].status ? "status page over " : "",
 				      fw_proto_name(m->listeners[i].proto), m->listeners[i].addr.text);
 }
 
@@ -364,12 +365,18 @@ static int listeners_open(struct fw_master *m)
 
 	if (socket_perms(&m->cfg, &perms) != 0)
 		return -1;
-	for (int i = 0; i < m->cfg.listen.n; i++) {
+	/* The app's listeners, then the status page's own (status_listen). */
+	for (int i = 0; i < m->cfg.listen.n + m->cfg.status_listen.n; i++) {
+		bool status = i >= m->cfg.listen.n;
+		const struct fw_listen_spec *spec =
+			status ? &m->cfg.status_listen.l[i - m->cfg.listen.n] : &m->cfg.listen.l[i];
+
 		m->listeners[i].fd = -1;
-		if (fw_listen_open(&m->listeners[i], &m->cfg.listen.l[i], m->cfg.backlog, &perms) != 0) {
+		if (fw_listen_open(&m->listeners[i], spec, m->cfg.backlog, &perms) != 0) {
 			listeners_close(m);
 			return -1;
 		}
+		m->listeners[i].status = status;
 		m->nlisteners = i + 1;
 	}
 	return 0;

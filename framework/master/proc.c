@@ -77,6 +77,7 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
 		boot.listen[i].fd = m->listeners[i].fd;
 		boot.listen[i].proto = m->listeners[i].proto;
 		boot.listen[i].inet = m->listeners[i].addr.family != AF_UNIX;
+		boot.listen[i].status = m->listeners[i].status;
 	}
 	fw_signals_child();
 	/* Opt-in core files and evidence; the workers' user can then read their memory. */

@@ -193,6 +193,7 @@ int fw_recycle_reload(struct fw_master *m)
 	if ((key = fw_config_restart_needed(&m->cfg, &next)) != NULL) {
 		fw_log(FW_LOG_WARN, "SIGHUP: '%s' changed; that needs a restart, keeping the old value", key);
 		next.listen = m->cfg.listen;
+		next.status_listen = m->cfg.status_listen;
 		next.protocol = m->cfg.protocol;
 		next.socket_mode = m->cfg.socket_mode;
 		memcpy(next.socket_owner, m->cfg.socket_owner, sizeof(next.socket_owner));

@@ -98,6 +98,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		close(cfd);
 		return;
 	}
+	c->status_only = l->status;
 	fw_listener_conn_opened(w);
 	fw_conn_read_now(c); /* last: it may close c */
 }

@@ -200,8 +200,16 @@ static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 	return status;
 }
 
-static bool is_status_page(const struct fw_worker *w, const fw_req *req)
+/*
+ * With status_listen, the status page is answered there only, and
+ * status_path on the app's own sockets is the app's: no location of the
+ * front end that passes requests to the app can show it, whatever it
+ * rewrites. Without it, on every socket at status_path.
+ */
+static bool is_status_page(const struct fw_worker *w, const struct fw_conn *c, const fw_req *req)
 {
+	if (w->cfg->status_listen.n > 0 && !c->status_only)
+		return false;
 	return w->cfg->status_path[0] != '\0' && strcmp(req->path, w->cfg->status_path) == 0 &&
 	       (strcmp(req->method, "GET") == 0 || req->head);
 }
@@ -222,8 +230,10 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 	req->complete = complete;
 	w->in_flight++;
 	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
-	if ((req->internal = is_status_page(w, req)))
+	if ((req->internal = is_status_page(w, c, req)))
 		status = fw_status_page(req, w->sb);
+	else if ((req->internal = c->status_only))
+		status = 404; /* nothing but the status page on its own socket */
 	else if ((status = fw_router_match(fw_registry_router(), req->method, req->path, &m)) == 200)
 		status = call_handler(w, c, req, &m);
 	else if (status == 405)

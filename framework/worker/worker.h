@@ -31,6 +31,7 @@ struct fw_worker_listener {
 	int fd;
 	enum fw_proto proto;
 	bool inet;            /* TCP: allowed_clients applies */
+	bool status;          /* status_listen: the status page only */
 	struct event ev;
 	struct fw_worker *w;
 };
@@ -141,6 +142,7 @@ struct fw_conn {
 	bool lingering;       /* write side shut down: reading until the peer closes */
 	uint64_t linger_since;
 	bool visit;           /* walks that may close other connections */
+	bool status_only;     /* accepted on status_listen */
 	uint64_t recv_since;  /* receiving a request since (ms; from accept for a new one); 0 when not */
 	uint64_t active_ms;   /* bytes last read or written (or opened): idle_timeout counts from it */
 	uint64_t send_ms;     /* unsent output last shrank (or began): send_timeout counts from it */
