@@ -108,5 +108,11 @@ FW_API int fw_main(int argc, char **argv)
 	}
 	if (fw_registry_router()->routes == 0)
 		fw_log(FW_LOG_WARN, "no routes: every request will be answered 404");
+	/*
+	 * libevent 2.1 reads EVENT_SHOW_METHOD despite EVENT_BASE_FLAG_IGNORE_ENV
+	 * (each worker's base would print "libevent using: epoll"): fw's
+	 * processes take no libevent setting from the environment.
+	 */
+	unsetenv("EVENT_SHOW_METHOD");
 	return fw_master_run(&cfg);
 }

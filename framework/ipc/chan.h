@@ -23,6 +23,8 @@ enum fw_msg_type {
 	FW_MSG_CONN,      /* master -> worker, or retiring worker -> its replacement over the
 			     socket DRAIN carried, fd attached: adopt this connection */
 	FW_MSG_REOPEN,    /* master -> worker: reopen the log files (SIGUSR1) */
+	FW_MSG_LIMITS,    /* master -> worker: memory limits now (bytes): value = rss_limit_mb's,
+			     value2 = rss_soft_limit_mb's (a budget shared out again, SIGTTIN/TTOU) */
 	FW_MSG_STUCK,     /* worker -> master, the answer to FW_SIG_STUCK: value = the handler's
 			     start (the signal's value), arg = FW_STUCK_*; with FW_STUCK_ANSWERED
 			     on a kept connection, that connection is attached (for another worker) */

@@ -81,10 +81,19 @@ static void scale(struct fw_master *m, int delta)
 	m->workers_wanted = n;
 	fw_slot_store(m->sb->workers_wanted, (uint32_t)n);
 	fw_log(FW_LOG_INFO, "%s: %d worker(s) wanted", delta > 0 ? "SIGTTIN" : "SIGTTOU", n);
-	/* A budget shared out of the cgroup limit is shared anew (new workers take it). */
+	/*
+	 * A budget shared out of the cgroup limit is shared anew over the new
+	 * number, and every worker takes the new figure at once: new and old
+	 * workers then hold the same limit, the one the status page shows.
+	 */
 	if (m->rss_limit_derived) {
+		struct fw_msg limits = {.type = FW_MSG_LIMITS};
+
 		fw_cgroup_budget(m);
 		fw_limits_publish(m);
+		limits.value = (uint64_t)m->cfg.rss_limit_mb << 20;
+		limits.value2 = (uint64_t)m->cfg.rss_soft_limit_mb << 20;
+		fw_proc_send_msg_all(m, &limits);
 	}
 }
 
@@ -404,6 +413,18 @@ int fw_access_log_writable(const struct fw_config *cfg)
 	return 0;
 }
 
+/* What master_init() opened, closed (each part only if it was). */
+static void master_finish(struct fw_master *m)
+{
+	listeners_close(m);
+	if (m->sb != NULL)
+		fw_scoreboard_destroy(m->sb, m->state_path);
+	m->sb = NULL;
+	if (m->sb_fd >= 0)
+		close(m->sb_fd);
+	m->sb_fd = -1;
+}
+
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
 {
 	memset(m, 0, sizeof(*m));
@@ -420,39 +441,33 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 		m->procs[i].replaces = -1;
 		m->procs[i].peer = -1;
 	}
+	m->sb_fd = -1;
 	if (fw_signals_init() != 0)
 		return -1;
 	if (listeners_open(m) != 0)
 		return -1;
 	fw_cgroup_budget(m);
 	fw_config_state_path(&m->cfg, m->state_path, sizeof(m->state_path));
-	if (fw_state_prepare(&m->cfg, m->state_path) != 0) {
-		listeners_close(m);
-		return -1;
-	}
-	if ((m->sb = fw_scoreboard_create(m->state_path, FW_MAX_SLOTS)) == NULL) {
+	if (fw_state_prepare(&m->cfg, m->state_path) != 0)
+		goto fail;
+	m->sb_committed = (size_t)(m->workers_wanted + m->cfg.recycle_concurrency);
+	if ((m->sb = fw_scoreboard_create(m->state_path, FW_MAX_SLOTS, m->sb_committed, &m->sb_fd)) == NULL) {
 		fw_log_errno(FW_LOG_ERROR, "creating the scoreboard %s", m->state_path);
-		listeners_close(m);
-		return -1;
+		goto fail;
 	}
 	m->sb->master_pid = (int32_t)m->pid;
 	m->sb->nlisteners = (uint32_t)m->nlisteners;
 	m->sb->master_heartbeat_ms = fw_now_ms();
 	/* Sockets, scoreboard and error log are open: root is no longer needed. */
-	if (fw_privs_drop(&m->cfg, m->state_path) != 0) {
-		fw_scoreboard_destroy(m->sb, m->state_path);
-		listeners_close(m);
-		return -1;
-	}
-	if (fw_access_log_writable(&m->cfg) != 0) {
-		fw_scoreboard_destroy(m->sb, m->state_path);
-		listeners_close(m);
-		return -1;
-	}
+	if (fw_privs_drop(&m->cfg, m->state_path) != 0 || fw_access_log_writable(&m->cfg) != 0)
+		goto fail;
 	m->sb->started_ms = fw_now_ms();
 	m->sb->workers_wanted = (uint32_t)m->workers_wanted;
 	fw_limits_publish(m);
 	return 0;
+fail:
+	master_finish(m);
+	return -1;
 }
 
 int fw_master_run(const struct fw_config *cfg)
@@ -485,8 +500,7 @@ int fw_master_run(const struct fw_config *cfg)
 		announce(&m);
 		wait_events(&m, poll_timeout(&m, fw_now_ms(), next_tick));
 	}
-	listeners_close(&m);
-	fw_scoreboard_destroy(m.sb, m.state_path);
+	master_finish(&m);
 	fw_log(FW_LOG_INFO, "master %ld stopped", (long)m.pid);
 	return m.exit_status;
 }

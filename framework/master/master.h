@@ -54,6 +54,8 @@ struct fw_master {
 	struct fw_listener listeners[FW_MAX_LISTENERS];
 	int nlisteners;
 	struct fw_scoreboard *sb;
+	int sb_fd;                    /* its file: slots get their blocks before their first worker */
+	size_t sb_committed;          /* slots below this have them */
 	char state_path[256];         /* the scoreboard's file */
 	struct fw_proc procs[FW_MAX_SLOTS];
 	size_t nprocs_max;            /* slots in use are below this index */
@@ -83,6 +85,8 @@ int fw_master_run(const struct fw_config *cfg);
 /* master.c: read every queued message of a worker's channel */
 void fw_master_read_channel(struct fw_master *m, struct fw_proc *p);
 
+struct fw_msg;
+
 /* proc.c: the process table */
 int fw_proc_spawn(struct fw_master *m, int replaces);
 void fw_proc_reap(struct fw_master *m);
@@ -91,10 +95,10 @@ size_t fw_proc_live(const struct fw_master *m);
 void fw_proc_signal_all(struct fw_master *m, int sig);
 void fw_proc_send_all(struct fw_master *m, uint32_t type);
 void fw_proc_send_all_keep(struct fw_master *m, uint32_t type);
+/* The same, with a message of the caller's (a value to carry). */
+void fw_proc_send_msg_all(struct fw_master *m, const struct fw_msg *msg);
 int fw_proc_send(struct fw_proc *p, uint32_t type, int fd);
 void fw_proc_peer_close(struct fw_proc *p);
-
-struct fw_msg;
 
 /* recycle.c: replacement first, scaling, reload */
 void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,

@@ -191,6 +191,13 @@ void fw_memguard_init(struct fw_memguard *g, const struct fw_config *cfg, struct
 		g->last_read_ms = fw_now_ms() - REFRESH_IDLE_MS + REFRESH_INTERVAL_MS;
 }
 
+void fw_memguard_limits(struct fw_memguard *g, uint64_t hard, uint64_t soft)
+{
+	g->hard = hard;
+	g->soft = soft;
+	g->skip = g->skip1 = 0; /* plan again from the next reading */
+}
+
 /* The limit that matters now: the soft one unless it is resting. */
 static uint64_t trigger(const struct fw_memguard *g, uint64_t now)
 {

@@ -45,6 +45,8 @@ struct fw_memguard {
 };
 
 void fw_memguard_init(struct fw_memguard *g, const struct fw_config *cfg, struct fw_slot *slot);
+/* New limits (bytes; 0 = off) from the master: a cgroup budget shared out again. */
+void fw_memguard_limits(struct fw_memguard *g, uint64_t hard, uint64_t soft);
 /* In the master before forking: what every worker may inherit (tcmalloc's hooks). */
 void fw_memguard_preboot(void);
 

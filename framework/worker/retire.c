@@ -85,8 +85,9 @@ static void retire_want(struct fw_worker *w, enum fw_retire_reason why, uint64_t
  */
 static void retire_memory(struct fw_worker *w, uint64_t kb)
 {
-	fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_limit_mb (%d MiB): retiring",
-	       (unsigned long long)kb, w->cfg->rss_limit_mb);
+	/* The limit in effect: a cgroup budget shared out again (FW_MSG_LIMITS) is not in cfg. */
+	fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_limit_mb (%llu MiB): retiring",
+	       (unsigned long long)kb, (unsigned long long)(w->mem.hard >> 20));
 	retire_want(w, FW_RETIRE_MEMORY, kb);
 	fw_worker_drain(w, false);
 }

@@ -267,6 +267,9 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 		case FW_MSG_CONN:
 			adopt(w, fds, n);
 			break;
+		case FW_MSG_LIMITS:
+			fw_memguard_limits(&w->mem, m.value, m.value2);
+			break;
 		case FW_MSG_REOPEN:
 			if (fw_log_reopen() != 0)
 				fw_log_errno(FW_LOG_ERROR, "reopening the error log");
@@ -334,8 +337,9 @@ struct event_base *fw_worker_base_new(void)
 			return NULL;
 		/*
 		 * One thread per worker: no locks inside libevent. Its EVENT_*
-		 * variables are ignored: each read costs four uid/gid system calls
-		 * (libevent 2.1 still reads EVENT_SHOW_METHOD, flag or not).
+		 * variables are ignored: each read costs four uid/gid system calls.
+		 * (libevent 2.1 still reads EVENT_SHOW_METHOD, flag or not, at each
+		 * base: fw_main() takes it out of the environment.)
 		 */
 		event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV);
 	}
@@ -432,6 +436,9 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	w.peer_in = -1;
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
 	w.access_fd = -1;
+	/* Before any app code runs: a stray write may only hit this worker's own slot. */
+	if (fw_scoreboard_protect(boot->sb, boot->slot) != 0)
+		fw_log_errno(FW_LOG_DEBUG, "mprotect(the scoreboard, but slot %d)", boot->slot_index);
 	fw_scratch_configure((size_t)boot->cfg->buffer_keep_kb * 1024);
 	fw_worker_reserve_take(&w);
 	fw_current_worker = &w;
