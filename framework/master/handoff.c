@@ -15,7 +15,7 @@
 
 #define STUCK_MS 500       /* a handler running this long: no connection goes to its worker */
 
-void fw_handoff_push(struct fw_master *m, int fd)
+void fw_handoff_push(struct fw_master *m, int fd, unsigned kind)
 {
 	if (m->mode != FW_RUNNING || m->nhandoffs == FW_HANDOFF_QUEUE) {
 		/* Stopping, or a flood no worker takes: the connection ends here. */
@@ -23,7 +23,7 @@ void fw_handoff_push(struct fw_master *m, int fd)
 		close(fd);
 		return;
 	}
-	m->handoffs[m->nhandoffs++] = fd;
+	m->handoffs[m->nhandoffs++] = (struct fw_handoff){.fd = fd, .kind = kind};
 }
 
 /* The serving worker with the fewest connections, counting what it was just given. */
@@ -62,7 +62,8 @@ static struct fw_proc *least_busy(struct fw_master *m, const size_t *given)
 void fw_handoff_forward(struct fw_master *m)
 {
 	static size_t given[FW_MAX_SLOTS];
-	static int dest[FW_HANDOFF_QUEUE], left[FW_HANDOFF_QUEUE];
+	static int dest[FW_HANDOFF_QUEUE];
+	static struct fw_handoff left[FW_HANDOFF_QUEUE];
 	size_t nleft = 0;
 
 	if (m->nhandoffs == 0)
@@ -77,6 +78,7 @@ void fw_handoff_forward(struct fw_master *m)
 	}
 	for (size_t i = 0; i < m->nhandoffs; i++) {
 		int slot = dest[i], batch[FW_CHAN_MAX_FDS], n = 0;
+		size_t picked[FW_CHAN_MAX_FDS];
 		struct fw_msg msg = {.type = FW_MSG_CONN};
 
 		if (slot == -2)
@@ -85,13 +87,15 @@ void fw_handoff_forward(struct fw_master *m)
 			if (m->mode == FW_RUNNING)
 				left[nleft++] = m->handoffs[i]; /* no worker ready yet */
 			else
-				close(m->handoffs[i]);
+				close(m->handoffs[i].fd);
 			continue;
 		}
 		/* This one and the later ones for the same worker, in one message. */
 		for (size_t j = i; j < m->nhandoffs && n < FW_CHAN_MAX_FDS; j++) {
 			if (dest[j] == slot) {
-				batch[n++] = m->handoffs[j];
+				fw_msg_kind_set(&msg, n, m->handoffs[j].kind);
+				picked[n] = j;
+				batch[n++] = m->handoffs[j].fd;
 				dest[j] = -2;
 			}
 		}
@@ -101,7 +105,7 @@ void fw_handoff_forward(struct fw_master *m)
 				close(batch[k]);
 		} else {
 			for (int k = 0; k < n; k++)
-				left[nleft++] = batch[k]; /* its channel is full: next round */
+				left[nleft++] = m->handoffs[picked[k]]; /* its channel is full: next round */
 		}
 	}
 	memcpy(m->handoffs, left, nleft * sizeof(left[0]));

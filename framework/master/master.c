@@ -160,7 +160,7 @@ static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_m
 		break;
 	case FW_MSG_HANDOFF:
 		for (; used < nfds; used++)
-			fw_handoff_push(m, fds[used]);
+			fw_handoff_push(m, fds[used], fw_msg_kind(msg, used));
 		break;
 	case FW_MSG_STUCK:
 		used = fw_timeout_reply(m, p, msg, nfds > 0 ? fds[0] : -1) ? 1 : 0;

@@ -75,7 +75,10 @@ struct fw_master {
 	pid_t cgroup_victim;            /* the worker recycled for it, until it exits */
 	uint64_t cgroup_warned_ms;      /* last "the memory is elsewhere" warning */
 	bool rss_limit_derived;         /* cfg.rss_limit_mb came from the cgroup limit */
-	int handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
+	struct fw_handoff {
+		int fd;
+		unsigned kind;          /* FW_CONN_* (ipc/chan.h) */
+	} handoffs[FW_HANDOFF_QUEUE];   /* connections waiting for a worker */
 	size_t nhandoffs;
 };
 
@@ -109,7 +112,8 @@ void fw_recycle_step(struct fw_master *m);
 int fw_recycle_reload(struct fw_master *m);
 
 /* handoff.c: connections waiting for a worker */
-void fw_handoff_push(struct fw_master *m, int fd);
+/* A connection of that kind (FW_CONN_*) for another worker; the master owns fd from here. */
+void fw_handoff_push(struct fw_master *m, int fd, unsigned kind);
 void fw_handoff_forward(struct fw_master *m);
 
 /* timeout.c: handlers stuck past `timeout`, workers stuck booting */

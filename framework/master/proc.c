@@ -94,7 +94,7 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
 			close(m->procs[i].peer);
 	}
 	for (size_t i = 0; i < m->nhandoffs; i++)
-		close(m->handoffs[i]);
+		close(m->handoffs[i].fd);
 	close(m->sb_fd); /* the mapping stays; the file is the master's to grow */
 	memset(s, 0, sizeof(*s));
 	fw_slot_store(s->pid, (int32_t)getpid());
@@ -367,7 +367,7 @@ static void take_back(struct fw_master *m, struct fw_proc *p)
 	while ((r = fw_chan_recvv(p->chan_worker, &msg, fds, &n)) == 1) {
 		for (int i = 0; i < n; i++) {
 			if (msg.type == FW_MSG_CONN) {
-				fw_handoff_push(m, fds[i]);
+				fw_handoff_push(m, fds[i], fw_msg_kind(&msg, i));
 				taken++;
 			} else {
 				close(fds[i]);

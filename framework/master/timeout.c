@@ -152,7 +152,7 @@ bool fw_timeout_reply(struct fw_master *m, struct fw_proc *p, const struct fw_ms
 		kill_stuck(m, p, "answered 504");
 		if (fd < 0)
 			return false;
-		fw_handoff_push(m, fd); /* the 504 ended its request: nginx may send the next one */
+		fw_handoff_push(m, fd, 0); /* FastCGI; the 504 ended its request: nginx may send the next */
 		return true;
 	default:
 		kill_stuck(m, p, "could not answer it");

@@ -295,15 +295,17 @@ void fw_conn_stop(struct fw_conn *c)
 }
 
 /*
- * Can the connection change hands now? Only between requests, with the
- * parser at a record boundary and all output in the kernel: then every
- * byte nginx sends from here on is still unread in the socket, and the
- * next owner reads it from the start of a record.
+ * Can the connection change hands now? Only between requests (or, for
+ * SCGI, before its only one), with the parser at a record boundary and all
+ * output in the kernel: then every byte the front end sends from here on
+ * is still unread in the socket, and the next owner reads it from the
+ * start. A connection the front end opened and has not written to yet is
+ * one of these: front ends connect before they write, so a worker that
+ * closed it while draining would fail that request.
  */
 static bool handoff_ready(const struct fw_conn *c)
 {
-	return c->w->draining && !c->w->master_gone && c->keepalive && !c->close_after_flush &&
-	       fw_conn_idle(c);
+	return c->w->draining && !c->w->master_gone && fw_conn_idle(c) && fw_session_movable(c);
 }
 
 /*
@@ -338,6 +340,8 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 			break;
 		}
 		batch[n] = c;
+		fw_msg_kind_set(&m, n, (c->proto == FW_PROTO_SCGI ? FW_CONN_SCGI : 0) |
+					       (c->status_only ? FW_CONN_STATUS : 0));
 		fds[n++] = c->fd;
 	}
 	if (n == 0)

@@ -11,7 +11,7 @@
 void fw_scgi_session_init(struct fw_conn *c)
 {
 	fw_scgi_parser_init(&c->p.scgi, (size_t)c->w->cfg->max_params_kb * 1024);
-	c->keepalive = false; /* one request per connection, never handed over */
+	c->keepalive = false; /* one request per connection: handed over only before it begins */
 }
 
 bool fw_scgi_at_boundary(const struct fw_conn *c)
@@ -19,6 +19,12 @@ bool fw_scgi_at_boundary(const struct fw_conn *c)
 	/* Nothing read yet, or the body complete (the connection only closes then). */
 	return !c->input_open && (c->req != NULL || fw_scgi_parser_untouched(&c->p.scgi) ||
 				  c->close_after_flush);
+}
+
+bool fw_scgi_fresh(const struct fw_conn *c)
+{
+	return c->req == NULL && !c->input_open && !c->close_after_flush &&
+	       fw_scgi_parser_untouched(&c->p.scgi);
 }
 
 static int malformed(struct fw_conn *c, const char *what)

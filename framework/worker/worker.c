@@ -171,17 +171,24 @@ static void worker_quit(struct fw_worker *w)
 	event_base_loopbreak(w->base);
 }
 
-/* Connections handed over by the master: served like accepted ones. */
-static void adopt(struct fw_worker *w, const int *fds, int n)
+/*
+ * Connections handed over (by the master, or by the worker this one
+ * replaces): served like accepted ones. A FastCGI one is between two
+ * requests, an SCGI one before its only request (request_timeout counts
+ * from now for it).
+ */
+static void adopt(struct fw_worker *w, const struct fw_msg *m, const int *fds, int n)
 {
 	for (int i = 0; i < n; i++) {
-		/* Only keepalive FastCGI connections are handed over. */
-		struct fw_conn *c = fw_conn_open(w, fds[i], FW_PROTO_FASTCGI, true, false);
+		unsigned kind = fw_msg_kind(m, i);
+		bool scgi = (kind & FW_CONN_SCGI) != 0;
+		struct fw_conn *c = fw_conn_open(w, fds[i], scgi ? FW_PROTO_SCGI : FW_PROTO_FASTCGI, true, scgi);
 
 		if (c == NULL) {
 			close(fds[i]);
 			continue;
 		}
+		c->status_only = (kind & FW_CONN_STATUS) != 0;
 		if (w->stopping)
 			fw_conn_stop(c); /* raced with our own drain or stop: pass it on, or close it */
 	}
@@ -198,7 +205,7 @@ static void peer_read(struct fw_worker *w)
 		return;
 	while ((r = fw_chan_recvv(w->peer_in, &m, fds, &n)) == 1) {
 		if (m.type == FW_MSG_CONN) {
-			adopt(w, fds, n);
+			adopt(w, &m, fds, n);
 			continue;
 		}
 		for (int i = 0; i < n; i++)
@@ -265,7 +272,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 			fw_worker_drain(w, true);
 			break;
 		case FW_MSG_CONN:
-			adopt(w, fds, n);
+			adopt(w, &m, fds, n);
 			break;
 		case FW_MSG_LIMITS:
 			fw_memguard_limits(&w->mem, m.value, m.value2);
