@@ -188,6 +188,18 @@ int fw_req_prepare(fw_req *req, const char **error)
 		*error = "out of memory";
 		return FW_ERROR;
 	}
+	/*
+	 * nginx, Apache, lighttpd and H2O resolve "." and ".." before they
+	 * pass the path on; Caddy passes them as the client sent them. They
+	 * are refused, not resolved: the front end chose its location (and
+	 * its access rules, such as the status page's) by the path as it
+	 * read it, and fw resolving "/x/../status" to "/status" would serve
+	 * what the front end thought was under /x (docs/handlers.md).
+	 */
+	if (fw_path_dot_segment(req->path)) {
+		*error = "the path has a '.' or '..' segment";
+		return FW_ERROR;
+	}
 	return content_length(req, cl, error);
 }
 

@@ -67,6 +67,20 @@ static bool path_is(const char *want, const char *const *kv, int line)
 
 #define PATH_IS(want, ...) path_is(want, ENV(__VA_ARGS__), __LINE__)
 
+/* fw_req_prepare() refuses the request (the worker answers 400). */
+static void refused(const char *const *kv, const char *why, int line)
+{
+	fw_req *req = req_with(kv);
+	const char *err = NULL;
+
+	if (check_eq_int(__FILE__, line, fw_req_prepare(req, &err), FW_ERROR, "fw_req_prepare",
+			 "FW_ERROR"))
+		check_true(__FILE__, line, err != NULL && strstr(err, why) != NULL, why);
+	fw_req_destroy(req);
+}
+
+#define REFUSED(why, ...) refused(ENV(__VA_ARGS__), why, __LINE__)
+
 static void test_method(void)
 {
 	fw_req *req;
@@ -128,6 +142,41 @@ static void test_path(void)
 	PATH_IS("/s2/p2", "SCRIPT_NAME", "/s1", "PATH_INFO", "/p1", "SCRIPT_NAME", "/s2", "PATH_INFO",
 		"/p2");
 	PATH_IS("/u2", "REQUEST_URI", "/u1", "REQUEST_URI", "/u2");
+}
+
+/*
+ * Dot segments, in every form the front ends pass a path: nginx's
+ * DOCUMENT_URI, Apache's SCRIPT_NAME, the SCRIPT_NAME='' + PATH_INFO of
+ * lighttpd, Caddy and H2O (Caddy passes "/users/.." as the client sent
+ * it), and a bare REQUEST_URI, which fw decodes (so %2e is a dot there).
+ */
+static void test_path_dot_segments(void)
+{
+	const char *dot = "'.' or '..' segment";
+
+	REFUSED(dot, "DOCUMENT_URI", "/users/..");
+	REFUSED(dot, "DOCUMENT_URI", "/users/.");
+	REFUSED(dot, "DOCUMENT_URI", "/users/../status");
+	REFUSED(dot, "SCRIPT_NAME", "/users/..");
+	REFUSED(dot, "SCRIPT_NAME", "", "PATH_INFO", "/users/..");
+	REFUSED(dot, "SCRIPT_NAME", "", "PATH_INFO", "/users/./x");
+	REFUSED(dot, "DOCUMENT_URI", "", "SCRIPT_NAME", "", "PATH_INFO", "/users/..",
+		"REQUEST_URI", "/users/.%2e");
+	/* SCRIPT_NAME and PATH_INFO meet at a slash: "/app/." + "./x" is "/app/../x". */
+	REFUSED(dot, "SCRIPT_NAME", "/app/.", "PATH_INFO", "./x");
+	REFUSED(dot, "REQUEST_URI", "/users/..");
+	REFUSED(dot, "REQUEST_URI", "/users/.%2e");
+	REFUSED(dot, "REQUEST_URI", "/users/%2E%2e?x=1");
+	REFUSED(dot, "REQUEST_URI", "/users/%2e");
+	REFUSED(dot, "REQUEST_URI", "/a/%2e%2e%2fstatus");
+	/* "%252e" decodes to "%2e": fw decodes once, but never routes it either. */
+	REFUSED(dot, "REQUEST_URI", "/users/%252e%252e");
+	REFUSED(dot, "DOCUMENT_URI", "/users/%2e%2e");
+	/* Dots inside a segment are data. */
+	PATH_IS("/users/...", "DOCUMENT_URI", "/users/...");
+	PATH_IS("/users/..x", "SCRIPT_NAME", "", "PATH_INFO", "/users/..x");
+	PATH_IS("/.well-known/a.b", "REQUEST_URI", "/.well-known/a.b");
+	PATH_IS("/x/.%2ex", "REQUEST_URI", "/x/.%252ex");
 }
 
 static void test_env(void)
@@ -663,6 +712,7 @@ int main(void)
 {
 	test_method();
 	test_path();
+	test_path_dot_segments();
 	test_env();
 	test_query();
 	test_headers();
