@@ -240,6 +240,52 @@ def one_frontend(t, kind, hello, echo):
     t.check(f'{kind}: no error in its logs', not bad, '\n'.join(bad[:10]))
 
 
+# The params each front end sends for a path (docs/frontends.md), with the
+# client's raw URI in REQUEST_URI; PATH is put in where each puts it.
+PATH_FORMS = {
+    'nginx': lambda path, uri: {'DOCUMENT_URI': path, 'SCRIPT_NAME': path, 'REQUEST_URI': uri},
+    'apache': lambda path, uri: {'SCRIPT_NAME': path, 'REQUEST_URI': uri},
+    'lighttpd': lambda path, uri: {'SCRIPT_NAME': '', 'PATH_INFO': path, 'REQUEST_URI': uri},
+    'caddy': lambda path, uri: {'SCRIPT_NAME': '', 'PATH_INFO': path, 'DOCUMENT_URI': '',
+                                'REQUEST_URI': uri},
+    'h2o': lambda path, uri: {'SCRIPT_NAME': '', 'PATH_INFO': path, 'REQUEST_URI': uri},
+    'REQUEST_URI alone': lambda path, uri: {'REQUEST_URI': uri},
+}
+
+
+def raw_path_forms(t, hello):
+    """Straight to the app's sockets, as each front end would send the path
+    if it did not resolve dot segments itself: never a route parameter
+    '.' or '..', always 400; the same path without them is routed."""
+    scgi = t.path('hello-scgi.sock')
+    for form, make in PATH_FORMS.items():
+        for path, uri in (('/users/..', '/users/..'), ('/users/..', '/users/.%2e'),
+                          ('/users/.', '/users/%2E'), ('/users/../pid', '/users/%2e%2e/pid'),
+                          ('/users/%2e%2e', '/users/%252e%252e')):
+            extra = make(path, uri)
+            p = harness.fcgi_params('GET', '/')
+            for k in ('DOCUMENT_URI', 'SCRIPT_NAME', 'REQUEST_URI'):
+                p.pop(k)
+            p.update(extra)
+            with harness.FcgiConn(hello.sock) as c:
+                st, _, body = c.request(p).cgi()
+            t.check(f'FastCGI, {form} form of {uri}: 400, no route parameter',
+                    st == 400 and not body.startswith(b'id='), (st, body[:100], extra))
+            p.pop('CONTENT_LENGTH', None)
+            raw, closed, _ = harness.scgi_exchange(scgi, harness.scgi_request(p))
+            st, _, body = harness.parse_cgi(raw)
+            t.check(f'SCGI, {form} form of {uri}: 400, no route parameter',
+                    st == 400 and not body.startswith(b'id='), raw[:200])
+        p = harness.fcgi_params('GET', '/')
+        for k in ('DOCUMENT_URI', 'SCRIPT_NAME', 'REQUEST_URI'):
+            p.pop(k)
+        p.update(make('/users/a..b', '/users/a..b'))
+        with harness.FcgiConn(hello.sock) as c:
+            st, _, body = c.request(p).cgi()
+        t.check(f'FastCGI, {form} form of /users/a..b: routed, id="a..b"',
+                st == 200 and body == b'id=a..b path=/users/a..b\n', (st, body[:100]))
+
+
 def both(t, name, binary=None):
     fcgi, scgi = t.path(f'{name}.sock'), t.path(f'{name}-scgi.sock')
     env = {'FW_SERVER_LISTEN': f'{fcgi}, scgi:{scgi}', 'FW_SERVER_WORKERS': 2,
@@ -254,6 +300,8 @@ def main(t):
     # echo-scgi.sock: testapp as hello (it has /users/:id), and apps/echo.
     hello = both(t, 'hello', rc.testapp())
     echo = both(t, 'echo')
+    with t.section('the path forms of every front end, with dot segments, on the raw sockets'):
+        raw_path_forms(t, hello)
     for kind in ('apache', 'lighttpd', 'caddy', 'h2o'):
         with t.section(kind):
             one_frontend(t, kind, hello, echo)
