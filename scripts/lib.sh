@@ -38,7 +38,7 @@ fw_install_deps() {
 		sudo=(sudo)
 	fi
 	fw_say "installing ${missing[*]}"
-	fw_without_services "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
 	fw_without_services "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends "${missing[@]}" >/dev/null
 	local rc=$?
