@@ -446,7 +446,10 @@ def section_k8s_run(t, k, limit):
         t.equal('GET /hello through nginx: 200 hello', (st, body), (200, b'hello\n'))
         st, _, body = harness.http(port, 'GET', '/nginx-health')
         t.equal('GET /nginx-health: 200 from nginx', st, 200)
-        lines = [ln for ln in app.log_text().splitlines() if ln.startswith('{') and '"/hello"' in ln]
+        # The worker writes the line after it has sent the answer: wait for it.
+        def access_lines():
+            return [ln for ln in app.log_text().splitlines() if ln.startswith('{') and '"/hello"' in ln]
+        lines = harness.wait_until(access_lines, 5) or []
         try:
             rec = json.loads(lines[-1]) if lines else None
         except ValueError:
