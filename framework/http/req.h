@@ -54,7 +54,7 @@ struct fw_req {
 	const char *method;
 	const char *path;
 	unsigned long long content_length;
-	bool has_content_length; /* CONTENT_LENGTH was sent (possibly empty) */
+	bool has_content_length; /* CONTENT_LENGTH gave a length: the body must have it */
 	struct fw_query_pair *query;
 	size_t nquery;
 	bool query_parsed;

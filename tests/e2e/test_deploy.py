@@ -463,7 +463,10 @@ def section_k8s_run(t, k, limit):
         st, _, body = harness.http(metrics_port, 'GET', '/fw-status?format=prometheus')
         t.check('GET /fw-status on the metrics port: the status page',
                 st == 200 and b'fw_workers' in body, (st, body[:200]))
-        lines = [ln for ln in app.log_text().splitlines() if ln.startswith('{') and '"/hello"' in ln]
+        # The worker writes the line after it has sent the answer: wait for it.
+        def access_lines():
+            return [ln for ln in app.log_text().splitlines() if ln.startswith('{') and '"/hello"' in ln]
+        lines = harness.wait_until(access_lines, 15) or []
         try:
             rec = json.loads(lines[-1]) if lines else None
         except ValueError:
