@@ -99,7 +99,7 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
 	memset(s, 0, sizeof(*s));
 	fw_slot_store(s->pid, (int32_t)getpid());
 	fw_slot_store(s->started_ms, fw_now_ms());
-	fw_slot_store(s->state, (uint32_t)FW_SLOT_BOOTING);
+	fw_slot_store(s->state, (uint32_t)FW_WORKER_BOOTING);
 	worker_exit(fw_worker_main(&boot));
 }
 

@@ -295,7 +295,7 @@ void fw_request_time_out(struct fw_conn *c, fw_req *req)
 	 * recycled.
 	 */
 	if ((answer = fw_request_get(w)) == NULL) {
-		c->broken = true;
+		fw_conn_break(c);
 		detach_deferred(w, req);
 		return;
 	}

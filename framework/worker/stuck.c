@@ -95,7 +95,7 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
 /* Nothing else is in flight on the connection: the 504 is the next thing nginx reads. */
 static bool answerable(const struct fw_conn *c)
 {
-	return c != NULL && !c->broken && fw_conn_unsent(c) == 0;
+	return c != NULL && !fw_conn_broken(c) && fw_conn_unsent(c) == 0;
 }
 
 static _Noreturn void park(void)
