@@ -204,7 +204,7 @@ static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 	status = m->fn(req, m->arg);
 	fw_log_capture(NULL);
 	fw_slot_request_end(w->slot);
-	fw_stuck_end();
+	fw_stuck_end(w);
 	return status;
 }
 

@@ -442,7 +442,10 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	w.slot_index = boot->slot_index;
 	w.nlisten = boot->nlisten;
 	for (int i = 0; i < boot->nlisten; i++) {
-		w.listen[i] = boot->listen[i];
+		w.listen[i].fd = boot->listen[i].fd;
+		w.listen[i].proto = boot->listen[i].proto;
+		w.listen[i].inet = boot->listen[i].inet;
+		w.listen[i].status = boot->listen[i].status;
 		w.listen[i].w = &w;
 	}
 	w.chan_fd = boot->chan_fd;
@@ -457,7 +460,8 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	fw_worker_reserve_take(&w);
 	fw_current_worker = &w;
 	signals_reset();
-	if (orphan_guard(boot->master_pid) != 0 || fw_stuck_init(w.chan_fd, boot->master_pid) != 0)
+	w.master_pid = boot->master_pid;
+	if (orphan_guard(boot->master_pid) != 0 || fw_stuck_init() != 0)
 		goto out;
 	if ((w.base = fw_worker_base_new()) == NULL) {
 		fw_log(FW_LOG_ERROR, "event_base_new: cannot create the worker's event loop");

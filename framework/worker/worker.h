@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "core/buf.h"
+#include "ipc/boot.h"
 #include "http/req.h"
 #include "ipc/scoreboard.h"
 #include "proto/fcgi.h"
@@ -36,18 +37,6 @@ struct fw_worker_listener {
 	struct fw_worker *w;
 };
 
-/* What the master hands a freshly forked worker. */
-struct fw_worker_boot {
-	const struct fw_config *cfg;
-	struct fw_worker_listener listen[FW_MAX_LISTENERS]; /* fd, proto, inet */
-	int nlisten;
-	int chan_fd;
-	int peer_in;            /* a replacement: its end of the pair to the worker it replaces, or -1 */
-	int slot_index;
-	struct fw_slot *slot;
-	struct fw_scoreboard *sb;
-	pid_t master_pid;
-};
 
 struct fw_conn;
 
@@ -60,6 +49,13 @@ struct fw_worker {
 	struct fw_worker_listener listen[FW_MAX_LISTENERS];
 	int nlisten;
 	int chan_fd;
+	pid_t master_pid;
+	/* The handler running now, as the FW_SIG_STUCK handler sees it (stuck.c); since last set. */
+	struct {
+		struct fw_conn *c;
+		fw_req *req;
+		volatile uint64_t since;
+	} running;
 
 	struct event accept_pause_ev; /* re-enables accept after EMFILE */
 	struct event chan_ev;
@@ -212,10 +208,10 @@ void fw_retire_check(struct fw_worker *w);
 void fw_retire_tick(struct fw_worker *w);
 
 /* stuck.c: a handler stuck past `timeout` is answered 504 from a signal handler. */
-int fw_stuck_init(int chan_fd, pid_t master_pid);
+int fw_stuck_init(void);
 /* Around a handler call: the request the master may ask about (since: as in the slot). */
 void fw_stuck_begin(struct fw_conn *c, fw_req *req, uint64_t since);
-void fw_stuck_end(void);
+void fw_stuck_end(struct fw_worker *w);
 
 /* accesslog.c */
 int fw_access_open(struct fw_worker *w);
