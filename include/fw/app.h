@@ -46,8 +46,11 @@ typedef int (*fw_handler)(fw_req *req, void *arg);
  *
  * Returns 0, or -1 after logging why (bad method or pattern, duplicate
  * route, two parameter names at the same place, out of memory).
- * Unknown paths are answered 404; a known path without a route for the
- * method is answered 405 with an Allow header.
+ * The path picks the pattern (the most specific that matches), then the
+ * method picks among its routes: unknown paths are answered 404; a path
+ * whose pattern has no route for the method (nor "*") is answered 405
+ * with an Allow header, even when a less specific pattern (a ":param", a
+ * "*" catch-all) would take the method.
  */
 FW_API int fw_route(const char *method, const char *pattern, fw_handler fn, void *arg);
 
