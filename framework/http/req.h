@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/nv.h"
 #include "core/pool.h"
+#include "http/urlencoded.h"
 
 enum fw_req_state {
 	FW_REQ_IDLE,      /* on the free list */
@@ -37,11 +38,6 @@ struct fw_scratch_ref {
 	fw_buf *buf;
 };
 
-struct fw_query_pair {
-	const char *name;
-	const char *value;
-};
-
 struct fw_req {
 	enum fw_req_state state;
 	struct fw_pool pool;
@@ -55,7 +51,7 @@ struct fw_req {
 	const char *path;
 	unsigned long long content_length;
 	bool has_content_length; /* CONTENT_LENGTH was sent (possibly empty) */
-	struct fw_query_pair *query;
+	struct fw_pair *query;
 	size_t nquery;
 	bool query_parsed;
 	struct {

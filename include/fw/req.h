@@ -46,6 +46,15 @@ FW_API const char *fw_param(fw_req *req, const char *name);
 FW_API const char *fw_query(fw_req *req, const char *name);
 
 /*
+ * Every query-string parameter, in order, repeated names included
+ * ("?tag=a&tag=b"): the count, and the i-th name and value (decoded as by
+ * fw_query). fw_query_at returns 0, or -1 when i is not below the count
+ * (name and value are then untouched).
+ */
+FW_API size_t fw_query_count(fw_req *req);
+FW_API int fw_query_at(fw_req *req, size_t i, const char **name, const char **value);
+
+/*
  * A request header by its HTTP name, case-insensitively: "Content-Type",
  * "user-agent". Read from the CGI params (HTTP_USER_AGENT, CONTENT_TYPE,
  * CONTENT_LENGTH), so it holds what the front end passed on. An empty
