@@ -24,6 +24,7 @@
 #include <fw/app.h>
 #include <fw/buf.h>
 #include <fw/req.h>
+#include <fw/cookie.h>
 #include <fw/log.h>
 
 #endif

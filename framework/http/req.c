@@ -62,6 +62,9 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->query = NULL;
 	req->nquery = 0;
 	req->query_parsed = false;
+	req->cookies = NULL;
+	req->ncookies = 0;
+	req->cookies_parsed = false;
 	req->route_params = NULL;
 	req->nroute_params = 0;
 	req->headers = NULL;

@@ -54,6 +54,9 @@ struct fw_req {
 	struct fw_pair *query;
 	size_t nquery;
 	bool query_parsed;
+	struct fw_pair *cookies;
+	size_t ncookies;
+	bool cookies_parsed;
 	struct {
 		const char *name;
 		const char *value;

@@ -295,9 +295,27 @@ def multipart_seeds():
     write("multipart", "bad-content-type", mp_prefix([1, 255]) + b"multipart/mixed; boundary=x\n--x--")
 
 
+# ---- Cookie header ----
+
+def cookie_seeds():
+    seeds = {
+        "browser": b"sid=abc123; theme=dark; _ga=GA1.2.3.4",
+        "quoted": b'a="quoted value"; b=""; c="; d="x',
+        "blanks": b"  a = 1 ;\tb=2  ;; ; c=",
+        "nameless": b"lone; =v; x=y=z",
+        "repeat": b"sid=first; sid=second; SID=third",
+        "odd-bytes": b"a=\x01\x7f; b=\xc3\xa9; c=\\; d=,; __Host-x=1; __Secure-y=2",
+        "nul": b"a=1\x00b=2; c=3",
+        "long": b"k=" + b"v" * 4094 + b"; big=" + b"w" * 4095,
+    }
+    for name, data in seeds.items():
+        write("cookie", name, data)
+
+
 if __name__ == "__main__":
     fcgi_seeds()
     scgi_seeds()
     router_seeds()
     query_seeds()
     multipart_seeds()
+    cookie_seeds()
