@@ -25,6 +25,7 @@
 #include <fw/buf.h>
 #include <fw/req.h>
 #include <fw/cookie.h>
+#include <fw/form.h>
 #include <fw/log.h>
 
 #endif

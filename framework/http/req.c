@@ -65,6 +65,14 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->cookies = NULL;
 	req->ncookies = 0;
 	req->cookies_parsed = false;
+	req->fields = NULL;
+	req->nfields = 0;
+	req->files = NULL;
+	req->nfiles = 0;
+	req->form_parsed = false;
+	req->form_status = 0;
+	req->error_msg = NULL;
+	req->data = NULL;
 	req->route_params = NULL;
 	req->nroute_params = 0;
 	req->headers = NULL;

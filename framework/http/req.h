@@ -57,6 +57,15 @@ struct fw_req {
 	struct fw_pair *cookies;
 	size_t ncookies;
 	bool cookies_parsed;
+	/* The form body (http/form.c), in a scratch buffer. */
+	struct fw_pair *fields;
+	size_t nfields;
+	struct fw_upload *files;
+	size_t nfiles;
+	bool form_parsed;
+	int form_status;
+	const char *error_msg; /* fw_error_message(): why the request failed, for its error page */
+	struct fw_req_data *data; /* fw_set_data() */
 	struct {
 		const char *name;
 		const char *value;

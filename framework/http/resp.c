@@ -166,6 +166,8 @@ int fw_resp_settle(fw_req *req, int status)
 		if (header_append(req, "Content-Type", "text/plain; charset=utf-8") != 0)
 			return status;
 		fw_buf_printf(&req->out, "%d %s\n", status, fw_status_reason(status));
+		if (req->error_msg != NULL)
+			fw_buf_printf(&req->out, "%s\n", req->error_msg);
 	}
 	return status;
 }

@@ -312,6 +312,26 @@ def cookie_seeds():
         write("cookie", name, data)
 
 
+# ---- form bodies (fuzz_form.c: the first byte picks the type and the limit) ----
+
+def form_seeds():
+    URL, MP = 0, 1
+    small, big = 0 << 1, 3 << 1
+    x = b"XyZ"
+    mp = (mp_part(x, b"title", b"Hello") + mp_part(x, b"f", b"\x00\x01\r\n", b"a.bin", b"a/b")
+          + mp_part(x, b"f", b"", b"") + mp_part(x, b"nul", b"ab\x00cd") + b"--XyZ--")
+    seeds = {
+        "urlencoded": bytes([URL | big]) + b"title=Hello+w%C3%B6rld&tag=a&tag=b&&empty=&x=1%002",
+        "urlencoded-limit": bytes([URL | small]) + b"a=1&b=2&c=3",
+        "urlencoded-odd": bytes([URL | big]) + b"%zz=%4&=&&+=+%2B&a\x00b=c",
+        "multipart": bytes([MP | big]) + mp,
+        "multipart-limit": bytes([MP | small]) + mp,
+        "multipart-bad": bytes([MP | big]) + b"--XyZ\r\n\r\nx\r\n--XyZ--",
+    }
+    for name, data in seeds.items():
+        write("form", name, data)
+
+
 if __name__ == "__main__":
     fcgi_seeds()
     scgi_seeds()
@@ -319,3 +339,4 @@ if __name__ == "__main__":
     query_seeds()
     multipart_seeds()
     cookie_seeds()
+    form_seeds()
