@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "config/addr.h"
+#include "config/app_settings.h"
 #include "config/listen.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -58,6 +59,13 @@ struct fw_config {
 	/* privileges: the master drops to these after opening sockets (root only) */
 	char user[64];
 	char group[64];
+
+	/* the request side */
+	char default_type[128];           /* Content-Type of responses without one; "" = none */
+	int max_form_fields;              /* fields or parts of one form body */
+
+	/* [app]: the application's settings (fw_setting), by value */
+	struct fw_app_settings app;
 };
 
 /*

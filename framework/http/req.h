@@ -66,6 +66,7 @@ struct fw_req {
 	int form_status;
 	const char *error_msg; /* fw_error_message(): why the request failed, for its error page */
 	struct fw_req_data *data; /* fw_set_data() */
+	bool after_done;          /* its fw_after hooks ran */
 	struct {
 		const char *name;
 		const char *value;
@@ -120,6 +121,13 @@ int fw_req_set_route_params(fw_req *req, const struct fw_route_match *m);
 void fw_scratch_configure(size_t keep_bytes);
 bool fw_scratch_owned(const fw_req *req, const fw_buf *b);
 void fw_scratch_return_all(fw_req *req);
+
+/*
+ * Let `stand_in` (a fresh request that answers for `req`, a 504) show
+ * req's method, path, params and route parameters to the error and after
+ * hooks. The pointers are req's: valid while req is.
+ */
+void fw_req_view_of(fw_req *stand_in, const fw_req *req);
 
 /* Last value of a param (CGI semantics: a later duplicate wins). */
 const struct fw_nv *fw_req_env_find(fw_req *req, const char *name);
