@@ -26,6 +26,7 @@
 #include <fw/req.h>
 #include <fw/cookie.h>
 #include <fw/form.h>
+#include <fw/json.h>
 #include <fw/log.h>
 
 #endif

@@ -74,6 +74,9 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->error_msg = NULL;
 	req->data = NULL;
 	req->after_done = false;
+	req->json = NULL;
+	req->json_parsed = false;
+	req->json_status = 0;
 	req->route_params = NULL;
 	req->nroute_params = 0;
 	req->headers = NULL;

@@ -67,6 +67,9 @@ struct fw_req {
 	const char *error_msg; /* fw_error_message(): why the request failed, for its error page */
 	struct fw_req_data *data; /* fw_set_data() */
 	bool after_done;          /* its fw_after hooks ran */
+	void *json;               /* fw_json_body(): the parsed json_t */
+	bool json_parsed;
+	int json_status;
 	struct {
 		const char *name;
 		const char *value;

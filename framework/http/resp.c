@@ -76,6 +76,11 @@ static struct fw_resp_header *header_find(fw_req *req, const char *name)
 	return NULL;
 }
 
+bool fw_resp_has_header(fw_req *req, const char *name)
+{
+	return header_find(req, name) != NULL;
+}
+
 static void header_remove(fw_req *req, const char *name)
 {
 	struct fw_resp_header **p = &req->headers;

@@ -32,6 +32,9 @@ int fw_resp_head(fw_req *req, int status, struct fw_buf *out);
 /* The body bytes to send after the head (none for HEAD, 204, 304, 1xx). */
 size_t fw_resp_body(fw_req *req, int status, const char **data);
 
+/* Has the response a header of this name (any case)? */
+bool fw_resp_has_header(fw_req *req, const char *name);
+
 /* Is the request in a state where the handler may still write? */
 bool fw_resp_writable(fw_req *req, const char *what);
 
