@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 extern char **environ;
 
@@ -19,13 +18,29 @@ static bool name_ok(const char *n)
 	return true;
 }
 
-/* The pair whose name is `name` (any case): the offset of its name, or -1. */
+/* The byte of a name as its environment variable has it. */
+static char env_char(char c)
+{
+	return c == '.' || c == '-' ? '_' : (char)toupper((unsigned char)c);
+}
+
+/* Do a and b name the same setting (the same environment variable)? */
+static bool same_name(const char *a, const char *b)
+{
+	for (; *a != '\0' && *b != '\0'; a++, b++) {
+		if (env_char(*a) != env_char(*b))
+			return false;
+	}
+	return *a == *b;
+}
+
+/* The pair whose name is `name` (any case, '.' and '-' as '_'): the offset of its name, or -1. */
 static long find(const struct fw_app_settings *s, const char *name)
 {
 	for (size_t off = 0; off < s->len;) {
 		const char *n = s->data + off, *v = n + strlen(n) + 1;
 
-		if (strcasecmp(n, name) == 0)
+		if (same_name(n, name))
 			return (long)off;
 		off = (size_t)(v + strlen(v) + 1 - s->data);
 	}
@@ -78,8 +93,7 @@ static bool env_names(const char *e, size_t elen, const char *n)
 	size_t i = 0;
 
 	for (; n[i] != '\0' && i < elen; i++) {
-		char c = n[i] == '.' || n[i] == '-' ? '_' : (char)toupper((unsigned char)n[i]);
-		if (e[i] != c)
+		if (e[i] != env_char(n[i]))
 			return false;
 	}
 	return n[i] == '\0' && i == elen;

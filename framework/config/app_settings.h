@@ -32,7 +32,7 @@ int fw_app_settings_add(struct fw_app_settings *s, const char *name, const char 
  */
 int fw_app_settings_env(struct fw_app_settings *s, struct fw_buf *errors);
 
-/* The value of name (any case), or NULL. */
+/* The value of name (any case; ".", "-" and "_" alike, as in the environment), or NULL. */
 const char *fw_app_settings_get(const struct fw_app_settings *s, const char *name);
 
 #endif

@@ -111,7 +111,8 @@ FW_API int fw_on_error(int (*fn)(fw_req *req, int status, void *arg), void *arg)
 FW_API int fw_on_worker_exit(void (*fn)(void *arg), void *arg);
 
 /*
- * A setting of the application: the key `name` (any case) of the ini's
+ * A setting of the application: the key `name` (any case; '.', '-' and
+ * '_' alike) of the ini's
  * [app] section, or the environment's FW_APP_<NAME> (upper case, '.' and
  * '-' as '_'), which wins over the file; NULL when neither has it. Read in
  * workers (start and exit hooks, handlers): NULL in main() before
