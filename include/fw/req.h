@@ -191,16 +191,20 @@ FW_API void *fw_data(fw_req *req, const char *key);
 
 /*
  * Complete a response whose handler returned FW_ASYNC, with an HTTP status
- * (200..599). The request is gone when it returns. Returns 0, or -1 when
- * the request was not deferred or is already finished (nothing happens).
+ * (200..599). The request is gone when it returns. It may also be called
+ * inside the handler (a client library answered at once): the answer then
+ * goes out when the handler returns, which should return FW_ASYNC.
+ * Returns 0, or -1 (logged, nothing happens) when the request was
+ * finished already.
  * If the client went away meanwhile and no cancel callback was set, the
  * request stayed valid for this call, which then only frees it.
  */
 FW_API int fw_finish(fw_req *req, int status);
 
 /*
- * For a deferred request: call fn(req, arg) if the client goes away (nginx
- * closed the connection, or the worker is stopping) before fw_finish().
+ * For a deferred request: call fn(req, arg) if the request ends before
+ * fw_finish(): the client goes away (nginx closed the connection),
+ * `timeout` passed (the client gets a 504), or the worker is stopping.
  * fn must stop whatever would call fw_finish() later (free the timer,
  * cancel the query); the request is freed when fn returns, and calling
  * fw_finish() on it afterwards is a use-after-free. Without a callback, a
