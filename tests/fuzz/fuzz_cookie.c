@@ -13,6 +13,7 @@
  *   as the same name and value.
  */
 #include "fuzz.h"
+#include "fuzz_req.h"
 
 #include "core/buf.h"
 #include "core/status.h"
@@ -87,22 +88,6 @@ static void check_split(const char *s, size_t len, const struct ref *want, size_
 	FZ_CHECK(n == nwant);
 }
 
-static fw_req *request_with_cookie(const uint8_t *data, size_t size)
-{
-	fw_req *req = fw_req_create();
-	const char *err = NULL;
-	size_t count = 0;
-
-	if (req == NULL ||
-	    fw_fcgi_nv_put(&req->params, "HTTP_COOKIE", 11, (const char *)data, size) != 0 ||
-	    fw_fcgi_nv_count((const uint8_t *)req->params.data, req->params.len, &count, &err) != FW_OK ||
-	    count != 1 || (req->env = fw_pool_alloc(&req->pool, sizeof(*req->env))) == NULL)
-		abort();
-	fw_fcgi_nv_unpack((uint8_t *)req->params.data, req->params.len, req->env, count);
-	req->nenv = count;
-	return req;
-}
-
 static char *cstr(const char *p, size_t n)
 {
 	char *s = malloc(n + 1);
@@ -116,7 +101,7 @@ static char *cstr(const char *p, size_t n)
 
 static void check_lookup(const uint8_t *data, size_t size)
 {
-	fw_req *req = request_with_cookie(data, size);
+	fw_req *req = fz_request("HTTP_COOKIE", data, size);
 	const char *h = fw_header(req, "Cookie");
 	size_t len = h != NULL ? strlen(h) : 0;
 	struct ref *refs = calloc(len / 2 + 2, sizeof(*refs));

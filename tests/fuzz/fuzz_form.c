@@ -15,6 +15,7 @@
  *   uploads whose data are the part's bytes, inside the body.
  */
 #include "fuzz.h"
+#include "fuzz_req.h"
 
 #include "core/buf.h"
 #include "core/status.h"
@@ -27,17 +28,10 @@ static const size_t limits[] = {2, 5, 50, 1000};
 
 static fw_req *request(const char *ct, const uint8_t *body, size_t len)
 {
-	fw_req *req = fw_req_create();
-	const char *err = NULL;
-	size_t count = 0;
+	fw_req *req = fz_request("CONTENT_TYPE", ct, strlen(ct));
 
-	if (req == NULL || fw_fcgi_nv_put(&req->params, "CONTENT_TYPE", 12, ct, strlen(ct)) != 0 ||
-	    fw_fcgi_nv_count((const uint8_t *)req->params.data, req->params.len, &count, &err) != FW_OK ||
-	    (req->env = fw_pool_alloc(&req->pool, sizeof(*req->env))) == NULL ||
-	    fw_buf_append(&req->body, body, len) != 0)
+	if (fw_buf_append(&req->body, body, len) != 0)
 		abort();
-	fw_fcgi_nv_unpack((uint8_t *)req->params.data, req->params.len, req->env, count);
-	req->nenv = count;
 	req->state = FW_REQ_RUNNING;
 	return req;
 }

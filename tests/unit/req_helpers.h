@@ -60,4 +60,24 @@ static inline fw_req *prepared(const char *const *kv, int line)
 #define ENV(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define PREPARED(...) prepared(ENV(__VA_ARGS__), __LINE__)
 
+/* A POST in its handler: Content-Type ct (none when NULL) and body[0..len). */
+static inline fw_req *running_post(const char *ct, const void *body, size_t len)
+{
+	fw_req *req = ct != NULL ? PREPARED("REQUEST_METHOD", "POST", "CONTENT_TYPE", ct)
+				 : PREPARED("REQUEST_METHOD", "POST");
+
+	if (fw_buf_append(&req->body, body, len) != 0)
+		abort();
+	req->state = FW_REQ_RUNNING;
+	return req;
+}
+
+/* The end of a test request: its cleanups run (as a worker would), then it is freed. */
+static inline void req_done(fw_req *req)
+{
+	req->state = FW_REQ_IDLE;
+	fw_req_reset(req, 0);
+	fw_req_destroy(req);
+}
+
 #endif

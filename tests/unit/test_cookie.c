@@ -151,9 +151,7 @@ static void test_request(void)
 	}
 	b = fw_scratch(req); /* scratch buffers still work after fw_set_cookie borrowed some */
 	CHECK(b != NULL && b->len == 0);
-	req->state = FW_REQ_IDLE;
-	fw_req_reset(req, 0);
-	fw_req_destroy(req);
+	req_done(req);
 
 	req = PREPARED("HTTPS", "off");
 	req->state = FW_REQ_RUNNING;
@@ -161,8 +159,7 @@ static void test_request(void)
 	CHECK_EQ_INT(fw_set_cookie(req, "a", "1", NULL), 0);
 	if (CHECK(req->headers != NULL))
 		CHECK_EQ_STR(req->headers->value, "a=1; Path=/; HttpOnly; SameSite=Lax");
-	fw_req_reset(req, 0);
-	fw_req_destroy(req);
+	req_done(req);
 }
 
 int main(void)

@@ -6,27 +6,10 @@
 #include "http/form.h"
 #include "req_helpers.h"
 
-static fw_req *with_body(const char *ct, const char *body, size_t len)
-{
-	fw_req *req = ct != NULL ? PREPARED("REQUEST_METHOD", "POST", "CONTENT_TYPE", ct)
-				 : PREPARED("REQUEST_METHOD", "POST");
-
-	fw_buf_append(&req->body, body, len);
-	req->state = FW_REQ_RUNNING;
-	return req;
-}
-
-static void done(fw_req *req)
-{
-	req->state = FW_REQ_IDLE;
-	fw_req_reset(req, 0);
-	fw_req_destroy(req);
-}
-
 static void test_urlencoded(void)
 {
 	static const char body[] = "title=Hello+w%C3%B6rld&tag=a&tag=b&empty=&x=1%002";
-	fw_req *req = with_body("application/x-www-form-urlencoded; charset=UTF-8", body, sizeof(body) - 1);
+	fw_req *req = running_post("application/x-www-form-urlencoded; charset=UTF-8", body, sizeof(body) - 1);
 	const char *n = "untouched", *v = "untouched";
 
 	CHECK_EQ_INT(fw_form_parse(req), 0);
@@ -46,20 +29,20 @@ static void test_urlencoded(void)
 	/* The body itself is untouched: the fields are decoded in a copy. */
 	CHECK_EQ_MEM(fw_body(req, NULL), req->body.len, body, sizeof(body) - 1);
 	CHECK(fw_error_message(req) == NULL);
-	done(req);
+	req_done(req);
 
 	/* Not a form: no fields, and no error. */
-	req = with_body("application/json", "{\"a\":1}", 7);
+	req = running_post("application/json", "{\"a\":1}", 7);
 	CHECK_EQ_INT(fw_form_parse(req), 0);
 	CHECK(fw_form(req, "a") == NULL);
 	CHECK_EQ_UINT(fw_form_count(req), 0);
-	done(req);
-	req = with_body(NULL, "a=1", 3);
+	req_done(req);
+	req = running_post(NULL, "a=1", 3);
 	CHECK(fw_form(req, "a") == NULL);
-	done(req);
-	req = with_body("application/x-www-form-urlencoded", "", 0);
+	req_done(req);
+	req = running_post("application/x-www-form-urlencoded", "", 0);
 	CHECK_EQ_INT(fw_form_parse(req), 0);
-	done(req);
+	req_done(req);
 }
 
 static void test_field_limit(void)
@@ -68,24 +51,24 @@ static void test_field_limit(void)
 	fw_req *req;
 
 	fw_form_configure(3);
-	req = with_body("application/x-www-form-urlencoded", "a=1&&b=2&c=3&", 13);
+	req = running_post("application/x-www-form-urlencoded", "a=1&&b=2&c=3&", 13);
 	CHECK_EQ_INT(fw_form_parse(req), 0);
 	CHECK_EQ_UINT(fw_form_count(req), 3);
-	done(req);
-	req = with_body("application/x-www-form-urlencoded", "a=1&b=2&c=3&d=4", 15);
+	req_done(req);
+	req = running_post("application/x-www-form-urlencoded", "a=1&b=2&c=3&d=4", 15);
 	CHECK_EQ_INT(fw_form_parse(req), 400);
 	CHECK_EQ_INT(fw_form_parse(req), 400); /* the same again */
 	CHECK_EQ_STR(fw_error_message(req), "the form has more fields than max_form_fields");
 	CHECK(fw_form(req, "a") == NULL);
 	CHECK_EQ_UINT(fw_form_count(req), 0);
-	done(req);
+	req_done(req);
 	for (int i = 0; i < 4; i++)
 		fw_buf_printf(&body, "--b\r\nContent-Disposition: form-data; name=p%d\r\n\r\nv\r\n", i);
 	fw_buf_puts(&body, "--b--\r\n");
-	req = with_body("multipart/form-data; boundary=b", body.data, body.len);
+	req = running_post("multipart/form-data; boundary=b", body.data, body.len);
 	CHECK_EQ_INT(fw_form_parse(req), 400);
 	CHECK_EQ_STR(fw_error_message(req), "the form has more parts than max_form_fields");
-	done(req);
+	req_done(req);
 	fw_form_configure(1000);
 	fw_buf_release(&body);
 }
@@ -102,7 +85,7 @@ static void test_multipart(void)
 		"--XyZ\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\ny\r\n"
 		"--XyZ\r\nContent-Disposition: form-data; name=\"nul\"\r\n\r\nab\0" "cd\r\n"
 		"--XyZ--\r\nepilogue";
-	fw_req *req = with_body("multipart/form-data; boundary=\"XyZ\"", body, sizeof(body) - 1);
+	fw_req *req = running_post("multipart/form-data; boundary=\"XyZ\"", body, sizeof(body) - 1);
 	const fw_upload *f;
 	const char *n, *v;
 
@@ -131,18 +114,18 @@ static void test_multipart(void)
 	}
 	CHECK(fw_form_file_at(req, 2) == NULL);
 	CHECK(fw_form_file(req, "title") == NULL);
-	done(req);
+	req_done(req);
 }
 
 static void bad_body(const char *ct, const char *body, const char *why, int line)
 {
-	fw_req *req = with_body(ct, body, strlen(body));
+	fw_req *req = running_post(ct, body, strlen(body));
 
 	check_eq_int(__FILE__, line, fw_form_parse(req), 400, "fw_form_parse", "400");
 	check_eq_str(__FILE__, line, fw_error_message(req), why, "message", why);
 	check_true(__FILE__, line, fw_form(req, "a") == NULL && fw_form_file(req, "f") == NULL,
 		   "no fields");
-	done(req);
+	req_done(req);
 }
 
 #define BAD(ct, body, why) bad_body(ct, body, why, __LINE__)

@@ -84,27 +84,10 @@ static void test_writer(void)
 	fw_buf_release(&b);
 }
 
-static fw_req *with_body(const char *ct, const char *body)
-{
-	fw_req *req = ct != NULL ? PREPARED("REQUEST_METHOD", "POST", "CONTENT_TYPE", ct)
-				 : PREPARED("REQUEST_METHOD", "POST");
-
-	fw_buf_puts(&req->body, body);
-	req->state = FW_REQ_RUNNING;
-	return req;
-}
-
-static void done(fw_req *req)
-{
-	req->state = FW_REQ_IDLE;
-	fw_req_reset(req, 0);
-	fw_req_destroy(req);
-}
-
 static void test_body(void)
 {
 	static const char doc[] = "{\"title\": \"Caf\\u00e9\", \"n\": [1, 2.5, true, null], \"o\": {}}";
-	fw_req *req = with_body("application/json; charset=utf-8", doc);
+	fw_req *req = running_post("application/json; charset=utf-8", doc, strlen(doc));
 	size_t before = fw_json_heap_allocs();
 	json_t *root = NULL, *again = NULL;
 	fw_json j;
@@ -129,7 +112,7 @@ static void test_body(void)
 		if (CHECK(req->headers != NULL))
 			CHECK_EQ_STR(req->headers->value, "application/json");
 	}
-	done(req); /* under ASan: the added string is freed (no leak) */
+	req_done(req); /* under ASan: the added string is freed (no leak) */
 
 	/* Measured: the same document parsed by jansson on its own (plain malloc). */
 	before = fw_json_heap_allocs();
@@ -139,14 +122,14 @@ static void test_body(void)
 	CHECK(fw_json_heap_allocs() - before >= 10);
 	json_decref(root);
 
-	req = with_body("application/vnd.api+json", "[1]");
+	req = running_post("application/vnd.api+json", "[1]", 3);
 	CHECK_EQ_INT(fw_json_body(req, &root), 0);
-	done(req);
+	req_done(req);
 }
 
 static void bad_json(const char *ct, const char *body, int status, const char *msg, int line)
 {
-	fw_req *req = with_body(ct, body);
+	fw_req *req = running_post(ct, body, strlen(body));
 	json_t *root = (json_t *)1;
 
 	check_eq_int(__FILE__, line, fw_json_body(req, &root), status, "fw_json_body", "status");
@@ -155,7 +138,7 @@ static void bad_json(const char *ct, const char *body, int status, const char *m
 		check_fail(__FILE__, line, "message %s lacks %s",
 			   fw_error_message(req) ? fw_error_message(req) : "NULL", msg);
 	check_eq_int(__FILE__, line, fw_json_body(req, &root), status, "again", "status");
-	done(req);
+	req_done(req);
 }
 
 #define BAD(ct, body, status, msg) bad_json(ct, body, status, msg, __LINE__)

@@ -13,13 +13,6 @@ static fw_req *running(void)
 	return req;
 }
 
-static void done(fw_req *req)
-{
-	req->state = FW_REQ_IDLE;
-	fw_req_reset(req, 0);
-	fw_req_destroy(req);
-}
-
 static void test_html(void)
 {
 	fw_req *req = running();
@@ -36,7 +29,7 @@ static void test_html(void)
 	CHECK_EQ_MEM(req->out.data, req->out.len, "plain", 5);
 	req->finish_status = 200; /* finished: refused */
 	CHECK_EQ_INT(fw_write_html(req, "x", 1), -1);
-	done(req);
+	req_done(req);
 }
 
 static void test_redirect(void)
@@ -60,7 +53,7 @@ static void test_redirect(void)
 	CHECK_EQ_INT(fw_redirect(req, 400, "/x"), 500);
 	CHECK_EQ_INT(fw_redirect(req, 302, ""), 500);
 	CHECK_EQ_INT(fw_redirect(req, 302, NULL), 500);
-	done(req);
+	req_done(req);
 }
 
 static void test_error(void)
@@ -76,11 +69,11 @@ static void test_error(void)
 	/* fw's default error body shows it. */
 	CHECK_EQ_INT(fw_resp_settle(req, 409), 409);
 	CHECK_EQ_MEM(req->out.data, req->out.len, "409 Conflict\nagain\n", 19);
-	done(req);
+	req_done(req);
 	req = running();
 	CHECK_EQ_INT(fw_resp_settle(req, 404), 404);
 	CHECK_EQ_MEM(req->out.data, req->out.len, "404 Not Found\n", 14);
-	done(req);
+	req_done(req);
 }
 
 static void test_data(void)
