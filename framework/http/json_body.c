@@ -53,9 +53,12 @@ static void *json_alloc(size_t n)
 
 static void json_free(void *p)
 {
-	union tag *t = (union tag *)p - 1;
+	union tag *t;
 
-	if (p != NULL && t->tag == TAG_HEAP)
+	if (p == NULL)
+		return;
+	t = (union tag *)p - 1;
+	if (t->tag == TAG_HEAP)
 		free(t);
 }
 
