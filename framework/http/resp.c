@@ -155,12 +155,15 @@ FW_API int fw_write_json(fw_req *req, const char *s, size_t len)
 	return fw_json_string(&req->out, s, len);
 }
 
-static const char *default_type = "";
+static const char *default_type = "text/plain; charset=utf-8"; /* default_type's default */
 
 void fw_resp_configure(const char *type)
 {
-	/* Called in every new worker: a write would copy the page it shares with the master. */
-	if (default_type != type)
+	/*
+	 * Called in every new worker: a write would copy the page it shares
+	 * with the master, so only a value that differs is stored.
+	 */
+	if (strcmp(default_type, type) != 0)
 		default_type = type;
 }
 
