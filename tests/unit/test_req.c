@@ -595,8 +595,38 @@ static void empty_first_printf(void)
 	fw_req_destroy(req);
 }
 
+/* default_type: added to a response that may have a body and set none. */
+static void test_default_type(void)
+{
+	struct fw_buf head = FW_BUF_INIT;
+	fw_req *req;
+
+	fw_resp_configure("text/html; charset=utf-8");
+	req = running("GET");
+	fw_write(req, "<p>", 3);
+	CHECK_EQ_INT(respond(req, 200, &head), 200);
+	CHECK(strstr(head.data, "Content-Type: text/html; charset=utf-8\r\n") != NULL);
+	fw_req_reset(req, 0);
+	req->state = FW_REQ_RUNNING;
+	fw_set_header(req, "Content-Type", "image/png");
+	CHECK_EQ_INT(respond(req, 200, &head), 200);
+	CHECK(strstr(head.data, "image/png") != NULL && strstr(head.data, "text/html") == NULL);
+	fw_req_reset(req, 0);
+	req->state = FW_REQ_RUNNING;
+	CHECK_EQ_INT(respond(req, 204, &head), 204);
+	CHECK(strstr(head.data, "Content-Type") == NULL);
+	fw_req_reset(req, 0);
+	req->state = FW_REQ_RUNNING;
+	CHECK_EQ_INT(respond(req, 404, &head), 404); /* fw's error body is text whatever default_type says */
+	CHECK(strstr(head.data, "Content-Type: text/plain; charset=utf-8\r\n") != NULL);
+	fw_req_destroy(req);
+	fw_buf_release(&head);
+	fw_resp_configure("");
+}
+
 int main(void)
 {
+	fw_resp_configure(""); /* default_type off: the heads below are exact (tested in test_default_type) */
 	test_method();
 	test_path();
 	test_env();
@@ -612,5 +642,6 @@ int main(void)
 	test_response_not_writable();
 	CHECK_IN_CHILD(empty_first_write);
 	CHECK_IN_CHILD(empty_first_printf);
+	test_default_type();
 	return check_done();
 }
