@@ -24,6 +24,9 @@
 #include <fw/app.h>
 #include <fw/buf.h>
 #include <fw/req.h>
+#include <fw/cookie.h>
+#include <fw/form.h>
+#include <fw/json.h>
 #include <fw/log.h>
 
 #endif

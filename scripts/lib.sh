@@ -7,6 +7,7 @@ FW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FW_PACKAGES=(
 	gcc clang pkg-config meson ninja-build python3 curl
 	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev libfcgi-bin
+	libjansson-dev nettle-dev
 	nginx wrk prometheus systemd strace
 	libfcgi-client-perl
 	apache2-bin lighttpd caddy h2o

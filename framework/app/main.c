@@ -29,16 +29,31 @@ static const struct fw_worker_entry worker_entry = {
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"usage: %s [-c FILE] [-t] [--probe live|ready] [-h] [-V]\n"
+		"usage: %s [-c FILE] [-t] [--probe live|ready] [-h|--help] [-V|--version]\n"
 		"  -c FILE  configuration file (ini); without it, built-in defaults\n"
 		"  -t       check the configuration and exit (0: valid, 1: errors on stderr)\n"
 		"  --probe live    exit 0 while the master of this configuration runs its loop\n"
 		"  --probe ready   exit 0 while it is live, not stopping, and a worker accepts\n"
-		"  -h       this help\n"
-		"  -V       version\n"
+		"  -h, --help      this help\n"
+		"  -V, --version   version\n"
 		"Every key can be set in the environment as FW_<SECTION>_<KEY> (FW_SERVER_WORKERS=4);\n"
-		"the environment wins over the file.\n",
+		"the environment wins over the file. The application's own settings go in the\n"
+		"[app] section (any key) or FW_APP_<KEY>. See man 7 fw.\n",
 		prog);
+}
+
+/*
+ * What getopt refused, named as the user typed it (getopt's optopt is a
+ * letter, or the internal code of a long option).
+ */
+static void bad_option(const char *prog, const char *arg)
+{
+	if (strcmp(arg, "--probe") == 0 || strcmp(arg, "-c") == 0)
+		fprintf(stderr, "%s: %s needs an argument%s\n", prog, arg,
+			arg[1] == '-' ? ": live or ready" : ": a configuration file");
+	else
+		fprintf(stderr, "%s: unknown option '%s' (an application's own flags must be taken out "
+				"of argv before fw_main())\n", prog, arg);
 }
 
 static int check_only(const char *file)
@@ -55,6 +70,8 @@ FW_API int fw_main(int argc, char **argv)
 	const char *probe = NULL;
 	static const struct option longopts[] = {
 		{"probe", required_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	bool test = false;
@@ -81,7 +98,7 @@ FW_API int fw_main(int argc, char **argv)
 			       event_get_version(), FW_ALLOCATOR);
 			return 0;
 		default:
-			fprintf(stderr, "%s: unknown option or missing argument: -%c\n", prog, optopt);
+			bad_option(prog, argv[optind - 1]);
 			usage(stderr, prog);
 			return 2;
 		}

@@ -19,6 +19,8 @@ const struct fw_router *fw_registry_router(void) { return &router; }
 
 void fw_registry_seal(void) { sealed = true; }
 
+bool fw_registry_sealed(void) { return sealed; }
+
 FW_API int fw_route(const char *method, const char *pattern, fw_handler fn, void *arg)
 {
 	char err[256];

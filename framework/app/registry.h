@@ -7,6 +7,8 @@
 #ifndef FW_APP_REGISTRY_H
 #define FW_APP_REGISTRY_H
 
+#include <stdbool.h>
+
 #include "http/router.h"
 
 const struct fw_router *fw_registry_router(void);
@@ -16,5 +18,6 @@ int fw_registry_run_worker_hooks(void);
 
 /* After this, fw_route() and fw_on_worker_start() refuse (fw_main started). */
 void fw_registry_seal(void);
+bool fw_registry_sealed(void);
 
 #endif

@@ -18,7 +18,7 @@
 
 extern char **environ;
 
-enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LISTEN_OPT, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME, K_FILE, K_LOG, K_BOOL, K_FORMAT };
+enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LISTEN_OPT, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME, K_FILE, K_LOG, K_BOOL, K_FORMAT, K_MIME };
 
 struct key {
 	const char *section;
@@ -70,6 +70,8 @@ static const struct key keys[] = {
 	SERVER(user, K_NAME, "", 0, 63),
 	SERVER(group, K_NAME, "", 0, 63),
 	SERVER(dumpable, K_BOOL, "off", 0, 1),
+	SERVER(default_type, K_MIME, "text/plain; charset=utf-8", 0, 127),
+	SERVER(max_form_fields, K_INT, "1000", 1, 1000000),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -153,6 +155,15 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 		}
 		snprintf(dst, (size_t)k->max + 1, "%s", v);
 		return 0;
+	case K_MIME: /* type/subtype[; parameters], a header value, or empty */
+		if (strlen(v) > (size_t)k->max || (v[0] != '\0' && (strchr(v, '/') == NULL ||
+		    strpbrk(v, "\r\n\t\x7f") != NULL || v[0] == '/' || v[0] == ' '))) {
+			snprintf(err, errlen, "'%s' is not a media type (text/html; charset=utf-8) of at most %ld characters",
+				 v, k->max);
+			return -1;
+		}
+		snprintf(dst, (size_t)k->max + 1, "%s", v);
+		return 0;
 	case K_LEVEL:
 		if (fw_log_level_parse(v, dst) == 0)
 			return 0;
@@ -197,6 +208,8 @@ static const struct key *key_find(const char *section, const char *name)
 
 static bool section_known(const char *section)
 {
+	if (strcmp(section, "app") == 0)
+		return true; /* the application's own keys, any name */
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (strcmp(keys[i].section, section) == 0)
 			return true;
@@ -290,6 +303,11 @@ static int load_handler(void *user, const char *section, const char *name, const
 	}
 	if (!section_known(section))
 		return 1; /* reported on the section's own line */
+	if (strcmp(section, "app") == 0) {
+		if (fw_app_settings_add(&l->c->app, name, value, err, sizeof(err)) != 0)
+			load_error(l, l->line, err);
+		return 1;
+	}
 	if (k != NULL && l->indented && l->seen[k - keys] != 0) {
 		/* INI_ALLOW_MULTILINE: inih glued this line to the key above it. */
 		snprintf(err, sizeof(err),
@@ -496,6 +514,8 @@ int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors)
 			r = -1;
 	}
 	if (load_env(c, errors) != 0)
+		r = -1;
+	if (fw_app_settings_env(&c->app, errors) != 0)
 		r = -1;
 	if (r == 0 && validate(c, errors) != 0)
 		r = -1;

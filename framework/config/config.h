@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "config/addr.h"
+#include "config/app_settings.h"
 #include "config/listen.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -62,6 +63,13 @@ struct fw_config {
 	char user[64];
 	char group[64];
 	int dumpable;                     /* workers dumpable: core files, ptrace by their user */
+
+	/* the request side */
+	char default_type[128];           /* Content-Type of responses without one; "" = none */
+	int max_form_fields;              /* fields or parts of one form body */
+
+	/* [app]: the application's settings (fw_setting), by value */
+	struct fw_app_settings app;
 };
 
 /*

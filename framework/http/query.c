@@ -1,43 +1,25 @@
 /* Query-string parameters, parsed on first use and decoded in place. */
 #include <string.h>
 
-#include "core/str.h"
 #include "http/req.h"
+#include "http/urlencoded.h"
 
 static int query_parse(fw_req *req)
 {
 	const char *qs = fw_env(req, "QUERY_STRING");
-	size_t len, n = 1;
-	char *copy, *p;
+	size_t len, n;
+	char *copy;
 
 	req->query_parsed = true;
 	if (qs == NULL || qs[0] == '\0')
 		return 0;
 	len = strlen(qs);
-	for (const char *c = qs; *c != '\0'; c++)
-		n += *c == '&';
+	n = fw_urlencoded_count(qs, len);
 	copy = fw_pool_strndup(&req->pool, qs, len);
 	req->query = fw_pool_alloc(&req->pool, n * sizeof(*req->query));
 	if (copy == NULL || req->query == NULL)
 		return -1;
-	for (p = copy; p != NULL;) {
-		char *amp = strchr(p, '&'), *eq, *value;
-
-		if (amp != NULL)
-			*amp = '\0';
-		if (*p != '\0') {
-			eq = strchr(p, '=');
-			value = eq != NULL ? eq + 1 : p + strlen(p);
-			if (eq != NULL)
-				*eq = '\0';
-			p[fw_percent_decode(p, strlen(p), true)] = '\0';
-			value[fw_percent_decode(value, strlen(value), true)] = '\0';
-			req->query[req->nquery].name = p;
-			req->query[req->nquery].value = value;
-			req->nquery++;
-		}
-		p = amp != NULL ? amp + 1 : NULL;
-	}
+	req->nquery = fw_urlencoded_split(copy, len, req->query, n);
 	return 0;
 }
 
@@ -50,4 +32,20 @@ FW_API const char *fw_query(fw_req *req, const char *name)
 			return req->query[i].value;
 	}
 	return NULL;
+}
+
+FW_API size_t fw_query_count(fw_req *req)
+{
+	if (!req->query_parsed && query_parse(req) != 0)
+		return 0;
+	return req->nquery;
+}
+
+FW_API int fw_query_at(fw_req *req, size_t i, const char **name, const char **value)
+{
+	if (i >= fw_query_count(req))
+		return -1;
+	*name = req->query[i].name;
+	*value = req->query[i].value;
+	return 0;
 }

@@ -62,6 +62,21 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->query = NULL;
 	req->nquery = 0;
 	req->query_parsed = false;
+	req->cookies = NULL;
+	req->ncookies = 0;
+	req->cookies_parsed = false;
+	req->fields = NULL;
+	req->nfields = 0;
+	req->files = NULL;
+	req->nfiles = 0;
+	req->form_parsed = false;
+	req->form_status = 0;
+	req->error_msg = NULL;
+	req->data = NULL;
+	req->after_done = false;
+	req->json = NULL;
+	req->json_parsed = false;
+	req->json_status = 0;
 	req->route_params = NULL;
 	req->nroute_params = 0;
 	req->headers = NULL;
@@ -222,6 +237,18 @@ int fw_req_set_route_params(fw_req *req, const struct fw_route_match *m)
 	}
 	req->nroute_params = m->nparams;
 	return FW_OK;
+}
+
+void fw_req_view_of(fw_req *stand_in, const fw_req *req)
+{
+	stand_in->env = req->env;
+	stand_in->nenv = req->nenv;
+	stand_in->method = req->method;
+	stand_in->path = req->path;
+	stand_in->head = req->head;
+	stand_in->route_params = req->route_params;
+	stand_in->nroute_params = req->nroute_params;
+	stand_in->error_msg = req->error_msg;
 }
 
 /* ---- public accessors ---- */

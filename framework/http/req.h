@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/nv.h"
 #include "core/pool.h"
+#include "http/urlencoded.h"
 
 enum fw_req_state {
 	FW_REQ_IDLE,      /* on the free list */
@@ -37,11 +38,6 @@ struct fw_scratch_ref {
 	fw_buf *buf;
 };
 
-struct fw_query_pair {
-	const char *name;
-	const char *value;
-};
-
 struct fw_req {
 	enum fw_req_state state;
 	struct fw_pool pool;
@@ -55,9 +51,25 @@ struct fw_req {
 	const char *path;
 	unsigned long long content_length;
 	bool has_content_length; /* CONTENT_LENGTH gave a length: the body must have it */
-	struct fw_query_pair *query;
+	struct fw_pair *query;
 	size_t nquery;
 	bool query_parsed;
+	struct fw_pair *cookies;
+	size_t ncookies;
+	bool cookies_parsed;
+	/* The form body (http/form.c), in a scratch buffer. */
+	struct fw_pair *fields;
+	size_t nfields;
+	struct fw_upload *files;
+	size_t nfiles;
+	bool form_parsed;
+	int form_status;
+	const char *error_msg; /* fw_error_message(): why the request failed, for its error page */
+	struct fw_req_data *data; /* fw_set_data() */
+	bool after_done;          /* its fw_after hooks ran */
+	void *json;               /* fw_json_body(): the parsed json_t */
+	bool json_parsed;
+	int json_status;
 	struct {
 		const char *name;
 		const char *value;
@@ -113,6 +125,13 @@ int fw_req_set_route_params(fw_req *req, const struct fw_route_match *m);
 void fw_scratch_configure(size_t keep_bytes);
 bool fw_scratch_owned(const fw_req *req, const fw_buf *b);
 void fw_scratch_return_all(fw_req *req);
+
+/*
+ * Let `stand_in` (a fresh request that answers for `req`, a 504) show
+ * req's method, path, params and route parameters to the error and after
+ * hooks. The pointers are req's: valid while req is.
+ */
+void fw_req_view_of(fw_req *stand_in, const fw_req *req);
 
 /* Last value of a param (CGI semantics: a later duplicate wins). */
 const struct fw_nv *fw_req_env_find(fw_req *req, const char *name);

@@ -76,6 +76,11 @@ static struct fw_resp_header *header_find(fw_req *req, const char *name)
 	return NULL;
 }
 
+bool fw_resp_has_header(fw_req *req, const char *name)
+{
+	return header_find(req, name) != NULL;
+}
+
 static void header_remove(fw_req *req, const char *name)
 {
 	struct fw_resp_header **p = &req->headers;
@@ -150,7 +155,29 @@ FW_API int fw_write_json(fw_req *req, const char *s, size_t len)
 	return fw_json_string(&req->out, s, len);
 }
 
+static const char *default_type = "text/plain; charset=utf-8"; /* default_type's default */
+
+void fw_resp_configure(const char *type)
+{
+	/*
+	 * Called in every new worker: a write would copy the page it shares
+	 * with the master, so only a value that differs is stored.
+	 */
+	if (strcmp(default_type, type) != 0)
+		default_type = type;
+}
+
 int fw_resp_settle(fw_req *req, int status)
+{
+	return fw_resp_settle_with(req, status, NULL);
+}
+
+static bool error_without_body(fw_req *req, int status)
+{
+	return status >= 400 && req->out.len == 0 && header_find(req, "Content-Length") == NULL;
+}
+
+int fw_resp_settle_with(fw_req *req, int status, int (*error_body)(fw_req *req, int status))
 {
 	/* A 1xx is not a final answer: nginx would pass it on and the client wait for more. */
 	if (status < 200 || status > 599) {
@@ -160,12 +187,25 @@ int fw_resp_settle(fw_req *req, int status)
 		req->headers = NULL;
 		status = 500;
 	}
-	if (status >= 400 && req->out.len == 0 && header_find(req, "Content-Length") == NULL) {
+	if (error_body != NULL && error_without_body(req, status)) {
+		/* fw_finish() inside the handler ends writing; the error page may still write. */
+		int finish_status = req->finish_status;
+
+		req->finish_status = 0;
+		status = error_body(req, status);
+		req->finish_status = finish_status;
+	}
+	if (default_type[0] != '\0' && fw_status_has_body(status) &&
+	    header_find(req, "Content-Type") == NULL && !error_without_body(req, status))
+		header_append(req, "Content-Type", default_type);
+	if (error_without_body(req, status)) {
 		/* The default body is text, whatever type the handler meant to send. */
 		header_remove(req, "Content-Type");
 		if (header_append(req, "Content-Type", "text/plain; charset=utf-8") != 0)
 			return status;
 		fw_buf_printf(&req->out, "%d %s\n", status, fw_status_reason(status));
+		if (req->error_msg != NULL)
+			fw_buf_printf(&req->out, "%s\n", req->error_msg);
 	}
 	return status;
 }

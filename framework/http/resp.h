@@ -13,6 +13,17 @@
 int fw_resp_settle(fw_req *req, int status);
 
 /*
+ * The same, with error_body (may be NULL) asked first to write the body
+ * of an error status left empty (it returns the status to send), and the
+ * default Content-Type added to a response that may have a body and set
+ * none.
+ */
+int fw_resp_settle_with(fw_req *req, int status, int (*error_body)(fw_req *req, int status));
+
+/* The default Content-Type (default_type; "" for none). The string must outlive the worker. */
+void fw_resp_configure(const char *default_type);
+
+/*
  * Append the CGI header block ("Status: 200 OK\r\n", the headers,
  * Content-Length, blank line) to out. FW_OK or FW_ERROR (no memory).
  */
@@ -20,6 +31,9 @@ int fw_resp_head(fw_req *req, int status, struct fw_buf *out);
 
 /* The body bytes to send after the head (none for HEAD, 204, 304, 1xx). */
 size_t fw_resp_body(fw_req *req, int status, const char **data);
+
+/* Has the response a header of this name (any case)? */
+bool fw_resp_has_header(fw_req *req, const char *name);
 
 /* Is the request in a state where the handler may still write? */
 bool fw_resp_writable(fw_req *req, const char *what);

@@ -286,7 +286,13 @@ static const struct route_method *find_method(const struct route_method *list, c
 	return NULL;
 }
 
-/* Pick the route of a matching node for the method; note Allow otherwise. */
+/*
+ * The path picked this node's routes: pick the one for the method, or
+ * note Allow for a 405. Either way the search ends here: a less specific
+ * pattern (a parameter, a "*" catch-all) never takes a request because
+ * this pattern lacks its method, as an nginx location chosen by the URI
+ * is not left for another one because of the method.
+ */
 static bool try_methods(struct match_ctx *c, const struct route_method *list)
 {
 	const struct route_method *rm;
@@ -309,7 +315,7 @@ static bool try_methods(struct match_ctx *c, const struct route_method *list)
 		if (strcmp(list->method, "GET") == 0)
 			allow_add(c, "HEAD");
 	}
-	return false;
+	return true;
 }
 
 static bool param_push(struct match_ctx *c, const char *name, const char *value, size_t len)
@@ -329,10 +335,7 @@ static bool star_match(struct match_ctx *c, const struct fw_route_node *n, const
 {
 	if (n->star_methods == NULL || !param_push(c, "*", tail, strlen(tail)))
 		return false;
-	if (try_methods(c, n->star_methods))
-		return true;
-	c->m->nparams--;
-	return false;
+	return try_methods(c, n->star_methods);
 }
 
 /* p is at the '/' before the next segment, or at the end of the path. */
@@ -376,7 +379,7 @@ int fw_router_match(const struct fw_router *r, const char *method, const char *p
 		path++;
 	else if (path[0] != '/' && path[0] != '\0')
 		return 404;
-	if (node_match(&c, r->root, path))
+	if (node_match(&c, r->root, path) && m->fn != NULL)
 		return 200;
 	m->nparams = 0;
 	return c.path_matched ? 405 : 404;

@@ -4,7 +4,11 @@
  * Patterns are split into segments and kept in a tree, so a lookup costs
  * one walk down the path whatever the number of routes. At each level a
  * literal segment is tried first, then a ":param", then a trailing "*";
- * the walk backtracks when a branch ends without a route.
+ * the walk backtracks when a branch ends without a route for the path.
+ * The first pattern that matches the path (the most specific one) decides:
+ * its route for the method, or 405 with its methods in Allow. A less
+ * specific pattern (a ":id", a trailing "*") never takes a path that a more specific
+ * one matched for other methods.
  * Built once at start-up (in the master, before fork), then read-only.
  */
 #ifndef FW_HTTP_ROUTER_H
@@ -48,9 +52,10 @@ int fw_router_add(struct fw_router *r, const char *method, const char *pattern, 
 
 /*
  * Look up method + path. Returns 200 with m->fn set, 404 when no pattern
- * matches the path, 405 (with m->allow) when patterns match but none for
- * this method, 400 for a path with a "." or ".." segment (also written
- * with %2e), which no route matches and no parameter takes. path must
+ * matches the path, 405 (with m->allow) when the most specific pattern
+ * that matches the path has no route for this method (nor "*"), 400 for a
+ * path with a "." or ".." segment (also written with %2e), which no route
+ * matches and no parameter takes. path must
  * stay valid while m is used.
  */
 int fw_router_match(const struct fw_router *r, const char *method, const char *path,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/hooks.h"
 #include "app/registry.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -41,6 +42,7 @@ fw_req *fw_request_get(struct fw_worker *w)
 
 void fw_request_put(struct fw_worker *w, fw_req *req)
 {
+	fw_hooks_request_end(req);
 	fw_req_reset(req, (size_t)w->cfg->buffer_keep_kb * 1024);
 	/* Under ASan a request object is never reused: see core/reuse.h. */
 	if (!FW_REUSE || w->nfree_reqs >= FREE_REQS_MAX) {
@@ -67,9 +69,10 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	const char *body;
 	size_t bytes;
 
-	status = fw_resp_settle(req, status);
+	status = fw_resp_settle_with(req, status, fw_hooks_error);
 	bytes = fw_resp_body(req, status, &body);
 	fw_session_respond(c, req, status);
+	fw_hooks_after(req->log_as != NULL ? req->log_as : req, status);
 	c->req = NULL;
 	w->requests++;
 	/* A probe polling the status page must not recycle the workers it watches. */
@@ -201,7 +204,8 @@ static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 	/* fcgi_stderr: what the handler logs also goes to nginx with the answer. */
 	if (w->cfg->fcgi_stderr && c->proto == FW_PROTO_FASTCGI)
 		fw_log_capture(&req->err);
-	status = m->fn(req, m->arg);
+	if ((status = fw_hooks_before(req)) == 0)
+		status = m->fn(req, m->arg);
 	fw_log_capture(NULL);
 	fw_slot_request_end(w->slot);
 	fw_stuck_end(w);
@@ -304,6 +308,7 @@ void fw_request_time_out(struct fw_conn *c, fw_req *req)
 	answer->owner = c;
 	answer->start_us = req->start_us;
 	answer->log_as = req;
+	fw_req_view_of(answer, req);
 	c->req = answer;
 	fw_request_reject(c, answer, 504);
 	detach_deferred(w, req);

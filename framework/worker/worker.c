@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "ipc/chan.h"
+#include "worker/settings.h"
 
 #define FW_EXIT_BOOT 3          /* a start-up hook failed */
 #define MASTER_GONE_GRACE_S 1   /* the master died: finish within this */
@@ -457,6 +458,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	if (fw_scoreboard_protect(boot->sb, boot->slot) != 0)
 		fw_log_errno(FW_LOG_DEBUG, "mprotect(the scoreboard, but slot %d)", boot->slot_index);
 	fw_scratch_configure((size_t)boot->cfg->buffer_keep_kb * 1024);
+	fw_worker_request_side(boot->cfg);
 	fw_worker_reserve_take(&w);
 	fw_current_worker = &w;
 	signals_reset();
@@ -490,6 +492,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 		goto out;
 	}
 	status = 0;
+	fw_worker_exiting(&w);
 out:
 	worker_cleanup(&w);
 	return status;

@@ -46,8 +46,11 @@ typedef int (*fw_handler)(fw_req *req, void *arg);
  *
  * Returns 0, or -1 after logging why (bad method or pattern, duplicate
  * route, two parameter names at the same place, out of memory).
- * Unknown paths are answered 404; a known path without a route for the
- * method is answered 405 with an Allow header.
+ * The path picks the pattern (the most specific that matches), then the
+ * method picks among its routes: unknown paths are answered 404; a path
+ * whose pattern has no route for the method (nor "*") is answered 405
+ * with an Allow header, even when a less specific pattern (a ":param", a
+ * "*" catch-all) would take the method.
  */
 FW_API int fw_route(const char *method, const char *pattern, fw_handler fn, void *arg);
 
@@ -58,6 +61,66 @@ FW_API int fw_route(const char *method, const char *pattern, fw_handler fn, void
  * exits and the master retries with backoff. Returns 0, or -1 on no memory.
  */
 FW_API int fw_on_worker_start(int (*fn)(void *arg), void *arg);
+
+/*
+ * Request hooks (middleware). Registered before fw_main(), run in every
+ * worker, in registration order.
+ *
+ * fw_before: fn(req, arg) runs after a route matched, before its handler,
+ * with fw_param() and everything else of the request available (not for
+ * 404, 405 and the status page). It returns 0 to go on, or an HTTP status
+ * (200..599) to answer with instead: the handler and later hooks are
+ * skipped, and for a status >= 400 with no body written the error hook
+ * writes one. `return fw_redirect(req, 303, "/login");` works too. It
+ * must not return FW_ASYNC.
+ *
+ * fw_after: fn(req, status, arg) runs once per request, after the final
+ * status is known and the response is queued: handler answers, deferred
+ * ones when fw_finish() sends them, fw's own 4xx/5xx, and 499 for a
+ * deferred request whose client went away (as nginx logs it). The request
+ * can be read but no longer written. For logging and metrics.
+ *
+ * Each returns 0, or -1 (logged) when fn is NULL, fw_main() was called,
+ * or out of memory.
+ */
+FW_API int fw_before(int (*fn)(fw_req *req, void *arg), void *arg);
+FW_API int fw_after(void (*fn)(fw_req *req, int status, void *arg), void *arg);
+
+/*
+ * The error page: fn(req, status, arg) writes the body of every response
+ * of status >= 400 whose body is empty: fw's own (404, 405 with its Allow
+ * header, 400, 413, 431, 500, a deferred request's 504, ...) and a
+ * handler's or fw_before hook's `return 404;`. fw_error_message(req) says
+ * why, when known. It sets Content-Type and writes the body (fw_write,
+ * the JSON writer, ...) and returns the status to send, usually `status`.
+ * When it writes nothing, fw's short text body is used. Not called for a
+ * 504 the master writes for a worker stuck in a handler (the worker
+ * cannot run code then). One hook: a second call returns -1, as do a
+ * NULL fn and a call after fw_main().
+ */
+FW_API int fw_on_error(int (*fn)(fw_req *req, int status, void *arg), void *arg);
+
+/*
+ * Run fn(arg) in a worker just before it exits normally (recycled,
+ * reloaded, stopped), after its last response and after the cancel
+ * callbacks of what was still deferred: close database connections, flush
+ * buffers. Hooks run in registration order. Not run when a worker is
+ * killed (a handler stuck past `timeout`, SIGKILL) or crashes, nor when
+ * its start-up hooks failed. Returns 0, or -1 as fw_before.
+ */
+FW_API int fw_on_worker_exit(void (*fn)(void *arg), void *arg);
+
+/*
+ * A setting of the application: the key `name` (any case; '.', '-' and
+ * '_' alike) of the ini's
+ * [app] section, or the environment's FW_APP_<NAME> (upper case, '.' and
+ * '-' as '_'), which wins over the file; NULL when neither has it. Read in
+ * workers (start and exit hooks, handlers): NULL in main() before
+ * fw_main(), which has not read the file yet. A reload (SIGHUP) reads the
+ * file again; workers started after it see the new values. The string
+ * lives as long as the worker.
+ */
+FW_API const char *fw_setting(const char *name);
 
 /*
  * The entry point. Command line:

@@ -46,6 +46,15 @@ FW_API const char *fw_param(fw_req *req, const char *name);
 FW_API const char *fw_query(fw_req *req, const char *name);
 
 /*
+ * Every query-string parameter, in order, repeated names included
+ * ("?tag=a&tag=b"): the count, and the i-th name and value (decoded as by
+ * fw_query). fw_query_at returns 0, or -1 when i is not below the count
+ * (name and value are then untouched).
+ */
+FW_API size_t fw_query_count(fw_req *req);
+FW_API int fw_query_at(fw_req *req, size_t i, const char **name, const char **value);
+
+/*
  * A request header by its HTTP name, case-insensitively: "Content-Type",
  * "user-agent". Read from the CGI params (HTTP_USER_AGENT, CONTENT_TYPE,
  * CONTENT_LENGTH), so it holds what the front end passed on. An empty
@@ -136,17 +145,66 @@ FW_API int fw_printf(fw_req *req, const char *fmt, ...) FW_PRINTF(2, 3);
 FW_API int fw_write_json(fw_req *req, const char *s, size_t len);
 
 /*
+ * Append `len` bytes of `s` as HTML text: & < > " ' become &amp; &lt; &gt;
+ * &quot; &#39;, safe inside elements and quoted attribute values (not in
+ * scripts, styles or unquoted attributes). Returns 0, or -1 (no memory,
+ * finished response).
+ */
+FW_API int fw_write_html(fw_req *req, const char *s, size_t len);
+
+/*
+ * Set Location and return `status` (300..399), so that a handler can end
+ * with `return fw_redirect(req, 303, "/notes");`. The location is sent as
+ * given (a path, or an absolute URL). A location with CR, LF or another
+ * control character, an empty one, or a status outside 300..399 is
+ * refused (logged): the return is then 500, and nothing is set.
+ */
+FW_API int fw_redirect(fw_req *req, int status, const char *location);
+
+/*
+ * Record why the request fails and return `status`:
+ * `return fw_error(req, 422, "title must be a string");`. The message
+ * (printf-style, copied into request memory) is for the error page:
+ * fw_on_error() hooks read it with fw_error_message(), and fw's own
+ * error body shows it under the status line. Nothing is written to the
+ * body here.
+ */
+FW_API int fw_error(fw_req *req, int status, const char *fmt, ...) FW_PRINTF(3, 4);
+
+/*
+ * The message given to fw_error(), or the one fw recorded when it found
+ * the request at fault (a malformed form or JSON body, say), or NULL. It
+ * is meant for the client: fw never puts internal details there.
+ */
+FW_API const char *fw_error_message(fw_req *req);
+
+/*
+ * A value kept with the request under `key` (copied), for the handler to
+ * read with fw_data(): what a fw_before() hook found out (the user of a
+ * session, a request id). Setting a key again replaces its value. fw
+ * never looks at `value`; it must stay valid until the request ends.
+ * fw_set_data returns 0, or -1 when out of memory; fw_data NULL when the
+ * key was never set.
+ */
+FW_API int fw_set_data(fw_req *req, const char *key, void *value);
+FW_API void *fw_data(fw_req *req, const char *key);
+
+/*
  * Complete a response whose handler returned FW_ASYNC, with an HTTP status
- * (200..599). The request is gone when it returns. Returns 0, or -1 when
- * the request was not deferred or is already finished (nothing happens).
+ * (200..599). The request is gone when it returns. It may also be called
+ * inside the handler (a client library answered at once): the answer then
+ * goes out when the handler returns, which should return FW_ASYNC.
+ * Returns 0, or -1 (logged, nothing happens) when the request was
+ * finished already.
  * If the client went away meanwhile and no cancel callback was set, the
  * request stayed valid for this call, which then only frees it.
  */
 FW_API int fw_finish(fw_req *req, int status);
 
 /*
- * For a deferred request: call fn(req, arg) if the client goes away (nginx
- * closed the connection, or the worker is stopping) before fw_finish().
+ * For a deferred request: call fn(req, arg) if the request ends before
+ * fw_finish(): the client goes away (nginx closed the connection),
+ * `timeout` passed (the client gets a 504), or the worker is stopping.
  * fn must stop whatever would call fw_finish() later (free the timer,
  * cancel the query); the request is freed when fn returns, and calling
  * fw_finish() on it afterwards is a use-after-free. Without a callback, a

@@ -172,7 +172,7 @@ def table_rows(text):
 # ---- the rules: each returns a list of problems ----
 
 NUMERIC = {'K_INT', 'K_WORKERS', 'K_MODE'}
-LENGTH = {'K_NAME', 'K_PATH', 'K_FILE', 'K_LOG'}
+LENGTH = {'K_NAME', 'K_PATH', 'K_FILE', 'K_LOG', 'K_MIME'}
 
 
 def check_config_doc(keys, restart, md, where='docs/configuration.md'):

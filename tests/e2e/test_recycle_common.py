@@ -70,7 +70,7 @@ def start_with_config(t, config, name='hello', workers=None, **keys):
 
 
 def write_ini(path, **keys):
-    """conf/fw.ini with the given [server] keys replaced or added."""
+    """conf/fw.ini with the given [server] keys replaced or added (to [server])."""
     with open(harness.FW_INI) as f:
         lines = f.read().splitlines()
     done = set()
@@ -79,7 +79,10 @@ def write_ini(path, **keys):
         if m and m.group(1) in keys:
             lines[i] = f'{m.group(1)} = {keys[m.group(1)]}'
             done.add(m.group(1))
-    lines += [f'{k} = {v}' for k, v in keys.items() if k not in done]
+    # New keys go at the end of [server], before a later section ([app]).
+    end = next((i for i, line in enumerate(lines) if line.strip().startswith('[')
+                and line.strip() != '[server]'), len(lines))
+    lines[end:end] = [f'{k} = {v}' for k, v in keys.items() if k not in done]
     tmp = path + '.new'
     with open(tmp, 'w') as f:
         f.write('\n'.join(lines) + '\n')

@@ -12,6 +12,7 @@
  *   each byte that is not part of valid UTF-8 replaced by U+FFFD.
  */
 #include "fuzz.h"
+#include "fuzz_req.h"
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -112,28 +113,10 @@ static void expect_query(fw_req *req, const struct pair *pairs, size_t n, const 
 		FZ_CHECK(strcmp(got, want) == 0);
 }
 
-/* A request with one param, QUERY_STRING = data, set up as the FastCGI session does. */
-static fw_req *request_with_query(const uint8_t *data, size_t size)
-{
-	fw_req *req = fw_req_create();
-	const char *err = NULL;
-	size_t count = 0;
-
-	if (req == NULL ||
-	    fw_fcgi_nv_put(&req->params, "QUERY_STRING", 12, (const char *)data, size) != 0 ||
-	    fw_fcgi_nv_count((const uint8_t *)req->params.data, req->params.len, &count, &err) !=
-		    FW_OK ||
-	    count != 1 || (req->env = fw_pool_alloc(&req->pool, sizeof(*req->env))) == NULL)
-		abort();
-	fw_fcgi_nv_unpack((uint8_t *)req->params.data, req->params.len, req->env, count);
-	req->nenv = count;
-	return req;
-}
-
 static void check_query(const uint8_t *data, size_t size)
 {
 	static const char *const extra[] = {"", "a", "q", "x y", "=", "&", "%", "+"};
-	fw_req *req = request_with_query(data, size);
+	fw_req *req = fz_request("QUERY_STRING", data, size);
 	const char *qs = fw_env(req, "QUERY_STRING");
 	struct pair *pairs;
 	size_t n;

@@ -7,10 +7,13 @@
  * is all pattern, with a method picked from a table by its position.
  *
  * A reference model decides which routes must be accepted and what each
- * request must get: 200 with a route that fits the method and whose
- * pattern matches the path (parameters pointing into the path), 405 with
- * the Allow set of all routes matching the path, or 404; 400 for a path
- * with a "." or ".." segment (%2e for a dot), which no pattern may have.
+ * request must get. A path with a "." or ".." segment (%2e for a dot),
+ * which no pattern may have, gets 400. Otherwise the most specific
+ * pattern that matches the path (segment by segment: literal before
+ * parameter before "*", a pattern that ends before one whose "*" takes an
+ * empty rest) decides: 200 with its route that fits the method
+ * (parameters pointing into the path), or 405 with the Allow set of its
+ * routes. 404 when no pattern matches.
  */
 #include "fuzz.h"
 
@@ -306,6 +309,33 @@ static bool ref_match(const char *pattern, const char *path, struct ref_param *p
 	return j == nx;
 }
 
+static int seg_kind(const struct seg *segs, long n, long k)
+{
+	if (k >= n)
+		return -1; /* the pattern ended: the path did too */
+	return seg_is(&segs[k], "*") ? 2 : is_param(&segs[k]) ? 1 : 0;
+}
+
+/*
+ * Of two patterns that both match one path: < 0 when a is more specific,
+ * > 0 when b is, 0 when they are the same place in the tree.
+ */
+static int specificity(const char *a, const char *b)
+{
+	static struct seg sa[MAX_SEGS], sb[MAX_SEGS];
+	long na = split(a, sa), nb = split(b, sb);
+
+	for (long k = 0; k < na || k < nb; k++) {
+		int ka = seg_kind(sa, na, k), kb = seg_kind(sb, nb, k);
+
+		if (ka != kb)
+			return ka - kb;
+		if (ka == 2)
+			return 0;
+	}
+	return 0;
+}
+
 static bool method_fits(const char *route_method, const char *method)
 {
 	return strcmp(route_method, method) == 0 || strcmp(route_method, "*") == 0 ||
@@ -325,9 +355,9 @@ static bool in_list(const char *list, const char *m)
 	return false;
 }
 
-/* Allow: ", "-separated, no duplicates, each a method of a route matching the path. */
+/* Allow: ", "-separated, no duplicates, each a method of a route of the deciding pattern. */
 static void check_allow(const struct fw_route_match *m, const struct route *routes,
-			size_t nroutes, const char *path)
+			size_t nroutes, const char *path, const char *best)
 {
 	char copy[sizeof(m->allow)], *save = NULL;
 	struct ref_param params[FW_ROUTE_MAX_PARAMS + 1];
@@ -344,7 +374,8 @@ static void check_allow(const struct fw_route_match *m, const struct route *rout
 			FZ_CHECK(*t++ == ' ');
 		for (size_t r = 0; r < nroutes && !found; r++) {
 			const char *rm = routes[r].line->method;
-			if (routes[r].added && ref_match(routes[r].line->rest, path, params, &np))
+			if (routes[r].added && ref_match(routes[r].line->rest, path, params, &np) &&
+			    specificity(routes[r].line->rest, best) == 0)
 				found = strcmp(rm, t) == 0 ||
 					(strcmp(t, "HEAD") == 0 && strcmp(rm, "GET") == 0);
 		}
@@ -361,7 +392,7 @@ static void check_allow(const struct fw_route_match *m, const struct route *rout
 			for (int pass = 0; pass < 2; pass++) {
 				const char *add = pass == 0 ? rm : "HEAD";
 				if (!routes[r].added || !ref_match(routes[r].line->rest, path, params, &np) ||
-				    (pass == 1 && strcmp(rm, "GET") != 0) || in_list(all, add))
+				    specificity(routes[r].line->rest, best) != 0 || (pass == 1 && strcmp(rm, "GET") != 0) || in_list(all, add))
 					continue;
 				if (all_len + strlen(add) + 3 > sizeof(all))
 					return;
@@ -402,24 +433,31 @@ static void check_request(const struct fw_router *r, const struct route *routes,
 	struct fw_route_match m;
 	struct ref_param params[FW_ROUTE_MAX_PARAMS + 1];
 	size_t np;
-	bool path_matches = false, fits = false;
+	const char *best = NULL;
+	bool fits = false, exact = false;
 	int status = fw_router_match(r, req->method, req->rest, &m);
 
 	for (size_t i = 0; i < nroutes; i++) {
-		if (!routes[i].added || !ref_match(routes[i].line->rest, req->rest, params, &np))
-			continue;
-		path_matches = true;
-		fits |= method_fits(routes[i].line->method, req->method);
+		if (routes[i].added && ref_match(routes[i].line->rest, req->rest, params, &np) &&
+		    (best == NULL || specificity(routes[i].line->rest, best) < 0))
+			best = routes[i].line->rest;
 	}
 	if (dotted(req->rest)) {
 		FZ_CHECK(status == 400 && m.fn == NULL && m.nparams == 0);
 		return;
 	}
-	FZ_CHECK(status == (fits ? 200 : path_matches ? 405 : 404));
+	for (size_t i = 0; i < nroutes && best != NULL; i++) {
+		if (!routes[i].added || !ref_match(routes[i].line->rest, req->rest, params, &np) ||
+		    specificity(routes[i].line->rest, best) != 0)
+			continue;
+		fits |= method_fits(routes[i].line->method, req->method);
+		exact |= strcmp(routes[i].line->method, req->method) == 0;
+	}
+	FZ_CHECK(status == (fits ? 200 : best != NULL ? 405 : 404));
 	if (status != 200) {
 		FZ_CHECK(m.fn == NULL && m.nparams == 0);
 		if (status == 405)
-			check_allow(&m, routes, nroutes, req->rest);
+			check_allow(&m, routes, nroutes, req->rest, best);
 		return;
 	}
 	FZ_CHECK(m.fn == handler && m.arg != NULL);
@@ -428,6 +466,8 @@ static void check_request(const struct fw_router *r, const struct route *routes,
 
 		FZ_CHECK(rt >= routes && rt < routes + nroutes && rt->added);
 		FZ_CHECK(method_fits(rt->line->method, req->method));
+		FZ_CHECK(specificity(rt->line->rest, best) == 0);
+		FZ_CHECK(!exact || strcmp(rt->line->method, req->method) == 0);
 		FZ_CHECK(ref_match(rt->line->rest, req->rest, params, &np));
 		check_params(&m, req->rest, params, np);
 	}

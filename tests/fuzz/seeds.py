@@ -265,8 +265,103 @@ def query_seeds():
         write("query", name, data)
 
 
+# ---- multipart/form-data ----
+# A Content-Type line, then the body; the first byte's high bits pick the
+# limits (fuzz_multipart.c): 0 = 1 part, 16-byte headers; LIMITS = 1000
+# parts, 8 KiB headers.
+
+LIMITS = 3 | 7 << 2
+
+
+def mp_prefix(k_and_sizes, flags=LIMITS):
+    return bytes([k_and_sizes[0] | flags << 3]) + bytes(k_and_sizes[1:])
+
+
+def mp_part(boundary, name, value, filename=None, ctype=None, extra=b""):
+    cd = b'Content-Disposition: form-data; name="' + name + b'"'
+    if filename is not None:
+        cd += b'; filename="' + filename + b'"'
+    head = cd + b"\r\n" + (b"Content-Type: " + ctype + b"\r\n" if ctype else b"") + extra
+    return b"--" + boundary + b"\r\n" + head + b"\r\n" + value + b"\r\n"
+
+
+def multipart_seeds():
+    b = b"----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    ct = b"multipart/form-data; boundary=" + b + b"\n"
+    browser = (mp_part(b, b"title", b"Hello") + mp_part(b, b"file", b"line 1\r\nline 2\r\n",
+               b"a.txt", b"text/plain") + b"--" + b + b"--\r\n")
+    for prefix, tag in (([1, 255], "whole"), ([0], "bytes"), ([3, 1, 8, 100], "mixed"),
+                        ([2, 0, 7], "zeros")):
+        write("multipart", "browser-" + tag, mp_prefix(prefix) + ct + browser)
+    q = b'multipart/form-data; charset=utf-8; boundary="a b:c\\"d"\n'
+    write("multipart", "quoted-boundary", mp_prefix([1, 5]) + q
+          + b"preamble\r\n--a b:c\"d \t\r\n"
+          + b'content-disposition: FORM-DATA; filename="C:\\dir\\x\\"y"; NAME=f\r\n\r\n'
+          + b"\r\n--a b:c\"d--epilogue\r\n--a b:c\"d\r\n")
+    x = b"XyZ"
+    ctx = b"multipart/form-data; boundary=XyZ\n"
+    near = b"\r\r\n\r\n-\r\n--\r\n--X\r\n--Xy--XyZ\r\n"
+    write("multipart", "near-delimiters", mp_prefix([3, 2, 3, 4]) + ctx
+          + mp_part(x, b"d", near) + b"--XyZ--")
+    write("multipart", "empty", mp_prefix([1, 255]) + ctx + b"--XyZ--")
+    write("multipart", "truncated", mp_prefix([1, 3]) + ctx + mp_part(x, b"a", b"abc")[:-5])
+    write("multipart", "no-disposition", mp_prefix([1, 255]) + ctx
+          + b"--XyZ\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ--")
+    write("multipart", "duplicate-headers", mp_prefix([1, 255]) + ctx
+          + mp_part(x, b"a", b"v", ctype=b"a/b", extra=b"Content-Type: c/d\r\n") + b"--XyZ--")
+    write("multipart", "folded", mp_prefix([1, 255]) + ctx
+          + mp_part(x, b"a", b"v", extra=b"X: y\r\n z\r\n") + b"--XyZ--")
+    write("multipart", "bare-lf", mp_prefix([1, 255]) + ctx
+          + b"--XyZ\r\nContent-Disposition: form-data; name=a\nX: y\r\n\r\nv\r\n--XyZ--")
+    write("multipart", "many-parts", mp_prefix([1, 255], flags=2 | 3 << 2) + ctx
+          + b"".join(mp_part(x, b"p%d" % i, b"v") for i in range(12)) + b"--XyZ--")
+    write("multipart", "huge-header", mp_prefix([1, 200], flags=3 | 1 << 2) + ctx
+          + mp_part(x, b"a", b"v", extra=b"X-Long: " + b"h" * 100 + b"\r\n") + b"--XyZ--")
+    write("multipart", "bad-content-type", mp_prefix([1, 255]) + b"multipart/mixed; boundary=x\n--x--")
+
+
+# ---- Cookie header ----
+
+def cookie_seeds():
+    seeds = {
+        "browser": b"sid=abc123; theme=dark; _ga=GA1.2.3.4",
+        "quoted": b'a="quoted value"; b=""; c="; d="x',
+        "blanks": b"  a = 1 ;\tb=2  ;; ; c=",
+        "nameless": b"lone; =v; x=y=z",
+        "repeat": b"sid=first; sid=second; SID=third",
+        "odd-bytes": b"a=\x01\x7f; b=\xc3\xa9; c=\\; d=,; __Host-x=1; __Secure-y=2",
+        "nul": b"a=1\x00b=2; c=3",
+        "long": b"k=" + b"v" * 4094 + b"; big=" + b"w" * 4095,
+    }
+    for name, data in seeds.items():
+        write("cookie", name, data)
+
+
+# ---- form bodies (fuzz_form.c: the first byte picks the type and the limit) ----
+
+def form_seeds():
+    URL, MP = 0, 1
+    small, big = 0 << 1, 3 << 1
+    x = b"XyZ"
+    mp = (mp_part(x, b"title", b"Hello") + mp_part(x, b"f", b"\x00\x01\r\n", b"a.bin", b"a/b")
+          + mp_part(x, b"f", b"", b"") + mp_part(x, b"nul", b"ab\x00cd") + b"--XyZ--")
+    seeds = {
+        "urlencoded": bytes([URL | big]) + b"title=Hello+w%C3%B6rld&tag=a&tag=b&&empty=&x=1%002",
+        "urlencoded-limit": bytes([URL | small]) + b"a=1&b=2&c=3",
+        "urlencoded-odd": bytes([URL | big]) + b"%zz=%4&=&&+=+%2B&a\x00b=c",
+        "multipart": bytes([MP | big]) + mp,
+        "multipart-limit": bytes([MP | small]) + mp,
+        "multipart-bad": bytes([MP | big]) + b"--XyZ\r\n\r\nx\r\n--XyZ--",
+    }
+    for name, data in seeds.items():
+        write("form", name, data)
+
+
 if __name__ == "__main__":
     fcgi_seeds()
     scgi_seeds()
     router_seeds()
     query_seeds()
+    multipart_seeds()
+    cookie_seeds()
+    form_seeds()

@@ -29,7 +29,7 @@ static const char *ini(const char *text)
 	return path;
 }
 
-/* Remove every FW_SERVER_* variable so the tests start from a known state. */
+/* Remove every FW_SERVER_* and FW_APP_* variable so the tests start from a known state. */
 static void clear_env(void)
 {
 	for (;;) {
@@ -37,7 +37,7 @@ static void clear_env(void)
 		char **e;
 
 		for (e = environ; *e != NULL; e++) {
-			if (strncmp(*e, "FW_SERVER_", 10) == 0)
+			if (strncmp(*e, "FW_SERVER_", 10) == 0 || strncmp(*e, "FW_APP_", 7) == 0)
 				break;
 		}
 		if (*e == NULL)
@@ -576,6 +576,69 @@ static void test_state_path(void)
 	CHECK(chdir(cwd) == 0);
 }
 
+
+/* [app]: any key, FW_APP_* over it, by value in the struct; default_type and max_form_fields. */
+static void test_app_and_request_keys(void)
+{
+	static struct fw_config c, copy;
+	struct fw_buf big = FW_BUF_INIT;
+
+	LOAD_OK(&c, ini("[server]\nworkers = 1\n[app]\ndb_path = /var/lib/x.db\nSecret = s e c r e t ; no\n"
+			"feature.flag = on\nempty =\n"));
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "db_path"), "/var/lib/x.db");
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "DB_PATH"), "/var/lib/x.db");
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "secret"), "s e c r e t"); /* inih drops " ; no" */
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "feature_flag"), "on");
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "empty"), "");
+	CHECK(fw_app_settings_get(&c.app, "missing") == NULL);
+	CHECK_EQ_STR(c.default_type, "text/plain; charset=utf-8");
+	CHECK_EQ_INT(c.max_form_fields, 1000);
+	/* A copy by value holds the same and shares nothing. */
+	copy = c;
+	LOAD_OK(&c, ini("[app]\ndb_path = /other\n"));
+	CHECK_EQ_STR(fw_app_settings_get(&copy.app, "db_path"), "/var/lib/x.db");
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "db_path"), "/other");
+	CHECK(fw_app_settings_get(&c.app, "secret") == NULL);
+
+	/* The environment wins, and may add keys. */
+	setenv("FW_APP_DB_PATH", "/from/env", 1);
+	setenv("FW_APP_FEATURE_FLAG", "off", 1);
+	setenv("FW_APP_ONLY_HERE", "1", 1);
+	LOAD_OK(&c, ini("[app]\ndb_path = /file\nfeature-flag = on\n"));
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "db_path"), "/from/env");
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "feature-flag"), "off");
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "only_here"), "1");
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "only.here"), "1");
+	LOAD_OK(&c, NULL); /* no file: the environment alone */
+	CHECK_EQ_STR(fw_app_settings_get(&c.app, "db_path"), "/from/env");
+	clear_env();
+
+	/* Errors name the line. */
+	LOAD_FAILS(&c, ini("[app]\na = 1\nA = 2\n"), "FILE:3: [app] key 'A' is set twice\n");
+	LOAD_FAILS(&c, ini("[app]\nbad key! = 1\n"),
+		   "FILE:2: [app] key 'bad key!': use up to 255 letters, digits, '_', '.' and '-'\n");
+	LOAD_FAILS(&c, ini("[apps]\na = 1\n"), "FILE:1: unknown section [apps]\n");
+	fw_buf_puts(&big, "[app]\n");
+	for (int i = 0; i < 400; i++) {
+		fw_buf_printf(&big, "key%d = ", i);
+		for (int k = 0; k < 100; k++)
+			fw_buf_putc(&big, 'v');
+		fw_buf_putc(&big, '\n');
+	}
+	CHECK(fw_config_load(&c, ini(big.data), &big) == -1 && strstr(big.data, "more than 32 KiB") != NULL);
+	fw_buf_release(&big);
+
+	LOAD_OK(&c, ini("[server]\ndefault_type = application/octet-stream\nmax_form_fields = 5\n"));
+	CHECK_EQ_STR(c.default_type, "application/octet-stream");
+	CHECK_EQ_INT(c.max_form_fields, 5);
+	LOAD_OK(&c, ini("[server]\ndefault_type =\n"));
+	CHECK_EQ_STR(c.default_type, "");
+	LOAD_FAILS(&c, ini("[server]\ndefault_type = html\n"),
+		   "FILE:2: default_type: 'html' is not a media type (text/html; charset=utf-8) of at most 127 characters\n");
+	LOAD_FAILS(&c, ini("[server]\nmax_form_fields = 0\n"),
+		   "FILE:2: max_form_fields: 0 is out of range (1 to 1000000)\n");
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/fw-test-config-XXXXXX");
@@ -594,6 +657,7 @@ int main(void)
 	test_addr();
 	test_recycling_keys();
 	test_state_path();
+	test_app_and_request_keys();
 
 	for (int i = 0; i < nfiles; i++) {
 		snprintf(path, sizeof(path), "%s/t%d.ini", dir, i);

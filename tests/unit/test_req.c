@@ -8,53 +8,7 @@
 #include "http/resp.h"
 #include "http/router.h"
 #include "proto/fcgi.h"
-
-/*
- * Fill req's params the way the FastCGI session does: encode the pairs
- * into req->params, then count and unpack them in place into req->env.
- * kv holds name, value, name, value, ..., NULL; lens (optional) gives
- * value lengths for values holding NULs (0 = strlen).
- */
-static void set_env_lens(fw_req *req, const char *const *kv, const size_t *lens)
-{
-	const char *err = NULL;
-	size_t count = 0;
-
-	for (size_t i = 0; kv[i] != NULL; i += 2) {
-		size_t vlen = lens != NULL && lens[i / 2] > 0 ? lens[i / 2] : strlen(kv[i + 1]);
-		fw_fcgi_nv_put(&req->params, kv[i], strlen(kv[i]), kv[i + 1], vlen);
-	}
-	if (fw_fcgi_nv_count((const uint8_t *)req->params.data, req->params.len, &count, &err) != FW_OK)
-		abort();
-	req->env = count ? fw_pool_alloc(&req->pool, count * sizeof(*req->env)) : NULL;
-	if (count > 0)
-		fw_fcgi_nv_unpack((uint8_t *)req->params.data, req->params.len, req->env, count);
-	req->nenv = count;
-}
-
-static fw_req *req_with(const char *const *kv)
-{
-	fw_req *req = fw_req_create();
-
-	if (req == NULL)
-		abort();
-	set_env_lens(req, kv, NULL);
-	return req;
-}
-
-/* A prepared request: prepare must succeed. */
-static fw_req *prepared(const char *const *kv, int line)
-{
-	fw_req *req = req_with(kv);
-	const char *err = NULL;
-
-	if (!check_eq_int(__FILE__, line, fw_req_prepare(req, &err), FW_OK, "fw_req_prepare", "FW_OK"))
-		fprintf(stderr, "  error: %s\n", err ? err : "(null)");
-	return req;
-}
-
-#define ENV(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define PREPARED(...) prepared(ENV(__VA_ARGS__), __LINE__)
+#include "req_helpers.h"
 
 static bool path_is(const char *want, const char *const *kv, int line)
 {
@@ -223,6 +177,20 @@ static void test_query(void)
 	CHECK(fw_query(req, "missing") == NULL);
 	CHECK(fw_query(req, "A") == NULL);
 	CHECK(fw_query(req, "na%6De") == NULL);
+	/* Every pair, in order, repeats included. */
+	{
+		const char *n = "untouched", *v = "untouched";
+
+		CHECK_EQ_UINT(fw_query_count(req), 15);
+		CHECK(fw_query_at(req, 0, &n, &v) == 0 && strcmp(n, "a") == 0 && strcmp(v, "1") == 0);
+		CHECK(fw_query_at(req, 5, &n, &v) == 0 && strcmp(n, "") == 0 && strcmp(v, "x") == 0);
+		CHECK(fw_query_at(req, 6, &n, &v) == 0 && strcmp(n, "a") == 0 && strcmp(v, "2") == 0);
+		CHECK(fw_query_at(req, 14, &n, &v) == 0 && strcmp(n, "h") == 0);
+		n = v = "untouched";
+		CHECK(fw_query_at(req, 15, &n, &v) == -1);
+		CHECK_EQ_STR(n, "untouched");
+		CHECK_EQ_STR(v, "untouched");
+	}
 	/* The raw string is left as it came. */
 	CHECK_EQ_STR(fw_env(req, "QUERY_STRING"),
 		     "a=1&b=hello+world&c=%41%42&d&e=&=x&a=2&&f=%zz&g=a%3Db&na%6De=v&"
@@ -235,6 +203,7 @@ static void test_query(void)
 	fw_req_destroy(req);
 	req = PREPARED("QUERY_STRING", "&&&");
 	CHECK(fw_query(req, "") == NULL);
+	CHECK_EQ_UINT(fw_query_count(req), 0);
 	fw_req_destroy(req);
 	req = PREPARED("QUERY_STRING", "only");
 	CHECK_EQ_STR(fw_query(req, "only"), "");
@@ -708,8 +677,38 @@ static void empty_first_printf(void)
 	fw_req_destroy(req);
 }
 
+/* default_type: added to a response that may have a body and set none. */
+static void test_default_type(void)
+{
+	struct fw_buf head = FW_BUF_INIT;
+	fw_req *req;
+
+	fw_resp_configure("text/html; charset=utf-8");
+	req = running("GET");
+	fw_write(req, "<p>", 3);
+	CHECK_EQ_INT(respond(req, 200, &head), 200);
+	CHECK(strstr(head.data, "Content-Type: text/html; charset=utf-8\r\n") != NULL);
+	fw_req_reset(req, 0);
+	req->state = FW_REQ_RUNNING;
+	fw_set_header(req, "Content-Type", "image/png");
+	CHECK_EQ_INT(respond(req, 200, &head), 200);
+	CHECK(strstr(head.data, "image/png") != NULL && strstr(head.data, "text/html") == NULL);
+	fw_req_reset(req, 0);
+	req->state = FW_REQ_RUNNING;
+	CHECK_EQ_INT(respond(req, 204, &head), 204);
+	CHECK(strstr(head.data, "Content-Type") == NULL);
+	fw_req_reset(req, 0);
+	req->state = FW_REQ_RUNNING;
+	CHECK_EQ_INT(respond(req, 404, &head), 404); /* fw's error body is text whatever default_type says */
+	CHECK(strstr(head.data, "Content-Type: text/plain; charset=utf-8\r\n") != NULL);
+	fw_req_destroy(req);
+	fw_buf_release(&head);
+	fw_resp_configure("");
+}
+
 int main(void)
 {
+	fw_resp_configure(""); /* default_type off: the heads below are exact (tested in test_default_type) */
 	test_method();
 	test_path();
 	test_path_dot_segments();
@@ -726,5 +725,6 @@ int main(void)
 	test_response_not_writable();
 	CHECK_IN_CHILD(empty_first_write);
 	CHECK_IN_CHILD(empty_first_printf);
+	test_default_type();
 	return check_done();
 }

@@ -325,18 +325,38 @@ static void test_priority(void)
 	}
 	fw_router_finish(&r);
 
-	/* A branch that matches the path but not the method gives way to one that does. */
+	/*
+	 * The most specific pattern that matches the path decides: a branch
+	 * that matches the path but not the method answers 405, it does not
+	 * give way to a parameter or a star that would take the method.
+	 */
 	ADD(&r, "GET", "/m/b");
 	ADD_LABEL(&r, "POST", "/m/:x", "post-param");
 	ADD_LABEL(&r, "DELETE", "/m/*", "delete-star");
-	if (MATCHES(&r, "POST", "/m/b", "post-param", &m))
-		CHECK_EQ_STR(param(&m, "x"), "b");
-	if (MATCHES(&r, "DELETE", "/m/b", "delete-star", &m)) {
+	NOT_ALLOWED(&r, "POST", "/m/b", "GET, HEAD");
+	NOT_ALLOWED(&r, "DELETE", "/m/b", "GET, HEAD");
+	if (MATCHES(&r, "POST", "/m/c", "post-param", &m))
+		CHECK_EQ_STR(param(&m, "x"), "c");
+	NOT_ALLOWED(&r, "DELETE", "/m/c", "POST");
+	if (MATCHES(&r, "DELETE", "/m/c/d", "delete-star", &m)) {
 		CHECK_EQ_UINT(m.nparams, 1);
-		CHECK_EQ_STR(param(&m, "*"), "b");
+		CHECK_EQ_STR(param(&m, "*"), "c/d");
 	}
 	MATCHES(&r, "GET", "/m/b", "/m/b", &m);
 	CHECK_EQ_UINT(m.nparams, 0);
+	fw_router_finish(&r);
+
+	/*
+	 * A catch-all for every method (a custom 404 page, say) takes only
+	 * paths no other pattern matches: the automatic 405 keeps working.
+	 */
+	ADD(&r, "GET", "/items/:id");
+	ADD_LABEL(&r, "*", "/*", "catch-all");
+	NOT_ALLOWED(&r, "PUT", "/items/42", "GET, HEAD");
+	if (MATCHES(&r, "PUT", "/items/42/x", "catch-all", &m))
+		CHECK_EQ_STR(param(&m, "*"), "items/42/x");
+	MATCHES(&r, "GET", "/nothing", "catch-all", &m);
+	MATCHES(&r, "HEAD", "/items/1", "/items/:id", &m);
 	fw_router_finish(&r);
 }
 
@@ -353,14 +373,14 @@ static void test_405(void)
 	MATCHES(&r, "POST", "/items", "post-items", &m);
 	fw_router_finish(&r);
 
-	/* The union over every pattern that matches the path, without duplicates. */
+	/* The methods of the deciding (most specific) pattern only, without duplicates. */
 	ADD(&r, "GET", "/u/me");
 	ADD(&r, "PUT", "/u/:id");
 	ADD(&r, "GET", "/u/:id");
 	ADD(&r, "DELETE", "/u/*");
 	ADD(&r, "PUT", "/u/*");
-	NOT_ALLOWED(&r, "PATCH", "/u/me", "GET, HEAD, PUT, DELETE");
-	NOT_ALLOWED(&r, "PATCH", "/u/other", "PUT, GET, HEAD, DELETE");
+	NOT_ALLOWED(&r, "PATCH", "/u/me", "GET, HEAD");
+	NOT_ALLOWED(&r, "PATCH", "/u/other", "PUT, GET, HEAD");
 	NOT_ALLOWED(&r, "PATCH", "/u/a/b", "DELETE, PUT");
 	fw_router_finish(&r);
 
