@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/form.h"
 #include "http/mime.h"
 #include "http/multipart.h"

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/status.h"
+#include "core/result.h"
 #include "http/mime.h"
 
 enum {

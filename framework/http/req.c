@@ -5,7 +5,7 @@
 
 #include "core/log.h"
 #include "core/reuse.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "core/str.h"
 #include "http/router.h"
 

@@ -15,7 +15,7 @@
 #include "ipc/scoreboard.h"
 
 /* A listening socket, as the master opened it. */
-struct fw_boot_listener {
+struct fw_boot_socket {
 	int fd;
 	enum fw_proto proto;
 	bool inet;   /* TCP: allowed_clients applies */
@@ -25,7 +25,7 @@ struct fw_boot_listener {
 /* What the master hands a freshly forked worker; valid for the worker's life. */
 struct fw_worker_boot {
 	const struct fw_config *cfg;
-	struct fw_boot_listener listen[FW_MAX_LISTENERS];
+	struct fw_boot_socket listen[FW_MAX_LISTENERS];
 	int nlisten;
 	int chan_fd;
 	int peer_in;            /* a replacement: its end of the pair to the worker it replaces, or -1 */

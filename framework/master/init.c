@@ -66,7 +66,7 @@ static void raise_nofile(const struct fw_config *cfg)
 static void listeners_close(struct fw_master *m)
 {
 	for (int i = 0; i < m->nlisteners; i++)
-		fw_listen_close(&m->listeners[i]);
+		fw_socket_close(&m->listeners[i]);
 	m->nlisteners = 0;
 }
 
@@ -115,7 +115,7 @@ static int listeners_open(struct fw_master *m)
 			status ? &m->cfg.status_listen.l[i - m->cfg.listen.n] : &m->cfg.listen.l[i];
 
 		m->listeners[i].fd = -1;
-		if (fw_listen_open(&m->listeners[i], spec, m->cfg.backlog, &perms) != 0) {
+		if (fw_socket_open(&m->listeners[i], spec, m->cfg.backlog, &perms) != 0) {
 			listeners_close(m);
 			return -1;
 		}

@@ -19,7 +19,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "core/unshared.h"
 #include "ipc/chan.h"
 #include "master/notify.h"

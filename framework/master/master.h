@@ -51,7 +51,7 @@ struct fw_exited {
 struct fw_master {
 	struct fw_config cfg;         /* the master's copy; replaced by a reload */
 	const struct fw_worker_entry *entry;
-	struct fw_listener listeners[FW_MAX_LISTENERS];
+	struct fw_socket listeners[FW_MAX_LISTENERS];
 	int nlisteners;
 	struct fw_scoreboard *sb;
 	int sb_fd;                    /* its file: slots get their blocks before their first worker */

@@ -1,6 +1,6 @@
 #include "proto/fcgi.h"
 
-#include "core/status.h"
+#include "core/result.h"
 
 void fw_fcgi_header(uint8_t h[FCGI_HEADER_LEN], uint8_t type, uint16_t id, uint16_t content_len,
 		    uint8_t padding_len)

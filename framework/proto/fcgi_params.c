@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "core/status.h"
+#include "core/result.h"
 
 /*
  * Read one length at buf[*pos]. The high bit of the first byte selects the

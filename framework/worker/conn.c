@@ -18,7 +18,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "ipc/chan.h"
 #include "worker/session.h"
 #include "worker/worker.h"

@@ -9,7 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/memstat.h"
-#include "core/status.h"
+#include "core/result.h"
 
 #ifdef FW_HAVE_TCMALLOC
 #include <gperftools/malloc_extension_c.h>

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/hooks.h"
-#include "app/registry.h"
+#include "http/hooks.h"
+#include "http/registry.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/reuse.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/resp.h"
 #include "http/router.h"
 #include "worker/session.h"

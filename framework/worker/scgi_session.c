@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/resp.h"
 #include "proto/scgi.h"
 #include "worker/worker.h"

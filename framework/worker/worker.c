@@ -11,10 +11,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "app/registry.h"
+#include "http/registry.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "ipc/chan.h"
 #include "worker/settings.h"
 

@@ -288,7 +288,6 @@ void fw_request_abandon(struct fw_conn *c, fw_req *req);
 /* A deferred request ran past `timeout`: cancel it and answer 504. */
 void fw_request_time_out(struct fw_conn *c, fw_req *req);
 
-#define FW_DONE 1
 
 extern struct fw_worker *fw_current_worker;
 

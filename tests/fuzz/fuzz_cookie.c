@@ -16,7 +16,7 @@
 #include "fuzz_req.h"
 
 #include "core/buf.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "core/str.h"
 #include "http/cookie.h"
 #include "http/req.h"

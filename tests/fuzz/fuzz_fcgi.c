@@ -13,7 +13,7 @@
 #include "fuzz.h"
 
 #include "core/buf.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/fcgi.h"
 
 #define PARAMS_CAP (256 * 1024) /* what max_params_kb allows by default, roughly */

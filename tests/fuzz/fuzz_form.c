@@ -18,7 +18,7 @@
 #include "fuzz_req.h"
 
 #include "core/buf.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/form.h"
 #include "http/multipart.h"
 #include "http/req.h"

@@ -17,7 +17,7 @@
  */
 #include "fuzz.h"
 
-#include "core/status.h"
+#include "core/result.h"
 #include "http/router.h"
 
 #define MAX_LINES 64

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/fcgi.h"
 
 /* Count pairs in a copy of exactly len bytes (ASan sees any over-read). */

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/fcgi.h"
 
 /* ---- building input ---- */

@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "config/config.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/fcgi.h"
 #include "worker/session.h"
 #include "worker/worker.h"

@@ -4,7 +4,7 @@
 
 #include "check.h"
 #include "core/buf.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/mime.h"
 #include "http/multipart.h"
 

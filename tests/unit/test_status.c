@@ -1,12 +1,12 @@
 /*
- * worker/status*.c: the status page's forms written from a scoreboard made
+ * statuspage/: the status page's forms written from a scoreboard made
  * up here (no processes), and the formatting helpers they share.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "worker/status.h"
+#include "statuspage/statuspage.h"
 
 static void test_seconds(void)
 {

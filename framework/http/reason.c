@@ -1,4 +1,4 @@
-#include "http/status.h"
+#include "http/reason.h"
 
 #include <stddef.h>
 
@@ -31,7 +31,7 @@ static const struct reason reasons[] = {
 	{510, "Not Extended"}, {511, "Network Authentication Required"},
 };
 
-const char *fw_status_reason(int code)
+const char *fw_reason_phrase(int code)
 {
 	static const char *const by_class[] = {"Unknown", "Informational", "Success", "Redirection",
 					       "Client Error", "Server Error"};
@@ -43,7 +43,7 @@ const char *fw_status_reason(int code)
 	return code >= 100 && code <= 599 ? by_class[code / 100] : by_class[0];
 }
 
-bool fw_status_has_body(int code)
+bool fw_http_has_body(int code)
 {
 	return code >= 200 && code != 204 && code != 304;
 }

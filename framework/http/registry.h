@@ -4,8 +4,8 @@
  * this is the one process-wide registry; it is filled in main() before
  * fw_main() and is read-only afterwards (workers inherit it by fork).
  */
-#ifndef FW_APP_REGISTRY_H
-#define FW_APP_REGISTRY_H
+#ifndef FW_HTTP_REGISTRY_H
+#define FW_HTTP_REGISTRY_H
 
 #include <stdbool.h>
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "worker/status.h"
+#include "statuspage/statuspage.h"
 
 static int family(struct fw_buf *b, const char *name, const char *type, const char *help)
 {

@@ -12,7 +12,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "worker/worker.h"
 
 #define ACCEPT_PAUSE_MS 100

@@ -4,8 +4,8 @@
  * where the worker calls them. Like the routes, they are filled in
  * main() and read-only afterwards (workers inherit them by fork).
  */
-#ifndef FW_APP_HOOKS_H
-#define FW_APP_HOOKS_H
+#ifndef FW_HTTP_HOOKS_H
+#define FW_HTTP_HOOKS_H
 
 #include <fw.h>
 

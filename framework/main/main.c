@@ -8,8 +8,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "app/probe.h"
-#include "app/registry.h"
+#include "main/probe.h"
+#include "http/registry.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/log.h"

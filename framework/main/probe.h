@@ -4,8 +4,8 @@
  * on tmpfs) and never send a request to a worker, so a server whose
  * workers are all busy is not restarted for being busy.
  */
-#ifndef FW_APP_PROBE_H
-#define FW_APP_PROBE_H
+#ifndef FW_MAIN_PROBE_H
+#define FW_MAIN_PROBE_H
 
 #include "config/config.h"
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "worker/status.h"
+#include "statuspage/statuspage.h"
 
 void fw_status_seconds(char *out, size_t cap, uint64_t us)
 {

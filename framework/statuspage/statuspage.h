@@ -8,8 +8,8 @@
  * Writers return 0, or -1 when the buffer could not grow (what was written
  * is then incomplete: the caller throws it away).
  */
-#ifndef FW_WORKER_STATUS_H
-#define FW_WORKER_STATUS_H
+#ifndef FW_STATUSPAGE_H
+#define FW_STATUSPAGE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
-#include "app/hooks.h"
+#include "http/hooks.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "app/registry.h"
+#include "http/registry.h"
 #include "core/log.h"
 #include "http/req.h"
 

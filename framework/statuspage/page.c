@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "worker/status.h"
+#include "statuspage/statuspage.h"
 #include "worker/worker.h"
 
 static void add_slot(struct fw_status_totals *t, const struct fw_slot *s)

@@ -1,4 +1,4 @@
-#include "app/registry.h"
+#include "http/registry.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

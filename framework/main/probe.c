@@ -1,4 +1,4 @@
-#include "app/probe.h"
+#include "main/probe.h"
 
 #include <errno.h>
 #include <signal.h>
