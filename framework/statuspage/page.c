@@ -2,7 +2,7 @@
  * The status page at status_path, answered by whichever worker gets the
  * request, from the scoreboard: every worker's slot, and the master's
  * counters. ?format= picks the form: json (the default), prometheus or
- * html (status_prom.c, status_html.c). The JSON field names and the
+ * html (prom.c, html.c). The JSON field names and the
  * Prometheus families are part of the documented interface
  * (docs/operations.md).
  */
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "http/req.h"
 #include "statuspage/statuspage.h"
-#include "worker/worker.h"
 
 static void add_slot(struct fw_status_totals *t, const struct fw_slot *s)
 {

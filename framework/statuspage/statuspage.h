@@ -1,9 +1,10 @@
 /*
  * The status page in its three forms, each written from the scoreboard
- * into a buffer (the request's response body): status.c (JSON, and the
- * choice of form from ?format=), status_prom.c (Prometheus text format
- * 0.0.4), status_html.c (a page for people). status_fmt.c holds the pure
- * helpers they share. Nothing here allocates beyond growing the buffer.
+ * into a buffer (the request's response body): page.c (JSON, and the
+ * choice of form from ?format=), prom.c (Prometheus text format 0.0.4),
+ * html.c (a page for people). fmt.c holds the pure helpers they share.
+ * Nothing here allocates beyond growing the buffer, and nothing knows of
+ * connections or processes: a worker hands it the request.
  *
  * Writers return 0, or -1 when the buffer could not grow (what was written
  * is then incomplete: the caller throws it away).
@@ -14,8 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <fw.h>
+
 #include "core/buf.h"
 #include "ipc/scoreboard.h"
+
+/* The page at status_path, into req: its status (200, or 400 for an unknown ?format=). */
+int fw_status_page(fw_req *req, const struct fw_scoreboard *sb);
 
 /* What the forms sum over the slots in use, read in one pass. */
 struct fw_status_totals {

@@ -16,6 +16,7 @@
 #include "core/result.h"
 #include "http/resp.h"
 #include "http/router.h"
+#include "statuspage/statuspage.h"
 #include "worker/session.h"
 #include "worker/worker.h"
 

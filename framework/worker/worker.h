@@ -218,8 +218,6 @@ int fw_access_open(struct fw_worker *w);
 void fw_access_reopen(struct fw_worker *w);
 void fw_access_log(struct fw_worker *w, fw_req *req, int status, size_t bytes, uint64_t us);
 
-/* status.c: the status page (status_path), answered before routing. */
-int fw_status_page(fw_req *req, const struct fw_scoreboard *sb);
 
 /* listener.c */
 void fw_listener_start(struct fw_worker *w);
