@@ -5,7 +5,7 @@ FW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the project needs to build, run and test.
 FW_PACKAGES=(
-	gcc clang pkg-config meson ninja-build python3 curl
+	gcc clang clang-format pkg-config meson ninja-build python3 curl
 	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev libfcgi-bin
 	libjansson-dev nettle-dev
 	nginx wrk prometheus systemd strace

@@ -8,10 +8,10 @@
 #define FW_CORE_RESULT_H
 
 enum {
-	FW_OK = 0,      /* done; results are valid */
-	FW_ERROR = -1,  /* failed; the reason is logged or returned beside */
-	FW_AGAIN = -2,  /* needs more input (or output space); call again */
-	FW_DONE = 1,    /* done already, another way (a request answered before its handler) */
+	FW_OK = 0,     /* done; results are valid */
+	FW_ERROR = -1, /* failed; the reason is logged or returned beside */
+	FW_AGAIN = -2, /* needs more input (or output space); call again */
+	FW_DONE = 1,   /* done already, another way (a request answered before its handler) */
 };
 
 #define FW_MIN(a, b) ((a) < (b) ? (a) : (b))

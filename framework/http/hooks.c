@@ -73,7 +73,8 @@ FW_API int fw_on_error(int (*fn)(fw_req *req, int status, void *arg), void *arg)
 	if (!can_add("fw_on_error", (any_fn)fn))
 		return -1;
 	if (on_error.fn != NULL) {
-		fw_log(FW_LOG_ERROR, "fw_on_error: there is one error hook, and it is registered already");
+		fw_log(FW_LOG_ERROR,
+		       "fw_on_error: there is one error hook, and it is registered already");
 		return -1;
 	}
 	on_error.fn = (any_fn)fn;
@@ -90,8 +91,10 @@ int fw_hooks_before(fw_req *req)
 		if (r == 0)
 			continue;
 		if (r < 200 || r > 599) {
-			fw_log(FW_LOG_ERROR, "%s %s: a fw_before hook returned %d, neither 0 nor an HTTP "
-					     "status; answering 500", req->method, req->path, r);
+			fw_log(FW_LOG_ERROR,
+			       "%s %s: a fw_before hook returned %d, neither 0 nor an HTTP "
+			       "status; answering 500",
+			       req->method, req->path, r);
 			return 500;
 		}
 		return r;
@@ -108,8 +111,10 @@ int fw_hooks_error(fw_req *req, int status)
 		return status;
 	r = fn(req, status, on_error.arg);
 	if (r < 200 || r > 599) {
-		fw_log(FW_LOG_ERROR, "%s %s: the fw_on_error hook returned %d for %d, not an HTTP "
-				     "status; sending %d", req->method, req->path, r, status, status);
+		fw_log(FW_LOG_ERROR,
+		       "%s %s: the fw_on_error hook returned %d for %d, not an HTTP "
+		       "status; sending %d",
+		       req->method, req->path, r, status, status);
 		return status;
 	}
 	return r;

@@ -15,11 +15,20 @@ static struct hook *hooks;
 static size_t nhooks;
 static bool sealed;
 
-const struct fw_router *fw_registry_router(void) { return &router; }
+const struct fw_router *fw_registry_router(void)
+{
+	return &router;
+}
 
-void fw_registry_seal(void) { sealed = true; }
+void fw_registry_seal(void)
+{
+	sealed = true;
+}
 
-bool fw_registry_sealed(void) { return sealed; }
+bool fw_registry_sealed(void)
+{
+	return sealed;
+}
 
 FW_API int fw_route(const char *method, const char *pattern, fw_handler fn, void *arg)
 {

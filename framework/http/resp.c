@@ -36,7 +36,8 @@ static int header_check(fw_req *req, const char *what, const char *name, const c
 	if (!fw_resp_writable(req, what))
 		return -1;
 	if (name == NULL || !fw_is_token(name)) {
-		fw_log(FW_LOG_ERROR, "%s: '%s' is not a valid header name", what, name ? name : "(null)");
+		fw_log(FW_LOG_ERROR, "%s: '%s' is not a valid header name", what,
+		       name ? name : "(null)");
 		return -1;
 	}
 	if (strcasecmp(name, "Status") == 0) {
@@ -46,8 +47,9 @@ static int header_check(fw_req *req, const char *what, const char *name, const c
 	}
 	if (value != NULL && !value_ok(value)) {
 		/* A warning: the value often comes from the client, who could fill the log with errors. */
-		fw_log(FW_LOG_WARN, "%s: the value of '%s' holds a control character (CR, LF, ...); refused",
-		       what, name);
+		fw_log(FW_LOG_WARN,
+		       "%s: the value of '%s' holds a control character (CR, LF, ...); refused", what,
+		       name);
 		return -1;
 	}
 	return 0;
@@ -233,8 +235,7 @@ static char *utoa_end(char *end, unsigned long long v)
 }
 
 /* name ": " value CRLF. Appends, not printf: the head is on every request's path. */
-static int put_header(struct fw_buf *out, const char *name, size_t nlen, const char *value,
-		      size_t vlen)
+static int put_header(struct fw_buf *out, const char *name, size_t nlen, const char *value, size_t vlen)
 {
 	/* One reserve, so that the appends after it only copy. */
 	if (fw_buf_reserve(out, nlen + vlen + 4) != 0 || fw_buf_append(out, name, nlen) != 0 ||

@@ -28,7 +28,7 @@ struct fw_worker_boot {
 	struct fw_boot_socket listen[FW_MAX_LISTENERS];
 	int nlisten;
 	int chan_fd;
-	int peer_in;            /* a replacement: its end of the pair to the worker it replaces, or -1 */
+	int peer_in; /* a replacement: its end of the pair to the worker it replaces, or -1 */
 	int slot_index;
 	struct fw_slot *slot;
 	struct fw_scoreboard *sb;

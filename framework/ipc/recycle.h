@@ -127,23 +127,23 @@ enum fw_wstate {
 
 /* The worker's own mode, published in its scoreboard slot (the diagram above). */
 enum fw_worker_mode {
-	FW_WORKER_FREE = 0,       /* the slot: no worker */
+	FW_WORKER_FREE = 0, /* the slot: no worker */
 	FW_WORKER_BOOTING,
 	FW_WORKER_SERVING,
 	FW_WORKER_DRAINING_ALONE, /* over memory: draining before the master's DRAIN */
 	FW_WORKER_DRAINING,
 	FW_WORKER_STOPPING,
-	FW_WORKER_ORPHANED,       /* the master is gone: stopping within a second */
+	FW_WORKER_ORPHANED, /* the master is gone: stopping within a second */
 };
 
 /* A connection's life in a worker (the diagram above). */
 enum fw_conn_state {
 	FW_CONN_ACTIVE = 0,
-	FW_CONN_LAST,       /* its last request is in: close once answered */
-	FW_CONN_PEER_GONE,  /* the peer closed: send what is queued, then close */
-	FW_CONN_MOVING,     /* idle, marked for handoff: waits for the channel to take it */
-	FW_CONN_LINGERING,  /* write side shut down: read until the peer closes */
-	FW_CONN_BROKEN,     /* I/O or protocol error: close at the next safe point */
+	FW_CONN_LAST,      /* its last request is in: close once answered */
+	FW_CONN_PEER_GONE, /* the peer closed: send what is queued, then close */
+	FW_CONN_MOVING,    /* idle, marked for handoff: waits for the channel to take it */
+	FW_CONN_LINGERING, /* write side shut down: read until the peer closes */
+	FW_CONN_BROKEN,    /* I/O or protocol error: close at the next safe point */
 };
 
 /*
@@ -164,9 +164,9 @@ enum { FW_CONN_SCGI = 1, FW_CONN_STATUS = 2 };
 #define FW_SIG_STUCK (SIGRTMIN + 2)
 
 enum fw_stuck_reply {
-	FW_STUCK_GONE = 0,     /* that handler is no longer running: nothing done */
-	FW_STUCK_ANSWERED,     /* 504 written; the worker waits for its SIGKILL */
-	FW_STUCK_UNANSWERED,   /* still stuck, but the 504 could not be written */
+	FW_STUCK_GONE = 0,   /* that handler is no longer running: nothing done */
+	FW_STUCK_ANSWERED,   /* 504 written; the worker waits for its SIGKILL */
+	FW_STUCK_UNANSWERED, /* still stuck, but the 504 could not be written */
 };
 
 const char *fw_retire_reason_name(enum fw_retire_reason r);

@@ -8,21 +8,15 @@
 #include <unistd.h>
 
 static const char *const reason_names[FW_RETIRE_NREASONS] = {
-	[FW_RETIRE_NONE] = "none",
-	[FW_RETIRE_MAX_REQUESTS] = "max_requests",
-	[FW_RETIRE_MEMORY] = "memory",
-	[FW_RETIRE_TIMEOUT] = "timeout",
-	[FW_RETIRE_CRASH] = "crash",
-	[FW_RETIRE_RELOAD] = "reload",
+	[FW_RETIRE_NONE] = "none",     [FW_RETIRE_MAX_REQUESTS] = "max_requests",
+	[FW_RETIRE_MEMORY] = "memory", [FW_RETIRE_TIMEOUT] = "timeout",
+	[FW_RETIRE_CRASH] = "crash",   [FW_RETIRE_RELOAD] = "reload",
 };
 
 static const char *const mode_names[] = {
-	[FW_WORKER_FREE] = "free",
-	[FW_WORKER_BOOTING] = "booting",
-	[FW_WORKER_SERVING] = "ready",
-	[FW_WORKER_DRAINING_ALONE] = "draining",
-	[FW_WORKER_DRAINING] = "draining",
-	[FW_WORKER_STOPPING] = "stopping",
+	[FW_WORKER_FREE] = "free",         [FW_WORKER_BOOTING] = "booting",
+	[FW_WORKER_SERVING] = "ready",     [FW_WORKER_DRAINING_ALONE] = "draining",
+	[FW_WORKER_DRAINING] = "draining", [FW_WORKER_STOPPING] = "stopping",
 	[FW_WORKER_ORPHANED] = "stopping",
 };
 
@@ -38,8 +32,8 @@ const char *fw_worker_mode_name(enum fw_worker_mode m)
 
 /* 1 ms, 2.5 ms, 5 ms ... 10 s, +Inf: Prometheus' usual latency buckets. */
 const uint64_t fw_hist_bounds_us[FW_HIST_BUCKETS] = {
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 2500000, 5000000, 10000000, UINT64_MAX,
+	1000,   2500,   5000,    10000,   25000,   50000,    100000,
+	250000, 500000, 1000000, 2500000, 5000000, 10000000, UINT64_MAX,
 };
 
 void fw_slot_observe(struct fw_slot *s, uint64_t us)
@@ -75,8 +69,9 @@ struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots, size
 	 * fails with ENOSPC instead. Later slots are allocated before their
 	 * first worker (fw_scoreboard_commit).
 	 */
-	err = ftruncate(fd, (off_t)size) != 0 ? errno
-	      : fw_scoreboard_commit(fd, ncommit < nslots ? ncommit : nslots);
+	err = ftruncate(fd, (off_t)size) != 0
+		      ? errno
+		      : fw_scoreboard_commit(fd, ncommit < nslots ? ncommit : nslots);
 	if (err != 0) {
 		close(fd);
 		unlink(path);

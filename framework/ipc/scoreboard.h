@@ -25,7 +25,7 @@
 
 #define FW_MAX_SLOTS 1024
 #define FW_HIST_BUCKETS 14
-#define FW_MEM_HISTORY 120   /* samples per worker: 10 minutes */
+#define FW_MEM_HISTORY 120 /* samples per worker: 10 minutes */
 #define FW_MEM_HISTORY_S 5
 #ifndef FW_MAX_LISTENERS
 #define FW_MAX_LISTENERS 8
@@ -36,25 +36,25 @@
 #define FW_SLOT_ALIGN 4096 /* a page: the unit of protection */
 
 struct fw_slot {
-	uint32_t state;          /* its fw_worker_mode */
+	uint32_t state; /* its fw_worker_mode */
 	int32_t pid;
-	uint32_t in_flight;      /* requests in handlers or deferred */
+	uint32_t in_flight; /* requests in handlers or deferred */
 	uint32_t conns;
-	uint32_t retiring;       /* an fw_retire_reason once the worker asked */
-	uint32_t seq;            /* seqlock over the running request's method and path */
-	uint64_t requests;       /* answered since the worker started */
-	uint64_t started_ms;     /* fw_now_ms() at fork */
-	uint64_t heartbeat_ms;   /* the loop ran at this time */
-	uint64_t handler_ms;     /* a handler has been running since; 0 if none */
-	uint64_t rss_kb;         /* last precise measurement (smaps_rollup) */
+	uint32_t retiring;     /* an fw_retire_reason once the worker asked */
+	uint32_t seq;          /* seqlock over the running request's method and path */
+	uint64_t requests;     /* answered since the worker started */
+	uint64_t started_ms;   /* fw_now_ms() at fork */
+	uint64_t heartbeat_ms; /* the loop ran at this time */
+	uint64_t handler_ms;   /* a handler has been running since; 0 if none */
+	uint64_t rss_kb;       /* last precise measurement (smaps_rollup) */
 	uint64_t private_kb;
-	uint64_t heap_kb;        /* allocator: bytes in use */
-	uint64_t heap_free_kb;   /* allocator: free, held for reuse */
+	uint64_t heap_kb;          /* allocator: bytes in use */
+	uint64_t heap_free_kb;     /* allocator: free, held for reuse */
 	uint64_t heap_released_kb; /* allocator: given back to the OS */
-	uint64_t allocs;         /* malloc/free calls, counted with FW_COUNT_ALLOCS=1 */
+	uint64_t allocs;           /* malloc/free calls, counted with FW_COUNT_ALLOCS=1 */
 	uint64_t frees;
-	uint32_t counting;       /* allocs and frees are being counted */
-	uint32_t tcmalloc;       /* tcmalloc really serves malloc here */
+	uint32_t counting; /* allocs and frees are being counted */
+	uint32_t tcmalloc; /* tcmalloc really serves malloc here */
 	uint64_t measured_ms;
 	char req_method[FW_SLOT_METHOD_LEN];
 	char req_path[FW_SLOT_PATH_LEN];
@@ -71,10 +71,10 @@ struct fw_slot {
 struct fw_scoreboard {
 	/* Written by the master only. */
 	uint32_t magic;
-	uint32_t version;          /* of this layout: a probe refuses another */
+	uint32_t version; /* of this layout: a probe refuses another */
 	int32_t master_pid;
 	uint32_t workers_wanted;
-	uint32_t stopping;         /* the master is stopping: not ready */
+	uint32_t stopping; /* the master is stopping: not ready */
 	uint32_t nlisteners;
 	uint64_t started_ms;
 	uint64_t master_heartbeat_ms; /* CLOCK_MONOTONIC: comparable across processes */
@@ -85,7 +85,7 @@ struct fw_scoreboard {
 	uint64_t hist_sum_us_retired;
 	int64_t accept_queue[FW_MAX_LISTENERS]; /* waiting connections; -1 where unreadable */
 	/* Limits in effect (after a reload, the new ones); 0: none. */
-	uint64_t rss_limit_kb;     /* as set, or derived from the cgroup limit */
+	uint64_t rss_limit_kb; /* as set, or derived from the cgroup limit */
 	uint64_t rss_soft_limit_kb;
 	uint64_t max_requests;
 	uint64_t max_requests_jitter;

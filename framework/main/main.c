@@ -52,8 +52,10 @@ static void bad_option(const char *prog, const char *arg)
 		fprintf(stderr, "%s: %s needs an argument%s\n", prog, arg,
 			arg[1] == '-' ? ": live or ready" : ": a configuration file");
 	else
-		fprintf(stderr, "%s: unknown option '%s' (an application's own flags must be taken out "
-				"of argv before fw_main())\n", prog, arg);
+		fprintf(stderr,
+			"%s: unknown option '%s' (an application's own flags must be taken out "
+			"of argv before fw_main())\n",
+			prog, arg);
 }
 
 static int check_only(const char *file)

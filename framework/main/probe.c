@@ -70,7 +70,8 @@ int fw_probe(const struct fw_config *cfg, const char *what)
 	 * file first: believe only one of root, of this user, or of `user`.
 	 */
 	if (!fw_config_state_owner_ok(cfg, owner)) {
-		printf("not %s: %s belongs to uid %ld, not to the server's user\n", what, path, (long)owner);
+		printf("not %s: %s belongs to uid %ld, not to the server's user\n", what, path,
+		       (long)owner);
 		fw_scoreboard_destroy(sb, NULL);
 		return 1;
 	}

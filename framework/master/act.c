@@ -80,8 +80,8 @@ static void gone(struct fw_master *m, const struct fw_action *a, uint64_t now)
 		       (unsigned long long)a->value);
 		break;
 	case FW_GONE_BOOT_GAVE_UP:
-		fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s); %d failures in a row, giving up", pid,
-		       how, FW_BOOT_FAILURES_MAX);
+		fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s); %d failures in a row, giving up",
+		       pid, how, FW_BOOT_FAILURES_MAX);
 		break;
 	}
 }
@@ -98,7 +98,8 @@ static void drain(struct fw_master *m, int slot, int replacement)
 	int fd = peer != NULL ? peer->peer : -1;
 
 	if (fw_proc_send(m, slot, FW_MSG_DRAIN, fd) != 0) {
-		fw_log_errno(FW_LOG_WARN, "telling worker %ld to drain; stopping it", (long)m->procs[slot].pid);
+		fw_log_errno(FW_LOG_WARN, "telling worker %ld to drain; stopping it",
+			     (long)m->procs[slot].pid);
 		kill(m->procs[slot].pid, SIGTERM);
 	}
 	if (peer != NULL)
@@ -137,7 +138,8 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now)
 		break;
 	case FW_ACT_STOP:
 	case FW_ACT_QUIT:
-		if (fw_proc_send(m, a->slot, a->type == FW_ACT_STOP ? FW_MSG_STOP : FW_MSG_QUIT, -1) != 0)
+		if (fw_proc_send(m, a->slot, a->type == FW_ACT_STOP ? FW_MSG_STOP : FW_MSG_QUIT, -1) !=
+		    0)
 			signal_one(m, a->slot, a->type == FW_ACT_STOP ? SIGTERM : SIGQUIT);
 		break;
 	case FW_ACT_KILL:
@@ -179,8 +181,10 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now)
 		break;
 	case FW_ACT_GROUP_ELSEWHERE:
 		fw_log(FW_LOG_WARN,
-		       "the group uses %llu MiB of its %llu MiB memory limit, but the largest worker holds "
-		       "only %llu KiB: the memory is elsewhere (page cache, tmpfs, other processes); not "
+		       "the group uses %llu MiB of its %llu MiB memory limit, but the largest worker "
+		       "holds "
+		       "only %llu KiB: the memory is elsewhere (page cache, tmpfs, other processes); "
+		       "not "
 		       "recycling",
 		       (unsigned long long)(fw_slot_load(m->sb->cgroup_working_set_bytes) >> 20),
 		       (unsigned long long)(m->cgroup.limit >> 20), (unsigned long long)a->value);

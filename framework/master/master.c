@@ -92,7 +92,8 @@ void fw_master_event(struct fw_master *m, const struct fw_event *ev)
 	static void *acts_mem, *queue_mem;
 	static size_t head, tail;
 	static bool busy;
-	struct fw_action *acts = scratch(&acts_mem, fallback_acts, FW_POLICY_MAX_ACTIONS * sizeof(*acts));
+	struct fw_action *acts = scratch(&acts_mem, fallback_acts,
+					 FW_POLICY_MAX_ACTIONS * sizeof(*acts));
 	struct fw_event *queue = scratch(&queue_mem, fallback_queue, QUEUE * sizeof(*queue));
 	size_t max = acts == fallback_acts ? FW_NELEM(fallback_acts) : FW_POLICY_MAX_ACTIONS;
 	size_t cap = queue == fallback_queue ? FW_NELEM(fallback_queue) : QUEUE;
@@ -206,15 +207,15 @@ static void on_signals(struct fw_master *m, unsigned sigs, uint64_t now)
 
 		/* logrotate moved the files: the master reopens its own, each worker its own. */
 		if (fw_log_reopen() != 0)
-			fw_log_errno(FW_LOG_ERROR, "SIGUSR1: reopening the error log; still writing the old file");
+			fw_log_errno(FW_LOG_ERROR,
+				     "SIGUSR1: reopening the error log; still writing the old file");
 		else
 			fw_log(FW_LOG_INFO, "SIGUSR1: error log reopened; workers reopen theirs");
 		fw_proc_send_msg_all(m, &reopen);
 	}
 }
 
-static void on_message(struct fw_master *m, int slot, const struct fw_msg *msg, const int *fds,
-		       int nfds)
+static void on_message(struct fw_master *m, int slot, const struct fw_msg *msg, const int *fds, int nfds)
 {
 	struct fw_event ev = {.now = fw_now_ms(), .slot = slot};
 	int used = 0;
@@ -243,7 +244,8 @@ static void on_message(struct fw_master *m, int slot, const struct fw_msg *msg, 
 		used = fw_timeout_reply(m, slot, msg, nfds > 0 ? fds[0] : -1) ? 1 : 0;
 		break;
 	default:
-		fw_log(FW_LOG_WARN, "worker %ld sent unknown message %u", (long)m->procs[slot].pid, msg->type);
+		fw_log(FW_LOG_WARN, "worker %ld sent unknown message %u", (long)m->procs[slot].pid,
+		       msg->type);
 	}
 	for (int i = used; i < nfds; i++)
 		close(fds[i]);

@@ -26,12 +26,12 @@
 
 /* What the master holds for a worker, beside the policy's view (same index). */
 struct fw_proc {
-	pid_t pid;                    /* 0: free */
-	int chan;                     /* master's end of the channel; -1 once closed */
-	int chan_worker;              /* the worker's end, kept until reaping (proc.c); -1 */
-	int peer;                     /* a replacement not yet ready: the master's end of its
+	pid_t pid;              /* 0: free */
+	int chan;               /* master's end of the channel; -1 once closed */
+	int chan_worker;        /* the worker's end, kept until reaping (proc.c); -1 */
+	int peer;               /* a replacement not yet ready: the master's end of its
 				       * socket pair to the worker it replaces, or -1 */
-	struct fw_stuck *stuck;       /* past `timeout`, asked to answer 504 (timeout.c); NULL */
+	struct fw_stuck *stuck; /* past `timeout`, asked to answer 504 (timeout.c); NULL */
 };
 
 /*
@@ -40,43 +40,44 @@ struct fw_proc {
  */
 struct fw_exited {
 	pid_t pid;
-	int status;                   /* from waitpid() */
+	int status; /* from waitpid() */
 	uint64_t requests;
-	uint64_t handler_ms;          /* a handler was running since; 0 */
-	struct fw_slot_request r;     /* ... this one */
+	uint64_t handler_ms;      /* a handler was running since; 0 */
+	struct fw_slot_request r; /* ... this one */
 };
 
 #define FW_HANDOFF_QUEUE 4096
 
 struct fw_master {
-	struct fw_config cfg;         /* the master's copy; replaced by a reload */
+	struct fw_config cfg; /* the master's copy; replaced by a reload */
 	const struct fw_worker_entry *entry;
 	struct fw_socket listeners[FW_MAX_LISTENERS];
 	int nlisteners;
 	struct fw_scoreboard *sb;
-	int sb_fd;                    /* its file: slots get their blocks before their first worker */
-	size_t sb_committed;          /* slots below this have them */
-	char state_path[256];         /* the scoreboard's file */
-	struct fw_policy pol;         /* the decisions' state (policy.h) */
+	int sb_fd;            /* its file: slots get their blocks before their first worker */
+	size_t sb_committed;  /* slots below this have them */
+	char state_path[256]; /* the scoreboard's file */
+	struct fw_policy pol; /* the decisions' state (policy.h) */
 	struct fw_proc procs[FW_MAX_SLOTS];
 	pid_t pid;
-	bool single_threaded;         /* fork without atfork handlers (_Fork) */
-	bool prefork_due;             /* entry->preboot, fw_trim_zero_pages() before the next fork */
-	struct fw_cgroup cgroup;        /* the container's memory limit, if any */
-	bool rss_limit_derived;         /* cfg.rss_limit_mb came from the cgroup limit */
+	bool single_threaded;    /* fork without atfork handlers (_Fork) */
+	bool prefork_due;        /* entry->preboot, fw_trim_zero_pages() before the next fork */
+	struct fw_cgroup cgroup; /* the container's memory limit, if any */
+	bool rss_limit_derived;  /* cfg.rss_limit_mb came from the cgroup limit */
 	struct fw_handoff {
 		int fd;
-		unsigned kind;          /* FW_CONN_* (ipc/recycle.h) */
-	} handoffs[FW_HANDOFF_QUEUE];   /* connections waiting for a worker */
+		unsigned kind;        /* FW_CONN_* (ipc/recycle.h) */
+	} handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
 	size_t nhandoffs;
-	struct fw_exited exited;      /* the worker whose FW_EV_EXIT is being handled */
+	struct fw_exited exited; /* the worker whose FW_EV_EXIT is being handled */
 };
 
 /* Run the master until it stops; returns the process exit status. */
 int fw_master_run(const struct fw_config *cfg, const struct fw_worker_entry *entry);
 
 /* init.c: sockets, scoreboard, privileges; 0, or -1 after logging (what was opened is closed). */
-int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struct fw_worker_entry *entry);
+int fw_master_init(struct fw_master *m, const struct fw_config *cfg,
+		   const struct fw_worker_entry *entry);
 void fw_master_finish(struct fw_master *m);
 /* "fastcgi on /run/app.sock, scgi on 127.0.0.1:4000" */
 void fw_listeners_text(const struct fw_master *m, char *out, size_t len);

@@ -55,8 +55,9 @@ static void notify(const char *what, const char *msg)
 	if (name[0] == '\0' && !socket_too_long)
 		return;
 	if (socket_too_long || notify_address(name, &sa, &len) != 0) {
-		fw_log(FW_LOG_WARN, "NOTIFY_SOCKET=%s: not a unix socket path or @abstract name; %s not sent",
-		       name, what);
+		fw_log(FW_LOG_WARN,
+		       "NOTIFY_SOCKET=%s: not a unix socket path or @abstract name; %s not sent", name,
+		       what);
 		return;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {

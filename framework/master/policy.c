@@ -8,8 +8,8 @@
 #define BOOT_BACKOFF_FIRST_MS 250
 #define BOOT_BACKOFF_MAX_MS 5000
 #define GROUP_WARN_EVERY_MS 60000
-#define GROUP_HIGH_WATER 90      /* % of the limit at which the largest worker goes */
-#define GROUP_WORTH_RECYCLING 2  /* % of the limit the largest worker must hold for that */
+#define GROUP_HIGH_WATER 90     /* % of the limit at which the largest worker goes */
+#define GROUP_WORTH_RECYCLING 2 /* % of the limit the largest worker must hold for that */
 
 struct out {
 	struct fw_action *a;
@@ -27,8 +27,8 @@ static void act1(struct out *o, enum fw_act_type type, int slot)
 	act(o, (struct fw_action){.type = type, .slot = slot, .peer = -1});
 }
 
-void fw_policy_settings(struct fw_policy *p, int workers, int concurrency, int timeout_s,
-			int graceful_s, int max_conns)
+void fw_policy_settings(struct fw_policy *p, int workers, int concurrency, int timeout_s, int graceful_s,
+			int max_conns)
 {
 	p->workers_wanted = workers;
 	p->concurrency = concurrency;
@@ -155,7 +155,8 @@ static void stop_deadline(struct fw_policy *p, struct out *o, uint64_t now)
 		return;
 	for (size_t i = 0; i < p->nslots; i++)
 		if (live(&p->slot[i]))
-			act(o, (struct fw_action){.type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 0});
+			act(o, (struct fw_action){
+				       .type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 0});
 	p->killed = true;
 }
 
@@ -323,8 +324,12 @@ static void free_slot(struct fw_policy *p, int slot)
 static void on_exit(struct fw_policy *p, struct out *o, const struct fw_event *ev)
 {
 	struct fw_pslot *s = &p->slot[ev->slot];
-	struct fw_action a = {.type = FW_ACT_GONE, .slot = ev->slot, .peer = -1, .reason = s->retire,
-			      .value = s->retire_figure, .value2 = ev->now - s->spawned_ms};
+	struct fw_action a = {.type = FW_ACT_GONE,
+			      .slot = ev->slot,
+			      .peer = -1,
+			      .reason = s->retire,
+			      .value = s->retire_figure,
+			      .value2 = ev->now - s->spawned_ms};
 
 	if (s->timed_out)
 		a.how = FW_GONE_TIMED_OUT;
@@ -354,8 +359,8 @@ static void on_stuck_reply(struct fw_policy *p, struct out *o, const struct fw_e
 		return; /* an answer to a question no longer asked */
 	s->stuck_since = 0;
 	s->timed_out = ev->reply != FW_STUCK_GONE;
-	act(o, (struct fw_action){.type = FW_ACT_KILL_STUCK, .slot = ev->slot, .peer = -1,
-				  .how = (int)ev->reply});
+	act(o, (struct fw_action){
+		       .type = FW_ACT_KILL_STUCK, .slot = ev->slot, .peer = -1, .how = (int)ev->reply});
 }
 
 /* Handlers past `timeout`, workers that never boot, questions never answered. */
@@ -370,16 +375,20 @@ static void timeouts(struct fw_policy *p, struct out *o, const struct fw_event *
 		if (!live(s) || s->timed_out)
 			continue;
 		/* One stuck in its start-up hook would hold a recycle (and at concurrency 1 all later ones). */
-		if (s->state == FW_W_BOOTING && !s->boot_killed && now - s->spawned_ms > FW_BOOT_TIMEOUT_MS) {
+		if (s->state == FW_W_BOOTING && !s->boot_killed &&
+		    now - s->spawned_ms > FW_BOOT_TIMEOUT_MS) {
 			s->boot_killed = true;
-			act(o, (struct fw_action){.type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 1});
+			act(o, (struct fw_action){
+				       .type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 1});
 			continue;
 		}
 		if (s->stuck_since != 0) {
 			if (now - s->stuck_asked_ms > FW_STUCK_REPLY_MS) {
 				s->stuck_since = 0;
 				s->timed_out = true;
-				act(o, (struct fw_action){.type = FW_ACT_KILL_STUCK, .slot = (int)i, .peer = -1,
+				act(o, (struct fw_action){.type = FW_ACT_KILL_STUCK,
+							  .slot = (int)i,
+							  .peer = -1,
 							  .how = -1});
 			}
 			continue;
@@ -388,7 +397,10 @@ static void timeouts(struct fw_policy *p, struct out *o, const struct fw_event *
 			continue;
 		s->stuck_since = since;
 		s->stuck_asked_ms = now;
-		act(o, (struct fw_action){.type = FW_ACT_ASK_STUCK, .slot = (int)i, .peer = -1, .value = since,
+		act(o, (struct fw_action){.type = FW_ACT_ASK_STUCK,
+					  .slot = (int)i,
+					  .peer = -1,
+					  .value = since,
 					  .value2 = now - since});
 	}
 }
@@ -426,12 +438,15 @@ static void group(struct fw_policy *p, struct out *o, const struct fw_event *ev)
 	if (biggest * 1024 < r->cgroup_limit / 100 * GROUP_WORTH_RECYCLING) {
 		if (p->cgroup_warned_ms == 0 || ev->now - p->cgroup_warned_ms >= GROUP_WARN_EVERY_MS) {
 			p->cgroup_warned_ms = ev->now;
-			act(o, (struct fw_action){.type = FW_ACT_GROUP_ELSEWHERE, .slot = largest, .peer = -1,
+			act(o, (struct fw_action){.type = FW_ACT_GROUP_ELSEWHERE,
+						  .slot = largest,
+						  .peer = -1,
 						  .value = biggest});
 		}
 		return;
 	}
-	act(o, (struct fw_action){.type = FW_ACT_GROUP_FULL, .slot = largest, .peer = -1, .value = biggest});
+	act(o, (struct fw_action){
+		       .type = FW_ACT_GROUP_FULL, .slot = largest, .peer = -1, .value = biggest});
 	drain(p, o, largest, -1);
 	/* A worker a reload is replacing stays one: "reload done" waits for it. */
 	if (p->slot[largest].retire != FW_RETIRE_RELOAD) {
@@ -523,7 +538,8 @@ void fw_policy_place(const struct fw_policy *p, const struct fw_readings *r, uin
 			uint64_t busy = r->slot[i].handler_ms, load;
 
 			if ((s->state != FW_W_SERVING && s->state != FW_W_QUEUED &&
-			     s->state != FW_W_REPLACING) || s->timed_out || s->stuck_since != 0)
+			     s->state != FW_W_REPLACING) ||
+			    s->timed_out || s->stuck_since != 0)
 				continue;
 			/* Not to a worker stuck in a handler, nor past its max_conns. */
 			if ((busy != 0 && now > busy && now - busy > FW_STUCK_MS) ||

@@ -93,8 +93,8 @@ static int commit(struct fw_master *m, int slot)
 	if ((size_t)slot < m->sb_committed)
 		return 0;
 	if ((err = fw_scoreboard_commit(m->sb_fd, (size_t)slot + 1)) != 0) {
-		fw_log(FW_LOG_ERROR, "scoreboard %s: no room for worker slot %d: %s", m->state_path, slot,
-		       strerror(err));
+		fw_log(FW_LOG_ERROR, "scoreboard %s: no room for worker slot %d: %s", m->state_path,
+		       slot, strerror(err));
 		return -1;
 	}
 	m->sb_committed = (size_t)slot + 1;
@@ -216,7 +216,9 @@ static void exited(struct fw_master *m, int slot, int status)
 {
 	struct fw_proc *p = &m->procs[slot];
 	const struct fw_slot *s = &m->sb->slots[slot];
-	struct fw_event ev = {.type = FW_EV_EXIT, .now = fw_now_ms(), .slot = slot,
+	struct fw_event ev = {.type = FW_EV_EXIT,
+			      .now = fw_now_ms(),
+			      .slot = slot,
 			      .flag = WIFEXITED(status) && WEXITSTATUS(status) == 0};
 
 	/*
@@ -226,7 +228,8 @@ static void exited(struct fw_master *m, int slot, int status)
 	 */
 	fw_master_read_channel(m, slot);
 	/* As it was, for the log: the slot is free once the policy hears of it. */
-	m->exited = (struct fw_exited){.pid = p->pid, .status = status,
+	m->exited = (struct fw_exited){.pid = p->pid,
+				       .status = status,
 				       .requests = fw_slot_load(s->requests),
 				       .handler_ms = fw_slot_load(s->handler_ms)};
 	if (m->exited.handler_ms != 0 && !fw_slot_request_read(s, &m->exited.r))

@@ -17,14 +17,16 @@ int fw_reload(struct fw_master *m)
 	const char *key;
 
 	if (fw_config_load(&next, m->cfg.file[0] ? m->cfg.file : NULL, &errors) != 0) {
-		fw_log(FW_LOG_ERROR, "SIGHUP: the configuration has errors; keeping the running one:\n%s",
+		fw_log(FW_LOG_ERROR,
+		       "SIGHUP: the configuration has errors; keeping the running one:\n%s",
 		       errors.data != NULL ? errors.data : "");
 		fw_buf_release(&errors);
 		return -1;
 	}
 	fw_buf_release(&errors);
 	if ((key = fw_config_restart_needed(&m->cfg, &next)) != NULL) {
-		fw_log(FW_LOG_WARN, "SIGHUP: '%s' changed; that needs a restart, keeping the old value", key);
+		fw_log(FW_LOG_WARN, "SIGHUP: '%s' changed; that needs a restart, keeping the old value",
+		       key);
 		next.listen = m->cfg.listen;
 		next.status_listen = m->cfg.status_listen;
 		next.protocol = m->cfg.protocol;

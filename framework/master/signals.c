@@ -10,9 +10,8 @@ static const struct {
 	int sig;
 	unsigned bit;
 } handled[] = {
-	{SIGCHLD, FW_SIG_CHLD}, {SIGTERM, FW_SIG_TERM}, {SIGINT, FW_SIG_INT},
-	{SIGQUIT, FW_SIG_QUIT}, {SIGHUP, FW_SIG_HUP},   {SIGTTIN, FW_SIG_TTIN},
-	{SIGTTOU, FW_SIG_TTOU}, {SIGUSR1, FW_SIG_USR1},
+	{SIGCHLD, FW_SIG_CHLD}, {SIGTERM, FW_SIG_TERM}, {SIGINT, FW_SIG_INT},   {SIGQUIT, FW_SIG_QUIT},
+	{SIGHUP, FW_SIG_HUP},   {SIGTTIN, FW_SIG_TTIN}, {SIGTTOU, FW_SIG_TTOU}, {SIGUSR1, FW_SIG_USR1},
 };
 
 #define NHANDLED (sizeof(handled) / sizeof(handled[0]))

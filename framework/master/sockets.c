@@ -109,10 +109,13 @@ static int unix_claim(struct fw_socket *l, const struct fw_socket_perms *perms)
 	if (fstat(pfd, &st) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "listen %s: fstat", path);
 	} else if (!S_ISSOCK(st.st_mode) || (chown && !ours(l, pfd))) {
-		fw_log(FW_LOG_ERROR, "listen %s: the file was replaced after bind (now %s, uid %ld); "
-				     "someone else can write its directory: refusing to go on",
-		       path, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISSOCK(st.st_mode) ? "another socket"
-											 : "not a socket",
+		fw_log(FW_LOG_ERROR,
+		       "listen %s: the file was replaced after bind (now %s, uid %ld); "
+		       "someone else can write its directory: refusing to go on",
+		       path,
+		       S_ISLNK(st.st_mode)    ? "a symbolic link"
+		       : S_ISSOCK(st.st_mode) ? "another socket"
+					      : "not a socket",
 		       (long)st.st_uid);
 	} else if (chown && fchownat(pfd, "", perms->uid, perms->gid, AT_EMPTY_PATH) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "chown(%s) to socket_owner/socket_group", path);

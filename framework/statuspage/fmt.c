@@ -99,7 +99,9 @@ static int spark_points(struct fw_buf *b, const uint32_t *ring, size_t cap, size
 		uint32_t v = ring[(first + i) % cap];
 		unsigned long long x = (unsigned long long)i * SPARK_STEP;
 		unsigned long long y = hi == lo ? SPARK_HEIGHT / 2
-				   : SPARK_HEIGHT - 2 - (unsigned long long)(v - lo) * (SPARK_HEIGHT - 4) / (hi - lo);
+						: SPARK_HEIGHT - 2 -
+							  (unsigned long long)(v - lo) *
+								  (SPARK_HEIGHT - 4) / (hi - lo);
 
 		/* One sample is a flat line across, not an invisible point. */
 		if (n == 1)
@@ -128,8 +130,9 @@ int fw_status_sparkline(struct fw_buf *b, const uint32_t *ring, size_t cap, uint
 	}
 	/* The samples there are fill the width: a young worker's climb is as
 	 * easy to read as an old one's. The tooltip says what time it spans. */
-	rc = fw_buf_printf(b, "<svg class=\"spark\" width=\"180\" height=\"28\" viewBox=\"0 0 %zu %d\" "
-			      "preserveAspectRatio=\"none\" role=\"img\"><title>",
+	rc = fw_buf_printf(b,
+			   "<svg class=\"spark\" width=\"180\" height=\"28\" viewBox=\"0 0 %zu %d\" "
+			   "preserveAspectRatio=\"none\" role=\"img\"><title>",
 			   (n > 1 ? n - 1 : 1) * SPARK_STEP, SPARK_HEIGHT);
 	rc |= fw_status_html_text(b, what);
 	if (n == 0)
@@ -140,7 +143,8 @@ int fw_status_sparkline(struct fw_buf *b, const uint32_t *ring, size_t cap, uint
 	if (n == 1)
 		rc |= fw_buf_printf(b, ": %s, one sample", low);
 	else
-		rc |= fw_buf_printf(b, ": %s to %s over %s, %zu samples %us apart", low, high, span, n, period_s);
+		rc |= fw_buf_printf(b, ": %s to %s over %s, %zu samples %us apart", low, high, span, n,
+				    period_s);
 	rc |= fw_buf_puts(b, "</title><polyline points=\"");
 	rc |= spark_points(b, ring, cap, first, n, lo, hi);
 	return rc | fw_buf_puts(b, "\"/></svg>");

@@ -47,7 +47,8 @@ static int limits(struct fw_buf *b, const struct fw_scoreboard *sb)
 	uint64_t cg = fw_slot_load(sb->cgroup_limit_bytes);
 	int rc = fw_buf_puts(b, "<table><tr><th class=\"l\">rss limit</th>");
 
-	rc |= fw_slot_load(sb->rss_limit_kb) ? cell_kb(b, fw_slot_load(sb->rss_limit_kb)) : cell(b, "none", false);
+	rc |= fw_slot_load(sb->rss_limit_kb) ? cell_kb(b, fw_slot_load(sb->rss_limit_kb))
+					     : cell(b, "none", false);
 	rc |= fw_buf_puts(b, "</tr><tr><th class=\"l\">rss soft limit</th>");
 	rc |= fw_slot_load(sb->rss_soft_limit_kb) ? cell_kb(b, fw_slot_load(sb->rss_soft_limit_kb))
 						  : cell(b, "none", false);
@@ -77,14 +78,16 @@ static int summary(struct fw_buf *b, const struct fw_scoreboard *sb, const struc
 	int rc;
 
 	fw_status_age(age, sizeof(age), now > started ? (now - started) / 1000 : 0);
-	rc = fw_buf_printf(b, "<table><tr><th class=\"l\">master pid</th><td>%d</td></tr>"
-			      "<tr><th class=\"l\">uptime</th>",
+	rc = fw_buf_printf(b,
+			   "<table><tr><th class=\"l\">master pid</th><td>%d</td></tr>"
+			   "<tr><th class=\"l\">uptime</th>",
 			   (int)fw_slot_load(sb->master_pid));
 	rc |= cell(b, age, false);
-	rc |= fw_buf_printf(b, "</tr><tr><th class=\"l\">workers wanted</th><td>%u</td></tr>"
-			       "<tr><th class=\"l\">requests</th><td>%llu</td></tr>"
-			       "<tr><th class=\"l\">in flight</th><td>%llu</td></tr>"
-			       "<tr><th class=\"l\">connections</th><td>%llu</td></tr></table>\n",
+	rc |= fw_buf_printf(b,
+			    "</tr><tr><th class=\"l\">workers wanted</th><td>%u</td></tr>"
+			    "<tr><th class=\"l\">requests</th><td>%llu</td></tr>"
+			    "<tr><th class=\"l\">in flight</th><td>%llu</td></tr>"
+			    "<tr><th class=\"l\">connections</th><td>%llu</td></tr></table>\n",
 			    fw_slot_load(sb->workers_wanted), (unsigned long long)t->requests,
 			    (unsigned long long)t->in_flight, (unsigned long long)t->conns);
 	return rc | limits(b, sb);
@@ -144,11 +147,12 @@ static int worker_row(struct fw_buf *b, const struct fw_slot *s, size_t slot, ui
 
 static int workers(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now)
 {
-	int rc = fw_buf_printf(b, "<h2>Workers</h2>\n<table><tr><th>slot</th><th>pid</th>"
-				  "<th class=\"l\">state</th><th>requests</th><th>in flight</th>"
-				  "<th>conns</th><th>private</th><th>rss</th><th>heap</th><th>age</th>"
-				  "<th>busy</th><th class=\"l\">retiring</th>"
-				  "<th class=\"l\">private memory, up to %d min</th></tr>\n",
+	int rc = fw_buf_printf(b,
+			       "<h2>Workers</h2>\n<table><tr><th>slot</th><th>pid</th>"
+			       "<th class=\"l\">state</th><th>requests</th><th>in flight</th>"
+			       "<th>conns</th><th>private</th><th>rss</th><th>heap</th><th>age</th>"
+			       "<th>busy</th><th class=\"l\">retiring</th>"
+			       "<th class=\"l\">private memory, up to %d min</th></tr>\n",
 			       FW_MEM_HISTORY * FW_MEM_HISTORY_S / 60);
 
 	for (size_t i = 0; i < sb->nslots; i++)

@@ -53,8 +53,7 @@ void fw_status_totals(const struct fw_scoreboard *sb, struct fw_status_totals *t
 	}
 }
 
-static int worker_json(struct fw_buf *b, const struct fw_slot *s, size_t slot, uint64_t now,
-		       bool first)
+static int worker_json(struct fw_buf *b, const struct fw_slot *s, size_t slot, uint64_t now, bool first)
 {
 	uint64_t started = fw_slot_load(s->started_ms), handler = fw_slot_load(s->handler_ms);
 	uint32_t retiring = fw_slot_load(s->retiring);
@@ -65,24 +64,25 @@ static int worker_json(struct fw_buf *b, const struct fw_slot *s, size_t slot, u
 		snprintf(frees, sizeof(frees), "%llu", (unsigned long long)fw_slot_load(s->frees));
 	}
 
-	return fw_buf_printf(b,
-		      "%s\n    {\"slot\": %zu, \"pid\": %d, \"state\": \"%s\", \"requests\": %llu, "
-		      "\"in_flight\": %u, \"conns\": %u, \"rss_kb\": %llu, \"private_kb\": %llu, "
-		      "\"heap_kb\": %llu, \"heap_free_kb\": %llu, \"heap_released_kb\": %llu, "
-		      "\"allocator\": \"%s\", \"allocs\": %s, \"frees\": %s, "
-		      "\"age_s\": %llu, \"retiring\": \"%s\", \"busy_ms\": %llu}",
-		      first ? "" : ",", slot, (int)fw_slot_load(s->pid),
-		      fw_worker_mode_name((enum fw_worker_mode)fw_slot_load(s->state)),
-		      (unsigned long long)fw_slot_load(s->requests), fw_slot_load(s->in_flight),
-		      fw_slot_load(s->conns), (unsigned long long)fw_slot_load(s->rss_kb),
-		      (unsigned long long)fw_slot_load(s->private_kb),
-		      (unsigned long long)fw_slot_load(s->heap_kb),
-		      (unsigned long long)fw_slot_load(s->heap_free_kb),
-		      (unsigned long long)fw_slot_load(s->heap_released_kb),
-		      fw_slot_load(s->tcmalloc) ? "tcmalloc" : "system", allocs, frees,
-		      (unsigned long long)(started != 0 && now > started ? (now - started) / 1000 : 0),
-		      retiring ? fw_retire_reason_name((enum fw_retire_reason)retiring) : "",
-		      (unsigned long long)(handler != 0 && now > handler ? now - handler : 0));
+	return fw_buf_printf(
+		b,
+		"%s\n    {\"slot\": %zu, \"pid\": %d, \"state\": \"%s\", \"requests\": %llu, "
+		"\"in_flight\": %u, \"conns\": %u, \"rss_kb\": %llu, \"private_kb\": %llu, "
+		"\"heap_kb\": %llu, \"heap_free_kb\": %llu, \"heap_released_kb\": %llu, "
+		"\"allocator\": \"%s\", \"allocs\": %s, \"frees\": %s, "
+		"\"age_s\": %llu, \"retiring\": \"%s\", \"busy_ms\": %llu}",
+		first ? "" : ",", slot, (int)fw_slot_load(s->pid),
+		fw_worker_mode_name((enum fw_worker_mode)fw_slot_load(s->state)),
+		(unsigned long long)fw_slot_load(s->requests), fw_slot_load(s->in_flight),
+		fw_slot_load(s->conns), (unsigned long long)fw_slot_load(s->rss_kb),
+		(unsigned long long)fw_slot_load(s->private_kb),
+		(unsigned long long)fw_slot_load(s->heap_kb),
+		(unsigned long long)fw_slot_load(s->heap_free_kb),
+		(unsigned long long)fw_slot_load(s->heap_released_kb),
+		fw_slot_load(s->tcmalloc) ? "tcmalloc" : "system", allocs, frees,
+		(unsigned long long)(started != 0 && now > started ? (now - started) / 1000 : 0),
+		retiring ? fw_retire_reason_name((enum fw_retire_reason)retiring) : "",
+		(unsigned long long)(handler != 0 && now > handler ? now - handler : 0));
 }
 
 int fw_status_json(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now)
@@ -94,25 +94,29 @@ int fw_status_json(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t no
 
 	fw_status_totals(sb, &t);
 	rc = fw_buf_reserve(b, 256 + t.workers * 400);
-	rc |= fw_buf_printf(b, "{\n  \"master_pid\": %d,\n  \"uptime_s\": %llu,\n  \"workers_wanted\": %u,\n"
-			       "  \"requests\": %llu,\n  \"workers\": [",
-			    (int)fw_slot_load(sb->master_pid),
-			    (unsigned long long)(now > started ? (now - started) / 1000 : 0),
-			    fw_slot_load(sb->workers_wanted), (unsigned long long)t.requests);
+	rc |= fw_buf_printf(
+		b,
+		"{\n  \"master_pid\": %d,\n  \"uptime_s\": %llu,\n  \"workers_wanted\": %u,\n"
+		"  \"requests\": %llu,\n  \"workers\": [",
+		(int)fw_slot_load(sb->master_pid),
+		(unsigned long long)(now > started ? (now - started) / 1000 : 0),
+		fw_slot_load(sb->workers_wanted), (unsigned long long)t.requests);
 	for (size_t i = 0; i < sb->nslots; i++) {
 		if (fw_slot_load(sb->slots[i].state) == FW_WORKER_FREE)
 			continue;
 		rc |= worker_json(b, &sb->slots[i], i, now, first);
 		first = false;
 	}
-	rc |= fw_buf_printf(b, "\n  ],\n  \"limits\": {\"rss_limit_mb\": %llu, \"rss_soft_limit_mb\": %llu, "
-			       "\"max_requests\": %llu, \"max_requests_jitter\": %llu, \"timeout_s\": %llu},\n"
-			       "  \"cgroup\": ",
-			    (unsigned long long)fw_slot_load(sb->rss_limit_kb) / 1024,
-			    (unsigned long long)fw_slot_load(sb->rss_soft_limit_kb) / 1024,
-			    (unsigned long long)fw_slot_load(sb->max_requests),
-			    (unsigned long long)fw_slot_load(sb->max_requests_jitter),
-			    (unsigned long long)fw_slot_load(sb->timeout_s));
+	rc |= fw_buf_printf(
+		b,
+		"\n  ],\n  \"limits\": {\"rss_limit_mb\": %llu, \"rss_soft_limit_mb\": %llu, "
+		"\"max_requests\": %llu, \"max_requests_jitter\": %llu, \"timeout_s\": %llu},\n"
+		"  \"cgroup\": ",
+		(unsigned long long)fw_slot_load(sb->rss_limit_kb) / 1024,
+		(unsigned long long)fw_slot_load(sb->rss_soft_limit_kb) / 1024,
+		(unsigned long long)fw_slot_load(sb->max_requests),
+		(unsigned long long)fw_slot_load(sb->max_requests_jitter),
+		(unsigned long long)fw_slot_load(sb->timeout_s));
 	if (fw_slot_load(sb->cgroup_limit_bytes) == 0)
 		rc |= fw_buf_puts(b, "null");
 	else
@@ -148,7 +152,8 @@ int fw_status_page(fw_req *req, const struct fw_scoreboard *sb)
 	fw_set_header(req, "Cache-Control", "no-store");
 	if (i == sizeof(forms) / sizeof(forms[0])) {
 		fw_set_header(req, "Content-Type", "text/plain; charset=utf-8");
-		fw_buf_puts(&req->out, "unknown format: use format=json, format=prometheus or format=html\n");
+		fw_buf_puts(&req->out,
+			    "unknown format: use format=json, format=prometheus or format=html\n");
 		return 400;
 	}
 	fw_set_header(req, "Content-Type", forms[i].type);

@@ -37,8 +37,7 @@ static int totals(struct fw_buf *b, const struct fw_scoreboard *sb, const struct
 
 	rc |= one(b, "fw_requests_in_flight", "gauge",
 		  "Requests in handlers or deferred, over all workers.", t->in_flight);
-	rc |= one(b, "fw_connections", "gauge", "Open client connections, over all workers.",
-		  t->conns);
+	rc |= one(b, "fw_connections", "gauge", "Open client connections, over all workers.", t->conns);
 	rc |= family(b, "fw_workers", "gauge", "Worker processes by state.");
 	/* By the name the page gives each mode: a worker draining alone is draining. */
 	for (int s = FW_WORKER_BOOTING; s <= FW_WORKER_ORPHANED; s++) {
@@ -137,7 +136,8 @@ static int per_worker(struct fw_buf *b, const struct fw_scoreboard *sb)
 				"Requests answered by this worker process."},
 		[W_PRIVATE] = {"fw_worker_private_memory_bytes", "gauge",
 			       "Private resident memory of the worker (smaps_rollup)."},
-		[W_RSS] = {"fw_worker_rss_bytes", "gauge", "Resident memory of the worker (smaps_rollup)."},
+		[W_RSS] = {"fw_worker_rss_bytes", "gauge",
+			   "Resident memory of the worker (smaps_rollup)."},
 		[W_HEAP] = {"fw_worker_heap_bytes", "gauge", "Bytes in use in the worker's allocator."},
 	};
 	int rc = 0;
@@ -172,8 +172,10 @@ static int histogram(struct fw_buf *b, const struct fw_status_totals *t)
 		rc |= fw_buf_printf(b, "fw_request_duration_seconds_bucket{le=\"%s\"} %llu\n", num, cum);
 	}
 	fw_status_seconds(num, sizeof(num), t->hist_sum_us);
-	return rc | fw_buf_printf(b, "fw_request_duration_seconds_sum %s\n"
-				     "fw_request_duration_seconds_count %llu\n", num, cum);
+	return rc | fw_buf_printf(b,
+				  "fw_request_duration_seconds_sum %s\n"
+				  "fw_request_duration_seconds_count %llu\n",
+				  num, cum);
 }
 
 static int master(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now)

@@ -25,13 +25,13 @@ int fw_status_page(fw_req *req, const struct fw_scoreboard *sb);
 
 /* What the forms sum over the slots in use, read in one pass. */
 struct fw_status_totals {
-	uint64_t requests;                /* answered: alive workers + exited ones */
-	uint64_t hist[FW_HIST_BUCKETS];   /* durations, alive + exited, not cumulative */
+	uint64_t requests;              /* answered: alive workers + exited ones */
+	uint64_t hist[FW_HIST_BUCKETS]; /* durations, alive + exited, not cumulative */
 	uint64_t hist_sum_us;
 	uint64_t in_flight;
 	uint64_t conns;
 	uint32_t by_state[FW_WORKER_ORPHANED + 1]; /* by fw_worker_mode */
-	size_t workers;                   /* slots in use */
+	size_t workers;                            /* slots in use */
 };
 
 void fw_status_totals(const struct fw_scoreboard *sb, struct fw_status_totals *t);

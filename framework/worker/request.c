@@ -122,8 +122,10 @@ int fw_request_params_count(struct fw_conn *c, fw_req *req, size_t count)
 {
 	if (count <= (size_t)c->w->cfg->max_params)
 		return FW_OK;
-	fw_log(FW_LOG_INFO, "request on connection %d has more params than max_params (%zu > %d); "
-			    "answering 431", c->fd, count, c->w->cfg->max_params);
+	fw_log(FW_LOG_INFO,
+	       "request on connection %d has more params than max_params (%zu > %d); "
+	       "answering 431",
+	       c->fd, count, c->w->cfg->max_params);
 	fw_request_reject(c, req, 431);
 	return FW_DONE;
 }
@@ -253,8 +255,9 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 		fw_set_header(req, "Allow", m.allow);
 	if (req->finish_status != 0) {
 		if (status != FW_ASYNC)
-			fw_log(FW_LOG_WARN, "%s %s: handler called fw_finish() and returned %d; "
-					    "using the status given to fw_finish()",
+			fw_log(FW_LOG_WARN,
+			       "%s %s: handler called fw_finish() and returned %d; "
+			       "using the status given to fw_finish()",
 			       req->method, req->path, status);
 		status = req->finish_status;
 	} else if (status == FW_ASYNC) {

@@ -18,8 +18,8 @@
 #include "ipc/chan.h"
 #include "worker/settings.h"
 
-#define FW_EXIT_BOOT 3          /* a start-up hook failed */
-#define MASTER_GONE_GRACE_S 1   /* the master died: finish within this */
+#define FW_EXIT_BOOT 3        /* a start-up hook failed */
+#define MASTER_GONE_GRACE_S 1 /* the master died: finish within this */
 
 struct fw_worker *fw_current_worker;
 
@@ -93,7 +93,9 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	peer_read(w);
 	/* Connections already marked for handoff still go: they are idle. */
 	fw_conn_send_handoffs(w);
-	fw_log(FW_LOG_WARN, "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing them",
+	fw_log(FW_LOG_WARN,
+	       "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing "
+	       "them",
 	       w->nconns, w->in_flight);
 	fw_conn_close_all(w);
 	event_base_loopbreak(w->base);
@@ -190,7 +192,8 @@ static void adopt(struct fw_worker *w, const struct fw_msg *m, const int *fds, i
 	for (int i = 0; i < n; i++) {
 		unsigned kind = fw_msg_kind(m, i);
 		bool scgi = (kind & FW_CONN_SCGI) != 0;
-		struct fw_conn *c = fw_conn_open(w, fds[i], scgi ? FW_PROTO_SCGI : FW_PROTO_FASTCGI, true, scgi);
+		struct fw_conn *c = fw_conn_open(w, fds[i], scgi ? FW_PROTO_SCGI : FW_PROTO_FASTCGI,
+						 true, scgi);
 
 		if (c == NULL) {
 			close(fds[i]);
@@ -198,7 +201,8 @@ static void adopt(struct fw_worker *w, const struct fw_msg *m, const int *fds, i
 		}
 		c->status_only = (kind & FW_CONN_STATUS) != 0;
 		if (fw_worker_stopping(w))
-			fw_conn_settle(c); /* raced with our own drain or stop: pass it on, or close it */
+			fw_conn_settle(
+				c); /* raced with our own drain or stop: pass it on, or close it */
 	}
 	fw_listener_conn_opened(w);
 }
@@ -244,7 +248,8 @@ static void peer_in_set(struct fw_worker *w, int fd)
 	event_assign(&w->peer_ev, w->base, fd, EV_READ | EV_PERSIST, on_peer, w);
 	if (event_add(&w->peer_ev, NULL) != 0) {
 		/* Its sends fail then, and the connections go through the master. */
-		fw_log(FW_LOG_WARN, "event_add: cannot watch the socket from the worker this one replaces");
+		fw_log(FW_LOG_WARN,
+		       "event_add: cannot watch the socket from the worker this one replaces");
 		close(fd);
 		return;
 	}

@@ -321,16 +321,16 @@ int main(int argc, char **argv)
 	if (line != NULL)
 		printf("%s\n", line);
 	if (fw_route("GET", "/hello", hello, NULL) != 0 || fw_route("POST", "/hello", echo, NULL) != 0 ||
-	    fw_route("POST", "/echo", echo, NULL) != 0 ||
-	    fw_route("GET", "/pid", pid, NULL) != 0 || fw_route("GET", "/leak", leak, NULL) != 0 ||
+	    fw_route("POST", "/echo", echo, NULL) != 0 || fw_route("GET", "/pid", pid, NULL) != 0 ||
+	    fw_route("GET", "/leak", leak, NULL) != 0 ||
 	    fw_route("GET", "/users/:id", user, NULL) != 0 ||
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
 	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_route("GET", "/big", big, NULL) != 0 ||
 	    fw_route("GET", "/headers", headers, NULL) != 0 ||
 	    fw_route("GET", "/log", log_line, NULL) != 0 ||
 	    fw_route("GET", "/write-error", write_error, NULL) != 0 ||
-	    fw_route("POST", "/stale", stale, NULL) != 0 || fw_route("GET", "/stale", stale, NULL) != 0 ||
-	    fw_on_worker_start(boot, NULL) != 0)
+	    fw_route("POST", "/stale", stale, NULL) != 0 ||
+	    fw_route("GET", "/stale", stale, NULL) != 0 || fw_on_worker_start(boot, NULL) != 0)
 		return 1;
 	return fw_main(argc, argv);
 }

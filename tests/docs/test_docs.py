@@ -49,7 +49,7 @@ def config_keys(config_c):
     """[(section, name, type, default, min, max)] from the keys[] table."""
     text = strip_c_comments(config_c)
     macros = dict((m.group(1), m.group(2)) for m in re.finditer(
-        r'#define\s+(\w+)\(name,\s*type,\s*def,\s*min,\s*max\)\s*\\\s*\{\s*"(\w+)"', text))
+        r'#define\s+(\w+)\(name,\s*type,\s*def,\s*min,\s*max\)[\s\\]*\{[\s\\]*"(\w+)"', text))
     table = re.search(r'static\s+const\s+struct\s+key\s+keys\[\]\s*=\s*\{(.*?)\n\};', text, re.S)
     if not macros or not table:
         raise ValueError('config.c: no keys[] table or section macro found')
