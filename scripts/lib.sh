@@ -3,12 +3,28 @@
 
 FW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian packages the project needs to build, run and test.
+# Debian packages the project needs to build, run and test, named in full:
+# checked on a minimal Debian 12 (debootstrap --variant=minbase, what
+# debian:12 containers and minimal cloud images start from) by
+# scripts/fresh-test. A full image has more; nothing here may count on it.
 FW_PACKAGES=(
-	gcc clang pkg-config meson ninja-build python3 curl
-	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev libfcgi-bin
-	nginx wrk prometheus systemd strace
-	libfcgi-client-perl
+	# Build: gcc, and clang with its sanitizer runtimes (libclang-rt-dev
+	# follows clang's version, as clang does: libclang-rt-14-dev here).
+	gcc clang libclang-rt-dev pkg-config meson ninja-build
+	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev
+	# Serve and test: nginx in front; clients (curl, wrk, cgi-fcgi, Perl's
+	# FCGI::Client); promtool checks the metrics; python3 runs the tests.
+	nginx curl wrk libfcgi-bin libfcgi-client-perl prometheus python3
+	# conf/systemd: systemd-analyze checks the unit, whose ExecReload runs
+	# /bin/kill (procps); strace counts system calls.
+	systemd procps strace
+	# https: npm's registry (the tests' independent clients and the
+	# Kubernetes schema come from it), git and apt mirrors over https.
+	ca-certificates
+	# What working on the tree takes that a minimal system lacks: git (the
+	# clone, meson dist), ss from iproute2 (scripts/run names what holds its
+	# port), file and xz-utils (looking at and unpacking what is built).
+	git iproute2 file xz-utils
 )
 
 fw_say() { printf '==> %s\n' "$*" >&2; }
@@ -29,9 +45,24 @@ fw_install_deps() {
 		sudo=(sudo)
 	fi
 	fw_say "installing ${missing[*]}"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+	if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq; then
+		fw_apt_hint
+		return 1
+	fi
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
+}
+
+# A minimal system has no CA certificates, so an https mirror cannot be
+# read until ca-certificates is installed, which needs the mirror: say so.
+fw_apt_hint() {
+	[ -s /etc/ssl/certs/ca-certificates.crt ] && return 0
+	grep -qsE '^[^#]*https://' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources || return 0
+	fw_say "apt-get update failed: apt's sources use https, and this system has no CA" \
+		"certificates (package ca-certificates) to check them. Use http:// for the" \
+		"Debian mirror in /etc/apt/sources.list.d/ (apt checks the signatures itself)," \
+		"then run this again."
 }
 
 # fw_build DIR [meson options...]: configure once, then build.
