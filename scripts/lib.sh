@@ -21,9 +21,10 @@ FW_PACKAGES=(
 	# https: npm's registry (the tests' independent clients and the
 	# Kubernetes schema come from it), git and apt mirrors over https.
 	ca-certificates
-	# What working on the tree takes that a minimal system lacks: git (the
-	# clone, meson dist), ss from iproute2 (scripts/run names what holds its
-	# port), file and xz-utils (looking at and unpacking what is built).
+	# git: the clone itself, and meson dist. iproute2: scripts/run shows
+	# with ss what holds a taken port. file, xz-utils: basics of a full
+	# image that a minimal one lacks (a look at a built binary, a release
+	# tarball unpacked); no script calls them.
 	git iproute2 file xz-utils
 )
 
