@@ -16,8 +16,9 @@ FW_PACKAGES=(
 	# FCGI::Client); promtool checks the metrics; python3 runs the tests.
 	nginx curl wrk libfcgi-bin libfcgi-client-perl prometheus python3
 	# conf/systemd: systemd-analyze checks the unit, whose ExecReload runs
-	# /bin/kill (procps); strace counts system calls.
-	systemd procps strace
+	# /bin/kill (procps), and runs man for its Documentation= (man-db,
+	# which also shows docs/fw.7: man 7 fw); strace counts system calls.
+	systemd procps man-db strace
 	# https: npm's registry (the tests' independent clients and the
 	# Kubernetes schema come from it), git and apt mirrors over https.
 	ca-certificates
