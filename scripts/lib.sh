@@ -47,12 +47,10 @@ fw_install_deps() {
 		sudo=(sudo)
 	fi
 	fw_say "installing ${missing[*]}"
-	if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq; then
-		fw_apt_hint
-		return 1
-	fi
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >/dev/null
+	# apt-get update only warns about a source it could not read.
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			"${missing[@]}" >/dev/null || { fw_apt_hint; return 1; }
 }
 
 # A minimal system has no CA certificates, so an https mirror cannot be
@@ -61,9 +59,9 @@ fw_apt_hint() {
 	[ -s /etc/ssl/certs/ca-certificates.crt ] && return 0
 	grep -qsE '^[^#]*https://' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
 		/etc/apt/sources.list.d/*.sources || return 0
-	fw_say "apt-get update failed: apt's sources use https, and this system has no CA" \
+	fw_say "apt's sources use https, and this system has no CA" \
 		"certificates (package ca-certificates) to check them. Use http:// for the" \
-		"Debian mirror in /etc/apt/sources.list.d/ (apt checks the signatures itself)," \
+		"Debian mirror in /etc/apt/sources.list(.d) (apt checks the signatures itself)," \
 		"then run this again."
 }
 
