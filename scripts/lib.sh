@@ -15,6 +15,9 @@ FW_PACKAGES=(
 	# Serve and test: nginx in front; clients (curl, wrk, cgi-fcgi, Perl's
 	# FCGI::Client); promtool checks the metrics; python3 runs the tests.
 	nginx curl wrk libfcgi-bin libfcgi-client-perl prometheus python3
+	# The other front ends, started from their files in conf/ by the tests
+	# and bench/ (tests/e2e/frontends.py): Apache, lighttpd, Caddy, H2O.
+	apache2-bin lighttpd caddy h2o
 	# conf/systemd: systemd-analyze checks the unit, whose ExecReload runs
 	# /bin/kill (procps), and runs man for its Documentation= (man-db,
 	# which also shows docs/fw.7: man 7 fw); strace counts system calls.
@@ -28,6 +31,14 @@ FW_PACKAGES=(
 	# tarball unpacked); no script calls them.
 	git iproute2 file xz-utils
 )
+
+# Packages that bring a system service (a web server on port 80) that
+# their maintainer scripts enable and start. The tests run these servers
+# themselves with private configs on free ports of 127.0.0.1: the system
+# services must not run beside them, nor take port 80 of a developer's
+# machine or a CI runner. (apache2-bin above is Apache's binary and modules
+# without the apache2 service.)
+FW_SERVICE_PACKAGES=(nginx lighttpd caddy h2o)
 
 fw_say() { printf '==> %s\n' "$*" >&2; }
 
@@ -49,8 +60,48 @@ fw_install_deps() {
 	fw_say "installing ${missing[*]}"
 	# apt-get update only warns about a source it could not read.
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			"${missing[@]}" >/dev/null || { fw_apt_hint; return 1; }
+		fw_without_services "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "${missing[@]}" >/dev/null
+	local rc=$?
+	[ $rc -ne 0 ] && fw_apt_hint
+	fw_services_off "${sudo[@]}" -- "${missing[@]}"
+	return $rc
+}
+
+# fw_without_services CMD...: run CMD with service starts forbidden.
+# invoke-rc.d and deb-systemd-invoke, which maintainer scripts call to start
+# a service, first ask /usr/sbin/policy-rc.d; its exit status 101 means
+# "forbidden" (Debian's invoke-rc.d(8)). A policy already there (container
+# images ship one) is left as it is; ours is removed when CMD ends.
+fw_without_services() {
+	local policy=/usr/sbin/policy-rc.d sudo=()
+	[ "$1" = sudo ] && { sudo=(sudo); shift; }
+	[ -e "$policy" ] && { "${sudo[@]}" "$@"; return; }
+	printf '#!/bin/sh\n# scripts/lib.sh: no service starts while fw installs packages\nexit 101\n' |
+		"${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod 755 "$policy" || return 1
+	"${sudo[@]}" "$@"
+	local rc=$?
+	"${sudo[@]}" rm -f "$policy"
+	return $rc
+}
+
+# fw_services_off [sudo] -- PKG...: disable the services that the packages
+# just installed enabled (only those of FW_SERVICE_PACKAGES, and only when
+# this run installed them: a service its admin had set up stays as it was).
+fw_services_off() {
+	local sudo=() p unit
+	[ "$1" = sudo ] && { sudo=(sudo); shift; }
+	shift # --
+	for p in "$@"; do
+		[[ " ${FW_SERVICE_PACKAGES[*]} " == *" $p "* ]] || continue
+		for unit in $(dpkg-query -L "$p" 2>/dev/null | grep -E '^/(usr/)?lib/systemd/system/[^/]+\.service$'); do
+			"${sudo[@]}" systemctl disable --quiet "${unit##*/}" 2>/dev/null ||
+				fw_say "could not disable ${unit##*/}"
+		done
+		[ -x "/etc/init.d/$p" ] && { "${sudo[@]}" update-rc.d "$p" disable >/dev/null 2>&1 ||
+			fw_say "could not disable /etc/init.d/$p"; }
+	done
+	return 0
 }
 
 # A minimal system has no CA certificates, so an https mirror cannot be

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "app/probe.h"
@@ -89,6 +90,13 @@ FW_API int fw_main(int argc, char **argv)
 		return 1;
 	}
 	fw_buf_release(&errors);
+	/*
+	 * Not dumpable, whatever the user: no core file, and no other process
+	 * of this user may read this one's memory or environment (ptrace,
+	 * /proc/PID/mem). The master keeps it so; workers may opt in (dumpable).
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0) != 0)
+		fprintf(stderr, "%s: prctl(PR_SET_DUMPABLE): %s\n", prog, strerror(errno));
 	if (test)
 		return check_only(file);
 	if (probe != NULL)
@@ -100,5 +108,11 @@ FW_API int fw_main(int argc, char **argv)
 	}
 	if (fw_registry_router()->routes == 0)
 		fw_log(FW_LOG_WARN, "no routes: every request will be answered 404");
+	/*
+	 * libevent 2.1 reads EVENT_SHOW_METHOD despite EVENT_BASE_FLAG_IGNORE_ENV
+	 * (each worker's base would print "libevent using: epoll"): fw's
+	 * processes take no libevent setting from the environment.
+	 */
+	unsetenv("EVENT_SHOW_METHOD");
 	return fw_master_run(&cfg);
 }

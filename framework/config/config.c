@@ -18,7 +18,7 @@
 
 extern char **environ;
 
-enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME, K_FILE, K_LOG, K_BOOL, K_FORMAT };
+enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LISTEN_OPT, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME, K_FILE, K_LOG, K_BOOL, K_FORMAT };
 
 struct key {
 	const char *section;
@@ -44,7 +44,7 @@ static const struct key keys[] = {
 	SERVER(socket_mode, K_MODE, "0660", 0, 0777),
 	SERVER(backlog, K_INT, "511", 1, 65535),
 	SERVER(max_conns, K_INT, "1024", 1, 1000000),
-	SERVER(graceful_timeout, K_INT, "30", 0, 86400),
+	SERVER(graceful_timeout, K_INT, "30", 1, 86400),
 	SERVER(log_level, K_LEVEL, "info", 0, 0),
 	SERVER(max_requests, K_INT, "0", 0, 1000000000),
 	SERVER(max_requests_jitter, K_INT, "0", 0, 1000000000),
@@ -53,11 +53,14 @@ static const struct key keys[] = {
 	SERVER(timeout, K_INT, "60", 0, 86400),
 	SERVER(recycle_concurrency, K_INT, "1", 1, 64),
 	SERVER(status_path, K_PATH, "", 0, 255),
+	SERVER(status_listen, K_LISTEN_OPT, "", 0, 0),
 	SERVER(max_params_kb, K_INT, "64", 1, 16 * 1024),
 	SERVER(max_params, K_INT, "512", 1, 100000),
 	SERVER(max_param_kb, K_INT, "16", 1, 16 * 1024),
 	SERVER(max_headers, K_INT, "100", 1, 100000),
 	SERVER(request_timeout, K_INT, "30", 1, 86400),
+	SERVER(send_timeout, K_INT, "60", 1, 86400),
+	SERVER(idle_timeout, K_INT, "75", 1, 86400),
 	SERVER(buffer_keep_kb, K_INT, "64", 0, 1024 * 1024),
 	SERVER(state_path, K_FILE, "", 0, 255),
 	SERVER(error_log, K_LOG, "stderr", 0, 255),
@@ -66,6 +69,7 @@ static const struct key keys[] = {
 	SERVER(fcgi_stderr, K_BOOL, "off", 0, 1),
 	SERVER(user, K_NAME, "", 0, 63),
 	SERVER(group, K_NAME, "", 0, 63),
+	SERVER(dumpable, K_BOOL, "off", 0, 1),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -87,6 +91,12 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 
 	switch (k->type) {
 	case K_LISTEN:
+		return fw_listen_list_parse(v, dst, err, errlen);
+	case K_LISTEN_OPT: /* the same, or empty */
+		if (v[strspn(v, " \t,")] == '\0') {
+			memset(dst, 0, sizeof(struct fw_listen_list));
+			return 0;
+		}
 		return fw_listen_list_parse(v, dst, err, errlen);
 	case K_CIDRS:
 		return fw_cidr_list_parse(v, dst, err, errlen);
@@ -386,6 +396,26 @@ static int validate(struct fw_config *c, struct fw_buf *errors)
 	for (int i = 0; i < c->listen.n; i++)
 		if (!c->listen.l[i].proto_given)
 			c->listen.l[i].proto = c->protocol;
+	for (int i = 0; i < c->status_listen.n; i++) {
+		if (!c->status_listen.l[i].proto_given)
+			c->status_listen.l[i].proto = c->protocol;
+		for (int j = 0; j < c->listen.n; j++)
+			if (strcmp(c->status_listen.l[i].addr.text, c->listen.l[j].addr.text) == 0) {
+				fw_buf_printf(errors, "%s: status_listen: '%s' is in listen too\n",
+					      c->file[0] ? c->file : "configuration", c->listen.l[j].addr.text);
+				r = -1;
+			}
+	}
+	if (c->listen.n + c->status_listen.n > FW_MAX_LISTENERS) {
+		fw_buf_printf(errors, "%s: listen and status_listen: more than %d addresses together\n",
+			      c->file[0] ? c->file : "configuration", FW_MAX_LISTENERS);
+		r = -1;
+	}
+	if (c->status_listen.n > 0 && c->status_path[0] == '\0') {
+		fw_buf_printf(errors, "%s: status_listen needs status_path\n",
+			      c->file[0] ? c->file : "configuration");
+		r = -1;
+	}
 	if (c->socket_owner[0] != '\0' && getpwnam(c->socket_owner) == NULL) {
 		fw_buf_printf(errors, "%s: socket_owner: no user '%s'\n", c->file[0] ? c->file : "configuration",
 			      c->socket_owner);
@@ -421,6 +451,12 @@ const char *fw_config_restart_needed(const struct fw_config *old, const struct f
 {
 	if (old->listen.n != new->listen.n)
 		return "listen";
+	if (old->status_listen.n != new->status_listen.n)
+		return "status_listen";
+	for (int i = 0; i < old->status_listen.n; i++)
+		if (strcmp(old->status_listen.l[i].addr.text, new->status_listen.l[i].addr.text) != 0 ||
+		    old->status_listen.l[i].proto != new->status_listen.l[i].proto)
+			return "status_listen";
 	for (int i = 0; i < old->listen.n; i++)
 		if (strcmp(old->listen.l[i].addr.text, new->listen.l[i].addr.text) != 0 ||
 		    old->listen.l[i].proto != new->listen.l[i].proto)
@@ -492,8 +528,19 @@ void fw_config_state_path(const struct fw_config *c, char *out, size_t len)
 		h = fnv1a(h, a->text);
 		h = (h ^ (unsigned char)c->listen.l[i].proto) * 16777619u;
 	}
-	snprintf(out, len, "%s/fw-%08x.state",
-		 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp", h);
+	/* In a directory of the server's user: /dev/shm itself is anyone's (master/state.c). */
+	snprintf(out, len, "%s/fw-%ld/fw-%08x.state",
+		 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp",
+		 (long)fw_config_server_uid(c), h);
+}
+
+uid_t fw_config_server_uid(const struct fw_config *c)
+{
+	struct passwd *pw;
+
+	if (geteuid() == 0 && c->user[0] != '\0' && (pw = getpwnam(c->user)) != NULL)
+		return pw->pw_uid;
+	return geteuid();
 }
 
 bool fw_config_state_owner_ok(const struct fw_config *c, uid_t owner)

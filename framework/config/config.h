@@ -33,6 +33,8 @@ struct fw_config {
 	int max_param_kb;
 	int max_headers;
 	int request_timeout;
+	int send_timeout;                 /* a peer that reads none of its answer */
+	int idle_timeout;                 /* a kept connection with nothing in progress */
 	int buffer_keep_kb;               /* what a request's buffers keep for the next */
 	int backlog;
 	int max_conns;
@@ -47,6 +49,7 @@ struct fw_config {
 	int timeout;
 	int recycle_concurrency;
 	char status_path[256];
+	struct fw_listen_list status_listen; /* the status page only there, when not empty */
 	char state_path[256];             /* the scoreboard file; "" = derived (fw_config_state_path) */
 
 	/* logs */
@@ -58,14 +61,19 @@ struct fw_config {
 	/* privileges: the master drops to these after opening sockets (root only) */
 	char user[64];
 	char group[64];
+	int dumpable;                     /* workers dumpable: core files, ptrace by their user */
 };
 
 /*
  * Where the scoreboard lives: state_path, or a name derived from the
  * listen list (the same server config gives the same name, which is how
- * `--probe` finds a running master) in /dev/shm (tmpfs), else /tmp.
+ * `--probe` finds a running master) in the directory fw-UID of /dev/shm
+ * (tmpfs), else of /tmp, where UID is fw_config_server_uid().
  */
 void fw_config_state_path(const struct fw_config *c, char *out, size_t len);
+
+/* The uid the server runs as: `user`'s when this process is root, else its own. */
+uid_t fw_config_server_uid(const struct fw_config *c);
 
 /*
  * May a scoreboard file owned by `owner` be believed? Anyone can create a

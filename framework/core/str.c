@@ -101,3 +101,35 @@ bool fw_parse_uint(const char *s, size_t len, unsigned long long max, unsigned l
 	*out = v;
 	return true;
 }
+
+/* How many dots s[0..len) is made of, reading %2e/%2E as one; -1 for anything else. */
+static int dots(const char *s, size_t len)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < len; n++) {
+		if (s[i] == '.')
+			i++;
+		else if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] | 0x20) == 'e')
+			i += 3;
+		else
+			return -1;
+	}
+	return n;
+}
+
+bool fw_path_dot_segment(const char *path)
+{
+	const char *p = path;
+
+	for (;;) {
+		size_t len = strcspn(p, "/");
+		int n = dots(p, len);
+
+		if (n == 1 || n == 2)
+			return true;
+		if (p[len] == '\0')
+			return false;
+		p += len + 1;
+	}
+}

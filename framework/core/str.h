@@ -25,4 +25,11 @@ bool fw_is_token(const char *s);
 /* Is s[0..len) a decimal number without sign or spaces, <= max? */
 bool fw_parse_uint(const char *s, size_t len, unsigned long long max, unsigned long long *out);
 
+/*
+ * Has path a dot segment: "." or ".." between slashes (RFC 3986 3.3), also
+ * when a dot is written %2e or %2E (the percent-encoded form of an
+ * unreserved character means the character, RFC 3986 6.2.2.2)?
+ */
+bool fw_path_dot_segment(const char *path);
+
 #endif

@@ -76,6 +76,7 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->start_ms = 0;
 	req->start_us = 0;
 	req->log_as = NULL;
+	req->internal = false;
 	req->state = FW_REQ_IDLE;
 }
 
@@ -136,6 +137,32 @@ static const char *derive_path(fw_req *req, const struct fw_nv *doc_uri)
 	return p;
 }
 
+/*
+ * A body of unknown length is read to its end (the empty STDIN record)
+ * with max_body_kb applied as it arrives. Front ends say "unknown" with a
+ * missing or empty CONTENT_LENGTH (nginx, on every request without a body)
+ * or with a negative one: Caddy sends -1, Go's ContentLength, for a chunked
+ * upload. SCGI never gets here without a length: its parser requires one.
+ */
+static int content_length(fw_req *req, const struct fw_nv *cl, const char **error)
+{
+	unsigned long long n;
+
+	req->content_length = 0;
+	req->has_content_length = false;
+	if (cl == NULL || cl->value_len == 0)
+		return FW_OK;
+	if (cl->value[0] == '-' && fw_parse_uint(cl->value + 1, cl->value_len - 1, 1ULL << 62, &n) &&
+	    n > 0)
+		return FW_OK;
+	if (!fw_parse_uint(cl->value, cl->value_len, 1ULL << 62, &req->content_length)) {
+		*error = "CONTENT_LENGTH is not a decimal number";
+		return FW_ERROR;
+	}
+	req->has_content_length = true;
+	return FW_OK;
+}
+
 int fw_req_prepare(fw_req *req, const char **error)
 {
 	const struct fw_nv *cl = NULL, *method = NULL, *doc_uri = NULL;
@@ -162,14 +189,19 @@ int fw_req_prepare(fw_req *req, const char **error)
 		*error = "out of memory";
 		return FW_ERROR;
 	}
-	req->content_length = 0;
-	req->has_content_length = cl != NULL;
-	if (cl != NULL && cl->value_len > 0 &&
-	    !fw_parse_uint(cl->value, cl->value_len, 1ULL << 62, &req->content_length)) {
-		*error = "CONTENT_LENGTH is not a decimal number";
+	/*
+	 * nginx, Apache, lighttpd and H2O resolve "." and ".." before they
+	 * pass the path on; Caddy passes them as the client sent them. They
+	 * are refused, not resolved: the front end chose its location (and
+	 * its access rules, such as the status page's) by the path as it
+	 * read it, and fw resolving "/x/../status" to "/status" would serve
+	 * what the front end thought was under /x (docs/handlers.md).
+	 */
+	if (fw_path_dot_segment(req->path)) {
+		*error = "the path has a '.' or '..' segment";
 		return FW_ERROR;
 	}
-	return FW_OK;
+	return content_length(req, cl, error);
 }
 
 int fw_req_set_route_params(fw_req *req, const struct fw_route_match *m)
@@ -231,8 +263,12 @@ FW_API const char *fw_header(fw_req *req, const char *name)
 		 * nginx's stock params send CONTENT_TYPE and CONTENT_LENGTH on every
 		 * request, empty when the client sent no such header: that is a
 		 * missing header. An empty HTTP_* param is a header sent empty.
+		 * A negative CONTENT_LENGTH (Caddy's -1 for a chunked upload)
+		 * stands for no Content-Length header either.
 		 */
 		if (nv->value_len == 0 && strncmp(nv->name, "HTTP_", 5) != 0)
+			return NULL;
+		if (nv->value[0] == '-' && nv->name[0] == 'C' && strcmp(nv->name, "CONTENT_LENGTH") == 0)
 			return NULL;
 		return nv->value;
 	}

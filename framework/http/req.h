@@ -54,7 +54,7 @@ struct fw_req {
 	const char *method;
 	const char *path;
 	unsigned long long content_length;
-	bool has_content_length; /* CONTENT_LENGTH was sent (possibly empty) */
+	bool has_content_length; /* CONTENT_LENGTH gave a length: the body must have it */
 	struct fw_query_pair *query;
 	size_t nquery;
 	bool query_parsed;
@@ -86,6 +86,7 @@ struct fw_req {
 	uint64_t start_ms;
 	uint64_t start_us; /* for the duration histogram */
 	fw_req *log_as;    /* a stand-in answer (a 504): the request the access log names */
+	bool internal;     /* answered by fw itself (the status page): not an app request */
 	fw_req *next_free;
 };
 

@@ -212,6 +212,10 @@ int fw_router_add(struct fw_router *r, const char *method, const char *pattern, 
 		snprintf(err, errlen, "no handler");
 		return -1;
 	}
+	if (fw_path_dot_segment(pattern)) {
+		snprintf(err, errlen, "a '.' or '..' segment (no request path with one is routed)");
+		return -1;
+	}
 	if (params_check(pattern, err, errlen) != 0 || pattern_check(r, pattern, err, errlen) != 0)
 		return -1;
 	if (r->root == NULL && (r->root = node_new()) == NULL) {
@@ -362,6 +366,9 @@ int fw_router_match(const struct fw_router *r, const char *method, const char *p
 	struct match_ctx c = {.method = method, .m = m};
 
 	memset(m, 0, sizeof(*m));
+	/* Never bound to a parameter: fw_req_prepare() refuses them first. */
+	if (fw_path_dot_segment(path))
+		return 400;
 	if (r->root == NULL)
 		return 404;
 	/* "" and "/" are the root: no segments (values still point into the path). */

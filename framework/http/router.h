@@ -40,7 +40,8 @@ struct fw_route_match {
 
 /*
  * Add a route. 0, or -1 with a message in err (bad method or pattern,
- * duplicate route, conflicting parameter names, no memory).
+ * a "." or ".." segment, duplicate route, conflicting parameter names,
+ * no memory).
  */
 int fw_router_add(struct fw_router *r, const char *method, const char *pattern, fw_handler fn,
 		  void *arg, char *err, size_t errlen);
@@ -48,7 +49,9 @@ int fw_router_add(struct fw_router *r, const char *method, const char *pattern, 
 /*
  * Look up method + path. Returns 200 with m->fn set, 404 when no pattern
  * matches the path, 405 (with m->allow) when patterns match but none for
- * this method. path must stay valid while m is used.
+ * this method, 400 for a path with a "." or ".." segment (also written
+ * with %2e), which no route matches and no parameter takes. path must
+ * stay valid while m is used.
  */
 int fw_router_match(const struct fw_router *r, const char *method, const char *path,
 		    struct fw_route_match *m);

@@ -53,7 +53,7 @@ static size_t scoreboard_size(size_t nslots)
 	return sizeof(struct fw_scoreboard) + nslots * sizeof(struct fw_slot);
 }
 
-struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots)
+struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots, size_t ncommit, int *fdp)
 {
 	size_t size = scoreboard_size(nslots);
 	struct fw_scoreboard *sb;
@@ -65,12 +65,15 @@ struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots)
 	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0)
 		return NULL;
 	/*
-	 * Blocks, not a sparse file: on a full tmpfs (a container's 64 MiB
-	 * /dev/shm) a page touched later would kill the master or a worker
-	 * with SIGBUS; this way the start fails with ENOSPC instead. It also
-	 * sets the file's size.
+	 * Blocks, not a sparse file, for what is used from the start: on a
+	 * full tmpfs (a container's 64 MiB /dev/shm) a page touched later
+	 * would kill the master or a worker with SIGBUS; this way the start
+	 * fails with ENOSPC instead. Later slots are allocated before their
+	 * first worker (fw_scoreboard_commit).
 	 */
-	if ((err = posix_fallocate(fd, 0, (off_t)size)) != 0) {
+	err = ftruncate(fd, (off_t)size) != 0 ? errno
+	      : fw_scoreboard_commit(fd, ncommit < nslots ? ncommit : nslots);
+	if (err != 0) {
 		close(fd);
 		unlink(path);
 		errno = err;
@@ -78,8 +81,8 @@ struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots)
 	}
 	sb = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	err = errno;
-	close(fd);
 	if (sb == MAP_FAILED) {
+		close(fd);
 		unlink(path);
 		errno = err;
 		return NULL;
@@ -89,7 +92,25 @@ struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots)
 	for (int i = 0; i < FW_MAX_LISTENERS; i++)
 		sb->accept_queue[i] = -1; /* until the master's first look */
 	__atomic_store_n(&sb->magic, FW_SCOREBOARD_MAGIC, __ATOMIC_RELEASE);
+	*fdp = fd;
 	return sb;
+}
+
+int fw_scoreboard_commit(int fd, size_t upto)
+{
+	return posix_fallocate(fd, 0, (off_t)scoreboard_size(upto));
+}
+
+int fw_scoreboard_protect(struct fw_scoreboard *sb, const struct fw_slot *own)
+{
+	if (sysconf(_SC_PAGESIZE) != FW_SLOT_ALIGN) {
+		errno = ENOTSUP; /* larger pages: a slot is not a unit of protection */
+		return -1;
+	}
+	if (mprotect(sb, scoreboard_size(sb->nslots), PROT_READ) != 0 ||
+	    mprotect((void *)own, sizeof(*own), PROT_READ | PROT_WRITE) != 0)
+		return -1;
+	return 0;
 }
 
 const struct fw_scoreboard *fw_scoreboard_open(const char *path, uid_t *owner)
@@ -98,14 +119,20 @@ const struct fw_scoreboard *fw_scoreboard_open(const char *path, uid_t *owner)
 	const struct fw_scoreboard *sb;
 	struct stat st;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not blocking (a FIFO planted there would hang the opener), not through a link. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EPROTO;
+		return NULL;
+	}
 	n = pread(fd, &head, sizeof(head), 0);
 	if (n != (ssize_t)sizeof(head) || head.magic != FW_SCOREBOARD_MAGIC ||
 	    head.version != FW_SCOREBOARD_VERSION || head.nslots > FW_MAX_SLOTS ||
-	    fstat(fd, &st) != 0 || (size_t)st.st_size < scoreboard_size(head.nslots)) {
+	    (size_t)st.st_size < scoreboard_size(head.nslots)) {
 		close(fd);
 		errno = EPROTO;
 		return NULL;
@@ -150,9 +177,6 @@ void fw_slot_request_begin(struct fw_slot *s, const struct fw_slot_request *r, u
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	copy_in(s->req_method, r->method, sizeof(s->req_method));
 	copy_in(s->req_path, r->path, sizeof(s->req_path));
-	__atomic_store_n(&s->req_fd, (int32_t)r->fd, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->req_id, r->id, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->req_keep, (uint8_t)r->keep, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->handler_ms, now, __ATOMIC_RELAXED);
 }
@@ -171,9 +195,6 @@ bool fw_slot_request_read(const struct fw_slot *s, struct fw_slot_request *out)
 			continue;
 		copy_out(out->method, s->req_method, FW_SLOT_METHOD_LEN);
 		copy_out(out->path, s->req_path, FW_SLOT_PATH_LEN);
-		out->fd = __atomic_load_n(&s->req_fd, __ATOMIC_RELAXED);
-		out->id = __atomic_load_n(&s->req_id, __ATOMIC_RELAXED);
-		out->keep = __atomic_load_n(&s->req_keep, __ATOMIC_RELAXED) != 0;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before)
 			return true;

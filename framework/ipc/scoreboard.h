@@ -2,7 +2,10 @@
  * The scoreboard: shared memory created by the master before it forks.
  *
  * Each slot has a single writer, its worker; the header has a single
- * writer, the master. Everyone else only reads (the master, the status
+ * writer, the master. Each slot fills whole pages, and a worker maps
+ * everything but its own slot read-only (fw_scoreboard_protect): a stray
+ * write in one worker can't change what the master, the probes or the
+ * status page read about another, or about the master. Everyone else only reads (the master, the status
  * page in any worker, later the probes). Numbers are written and read with
  * relaxed atomics: a reader may see one field from one moment and the next
  * from the next, never a torn number. The current request's method and
@@ -50,6 +53,7 @@ const char *fw_slot_state_name(enum fw_slot_state s);
 
 #define FW_SLOT_METHOD_LEN 16
 #define FW_SLOT_PATH_LEN 128
+#define FW_SLOT_ALIGN 4096 /* a page: the unit of protection */
 
 struct fw_slot {
 	uint32_t state;
@@ -57,10 +61,7 @@ struct fw_slot {
 	uint32_t in_flight;      /* requests in handlers or deferred */
 	uint32_t conns;
 	uint32_t retiring;       /* an fw_retire_reason once the worker asked */
-	uint32_t seq;            /* seqlock over the running request's fields below */
-	int32_t req_fd;          /* its connection (the master answers 504 on it at a timeout) */
-	uint16_t req_id;         /* its FastCGI request id */
-	uint8_t req_keep;
+	uint32_t seq;            /* seqlock over the running request's method and path */
 	uint64_t requests;       /* answered since the worker started */
 	uint64_t started_ms;     /* fw_now_ms() at fork */
 	uint64_t heartbeat_ms;   /* the loop ran at this time */
@@ -83,7 +84,7 @@ struct fw_slot {
 	/* Private memory every FW_MEM_HISTORY_S seconds, oldest overwritten. */
 	uint32_t mem_history[FW_MEM_HISTORY];
 	uint32_t mem_history_next; /* where the next sample goes; samples so far */
-};
+} __attribute__((aligned(FW_SLOT_ALIGN)));
 
 #define FW_SCOREBOARD_MAGIC 0x66777362u /* "fwsb": a probe checks it reads a scoreboard */
 
@@ -115,7 +116,9 @@ struct fw_scoreboard {
 	struct fw_slot slots[];
 };
 
-#define FW_SCOREBOARD_VERSION 4
+#define FW_SCOREBOARD_VERSION 5
+
+_Static_assert(sizeof(struct fw_slot) % FW_SLOT_ALIGN == 0, "a slot is whole pages");
 
 /* Upper bounds of the duration buckets, in microseconds (the last is +Inf). */
 extern const uint64_t fw_hist_bounds_us[FW_HIST_BUCKETS];
@@ -142,10 +145,24 @@ void fw_slot_observe(struct fw_slot *s, uint64_t us);
  * Create the scoreboard as a shared mapping of the file at path (on tmpfs:
  * /dev/shm), so that probes, which are other processes, can read it.
  * The file is created afresh, mode 0640: it holds the requests in flight,
- * for the server's user and group (and root) to read.
- * NULL with errno.
+ * for the server's user and group (and root) to read. Its blocks are
+ * allocated for the header and the first `ncommit` slots; *fd gets the
+ * file, for fw_scoreboard_commit(). NULL with errno.
  */
-struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots);
+struct fw_scoreboard *fw_scoreboard_create(const char *path, size_t nslots, size_t ncommit, int *fd);
+
+/*
+ * Allocate the blocks of the slots below `upto` before a worker uses
+ * them: on a full tmpfs, the first write to a page would otherwise kill
+ * it with SIGBUS. 0, or an errno (ENOSPC).
+ */
+int fw_scoreboard_commit(int fd, size_t upto);
+
+/*
+ * In a worker: everything read-only but its own slot. 0, or -1 with
+ * errno (the protection is then off; the worker still works).
+ */
+int fw_scoreboard_protect(struct fw_scoreboard *sb, const struct fw_slot *own);
 
 /*
  * Map an existing scoreboard read-only (probes). NULL with errno (EPROTO:
@@ -164,9 +181,6 @@ void fw_scoreboard_destroy(const struct fw_scoreboard *sb, const char *path);
 struct fw_slot_request {
 	char method[FW_SLOT_METHOD_LEN];
 	char path[FW_SLOT_PATH_LEN];
-	int fd;           /* connection descriptor in the worker, -1 if none */
-	uint16_t id;      /* FastCGI request id */
-	bool keep;
 };
 
 /* Writer side: the worker records the request its handler is running. */

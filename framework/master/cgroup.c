@@ -1,10 +1,12 @@
 #include "master/cgroup.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cgroupfs.h"
+#include "core/log.h"
 
 /* The first unsigned number in the file, or the value of `key` in a "key value" file. */
 static int read_u64(const char *dir, const char *file, const char *key, uint64_t *out)
@@ -44,8 +46,16 @@ static int read_u64(const char *dir, const char *file, const char *key, uint64_t
 
 int fw_cgroup_detect(struct fw_cgroup *cg)
 {
+	static bool told;
+	const char *test_dir = getenv("FW_CGROUP_DIR");
 	uint64_t limit = 0;
 
+	/* A test setting: said once, so that one left in a production environment is seen. */
+	if (test_dir != NULL && !told) {
+		fw_log(FW_LOG_WARN, "FW_CGROUP_DIR=%s: the memory limit is read there, not from this "
+				    "process's cgroup (a setting for tests)", test_dir);
+		told = true;
+	}
 	memset(cg, 0, sizeof(*cg));
 	if (fw_cgroup_dir("memory", cg->dir, sizeof(cg->dir)) < 0)
 		return -1;

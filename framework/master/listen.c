@@ -1,10 +1,13 @@
 #include "master/listen.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,13 +49,12 @@ static int unix_prepare(const struct fw_addr *a)
 
 static int unix_bind(struct fw_listener *l, const struct fw_socket_perms *perms)
 {
-	struct stat st;
 	mode_t old;
 	int r;
 
 	if (unix_prepare(&l->addr) != 0)
 		return -1;
-	/* The umask makes the file born with the mode: no window where it is wider. */
+	/* The umask makes the file born with the mode: no chmod, no window where it is wider. */
 	old = umask((mode_t)(~perms->mode & 0777));
 	r = bind(l->fd, (const struct sockaddr *)&l->addr.sa, l->addr.salen);
 	umask(old);
@@ -60,18 +62,67 @@ static int unix_bind(struct fw_listener *l, const struct fw_socket_perms *perms)
 		fw_log_errno(FW_LOG_ERROR, "bind(%s)", l->addr.path);
 		return -1;
 	}
-	if ((perms->uid != (uid_t)-1 || perms->gid != (gid_t)-1) &&
-	    chown(l->addr.path, perms->uid, perms->gid) != 0) {
-		fw_log_errno(FW_LOG_ERROR, "chown(%s) to socket_owner/socket_group", l->addr.path);
-		return -1;
-	}
-	if (chmod(l->addr.path, (mode_t)perms->mode) != 0 || stat(l->addr.path, &st) != 0) {
-		fw_log_errno(FW_LOG_ERROR, "chmod(%s, %04o)", l->addr.path, (unsigned)perms->mode);
-		return -1;
-	}
-	l->dev = st.st_dev;
-	l->ino = st.st_ino;
 	return 0;
+}
+
+/* Does a connection through the file pfd names arrive on our listening socket? */
+static bool ours(const struct fw_listener *l, int pfd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), a = -1;
+	bool yes;
+
+	if (c < 0)
+		return false;
+	/* /proc/self/fd/N leads to the very file pfd holds, whatever its path is now. */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pfd);
+	yes = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	      (a = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0;
+	if (a >= 0)
+		close(a);
+	close(c);
+	return yes;
+}
+
+/*
+ * After bind and listen, the file is found again by its path, and whoever
+ * may write its directory may have put something else there meanwhile: a
+ * symbolic link to /etc/shadow, say, for a root master to give to
+ * socket_owner. So it is opened without following links (O_PATH), proven
+ * to be the socket this listener is bound to (a connection through that
+ * very descriptor arrives here), and only then changed, through the
+ * descriptor, never by path (the proof needs /proc; it is only needed
+ * when there is an owner to change). Its identity is kept for
+ * fw_listen_close().
+ */
+static int unix_claim(struct fw_listener *l, const struct fw_socket_perms *perms)
+{
+	const char *path = l->addr.path;
+	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), r = -1;
+	bool chown = perms->uid != (uid_t)-1 || perms->gid != (gid_t)-1;
+	struct stat st;
+
+	if (pfd < 0) {
+		fw_log_errno(FW_LOG_ERROR, "listen %s: open(O_PATH) of the socket just bound", path);
+		return -1;
+	}
+	if (fstat(pfd, &st) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "listen %s: fstat", path);
+	} else if (!S_ISSOCK(st.st_mode) || (chown && !ours(l, pfd))) {
+		fw_log(FW_LOG_ERROR, "listen %s: the file was replaced after bind (now %s, uid %ld); "
+				     "someone else can write its directory: refusing to go on",
+		       path, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISSOCK(st.st_mode) ? "another socket"
+											 : "not a socket",
+		       (long)st.st_uid);
+	} else if (chown && fchownat(pfd, "", perms->uid, perms->gid, AT_EMPTY_PATH) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "chown(%s) to socket_owner/socket_group", path);
+	} else {
+		l->dev = st.st_dev;
+		l->ino = st.st_ino;
+		r = 0;
+	}
+	close(pfd);
+	return r;
 }
 
 static int inet_bind(struct fw_listener *l)
@@ -111,6 +162,8 @@ int fw_listen_open(struct fw_listener *l, const struct fw_listen_spec *spec, int
 		fw_log_errno(FW_LOG_ERROR, "listen(%s)", a->text);
 		goto fail;
 	}
+	if (a->family == AF_UNIX && unix_claim(l, perms) != 0)
+		goto fail;
 	return 0;
 fail:
 	fw_listen_close(l);

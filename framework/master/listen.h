@@ -12,6 +12,7 @@ struct fw_listener {
 	int fd;
 	struct fw_addr addr;
 	enum fw_proto proto;
+	bool status; /* status_listen: only the status page is answered here */
 	dev_t dev; /* identity of the unix socket file we created */
 	ino_t ino;
 };

@@ -81,10 +81,19 @@ static void scale(struct fw_master *m, int delta)
 	m->workers_wanted = n;
 	fw_slot_store(m->sb->workers_wanted, (uint32_t)n);
 	fw_log(FW_LOG_INFO, "%s: %d worker(s) wanted", delta > 0 ? "SIGTTIN" : "SIGTTOU", n);
-	/* A budget shared out of the cgroup limit is shared anew (new workers take it). */
+	/*
+	 * A budget shared out of the cgroup limit is shared anew over the new
+	 * number, and every worker takes the new figure at once: new and old
+	 * workers then hold the same limit, the one the status page shows.
+	 */
 	if (m->rss_limit_derived) {
+		struct fw_msg limits = {.type = FW_MSG_LIMITS};
+
 		fw_cgroup_budget(m);
 		fw_limits_publish(m);
+		limits.value = (uint64_t)m->cfg.rss_limit_mb << 20;
+		limits.value2 = (uint64_t)m->cfg.rss_soft_limit_mb << 20;
+		fw_proc_send_msg_all(m, &limits);
 	}
 }
 
@@ -151,7 +160,10 @@ static void on_message(struct fw_master *m, struct fw_proc *p, const struct fw_m
 		break;
 	case FW_MSG_HANDOFF:
 		for (; used < nfds; used++)
-			fw_handoff_push(m, fds[used]);
+			fw_handoff_push(m, fds[used], fw_msg_kind(msg, used));
+		break;
+	case FW_MSG_STUCK:
+		used = fw_timeout_reply(m, p, msg, nfds > 0 ? fds[0] : -1) ? 1 : 0;
 		break;
 	default:
 		fw_log(FW_LOG_WARN, "worker %ld sent unknown message %u", (long)p->pid, msg->type);
@@ -183,7 +195,8 @@ static void listeners_text(const struct fw_master *m, char *out, size_t len)
 
 	out[0] = '\0';
 	for (int i = 0; i < m->nlisteners && n < len; i++)
-		n += (size_t)snprintf(out + n, len - n, "%s%s on %s", i ? ", " : "",
+		n += (size_t)snprintf(out + n, len - n, "%s%s%s on %s", i ? ", " : "",
+				      m->listeners[i].status ? "status page over " : "",
 				      fw_proto_name(m->listeners[i].proto), m->listeners[i].addr.text);
 }
 
@@ -361,12 +374,18 @@ static int listeners_open(struct fw_master *m)
 
 	if (socket_perms(&m->cfg, &perms) != 0)
 		return -1;
-	for (int i = 0; i < m->cfg.listen.n; i++) {
+	/* The app's listeners, then the status page's own (status_listen). */
+	for (int i = 0; i < m->cfg.listen.n + m->cfg.status_listen.n; i++) {
+		bool status = i >= m->cfg.listen.n;
+		const struct fw_listen_spec *spec =
+			status ? &m->cfg.status_listen.l[i - m->cfg.listen.n] : &m->cfg.listen.l[i];
+
 		m->listeners[i].fd = -1;
-		if (fw_listen_open(&m->listeners[i], &m->cfg.listen.l[i], m->cfg.backlog, &perms) != 0) {
+		if (fw_listen_open(&m->listeners[i], spec, m->cfg.backlog, &perms) != 0) {
 			listeners_close(m);
 			return -1;
 		}
+		m->listeners[i].status = status;
 		m->nlisteners = i + 1;
 	}
 	return 0;
@@ -394,34 +413,16 @@ int fw_access_log_writable(const struct fw_config *cfg)
 	return 0;
 }
 
-/*
- * Another live master's scoreboard at our state_path (the same explicit
- * state_path with other sockets): replacing it would blind its probes and
- * status page. A file left by a dead master is replaced.
- */
-static int state_in_use(const struct fw_config *cfg, const char *path)
+/* What master_init() opened, closed (each part only if it was). */
+static void master_finish(struct fw_master *m)
 {
-	uid_t owner;
-	const struct fw_scoreboard *old = fw_scoreboard_open(path, &owner);
-	pid_t pid;
-	uint64_t hb, now = fw_now_ms();
-
-	if (old == NULL)
-		return 0;
-	if (!fw_config_state_owner_ok(cfg, owner)) {
-		/* Another user's file (a squatter in /dev/shm): not a master of ours. */
-		fw_scoreboard_destroy(old, NULL);
-		return 0;
-	}
-	pid = (pid_t)fw_slot_load(old->master_pid);
-	hb = fw_slot_load(old->master_heartbeat_ms);
-	fw_scoreboard_destroy(old, NULL);
-	if (pid <= 0 || pid == getpid() || (kill(pid, 0) != 0 && errno != EPERM) ||
-	    (now > hb && now - hb > 5000))
-		return 0;
-	fw_log(FW_LOG_ERROR, "state_path %s belongs to the running master %ld: give each server its own",
-	       path, (long)pid);
-	return -1;
+	listeners_close(m);
+	if (m->sb != NULL)
+		fw_scoreboard_destroy(m->sb, m->state_path);
+	m->sb = NULL;
+	if (m->sb_fd >= 0)
+		close(m->sb_fd);
+	m->sb_fd = -1;
 }
 
 static int master_init(struct fw_master *m, const struct fw_config *cfg)
@@ -440,39 +441,33 @@ static int master_init(struct fw_master *m, const struct fw_config *cfg)
 		m->procs[i].replaces = -1;
 		m->procs[i].peer = -1;
 	}
+	m->sb_fd = -1;
 	if (fw_signals_init() != 0)
 		return -1;
 	if (listeners_open(m) != 0)
 		return -1;
 	fw_cgroup_budget(m);
 	fw_config_state_path(&m->cfg, m->state_path, sizeof(m->state_path));
-	if (state_in_use(&m->cfg, m->state_path) != 0) {
-		listeners_close(m);
-		return -1;
-	}
-	if ((m->sb = fw_scoreboard_create(m->state_path, FW_MAX_SLOTS)) == NULL) {
+	if (fw_state_prepare(&m->cfg, m->state_path) != 0)
+		goto fail;
+	m->sb_committed = (size_t)(m->workers_wanted + m->cfg.recycle_concurrency);
+	if ((m->sb = fw_scoreboard_create(m->state_path, FW_MAX_SLOTS, m->sb_committed, &m->sb_fd)) == NULL) {
 		fw_log_errno(FW_LOG_ERROR, "creating the scoreboard %s", m->state_path);
-		listeners_close(m);
-		return -1;
+		goto fail;
 	}
 	m->sb->master_pid = (int32_t)m->pid;
 	m->sb->nlisteners = (uint32_t)m->nlisteners;
 	m->sb->master_heartbeat_ms = fw_now_ms();
 	/* Sockets, scoreboard and error log are open: root is no longer needed. */
-	if (fw_privs_drop(&m->cfg, m->state_path) != 0) {
-		fw_scoreboard_destroy(m->sb, m->state_path);
-		listeners_close(m);
-		return -1;
-	}
-	if (fw_access_log_writable(&m->cfg) != 0) {
-		fw_scoreboard_destroy(m->sb, m->state_path);
-		listeners_close(m);
-		return -1;
-	}
+	if (fw_privs_drop(&m->cfg, m->state_path) != 0 || fw_access_log_writable(&m->cfg) != 0)
+		goto fail;
 	m->sb->started_ms = fw_now_ms();
 	m->sb->workers_wanted = (uint32_t)m->workers_wanted;
 	fw_limits_publish(m);
 	return 0;
+fail:
+	master_finish(m);
+	return -1;
 }
 
 int fw_master_run(const struct fw_config *cfg)
@@ -505,8 +500,7 @@ int fw_master_run(const struct fw_config *cfg)
 		announce(&m);
 		wait_events(&m, poll_timeout(&m, fw_now_ms(), next_tick));
 	}
-	listeners_close(&m);
-	fw_scoreboard_destroy(m.sb, m.state_path);
+	master_finish(&m);
 	fw_log(FW_LOG_INFO, "master %ld stopped", (long)m.pid);
 	return m.exit_status;
 }

@@ -41,6 +41,7 @@ struct fw_proc {
 	int peer;                     /* for a replacement not yet ready: the master's end of its
 				       * socket pair to the worker it replaces, or -1 */
 	bool timed_out;               /* the master killed it past `timeout` */
+	struct fw_stuck *stuck;       /* past `timeout`, asked to answer 504 (timeout.c); NULL */
 	int boot_round;               /* m->boot_failures when it was forked */
 };
 
@@ -53,6 +54,8 @@ struct fw_master {
 	struct fw_listener listeners[FW_MAX_LISTENERS];
 	int nlisteners;
 	struct fw_scoreboard *sb;
+	int sb_fd;                    /* its file: slots get their blocks before their first worker */
+	size_t sb_committed;          /* slots below this have them */
 	char state_path[256];         /* the scoreboard's file */
 	struct fw_proc procs[FW_MAX_SLOTS];
 	size_t nprocs_max;            /* slots in use are below this index */
@@ -72,7 +75,10 @@ struct fw_master {
 	pid_t cgroup_victim;            /* the worker recycled for it, until it exits */
 	uint64_t cgroup_warned_ms;      /* last "the memory is elsewhere" warning */
 	bool rss_limit_derived;         /* cfg.rss_limit_mb came from the cgroup limit */
-	int handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
+	struct fw_handoff {
+		int fd;
+		unsigned kind;          /* FW_CONN_* (ipc/chan.h) */
+	} handoffs[FW_HANDOFF_QUEUE];   /* connections waiting for a worker */
 	size_t nhandoffs;
 };
 
@@ -82,6 +88,8 @@ int fw_master_run(const struct fw_config *cfg);
 /* master.c: read every queued message of a worker's channel */
 void fw_master_read_channel(struct fw_master *m, struct fw_proc *p);
 
+struct fw_msg;
+
 /* proc.c: the process table */
 int fw_proc_spawn(struct fw_master *m, int replaces);
 void fw_proc_reap(struct fw_master *m);
@@ -90,22 +98,42 @@ size_t fw_proc_live(const struct fw_master *m);
 void fw_proc_signal_all(struct fw_master *m, int sig);
 void fw_proc_send_all(struct fw_master *m, uint32_t type);
 void fw_proc_send_all_keep(struct fw_master *m, uint32_t type);
+/* The same, with a message of the caller's (a value to carry). */
+void fw_proc_send_msg_all(struct fw_master *m, const struct fw_msg *msg);
 int fw_proc_send(struct fw_proc *p, uint32_t type, int fd);
 void fw_proc_peer_close(struct fw_proc *p);
 
-/* recycle.c: replacement first, scaling, connection handoff, timeouts */
+/* recycle.c: replacement first, scaling, reload */
 void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,
 			      uint64_t figure, bool draining);
 void fw_recycle_ready(struct fw_master *m, struct fw_proc *p);
 void fw_recycle_step(struct fw_master *m);
 /* SIGHUP: 0 once the workers are being replaced, -1 if the file has errors (nothing changes). */
 int fw_recycle_reload(struct fw_master *m);
-void fw_handoff_push(struct fw_master *m, int fd);
+
+/* handoff.c: connections waiting for a worker */
+/* A connection of that kind (FW_CONN_*) for another worker; the master owns fd from here. */
+void fw_handoff_push(struct fw_master *m, int fd, unsigned kind);
 void fw_handoff_forward(struct fw_master *m);
+
+/* timeout.c: handlers stuck past `timeout`, workers stuck booting */
 void fw_timeouts_check(struct fw_master *m, uint64_t now);
+/* A worker's FW_MSG_STUCK, with the descriptor it carried (-1): true when fd was kept. */
+bool fw_timeout_reply(struct fw_master *m, struct fw_proc *p, const struct fw_msg *msg, int fd);
+/* The worker is gone: what was kept about its stuck handler goes too. */
+void fw_timeout_forget(struct fw_proc *p);
+
+/* budget.c: the cgroup memory limit; the limits in effect, for the status page */
 void fw_cgroup_budget(struct fw_master *m);
 void fw_cgroup_check(struct fw_master *m);
 void fw_limits_publish(struct fw_master *m);
+
+/*
+ * state.c: before the scoreboard is created at path: the derived default's
+ * directory made safe, and no other live master's file there. 0, or -1
+ * after logging why.
+ */
+int fw_state_prepare(const struct fw_config *cfg, const char *path);
 
 /* master.c: can this process (the workers' user) open cfg's access_log? 0, or -1 after logging. */
 int fw_access_log_writable(const struct fw_config *cfg);

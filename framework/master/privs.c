@@ -51,11 +51,11 @@ int fw_privs_drop(const struct fw_config *cfg, const char *state_path)
 		return -1;
 	}
 	/*
-	 * setuid made the process undumpable, and so it stays: the master
-	 * holds what root opened and read before the drop. Each worker makes
-	 * itself dumpable after the fork (proc.c), so that the master can
-	 * still borrow a stuck worker's connection (pidfd_getfd) to answer it
-	 * 504, without the workers' user being able to ptrace the master.
+	 * The master and its workers stay undumpable (fw_main, and setuid
+	 * too): they hold what root opened and read before the drop, and
+	 * processes of `user` must not read it (nginx's workers, when user is
+	 * www-data). A stuck handler is answered by its own worker
+	 * (worker/stuck.c), so nothing needs ptrace rights on a worker.
 	 */
 	fw_log(FW_LOG_INFO, "running as user %s, group %ld", pw->pw_name, (long)gid);
 	return 0;

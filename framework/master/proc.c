@@ -77,10 +77,11 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
 		boot.listen[i].fd = m->listeners[i].fd;
 		boot.listen[i].proto = m->listeners[i].proto;
 		boot.listen[i].inet = m->listeners[i].addr.family != AF_UNIX;
+		boot.listen[i].status = m->listeners[i].status;
 	}
 	fw_signals_child();
-	/* After a drop to `user`: the master (its parent) may borrow its fds (privs.c). */
-	if (prctl(PR_GET_DUMPABLE) != 1 && prctl(PR_SET_DUMPABLE, 1) != 0)
+	/* Opt-in core files and evidence; the workers' user can then read their memory. */
+	if (m->cfg.dumpable && prctl(PR_SET_DUMPABLE, 1) != 0)
 		fw_log_errno(FW_LOG_WARN, "prctl(PR_SET_DUMPABLE)");
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		if (m->procs[i].state == FW_PROC_FREE)
@@ -93,7 +94,8 @@ static void child(struct fw_master *m, int slot, int chan, int peer_in)
 			close(m->procs[i].peer);
 	}
 	for (size_t i = 0; i < m->nhandoffs; i++)
-		close(m->handoffs[i]);
+		close(m->handoffs[i].fd);
+	close(m->sb_fd); /* the mapping stays; the file is the master's to grow */
 	memset(s, 0, sizeof(*s));
 	fw_slot_store(s->pid, (int32_t)getpid());
 	fw_slot_store(s->started_ms, fw_now_ms());
@@ -131,6 +133,16 @@ int fw_proc_spawn(struct fw_master *m, int replaces)
 	if (slot < 0) {
 		fw_log(FW_LOG_ERROR, "no free worker slot (%d in use)", FW_MAX_SLOTS);
 		return -1;
+	}
+	if ((size_t)slot >= m->sb_committed) {
+		int err = fw_scoreboard_commit(m->sb_fd, (size_t)slot + 1);
+
+		if (err != 0) {
+			fw_log(FW_LOG_ERROR, "scoreboard %s: no room for worker slot %d: %s", m->state_path,
+			       slot, strerror(err));
+			return -1;
+		}
+		m->sb_committed = (size_t)slot + 1;
 	}
 	if (fw_chan_pair(fds) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "socketpair");
@@ -355,7 +367,7 @@ static void take_back(struct fw_master *m, struct fw_proc *p)
 	while ((r = fw_chan_recvv(p->chan_worker, &msg, fds, &n)) == 1) {
 		for (int i = 0; i < n; i++) {
 			if (msg.type == FW_MSG_CONN) {
-				fw_handoff_push(m, fds[i]);
+				fw_handoff_push(m, fds[i], fw_msg_kind(&msg, i));
 				taken++;
 			} else {
 				close(fds[i]);
@@ -390,6 +402,7 @@ static void exited(struct fw_master *m, struct fw_proc *p, int status)
 		close(p->chan);
 	take_back(m, p);
 	fw_proc_peer_close(p); /* it died before it was ready */
+	fw_timeout_forget(p);
 	*p = (struct fw_proc){
 	    .state = FW_PROC_FREE, .chan = -1, .chan_worker = -1, .replaces = -1, .peer = -1};
 }
@@ -453,10 +466,19 @@ void fw_proc_send_all(struct fw_master *m, uint32_t type)
 /* Tell every live worker, without changing its state (a reopen, say). */
 void fw_proc_send_all_keep(struct fw_master *m, uint32_t type)
 {
+	struct fw_msg msg = {.type = type};
+
+	fw_proc_send_msg_all(m, &msg);
+}
+
+void fw_proc_send_msg_all(struct fw_master *m, const struct fw_msg *msg)
+{
 	for (size_t i = 0; i < m->nprocs_max; i++) {
 		struct fw_proc *p = &m->procs[i];
 
-		if (p->state != FW_PROC_FREE && fw_proc_send(p, type, -1) != 0 && errno != EPIPE)
+		if (p->state == FW_PROC_FREE || p->chan < 0)
+			continue;
+		if (fw_chan_send(p->chan, msg, -1) != 0 && errno != EPIPE)
 			fw_log_errno(FW_LOG_WARN, "telling worker %ld", (long)p->pid);
 	}
 }

@@ -114,6 +114,10 @@ int fw_fcgi_put_stream(struct fw_buf *out, uint8_t type, uint16_t id, const void
 size_t fw_fcgi_stream_size(size_t len);
 
 int fw_fcgi_put_end(struct fw_buf *out, uint16_t id, uint32_t app_status, uint8_t protocol_status);
+/* The same record into r, for a caller that may not allocate (a signal handler). */
+#define FW_FCGI_END_LEN (FCGI_HEADER_LEN + 8)
+void fw_fcgi_end_record(uint8_t r[FW_FCGI_END_LEN], uint16_t id, uint32_t app_status,
+			uint8_t protocol_status);
 int fw_fcgi_put_unknown_type(struct fw_buf *out, uint8_t type);
 void fw_fcgi_header(uint8_t h[FCGI_HEADER_LEN], uint8_t type, uint16_t id, uint16_t content_len,
 		    uint8_t padding_len);

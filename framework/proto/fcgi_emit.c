@@ -44,16 +44,23 @@ int fw_fcgi_put_stream(struct fw_buf *out, uint8_t type, uint16_t id, const void
 	return 0;
 }
 
-int fw_fcgi_put_end(struct fw_buf *out, uint16_t id, uint32_t app_status, uint8_t protocol_status)
+void fw_fcgi_end_record(uint8_t r[FW_FCGI_END_LEN], uint16_t id, uint32_t app_status,
+			uint8_t protocol_status)
 {
-	uint8_t r[FCGI_HEADER_LEN + 8] = {0};
-
 	fw_fcgi_header(r, FCGI_END_REQUEST, id, 8, 0);
 	r[8] = (uint8_t)(app_status >> 24);
 	r[9] = (uint8_t)(app_status >> 16);
 	r[10] = (uint8_t)(app_status >> 8);
 	r[11] = (uint8_t)app_status;
 	r[12] = protocol_status;
+	r[13] = r[14] = r[15] = 0;
+}
+
+int fw_fcgi_put_end(struct fw_buf *out, uint16_t id, uint32_t app_status, uint8_t protocol_status)
+{
+	uint8_t r[FW_FCGI_END_LEN];
+
+	fw_fcgi_end_record(r, id, app_status, protocol_status);
 	return fw_buf_append(out, r, sizeof(r));
 }
 

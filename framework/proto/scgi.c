@@ -173,6 +173,14 @@ int fw_scgi_headers(const char *block, size_t len, struct fw_nv *out, size_t *co
 				*error = "CONTENT_LENGTH is not a decimal number";
 				return FW_ERROR;
 			}
+		} else if (nlen == 14 && memcmp(name, "CONTENT_LENGTH", 14) == 0) {
+			/*
+			 * The body's length is the first one; a request (CGI) reads the
+			 * last. Two would let one pass max_body_kb and the other size the
+			 * body, so a second one is refused.
+			 */
+			*error = "CONTENT_LENGTH is repeated";
+			return FW_ERROR;
 		}
 		if (out != NULL) {
 			out[n].name = name;

@@ -61,7 +61,8 @@ void fw_scgi_parser_body(struct fw_scgi_parser *p, uint64_t content_length);
 /*
  * Validate a complete header block and index it: an even number of
  * NUL-terminated strings, the first pair CONTENT_LENGTH with a decimal
- * value (no sign, no leading zeros but "0"). Names may not be empty.
+ * value (no sign, no leading zeros but "0"), and no other CONTENT_LENGTH.
+ * Names may not be empty.
  * Counts first with out == NULL (FW_OK, *count), then fills out[0..count).
  * *content_length gets the value. FW_ERROR with *error.
  */

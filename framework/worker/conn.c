@@ -152,12 +152,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (n > 0) {
+		c->active_ms = fw_now_ms();
 		conn_feed(c, read_buf, (size_t)n);
-		/* request_timeout counts from the first byte of a request to its last. */
+		/* request_timeout counts from the first byte of a request (or the accept) to its last. */
 		if (!c->input_open && fw_session_at_boundary(c))
 			c->recv_since = 0;
 		else if (c->recv_since == 0)
-			c->recv_since = fw_now_ms();
+			c->recv_since = c->active_ms;
 	} else if (n == 0) {
 		conn_eof(c);
 		return;
@@ -219,6 +220,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	FW_UNUSED(what);
 	r = write_some(c, c->out.data + c->out_off, c->out.len - c->out_off, &sent);
 	c->out_off += sent;
+	if (sent > 0)
+		c->active_ms = c->send_ms = fw_now_ms(); /* send_timeout: between two writes, as nginx's */
 	if (r == FW_OK) {
 		writing(c, false);
 		c->out_off = 0;
@@ -260,7 +263,10 @@ void fw_conn_send(struct fw_conn *c)
 		c->out = *scratch;
 		*scratch = swap;
 		c->out_off = sent;
+		c->send_ms = fw_now_ms();
 	}
+	if (sent > 0)
+		c->active_ms = c->send_ms;
 	fw_buf_reset(scratch, SCRATCH_KEEP);
 	if (c->out.len > 0) {
 		writing(c, true);
@@ -289,15 +295,17 @@ void fw_conn_stop(struct fw_conn *c)
 }
 
 /*
- * Can the connection change hands now? Only between requests, with the
- * parser at a record boundary and all output in the kernel: then every
- * byte nginx sends from here on is still unread in the socket, and the
- * next owner reads it from the start of a record.
+ * Can the connection change hands now? Only between requests (or, for
+ * SCGI, before its only one), with the parser at a record boundary and all
+ * output in the kernel: then every byte the front end sends from here on
+ * is still unread in the socket, and the next owner reads it from the
+ * start. A connection the front end opened and has not written to yet is
+ * one of these: front ends connect before they write, so a worker that
+ * closed it while draining would fail that request.
  */
 static bool handoff_ready(const struct fw_conn *c)
 {
-	return c->w->draining && !c->w->master_gone && c->keepalive && !c->close_after_flush &&
-	       fw_conn_idle(c);
+	return c->w->draining && !c->w->master_gone && fw_conn_idle(c) && fw_session_movable(c);
 }
 
 /*
@@ -332,6 +340,8 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 			break;
 		}
 		batch[n] = c;
+		fw_msg_kind_set(&m, n, (c->proto == FW_PROTO_SCGI ? FW_CONN_SCGI : 0) |
+					       (c->status_only ? FW_CONN_STATUS : 0));
 		fds[n++] = c->fd;
 	}
 	if (n == 0)
@@ -462,6 +472,11 @@ void fw_conn_linger_init(struct fw_worker *w)
 	evtimer_assign(&w->linger_ev, w->base, on_linger_sweep, w);
 }
 
+size_t fw_conn_unsent(const struct fw_conn *c)
+{
+	return c->out.len - c->out_off;
+}
+
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now)
 {
 	return c->lingering && now - c->linger_since > LINGER_MS;
@@ -487,7 +502,7 @@ void fw_conn_settle(struct fw_conn *c)
 	conn_settle(c);
 }
 
-struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch)
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch, bool fresh)
 {
 	struct fw_conn *c = w->free_conns;
 
@@ -501,6 +516,8 @@ struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, b
 	c->w = w;
 	c->fd = fd;
 	c->proto = proto;
+	c->active_ms = fw_now_ms();
+	c->recv_since = fresh ? c->active_ms : 0;
 	fw_session_init(c);
 	event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);

@@ -38,7 +38,8 @@ void fw_fcgi_end(struct fw_conn *c, uint16_t id, uint8_t protocol_status)
 /*
  * Is this record for the connection's current request? Records for other
  * ids are ignored (spec 3.3). The input of a request answered early is
- * still read to its end, with no request object behind it.
+ * still read to its end, with no request object behind it, until its
+ * empty STDIN record or the next BEGIN_REQUEST.
  */
 static bool current(struct fw_conn *c, uint16_t id)
 {
@@ -49,11 +50,25 @@ static int on_begin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 {
 	fw_req *req;
 
-	if (c->req != NULL || c->input_open) {
+	if (c->req != NULL) {
 		if (c->cur_id == ev->id)
 			return protocol_error(c, "BEGIN_REQUEST for a request id already in progress");
 		fw_fcgi_end(c, ev->id, FCGI_CANT_MPX_CONN);
 		return FW_OK;
+	}
+	/*
+	 * A request answered early (413 before its body) had its END_REQUEST,
+	 * so its id is free again (spec 3.3): Apache's mod_proxy_fcgi with
+	 * enablereuse=on stops sending the body and reuses the id at once.
+	 * Records come in order, so this BEGIN_REQUEST ends the old input:
+	 * PARAMS and STDIN from here on belong to the new request, whatever
+	 * its id. After a request without FCGI_KEEP_CONN the connection
+	 * closes, and the new one is dropped with the rest of the input.
+	 */
+	if (c->input_open) {
+		c->input_open = false;
+		if (c->close_after_flush)
+			return FW_OK;
 	}
 	if (ev->role != FCGI_RESPONDER || (req = fw_request_get(c->w)) == NULL) {
 		/* Refused; without FCGI_KEEP_CONN the application closes (spec 5.1). */
@@ -81,6 +96,8 @@ static int params_end(struct fw_conn *c, fw_req *req)
 	c->params_done = true;
 	if (fw_fcgi_nv_count((const uint8_t *)req->params.data, req->params.len, &count, &err) != FW_OK)
 		return protocol_error(c, err);
+	if (fw_request_params_count(c, req, count) != FW_OK)
+		return FW_OK;
 	if (count > 0) {
 		req->env = fw_pool_alloc(&req->pool, count * sizeof(*req->env));
 		if (req->env == NULL) {

@@ -94,10 +94,11 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		close(cfd);
 		return;
 	}
-	if ((c = fw_conn_open(w, cfd, l->proto, false)) == NULL) {
+	if ((c = fw_conn_open(w, cfd, l->proto, false, true)) == NULL) {
 		close(cfd);
 		return;
 	}
+	c->status_only = l->status;
 	fw_listener_conn_opened(w);
 	fw_conn_read_now(c); /* last: it may close c */
 }

@@ -191,6 +191,13 @@ void fw_memguard_init(struct fw_memguard *g, const struct fw_config *cfg, struct
 		g->last_read_ms = fw_now_ms() - REFRESH_IDLE_MS + REFRESH_INTERVAL_MS;
 }
 
+void fw_memguard_limits(struct fw_memguard *g, uint64_t hard, uint64_t soft)
+{
+	g->hard = hard;
+	g->soft = soft;
+	g->skip = g->skip1 = 0; /* plan again from the next reading */
+}
+
 /* The limit that matters now: the soft one unless it is resting. */
 static uint64_t trigger(const struct fw_memguard *g, uint64_t now)
 {
@@ -234,6 +241,8 @@ static void plan_skip1(struct fw_memguard *g, int64_t estimate, uint64_t limit)
 		g->skip1 = (uint64_t)FW_MIN(room / (2 * g->max_growth), (int64_t)64);
 }
 
+static int decide(struct fw_memguard *g, uint64_t now, struct fw_memstat *m, uint64_t *private_kb);
+
 int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 {
 	struct fw_memstat m;
@@ -270,6 +279,14 @@ int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 		*private_kb = (uint64_t)(estimate > 0 ? estimate : 0) / 1024;
 		return g->hard != 0 && estimate > (int64_t)g->hard ? FW_RETIRE_MEMORY : FW_RETIRE_NONE;
 	}
+	return decide(g, now, &m, private_kb);
+}
+
+/* On a precise reading: release free heap over the soft limit, retire over the hard one. */
+static int decide(struct fw_memguard *g, uint64_t now, struct fw_memstat *mp, uint64_t *private_kb)
+{
+	struct fw_memstat m = *mp;
+
 	if (g->soft != 0 && m.private_kb * 1024 > g->soft && now >= g->soft_quiet_until) {
 		uint64_t before = m.private_kb;
 
@@ -294,11 +311,18 @@ int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 	return g->hard != 0 && m.private_kb * 1024 > g->hard ? FW_RETIRE_MEMORY : FW_RETIRE_NONE;
 }
 
-void fw_memguard_refresh(struct fw_memguard *g, uint64_t now)
+int fw_memguard_refresh(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 {
 	struct fw_memstat m;
 	uint64_t every = g->hard != 0 || g->soft != 0 ? REFRESH_INTERVAL_MS : REFRESH_IDLE_MS;
 
-	if (now - g->last_read_ms >= every)
-		measure(g, now, &m, true);
+	if (now - g->last_read_ms < every || measure(g, now, &m, true) != 0)
+		return FW_RETIRE_NONE;
+	/*
+	 * The limits hold between requests too: uploads still arriving, a
+	 * deferred request's buffers, or a worker with no request to end.
+	 */
+	if (g->hard == 0 && g->soft == 0)
+		return FW_RETIRE_NONE;
+	return decide(g, now, &m, private_kb);
 }

@@ -1,6 +1,6 @@
 /*
  * The worker's memory limits (rss_soft_limit_mb, rss_limit_mb), checked
- * after every request at a cost that stays near zero until the worker gets
+ * after every request and once a second, at a cost that stays near zero until the worker gets
  * close to a limit.
  *
  * What is limited is the worker's private memory: Private_Clean +
@@ -45,6 +45,8 @@ struct fw_memguard {
 };
 
 void fw_memguard_init(struct fw_memguard *g, const struct fw_config *cfg, struct fw_slot *slot);
+/* New limits (bytes; 0 = off) from the master: a cgroup budget shared out again. */
+void fw_memguard_limits(struct fw_memguard *g, uint64_t hard, uint64_t soft);
 /* In the master before forking: what every worker may inherit (tcmalloc's hooks). */
 void fw_memguard_preboot(void);
 
@@ -58,7 +60,11 @@ int fw_memguard_check(struct fw_memguard *g, uint64_t now, uint64_t *private_kb)
 /* The allocator's figures into the scoreboard slot. */
 void fw_memguard_heap(struct fw_memguard *g);
 
-/* Heartbeat: a precise reading for the status page and the calibration. */
-void fw_memguard_refresh(struct fw_memguard *g, uint64_t now);
+/*
+ * Heartbeat: a precise reading for the status page and the calibration,
+ * and the limits applied to it as fw_memguard_check() does (FW_RETIRE_*;
+ * *private_kb gets the figure when it decides).
+ */
+int fw_memguard_refresh(struct fw_memguard *g, uint64_t now, uint64_t *private_kb);
 
 #endif

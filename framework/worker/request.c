@@ -71,6 +71,8 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	fw_session_respond(c, req, status);
 	c->req = NULL;
 	w->requests++;
+	/* A probe polling the status page must not recycle the workers it watches. */
+	w->app_requests += !req->internal;
 	us = fw_now_us() - req->start_us;
 	fw_slot_store(w->slot->requests, w->requests);
 	fw_slot_observe(w->slot, us);
@@ -97,8 +99,6 @@ static const char *params_over_limits(const struct fw_config *cfg, const fw_req 
 {
 	size_t headers = 0, longest = (size_t)cfg->max_param_kb * 1024;
 
-	if (req->nenv > (size_t)cfg->max_params)
-		return "more params than max_params";
 	for (size_t i = 0; i < req->nenv; i++) {
 		const struct fw_nv *nv = &req->env[i];
 
@@ -107,6 +107,20 @@ static const char *params_over_limits(const struct fw_config *cfg, const fw_req 
 		headers += nv->name_len >= 5 && nv->name[0] == 'H' && memcmp(nv->name, "HTTP_", 5) == 0;
 	}
 	return headers > (size_t)cfg->max_headers ? "more request headers than max_headers" : NULL;
+}
+
+/*
+ * Before the params index is allocated: a pair can be 2 bytes on the wire
+ * and its index entry is 24, so the count is held to max_params first.
+ */
+int fw_request_params_count(struct fw_conn *c, fw_req *req, size_t count)
+{
+	if (count <= (size_t)c->w->cfg->max_params)
+		return FW_OK;
+	fw_log(FW_LOG_INFO, "request on connection %d has more params than max_params (%zu > %d); "
+			    "answering 431", c->fd, count, c->w->cfg->max_params);
+	fw_request_reject(c, req, 431);
+	return FW_DONE;
 }
 
 int fw_request_params(struct fw_conn *c, fw_req *req)
@@ -165,26 +179,37 @@ static void copy_cut(char *dst, size_t size, const char *src)
 static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 			const struct fw_route_match *m)
 {
-	struct fw_slot_request sr = {.fd = c->fd, .id = req->id, .keep = req->keep_conn};
+	struct fw_slot_request sr;
+	uint64_t now = fw_now_ms();
 	int status;
 
 	if (fw_req_set_route_params(req, m) != FW_OK)
 		return 500;
-	/* The master reads this to find (and answer) a handler stuck past `timeout`. */
+	/* The master reads this to find a handler stuck past `timeout` (stuck.c answers it). */
 	copy_cut(sr.method, sizeof(sr.method), req->method);
 	copy_cut(sr.path, sizeof(sr.path), req->path);
-	fw_slot_request_begin(w->slot, &sr, fw_now_ms());
+	fw_stuck_begin(c, req, now);
+	fw_slot_request_begin(w->slot, &sr, now);
 	/* fcgi_stderr: what the handler logs also goes to nginx with the answer. */
 	if (w->cfg->fcgi_stderr && c->proto == FW_PROTO_FASTCGI)
 		fw_log_capture(&req->err);
 	status = m->fn(req, m->arg);
 	fw_log_capture(NULL);
 	fw_slot_request_end(w->slot);
+	fw_stuck_end();
 	return status;
 }
 
-static bool is_status_page(const struct fw_worker *w, const fw_req *req)
+/*
+ * With status_listen, the status page is answered there only, and
+ * status_path on the app's own sockets is the app's: no location of the
+ * front end that passes requests to the app can show it, whatever it
+ * rewrites. Without it, on every socket at status_path.
+ */
+static bool is_status_page(const struct fw_worker *w, const struct fw_conn *c, const fw_req *req)
 {
+	if (w->cfg->status_listen.n > 0 && !c->status_only)
+		return false;
 	return w->cfg->status_path[0] != '\0' && strcmp(req->path, w->cfg->status_path) == 0 &&
 	       (strcmp(req->method, "GET") == 0 || req->head);
 }
@@ -205,8 +230,10 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 	req->complete = complete;
 	w->in_flight++;
 	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
-	if (is_status_page(w, req))
+	if ((req->internal = is_status_page(w, c, req)))
 		status = fw_status_page(req, w->sb);
+	else if ((req->internal = c->status_only))
+		status = 404; /* nothing but the status page on its own socket */
 	else if ((status = fw_router_match(fw_registry_router(), req->method, req->path, &m)) == 200)
 		status = call_handler(w, c, req, &m);
 	else if (status == 405)

@@ -2,7 +2,8 @@
  * When a worker asks to be replaced: after max_requests (+ jitter), or
  * when its private memory is over rss_limit_mb. And the worker's side of
  * `timeout` for deferred requests (a handler stuck in the loop itself is
- * the master's business: it reads the scoreboard).
+ * the master's business: it reads the scoreboard). The heartbeat also
+ * runs the connections' own timeouts (conn_timeout.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -75,34 +76,45 @@ static void retire_want(struct fw_worker *w, enum fw_retire_reason why, uint64_t
 	retire_send(w);
 }
 
+/*
+ * Over the limit: take no more work. Idle connections go to the master
+ * now, which holds them for the other workers, instead of waiting for the
+ * replacement while memory keeps growing. The worker exits only once the
+ * master has acknowledged (DRAIN): connections it sent before that still
+ * arrive and are passed on.
+ */
+static void retire_memory(struct fw_worker *w, uint64_t kb)
+{
+	/* The limit in effect: a cgroup budget shared out again (FW_MSG_LIMITS) is not in cfg. */
+	fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_limit_mb (%llu MiB): retiring",
+	       (unsigned long long)kb, (unsigned long long)(w->mem.hard >> 20));
+	retire_want(w, FW_RETIRE_MEMORY, kb);
+	fw_worker_drain(w, false);
+}
+
+/* May memory still retire the worker? Not twice, nor one that stops for good. */
+static bool memory_watched(const struct fw_worker *w)
+{
+	return w->retire_reason != FW_RETIRE_MEMORY && !(w->stopping && !w->draining);
+}
+
 void fw_retire_check(struct fw_worker *w)
 {
 	uint64_t kb = 0;
 
-	if (w->retire_reason == FW_RETIRE_MEMORY || (w->stopping && !w->draining))
+	if (!memory_watched(w))
 		return;
 	if (w->retire_reason == FW_RETIRE_NONE && !w->stopping && w->retire_after != 0 &&
-	    w->requests >= w->retire_after) {
-		retire_want(w, FW_RETIRE_MAX_REQUESTS, w->requests);
+	    w->app_requests >= w->retire_after) {
+		retire_want(w, FW_RETIRE_MAX_REQUESTS, w->app_requests);
 		return;
 	}
 	/*
 	 * Memory is watched until the worker exits: one that waits for its
 	 * replacement (max_requests, reload) may still grow past the limit.
 	 */
-	if (fw_memguard_check(&w->mem, fw_now_ms(), &kb) == FW_RETIRE_MEMORY) {
-		/*
-		 * Over the limit: take no more work. Idle connections go to the
-		 * master now, which holds them for the other workers, instead of
-		 * waiting for the replacement while memory keeps growing. The
-		 * worker exits only once the master has acknowledged (DRAIN):
-		 * connections it sent before that still arrive and are passed on.
-		 */
-		fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_limit_mb (%d MiB): retiring",
-		       (unsigned long long)kb, w->cfg->rss_limit_mb);
-		retire_want(w, FW_RETIRE_MEMORY, kb);
-		fw_worker_drain(w, false);
-	}
+	if (fw_memguard_check(&w->mem, fw_now_ms(), &kb) == FW_RETIRE_MEMORY)
+		retire_memory(w, kb);
 }
 
 /* Deferred requests past `timeout` get a 504 here; the loop is alive. */
@@ -117,35 +129,14 @@ static bool time_out_one(struct fw_conn *c, void *arg)
 	return true;
 }
 
-/*
- * A peer that takes longer than request_timeout to send one request (a
- * slow sender, or a stalled one) loses its connection: it would hold a
- * request object, its buffers and a connection slot for as long as it likes.
- */
-static bool drop_slow(struct fw_conn *c, void *arg)
-{
-	uint64_t now = *(const uint64_t *)arg, limit = (uint64_t)c->w->cfg->request_timeout * 1000;
-
-	if (fw_conn_linger_expired(c, now)) {
-		fw_conn_close(c, NULL); /* the peer never closed its side */
-		return true;
-	}
-
-	if (c->recv_since == 0 || now - c->recv_since <= limit)
-		return false;
-	fw_log(FW_LOG_WARN, "connection %d took over request_timeout (%d s) to send its request; "
-			    "closing it", c->fd, c->w->cfg->request_timeout);
-	c->broken = true;
-	fw_conn_settle(c);
-	return true;
-}
-
 void fw_retire_tick(struct fw_worker *w)
 {
 	uint64_t now = fw_now_ms();
+	uint64_t kb = 0;
 
 	retire_send(w); /* a retry, if the last send found the channel full */
-	fw_memguard_refresh(&w->mem, now);
+	if (fw_memguard_refresh(&w->mem, now, &kb) == FW_RETIRE_MEMORY && memory_watched(w))
+		retire_memory(w, kb);
 	/* Not before the first measurement: a 0 would draw as growth. */
 	if (now - w->mem_sampled_ms >= FW_MEM_HISTORY_S * 1000 && fw_slot_load(w->slot->measured_ms) != 0) {
 		struct fw_slot *s = w->slot;
@@ -157,5 +148,5 @@ void fw_retire_tick(struct fw_worker *w)
 	}
 	if (w->cfg->timeout > 0 && w->in_flight > 0)
 		fw_conn_for_each(w, time_out_one, &now);
-	fw_conn_for_each(w, drop_slow, &now);
+	fw_conn_timeouts(w, now);
 }

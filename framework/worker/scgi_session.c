@@ -11,7 +11,7 @@
 void fw_scgi_session_init(struct fw_conn *c)
 {
 	fw_scgi_parser_init(&c->p.scgi, (size_t)c->w->cfg->max_params_kb * 1024);
-	c->keepalive = false; /* one request per connection, never handed over */
+	c->keepalive = false; /* one request per connection: handed over only before it begins */
 }
 
 bool fw_scgi_at_boundary(const struct fw_conn *c)
@@ -19,6 +19,12 @@ bool fw_scgi_at_boundary(const struct fw_conn *c)
 	/* Nothing read yet, or the body complete (the connection only closes then). */
 	return !c->input_open && (c->req != NULL || fw_scgi_parser_untouched(&c->p.scgi) ||
 				  c->close_after_flush);
+}
+
+bool fw_scgi_fresh(const struct fw_conn *c)
+{
+	return c->req == NULL && !c->input_open && !c->close_after_flush &&
+	       fw_scgi_parser_untouched(&c->p.scgi);
 }
 
 static int malformed(struct fw_conn *c, const char *what)
@@ -53,6 +59,8 @@ static int headers_end(struct fw_conn *c)
 		return malformed(c, err);
 	/* Read the body to its end whatever happens to the request. */
 	fw_scgi_parser_body(&c->p.scgi, content_length);
+	if (fw_request_params_count(c, req, count) != FW_OK)
+		return FW_OK;
 	req->env = fw_pool_alloc(&req->pool, count * sizeof(*req->env));
 	if (req->env == NULL) {
 		fw_request_reject(c, req, 500);
@@ -86,6 +94,13 @@ static int on_event(struct fw_conn *c, const struct fw_scgi_event *ev)
 	case FW_SCGI_EV_BODY:
 		if (req == NULL || req->state != FW_REQ_READING)
 			return FW_OK; /* answered early (413): read and drop the rest */
+		/* Held to max_body_kb as it arrives, as FastCGI's STDIN is. */
+		if (req->body.len + ev->len > c->w->max_body) {
+			fw_log(FW_LOG_INFO, "%s %s: body over max_body_kb; answering 413", req->method,
+			       req->path);
+			fw_request_reject(c, req, 413);
+			return FW_OK;
+		}
 		if (fw_buf_append(&req->body, ev->data, ev->len) != 0)
 			fw_request_reject(c, req, 500);
 		return FW_OK;

@@ -18,5 +18,7 @@ void fw_scgi_session_init(struct fw_conn *c);
 int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len, size_t *used);
 void fw_scgi_respond(struct fw_conn *c, fw_req *req, int status);
 bool fw_scgi_at_boundary(const struct fw_conn *c);
+/* Nothing of its request read yet: another worker can serve it from the first byte. */
+bool fw_scgi_fresh(const struct fw_conn *c);
 
 #endif

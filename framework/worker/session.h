@@ -46,6 +46,15 @@ static inline void fw_session_respond(struct fw_conn *c, fw_req *req, int status
 		fw_fcgi_respond(c, req, status);
 }
 
+/*
+ * May an idle connection change hands? A FastCGI one that nginx keeps
+ * (between its requests); an SCGI one only before its request begins.
+ */
+static inline bool fw_session_movable(const struct fw_conn *c)
+{
+	return c->proto == FW_PROTO_SCGI ? fw_scgi_fresh(c) : c->keepalive && !c->close_after_flush;
+}
+
 /* Between requests, with nothing of the next one read? */
 static inline bool fw_session_at_boundary(const struct fw_conn *c)
 {

@@ -171,17 +171,24 @@ static void worker_quit(struct fw_worker *w)
 	event_base_loopbreak(w->base);
 }
 
-/* Connections handed over by the master: served like accepted ones. */
-static void adopt(struct fw_worker *w, const int *fds, int n)
+/*
+ * Connections handed over (by the master, or by the worker this one
+ * replaces): served like accepted ones. A FastCGI one is between two
+ * requests, an SCGI one before its only request (request_timeout counts
+ * from now for it).
+ */
+static void adopt(struct fw_worker *w, const struct fw_msg *m, const int *fds, int n)
 {
 	for (int i = 0; i < n; i++) {
-		/* Only keepalive FastCGI connections are handed over. */
-		struct fw_conn *c = fw_conn_open(w, fds[i], FW_PROTO_FASTCGI, true);
+		unsigned kind = fw_msg_kind(m, i);
+		bool scgi = (kind & FW_CONN_SCGI) != 0;
+		struct fw_conn *c = fw_conn_open(w, fds[i], scgi ? FW_PROTO_SCGI : FW_PROTO_FASTCGI, true, scgi);
 
 		if (c == NULL) {
 			close(fds[i]);
 			continue;
 		}
+		c->status_only = (kind & FW_CONN_STATUS) != 0;
 		if (w->stopping)
 			fw_conn_stop(c); /* raced with our own drain or stop: pass it on, or close it */
 	}
@@ -198,7 +205,7 @@ static void peer_read(struct fw_worker *w)
 		return;
 	while ((r = fw_chan_recvv(w->peer_in, &m, fds, &n)) == 1) {
 		if (m.type == FW_MSG_CONN) {
-			adopt(w, fds, n);
+			adopt(w, &m, fds, n);
 			continue;
 		}
 		for (int i = 0; i < n; i++)
@@ -265,7 +272,10 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 			fw_worker_drain(w, true);
 			break;
 		case FW_MSG_CONN:
-			adopt(w, fds, n);
+			adopt(w, &m, fds, n);
+			break;
+		case FW_MSG_LIMITS:
+			fw_memguard_limits(&w->mem, m.value, m.value2);
 			break;
 		case FW_MSG_REOPEN:
 			if (fw_log_reopen() != 0)
@@ -334,8 +344,9 @@ struct event_base *fw_worker_base_new(void)
 			return NULL;
 		/*
 		 * One thread per worker: no locks inside libevent. Its EVENT_*
-		 * variables are ignored: each read costs four uid/gid system calls
-		 * (libevent 2.1 still reads EVENT_SHOW_METHOD, flag or not).
+		 * variables are ignored: each read costs four uid/gid system calls.
+		 * (libevent 2.1 still reads EVENT_SHOW_METHOD, flag or not, at each
+		 * base: fw_main() takes it out of the environment.)
 		 */
 		event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV);
 	}
@@ -432,11 +443,14 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	w.peer_in = -1;
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
 	w.access_fd = -1;
+	/* Before any app code runs: a stray write may only hit this worker's own slot. */
+	if (fw_scoreboard_protect(boot->sb, boot->slot) != 0)
+		fw_log_errno(FW_LOG_DEBUG, "mprotect(the scoreboard, but slot %d)", boot->slot_index);
 	fw_scratch_configure((size_t)boot->cfg->buffer_keep_kb * 1024);
 	fw_worker_reserve_take(&w);
 	fw_current_worker = &w;
 	signals_reset();
-	if (orphan_guard(boot->master_pid) != 0)
+	if (orphan_guard(boot->master_pid) != 0 || fw_stuck_init(w.chan_fd, boot->master_pid) != 0)
 		goto out;
 	if ((w.base = fw_worker_base_new()) == NULL) {
 		fw_log(FW_LOG_ERROR, "event_base_new: cannot create the worker's event loop");

@@ -31,6 +31,7 @@ struct fw_worker_listener {
 	int fd;
 	enum fw_proto proto;
 	bool inet;            /* TCP: allowed_clients applies */
+	bool status;          /* status_listen: the status page only */
 	struct event ev;
 	struct fw_worker *w;
 };
@@ -97,7 +98,8 @@ struct fw_worker {
 	fw_req *free_reqs;
 	size_t nfree_reqs;
 	size_t in_flight; /* requests in handlers or deferred */
-	uint64_t requests;
+	uint64_t requests;     /* answered */
+	uint64_t app_requests; /* ... of them, the app's (not the status page): what max_requests counts */
 	size_t max_body;
 
 	/* Responses are built here and written at once; a connection gets
@@ -140,7 +142,10 @@ struct fw_conn {
 	bool lingering;       /* write side shut down: reading until the peer closes */
 	uint64_t linger_since;
 	bool visit;           /* walks that may close other connections */
-	uint64_t recv_since;  /* receiving a request since (ms); 0 when not */
+	bool status_only;     /* accepted on status_listen */
+	uint64_t recv_since;  /* receiving a request since (ms; from accept for a new one); 0 when not */
+	uint64_t active_ms;   /* bytes last read or written (or opened): idle_timeout counts from it */
+	uint64_t send_ms;     /* unsent output last shrank (or began): send_timeout counts from it */
 };
 
 /* worker.c */
@@ -178,6 +183,12 @@ void fw_retire_check(struct fw_worker *w);
 /* Heartbeat: memory figures, deferred requests past `timeout`. */
 void fw_retire_tick(struct fw_worker *w);
 
+/* stuck.c: a handler stuck past `timeout` is answered 504 from a signal handler. */
+int fw_stuck_init(int chan_fd, pid_t master_pid);
+/* Around a handler call: the request the master may ask about (since: as in the slot). */
+void fw_stuck_begin(struct fw_conn *c, fw_req *req, uint64_t since);
+void fw_stuck_end(void);
+
 /* accesslog.c */
 int fw_access_open(struct fw_worker *w);
 void fw_access_reopen(struct fw_worker *w);
@@ -194,8 +205,12 @@ void fw_listener_conn_closed(struct fw_worker *w);
 void fw_listener_conn_opened(struct fw_worker *w);
 
 /* conn.c */
-/* watch: add its read event now; false when fw_conn_read_now() follows. */
-struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch);
+/*
+ * watch: add its read event now; false when fw_conn_read_now() follows.
+ * fresh: no request has been read on it yet (accepted, not handed over
+ * between requests): request_timeout counts from now.
+ */
+struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, bool watch, bool fresh);
 void fw_conn_close(struct fw_conn *c, const char *why);
 /* Close every connection; _free_all also frees the ones kept for reuse. */
 void fw_conn_close_all(struct fw_worker *w);
@@ -225,6 +240,11 @@ void fw_conn_read_now(struct fw_conn *c);
 void fw_conn_linger_init(struct fw_worker *w);
 /* Has c been waiting for its peer's close for too long? */
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now);
+/* Output the socket has not taken yet. */
+size_t fw_conn_unsent(const struct fw_conn *c);
+
+/* conn_timeout.c: once a second, close connections past request_timeout, send_timeout, idle_timeout. */
+void fw_conn_timeouts(struct fw_worker *w, uint64_t now);
 /*
  * The worker stops or retires: once idle, the connection is handed over
  * (retiring, keepalive) or closed. A safe point: do not use c afterwards.
@@ -236,6 +256,8 @@ void fw_conn_send_handoffs(struct fw_worker *w);
 /* request.c */
 fw_req *fw_request_get(struct fw_worker *w);
 void fw_request_put(struct fw_worker *w, fw_req *req);
+/* Params counted, not yet indexed: FW_OK, or FW_DONE when answered 431 (over max_params). */
+int fw_request_params_count(struct fw_conn *c, fw_req *req, size_t count);
 /* Params complete: check them. FW_OK, or FW_DONE when already answered (4xx). */
 int fw_request_params(struct fw_conn *c, fw_req *req);
 /* Body complete: route and run the handler. */

@@ -3,6 +3,7 @@
  *   GET  /hello            "hello\n"
  *   POST /hello, /echo     the body back
  *   GET  /pid              the worker's pid
+ *   GET  /users/:id        "id=ID path=PATH\n": what the router gave (front-end tests)
  *   GET  /leak?kb=N        keeps N KiB (touched) for the worker's life
  *   GET  /block?ms=N       blocks the worker in the handler (a stuck handler)
  *   GET  /slow?ms=N        answers after N ms without blocking (FW_ASYNC)
@@ -304,6 +305,14 @@ static int boot(void *arg)
 	return 0;
 }
 
+static int user(fw_req *req, void *arg)
+{
+	(void)arg;
+	fw_set_header(req, "Content-Type", "text/plain");
+	fw_printf(req, "id=%s path=%s\n", fw_param(req, "id"), fw_path(req));
+	return 200;
+}
+
 int main(int argc, char **argv)
 {
 	const char *line = getenv("TESTAPP_STDOUT");
@@ -314,6 +323,7 @@ int main(int argc, char **argv)
 	if (fw_route("GET", "/hello", hello, NULL) != 0 || fw_route("POST", "/hello", echo, NULL) != 0 ||
 	    fw_route("POST", "/echo", echo, NULL) != 0 ||
 	    fw_route("GET", "/pid", pid, NULL) != 0 || fw_route("GET", "/leak", leak, NULL) != 0 ||
+	    fw_route("GET", "/users/:id", user, NULL) != 0 ||
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
 	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_route("GET", "/big", big, NULL) != 0 ||
 	    fw_route("GET", "/headers", headers, NULL) != 0 ||

@@ -355,6 +355,10 @@ class Run:
             if k.startswith('FW_SERVER_'):
                 del e[k]  # only what this test says
         e['FW_SERVER_LISTEN'] = sock
+        # Workers are not dumpable by default: a test run as a user other
+        # than root could not read their /proc files (smaps_rollup, fd/).
+        if os.geteuid() != 0:
+            e['FW_SERVER_DUMPABLE'] = 'on'
         for k, v in (env or {}).items():
             e[k] = str(v)
         return e

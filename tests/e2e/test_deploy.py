@@ -205,6 +205,7 @@ def section_unit_run(t, unit, ini):
         env[name] = value
     env['FW_SERVER_LISTEN'] = move(ini_get(ini, 'listen'))
     env['FW_SERVER_STATE_PATH'] = move(ini_get(ini, 'state_path'))
+    env['FW_SERVER_STATUS_LISTEN'] = move(ini_get(ini, 'status_listen'))
     root = os.geteuid() == 0
     if not root:  # no drop, no chown: the rest still runs
         env.update(FW_SERVER_USER='', FW_SERVER_GROUP='', FW_SERVER_SOCKET_GROUP='')
@@ -226,6 +227,12 @@ def section_unit_run(t, unit, ini):
             app.wait_ready()
             code, _, body, _ = harness.fcgi_get(sock_path, '/hello')
             t.check('GET /hello over the socket: 200 hello', code == 200 and body == b'hello\n', (code, body))
+            status = ini_get(ini, 'status_path')
+            code, _, body, _ = harness.fcgi_get(env['FW_SERVER_STATUS_LISTEN'], status)
+            t.check(f'GET {status} over status_listen: the status page', code == 200 and b'"workers"' in body,
+                    (code, body[:200]))
+            code, _, body, _ = harness.fcgi_get(sock_path, status)
+            t.equal(f'GET {status} over the app\'s socket: the app\'s 404', code, 404)
             code, out = run_cmd(start + ['--probe', 'ready'], env=env)
             t.check('--probe ready with the unit\'s command line: exit 0', code == 0, out)
             if root:
@@ -417,7 +424,9 @@ def section_k8s_run(t, k, limit):
                        ('memory.stat', 'anon 1000\ninactive_file 0\n')]:
         with open(os.path.join(cg, name), 'w') as f:
             f.write(text)
+    status_sock = ini_get(ini_text, 'status_listen')
     env = t.app_env(move(sock), {'FW_SERVER_STATE_PATH': move(state), 'FW_CGROUP_DIR': cg,
+                                 'FW_SERVER_STATUS_LISTEN': move(status_sock),
                                  # nginx started by root runs its workers as nobody,
                                  # not in the pod's shared group.
                                  'FW_SERVER_SOCKET_MODE': '0666'})
@@ -427,8 +436,11 @@ def section_k8s_run(t, k, limit):
     with t.section('k8s: the ConfigMap\'s nginx.conf passes nginx -t'):
         conf = cm['data']['nginx.conf']
         port = harness.free_port()
+        metrics_port = harness.free_port()
         conf = conf.replace('listen 8080;', f'listen 127.0.0.1:{port};')
-        conf = conf.replace('/tmp/', here['/tmp'] + '/').replace(f'unix:{sock};', f'unix:{move(sock)};')
+        conf = conf.replace('listen 9145;', f'listen 127.0.0.1:{metrics_port};')
+        sock_dir = os.path.dirname(sock)
+        conf = conf.replace('/tmp/', here['/tmp'] + '/').replace(f'unix:{sock_dir}/', f'unix:{move(sock_dir + "/x")[:-1]}')
         conf_path = t.path('k8s-nginx.conf')
         with open(conf_path, 'w') as f:
             f.write('daemon off;\n' + conf)
@@ -446,7 +458,15 @@ def section_k8s_run(t, k, limit):
         t.equal('GET /hello through nginx: 200 hello', (st, body), (200, b'hello\n'))
         st, _, body = harness.http(port, 'GET', '/nginx-health')
         t.equal('GET /nginx-health: 200 from nginx', st, 200)
-        lines = [ln for ln in app.log_text().splitlines() if ln.startswith('{') and '"/hello"' in ln]
+        st, _, body = harness.http(port, 'GET', '/fw-status')
+        t.equal('GET /fw-status on the Service\'s port: the app\'s 404, not the status page', st, 404)
+        st, _, body = harness.http(metrics_port, 'GET', '/fw-status?format=prometheus')
+        t.check('GET /fw-status on the metrics port: the status page',
+                st == 200 and b'fw_workers' in body, (st, body[:200]))
+        # The worker writes the line after it has sent the answer: wait for it.
+        def access_lines():
+            return [ln for ln in app.log_text().splitlines() if ln.startswith('{') and '"/hello"' in ln]
+        lines = harness.wait_until(access_lines, 15) or []
         try:
             rec = json.loads(lines[-1]) if lines else None
         except ValueError:

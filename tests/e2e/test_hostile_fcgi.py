@@ -332,8 +332,11 @@ def main(t):
                 k.still_open(f'CONTENT_LENGTH {cl!r}', c, req_id=9)
             return r.cgi()
 
-        for cl, body, want in [('3', b'abcdef', 400), ('', b'', 200), ('', b'abc', 400),
-                               ('-1', b'', 400), ('-1', b'a', 400), ('+5', b'12345', 400),
+        # No length ('' or negative: Caddy sends -1 for a chunked upload):
+        # the body is read to its empty STDIN record.
+        for cl, body, want in [('3', b'abcdef', 400), ('', b'', 200), ('', b'abc', 200),
+                               ('-1', b'', 200), ('-1', b'a', 200), ('-1', b'x' * 200000, 200),
+                               ('-0', b'', 400), ('-', b'', 400), ('+5', b'12345', 400),
                                (' 5', b'12345', 400), ('5 ', b'12345', 400), ('0x5', b'12345', 400),
                                ('5.0', b'12345', 400), ('99999999999999999999999', b'', 400),
                                ('4611686018427387905', b'', 400), ('0', b'', 200), ('5', b'12345', 200)]:
@@ -351,6 +354,57 @@ def main(t):
                 t.equal(f'CONTENT_LENGTH {cl} -> 413 before any body is sent', r.cgi()[0], 413)
                 c.send(fcgi_record(FCGI_STDIN, 1, b'x' * 1000) + fcgi_record(FCGI_STDIN, 1))
                 k.still_open(f'CONTENT_LENGTH {cl}: the rest of the body read and dropped', c)
+
+    with t.section('CONTENT_LENGTH -1: max_body_kb applies to what arrives'):
+        big = b'b' * (2048 * 1024 + 1)
+        for cl in ('-1', ''):
+            p = fcgi_params('POST', '/echo', 'a/b')
+            p['CONTENT_LENGTH'] = cl
+            with FcgiConn(sock) as c:
+                r = c.request(p, big[:-1], keep_conn=True)
+                t.check(f'CONTENT_LENGTH {cl!r}: exactly max_body_kb echoed',
+                        r.cgi()[0] == 200 and r.cgi()[2] == big[:-1], r.stdout[:100])
+                c.send(fcgi_begin(1, flags=FCGI_KEEP_CONN) + fcgi_stream(FCGI_PARAMS, 1, fcgi_nv(p))
+                       + fcgi_record(FCGI_STDIN, 1, big[:65535]))
+                # 413 as soon as the body passes the limit, before it ends.
+                sent = 65535
+                while sent < len(big):
+                    c.send(fcgi_record(FCGI_STDIN, 1, big[sent:sent + 65535]))
+                    sent += 65535
+                r = c.read_response(1)
+                t.equal(f'CONTENT_LENGTH {cl!r}: max_body_kb + 1 byte -> 413 before the end of STDIN',
+                        r.cgi()[0], 413)
+                c.send(fcgi_record(FCGI_STDIN, 1))
+                k.still_open(f'CONTENT_LENGTH {cl!r} after the 413', c)
+
+    with t.section('a request id reused after an early answer (Apache, enablereuse=on)'):
+        # The issue's reproduction: END_REQUEST frees the id (spec 3.3);
+        # the rest of the answered request's STDIN is skipped, and a
+        # BEGIN_REQUEST with the same id is a new request.
+        small = t.start_app('echo', sock=t.path('small.sock'),
+                            env={'FW_SERVER_WORKERS': 1, 'FW_SERVER_MAX_BODY_KB': 1})
+        mark = len(small.log_text())
+        for label, stdin_after in [('1000 bytes of STDIN sent', b'x' * 1000),
+                                   ('no STDIN sent', b''), ('the whole body sent', b'x' * 4096)]:
+            with FcgiConn(small.sock) as c:
+                p = fcgi_params('POST', '/echo', 'a/b')
+                p['CONTENT_LENGTH'] = '4096'
+                c.send(fcgi_begin(1, flags=FCGI_KEEP_CONN) + fcgi_stream(FCGI_PARAMS, 1, fcgi_nv(p))
+                       + (fcgi_record(FCGI_STDIN, 1, stdin_after) if stdin_after else b''))
+                r = c.read_response(1)
+                t.equal(f'{label}: CONTENT_LENGTH 4096 over max_body_kb 1 -> 413', r.cgi()[0], 413)
+                for i in range(2):
+                    r = c.request(fcgi_params('GET', '/echo/status/203'), req_id=1, keep_conn=True)
+                    t.check(f'{label}: then BEGIN_REQUEST with id 1 again on the same connection '
+                            f'is served ({i + 1})', r.cgi()[0] == 203 and r.protocol_status == 0,
+                            r.records)
+                r = c.request(fcgi_params('POST', '/echo', 'a/b', b'tail'), b'tail', req_id=1,
+                              keep_conn=True)
+                t.check(f'{label}: a POST with id 1 after it gets its own body',
+                        r.cgi()[0] == 200 and r.cgi()[2] == b'tail', r.stdout[:200])
+        bad = warn_lines(small.log_text()[mark:])
+        t.check('no protocol error logged', not bad, '\n'.join(bad[:5]))
+        t.equal('the one worker served it all', len(small.workers()), 1)
 
     with t.section('requests ended early without FCGI_KEEP_CONN: the server closes'):
         # FastCGI 1.0, 5.1: "If FCGI_KEEP_CONN is zero, the application

@@ -258,6 +258,38 @@ def hostile_part(t, app, scgi, wpid):
         t.check('no error lines for peers that left', not new, '\n'.join(new[:5]))
 
 
+def recycle_part(t):
+    """A connection the front end opened and has not written to yet, when
+    its worker retires: front ends connect before they write (nginx,
+    Apache and lighttpd all do), so it must reach a worker that answers."""
+    with t.section('SCGI: a connection not written to yet survives its worker\'s recycle'):
+        fcgi, scgi = t.path('rc.sock'), t.path('rc-scgi.sock')
+        app = start_both(t, 'hello', fcgi, scgi, env={'FW_SERVER_WORKERS': 1, 'FW_SERVER_MAX_REQUESTS': 1,
+                                                       'FW_SERVER_STATUS_PATH': '/status'})
+        old = app.workers()
+        a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        a.settimeout(harness.IO_TIMEOUT)
+        a.connect(scgi)  # accepted by the one worker, nothing sent
+        st, _, body, _, _ = scgi_get(scgi, '/hello')  # B: the worker's last request
+        t.equal('B: 200', (st, body), (200, b'hello\n'))
+        replaced = harness.wait_until(lambda: (lambda w: len(w) == 1 and w != old and w)(app.workers()), 20)
+        t.check(f'the worker was replaced: {old} -> {replaced}', replaced, app.log_text()[-1500:])
+        a.sendall(scgi_request(scgi_params('GET', '/hello')))
+        raw = b''
+        try:
+            while True:
+                chunk = a.recv(65536)
+                if not chunk:
+                    break
+                raw += chunk
+        except OSError as e:
+            raw += f' ({e})'.encode()
+        a.close()
+        t.check(f'A, written to after the recycle, is answered: {raw[:40]!r}',
+                raw.startswith(b'Status: 200 OK') and raw.endswith(b'hello\n'), raw[:200])
+        app.stop()
+
+
 def harness_netstring(block):
     return str(len(block)).encode() + b':' + block + b','
 
@@ -321,6 +353,7 @@ def main(t):
     t.check('the one worker answers over SCGI', wpid is not None and [wpid] == app.workers(),
             (wpid, app.workers()))
     hostile_part(t, app, scgi2, wpid)
+    recycle_part(t)
 
     with t.section('after all that'):
         t.equal('still the same single worker', app.workers(), [wpid])

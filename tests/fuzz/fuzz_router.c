@@ -9,7 +9,8 @@
  * A reference model decides which routes must be accepted and what each
  * request must get: 200 with a route that fits the method and whose
  * pattern matches the path (parameters pointing into the path), 405 with
- * the Allow set of all routes matching the path, or 404.
+ * the Allow set of all routes matching the path, or 404; 400 for a path
+ * with a "." or ".." segment (%2e for a dot), which no pattern may have.
  */
 #include "fuzz.h"
 
@@ -146,9 +147,43 @@ static bool method_ok(const char *m)
 	return true;
 }
 
+/* "." or "..", once each %2e or %2E is read as a dot (decoded into a copy). */
+static bool dot_seg(const char *s, size_t len)
+{
+	char d[3];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; n++) {
+		if (n == sizeof(d))
+			return false;
+		if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] == 'e' || s[i + 2] == 'E')) {
+			d[n] = '.';
+			i += 3;
+		} else {
+			d[n] = s[i++];
+		}
+	}
+	return (n == 1 && d[0] == '.') || (n == 2 && d[0] == '.' && d[1] == '.');
+}
+
+/* Any segment of s, between slashes or the ends, a dot segment? */
+static bool dotted(const char *s)
+{
+	for (;;) {
+		const char *slash = strchr(s, '/');
+		size_t len = slash != NULL ? (size_t)(slash - s) : strlen(s);
+
+		if (dot_seg(s, len))
+			return true;
+		if (slash == NULL)
+			return false;
+		s = slash + 1;
+	}
+}
+
 static bool segment_ok(const struct seg *s, bool last)
 {
-	if (s->len == 0)
+	if (s->len == 0 || dot_seg(s->s, s->len))
 		return false;
 	if (seg_is(s, "*"))
 		return last;
@@ -375,6 +410,10 @@ static void check_request(const struct fw_router *r, const struct route *routes,
 			continue;
 		path_matches = true;
 		fits |= method_fits(routes[i].line->method, req->method);
+	}
+	if (dotted(req->rest)) {
+		FZ_CHECK(status == 400 && m.fn == NULL && m.nparams == 0);
+		return;
 	}
 	FZ_CHECK(status == (fits ? 200 : path_matches ? 405 : 404));
 	if (status != 200) {

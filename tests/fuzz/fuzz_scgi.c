@@ -58,6 +58,10 @@ static struct ref_headers ref_validate(const char *b, size_t len)
 			return r;
 		if (strings == 1 && !ref_content_length(b + start, i - start, &r.content_length))
 			return r;
+		/* Only one CONTENT_LENGTH (a name: an even string). */
+		if (strings > 1 && strings % 2 == 0 && i - start == 14 &&
+		    memcmp(b + start, "CONTENT_LENGTH", 14) == 0)
+			return r;
 		strings++;
 		start = i + 1;
 	}

@@ -148,6 +148,8 @@ def scgi_seeds():
     write("scgi", "odd-strings", WHOLE + b"18:CONTENT_LENGTH\x000\x00A\x00,")
     write("scgi", "empty-name", WHOLE + b"19:CONTENT_LENGTH\x000\x00\x00\x00,")
     write("scgi", "short-body", MIXED + scgi_request([("CONTENT_LENGTH", "100")], b"only this"))
+    write("scgi", "cl-repeated", MIXED + scgi_request(
+        [("CONTENT_LENGTH", "40"), ("SCGI", "1"), ("CONTENT_LENGTH", "0")], b"x" * 40))
 
 
 # ---- router ----
@@ -221,6 +223,29 @@ HEAD /a/b/c
     write("router", "many-params", params(17) + params(16) + b"GET /p/*\n\nGET /"
           + b"/".join(b"v%d" % i for i in range(16)) + b"\nGET /p/" + b"/".join(b"v%d" % i for i in range(16)) + b"\n")
     write("router", "methods", b"GET /m\nPOST /m\nPUT /m\nPATCH /m\nM-SEARCH /m\n\nDELETE /m\nHEAD /m\n")
+    # Dot segments: refused in patterns, 400 in paths (%2e for a dot too).
+    write("router", "dot-segments", b"""GET /users/:id
+GET /static/*
+GET /admin
+GET /a/..
+GET /./b
+GET /c/%2e%2E
+GET /d/...
+
+GET /users/..
+GET /users/.
+GET /users/.%2e
+GET /users/%2E.
+GET /users/%2e
+GET /users/../admin
+GET /static/a/./b
+GET /users/...
+GET /users/..x
+GET /static/a..b/.c
+GET ..
+GET /users/%2e%2e%2e
+GET /users/%252e
+""")
 
 
 # ---- query, percent-decoding, JSON ----

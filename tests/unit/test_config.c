@@ -126,7 +126,7 @@ static void test_valid_file(void)
 			    "socket_mode = 0600\n"
 			    "backlog=128\n"
 			    "max_conns   =   99  \n"
-			    "graceful_timeout = 0\n"
+			    "graceful_timeout = 1\n"
 			    "log_level = debug\n");
 
 	if (!LOAD_OK(&c, f))
@@ -139,7 +139,7 @@ static void test_valid_file(void)
 	CHECK_EQ_INT(c.socket_mode, 0600);
 	CHECK_EQ_INT(c.backlog, 128);
 	CHECK_EQ_INT(c.max_conns, 99);
-	CHECK_EQ_INT(c.graceful_timeout, 0);
+	CHECK_EQ_INT(c.graceful_timeout, 1);
 	CHECK_EQ_INT(c.log_level, FW_LOG_DEBUG);
 
 	/* An empty file keeps the defaults. */
@@ -229,7 +229,10 @@ static void test_file_errors(void)
 	LOAD_FAILS(&c, ini("[server]\nbacklog = 65536\n"),
 		   "FILE:2: backlog: 65536 is out of range (1 to 65535)\n");
 	LOAD_FAILS(&c, ini("[server]\ngraceful_timeout = -1\n"),
-		   "FILE:2: graceful_timeout: -1 is out of range (0 to 86400)\n");
+		   "FILE:2: graceful_timeout: -1 is out of range (1 to 86400)\n");
+	/* 0 would close every in-flight request at each recycle and reload. */
+	LOAD_FAILS(&c, ini("[server]\ngraceful_timeout = 0\n"),
+		   "FILE:2: graceful_timeout: 0 is out of range (1 to 86400)\n");
 	LOAD_FAILS(&c, ini("[server]\nmax_conns = 1000001\n"),
 		   "FILE:2: max_conns: 1000001 is out of range (1 to 1000000)\n");
 	/* A key set twice: both lines are named. */

@@ -1,10 +1,12 @@
 /* ipc/: messages with descriptors over the channel; the scoreboard's request record. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -83,15 +85,22 @@ static void test_descriptors(void)
 	close(ch[1]);
 }
 
+static void on_segv(int sig)
+{
+	(void)sig;
+	_exit(3);
+}
+
 static void test_slot_request(void)
 {
 	char path[64];
 	struct fw_scoreboard *sb;
 	const struct fw_scoreboard *ro;
+	int sb_fd = -1;
 
 	snprintf(path, sizeof(path), "/tmp/fw-test-ipc-%ld.state", (long)getpid());
-	sb = fw_scoreboard_create(path, 4);
-	struct fw_slot_request in = {.fd = 17, .id = 65535, .keep = true}, out;
+	sb = fw_scoreboard_create(path, 4, 4, &sb_fd);
+	struct fw_slot_request in, out;
 	char long_path[300];
 
 	if (!CHECK(sb != NULL))
@@ -108,9 +117,6 @@ static void test_slot_request(void)
 	CHECK(fw_slot_request_read(&sb->slots[3], &out));
 	CHECK_EQ_STR(out.method, "PATCH");
 	CHECK_EQ_UINT(strlen(out.path), FW_SLOT_PATH_LEN - 1); /* cut, terminated */
-	CHECK_EQ_INT(out.fd, 17);
-	CHECK_EQ_UINT(out.id, 65535);
-	CHECK(out.keep);
 	CHECK_EQ_UINT(fw_slot_load(sb->slots[3].seq) % 2, 0);
 	fw_slot_request_end(&sb->slots[3]);
 	CHECK_EQ_UINT(fw_slot_load(sb->slots[3].handler_ms), 0);
@@ -139,11 +145,39 @@ static void test_slot_request(void)
 	CHECK_EQ_UINT(sb->slots[0].hist[2], 1);
 	CHECK_EQ_UINT(sb->slots[0].hist[FW_HIST_BUCKETS - 1], 1);
 	CHECK_EQ_UINT(sb->slots[0].hist_sum_us, 20003500);
+	/* A worker's mapping: its own slot writable, the rest not (the write faults). */
+	if ((pid = fork()) == 0) {
+		signal(SIGSEGV, on_segv);
+		if (fw_scoreboard_protect(sb, &sb->slots[1]) != 0)
+			_exit(2);
+		fw_slot_store(sb->slots[1].requests, 7);
+		fw_slot_store(sb->slots[2].requests, 7);
+		_exit(0); /* not reached */
+	}
+	if (CHECK(pid > 0)) {
+		int st = 0;
+
+		waitpid(pid, &st, 0);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+		CHECK_EQ_UINT(fw_slot_load(sb->slots[1].requests), 7);
+		CHECK_EQ_UINT(fw_slot_load(sb->slots[2].requests), 0);
+	}
+	CHECK_EQ_INT(fw_scoreboard_commit(sb_fd, 4), 0);
+	close(sb_fd);
 	fw_scoreboard_destroy(sb, path);
 	CHECK(access(path, F_OK) != 0);
 	/* Not a scoreboard: refused. */
 	CHECK(fw_scoreboard_open("/etc/hostname", NULL) == NULL);
 	CHECK(fw_scoreboard_open("/nonexistent", NULL) == NULL);
+	/* A FIFO planted there: refused at once, not waited on. */
+	CHECK_EQ_INT(mkfifo(path, 0600), 0);
+	CHECK(fw_scoreboard_open(path, NULL) == NULL);
+	CHECK_EQ_INT(errno, EPROTO);
+	unlink(path);
+	/* Nor through a symbolic link. */
+	CHECK_EQ_INT(symlink("/etc/hostname", path), 0);
+	CHECK(fw_scoreboard_open(path, NULL) == NULL);
+	unlink(path);
 }
 
 int main(void)

@@ -67,6 +67,20 @@ static bool path_is(const char *want, const char *const *kv, int line)
 
 #define PATH_IS(want, ...) path_is(want, ENV(__VA_ARGS__), __LINE__)
 
+/* fw_req_prepare() refuses the request (the worker answers 400). */
+static void refused(const char *const *kv, const char *why, int line)
+{
+	fw_req *req = req_with(kv);
+	const char *err = NULL;
+
+	if (check_eq_int(__FILE__, line, fw_req_prepare(req, &err), FW_ERROR, "fw_req_prepare",
+			 "FW_ERROR"))
+		check_true(__FILE__, line, err != NULL && strstr(err, why) != NULL, why);
+	fw_req_destroy(req);
+}
+
+#define REFUSED(why, ...) refused(ENV(__VA_ARGS__), why, __LINE__)
+
 static void test_method(void)
 {
 	fw_req *req;
@@ -128,6 +142,41 @@ static void test_path(void)
 	PATH_IS("/s2/p2", "SCRIPT_NAME", "/s1", "PATH_INFO", "/p1", "SCRIPT_NAME", "/s2", "PATH_INFO",
 		"/p2");
 	PATH_IS("/u2", "REQUEST_URI", "/u1", "REQUEST_URI", "/u2");
+}
+
+/*
+ * Dot segments, in every form the front ends pass a path: nginx's
+ * DOCUMENT_URI, Apache's SCRIPT_NAME, the SCRIPT_NAME='' + PATH_INFO of
+ * lighttpd, Caddy and H2O (Caddy passes "/users/.." as the client sent
+ * it), and a bare REQUEST_URI, which fw decodes (so %2e is a dot there).
+ */
+static void test_path_dot_segments(void)
+{
+	const char *dot = "'.' or '..' segment";
+
+	REFUSED(dot, "DOCUMENT_URI", "/users/..");
+	REFUSED(dot, "DOCUMENT_URI", "/users/.");
+	REFUSED(dot, "DOCUMENT_URI", "/users/../status");
+	REFUSED(dot, "SCRIPT_NAME", "/users/..");
+	REFUSED(dot, "SCRIPT_NAME", "", "PATH_INFO", "/users/..");
+	REFUSED(dot, "SCRIPT_NAME", "", "PATH_INFO", "/users/./x");
+	REFUSED(dot, "DOCUMENT_URI", "", "SCRIPT_NAME", "", "PATH_INFO", "/users/..",
+		"REQUEST_URI", "/users/.%2e");
+	/* SCRIPT_NAME and PATH_INFO meet at a slash: "/app/." + "./x" is "/app/../x". */
+	REFUSED(dot, "SCRIPT_NAME", "/app/.", "PATH_INFO", "./x");
+	REFUSED(dot, "REQUEST_URI", "/users/..");
+	REFUSED(dot, "REQUEST_URI", "/users/.%2e");
+	REFUSED(dot, "REQUEST_URI", "/users/%2E%2e?x=1");
+	REFUSED(dot, "REQUEST_URI", "/users/%2e");
+	REFUSED(dot, "REQUEST_URI", "/a/%2e%2e%2fstatus");
+	/* "%252e" decodes to "%2e": fw decodes once, but never routes it either. */
+	REFUSED(dot, "REQUEST_URI", "/users/%252e%252e");
+	REFUSED(dot, "DOCUMENT_URI", "/users/%2e%2e");
+	/* Dots inside a segment are data. */
+	PATH_IS("/users/...", "DOCUMENT_URI", "/users/...");
+	PATH_IS("/users/..x", "SCRIPT_NAME", "", "PATH_INFO", "/users/..x");
+	PATH_IS("/.well-known/a.b", "REQUEST_URI", "/.well-known/a.b");
+	PATH_IS("/x/.%2ex", "REQUEST_URI", "/x/.%252ex");
 }
 
 static void test_env(void)
@@ -217,11 +266,26 @@ static void test_headers(void)
 	CHECK(fw_header(req, "Content") == NULL);
 	CHECK_EQ_UINT(req->content_length, 5);
 	fw_req_destroy(req);
+	/* Caddy's -1 for a chunked upload: the client sent no Content-Length. */
+	req = PREPARED("CONTENT_LENGTH", "-1", "HTTP_TRANSFER_ENCODING", "chunked");
+	CHECK(fw_header(req, "Content-Length") == NULL);
+	CHECK_EQ_STR(fw_env(req, "CONTENT_LENGTH"), "-1");
+	fw_req_destroy(req);
+	req = PREPARED("CONTENT_LENGTH", "");
+	CHECK(fw_header(req, "Content-Length") == NULL);
+	fw_req_destroy(req);
 }
 
+/* What fw_req_prepare() makes of a CONTENT_LENGTH. */
+enum cl_kind {
+	CL_LENGTH,  /* a length the body must have */
+	CL_NONE,    /* no length: the body is read to its end */
+	CL_INVALID, /* refused: 400 */
+};
+
 /* CONTENT_LENGTH value (with its exact length) -> prepare result and length. */
-static void content_length_is(const char *v, size_t vlen, int want_rc, unsigned long long want,
-			      int line)
+static void content_length_is(const char *v, size_t vlen, enum cl_kind want_kind,
+			      unsigned long long want, int line)
 {
 	const char *kv[] = {"CONTENT_LENGTH", v, NULL};
 	size_t lens[] = {vlen};
@@ -231,32 +295,50 @@ static void content_length_is(const char *v, size_t vlen, int want_rc, unsigned 
 
 	set_env_lens(req, kv, lens);
 	rc = fw_req_prepare(req, &err);
-	if (check_eq_int(__FILE__, line, rc, want_rc, v, "expected result")) {
-		if (rc == FW_OK)
-			check_eq_uint(__FILE__, line, req->content_length, want, "content_length", v);
-		else
-			check_true(__FILE__, line, err != NULL && err[0] != '\0', "error message");
+	if (!check_eq_int(__FILE__, line, rc, want_kind == CL_INVALID ? FW_ERROR : FW_OK, v,
+			  "expected result")) {
+		fw_req_destroy(req);
+		return;
+	}
+	if (rc == FW_OK) {
+		check_eq_uint(__FILE__, line, req->content_length, want, "content_length", v);
+		check_eq_int(__FILE__, line, req->has_content_length, want_kind == CL_LENGTH, v,
+			     "has_content_length");
+	} else {
+		check_true(__FILE__, line, err != NULL && err[0] != '\0', "error message");
 	}
 	fw_req_destroy(req);
 }
 
-#define CL_OK(v, want) content_length_is(v, sizeof(v) - 1, FW_OK, want, __LINE__)
-#define CL_BAD(v) content_length_is(v, sizeof(v) - 1, FW_ERROR, 0, __LINE__)
+#define CL_OK(v, want) content_length_is(v, sizeof(v) - 1, CL_LENGTH, want, __LINE__)
+#define CL_UNKNOWN(v) content_length_is(v, sizeof(v) - 1, CL_NONE, 0, __LINE__)
+#define CL_BAD(v) content_length_is(v, sizeof(v) - 1, CL_INVALID, 0, __LINE__)
 
 static void test_content_length(void)
 {
 	fw_req *req = PREPARED("REQUEST_METHOD", "GET");
 
 	CHECK_EQ_UINT(req->content_length, 0);
+	CHECK(!req->has_content_length);
 	fw_req_destroy(req);
-	/* nginx sends an empty CONTENT_LENGTH when the request has no body. */
-	CL_OK("", 0);
+	/*
+	 * No length: the body is read to its end. nginx sends an empty
+	 * CONTENT_LENGTH when the request has no body, Caddy -1 for a chunked
+	 * upload.
+	 */
+	CL_UNKNOWN("");
+	CL_UNKNOWN("-1");
+	CL_UNKNOWN("-4096");
 	CL_OK("0", 0);
 	CL_OK("12345", 12345);
 	CL_OK("007", 7);
 	CL_OK("4611686018427387904", 1ULL << 62);
-	CL_BAD("-1");
 	CL_BAD("-0");
+	CL_BAD("-");
+	CL_BAD("--1");
+	CL_BAD("-1 ");
+	CL_BAD("-x");
+	CL_BAD("-99999999999999999999999");
 	CL_BAD("+5");
 	CL_BAD(" 5");
 	CL_BAD("5 ");
@@ -630,6 +712,7 @@ int main(void)
 {
 	test_method();
 	test_path();
+	test_path_dot_segments();
 	test_env();
 	test_query();
 	test_headers();

@@ -106,6 +106,7 @@ static bool no_match(const struct fw_router *r, const char *method, const char *
 #define MATCHES(r, me, p, label, m) matches(r, me, p, label, m, __LINE__)
 #define NOT_FOUND(r, me, p) no_match(r, me, p, 404, "", __LINE__)
 #define NOT_ALLOWED(r, me, p, allow) no_match(r, me, p, 405, allow, __LINE__)
+#define BAD_PATH(r, me, p) no_match(r, me, p, 400, NULL, __LINE__)
 
 static void test_empty_router(void)
 {
@@ -178,6 +179,45 @@ static void test_params(void)
 	NOT_FOUND(&r, "GET", "/a//b/1");
 	NOT_FOUND(&r, "GET", "/users/42/x");
 	NOT_FOUND(&r, "GET", "/a/1/b");
+	fw_router_finish(&r);
+}
+
+/*
+ * A "." or ".." segment (also with %2e) is never routed: no parameter or
+ * star tail takes it, and a literal or the root cannot be reached through
+ * it. 400, not 404: the path is malformed whatever the routes are.
+ */
+static void test_dot_segments(void)
+{
+	struct fw_router r = {0};
+	struct fw_route_match m;
+
+	ADD(&r, "GET", "/");
+	ADD(&r, "GET", "/admin");
+	ADD(&r, "GET", "/users/:id");
+	ADD(&r, "GET", "/users/:id/posts");
+	ADD(&r, "GET", "/static/*");
+	BAD_PATH(&r, "GET", "/users/..");
+	BAD_PATH(&r, "GET", "/users/.");
+	BAD_PATH(&r, "GET", "/users/.%2e");
+	BAD_PATH(&r, "GET", "/users/%2E%2e");
+	BAD_PATH(&r, "GET", "/users/%2e");
+	BAD_PATH(&r, "GET", "/users/../admin");
+	BAD_PATH(&r, "GET", "/users/x/../../admin");
+	BAD_PATH(&r, "GET", "/users/../posts");
+	BAD_PATH(&r, "GET", "/users/./posts");
+	BAD_PATH(&r, "GET", "/static/../admin");
+	BAD_PATH(&r, "GET", "/static/a/./b");
+	BAD_PATH(&r, "GET", "/static/..");
+	BAD_PATH(&r, "GET", "/..");
+	BAD_PATH(&r, "POST", "/users/..");
+	/* Dots that are not a whole segment are data. */
+	if (MATCHES(&r, "GET", "/users/...", "/users/:id", &m))
+		CHECK_EQ_STR(param(&m, "id"), "...");
+	if (MATCHES(&r, "GET", "/users/..x", "/users/:id", &m))
+		CHECK_EQ_STR(param(&m, "id"), "..x");
+	if (MATCHES(&r, "GET", "/static/a..b/.c", "/static/*", &m))
+		CHECK_EQ_STR(param(&m, "*"), "a..b/.c");
 	fw_router_finish(&r);
 }
 
@@ -448,6 +488,9 @@ static void test_bad_patterns(void)
 	ADD_FAILS(&r, "GET", "/a*b", "not allowed in a literal segment");
 	ADD_FAILS(&r, "GET", "/a/b*", "not allowed in a literal segment");
 	ADD_FAILS(&r, "GET", "/a/**", "not allowed in a literal segment");
+	ADD_FAILS(&r, "GET", "/a/..", "'..' segment");
+	ADD_FAILS(&r, "GET", "/./a", "'..' segment");
+	ADD_FAILS(&r, "GET", "/a/%2e%2e/b", "'..' segment");
 	ADD_FAILS(&r, "GET", "/a?b", "not allowed in a literal segment");
 	ADD_FAILS(&r, "GET", "/a#b", "not allowed in a literal segment");
 	ADD_FAILS(&r, "GET", "/a b", "not allowed in a literal segment");
@@ -555,6 +598,7 @@ int main(void)
 	test_exact();
 	test_params();
 	test_star();
+	test_dot_segments();
 	test_priority();
 	test_405();
 	test_head();

@@ -163,6 +163,9 @@ static void test_header_errors(void)
 	headers_error("CONTENT_LENGTH\0" "99999999999999999999\0", 36, "CONTENT_LENGTH is not a decimal number");
 	headers_error("CONTENT_LENGTH\0" "0", 16, "header block does not end with a NUL");
 	headers_error("", 0, "header block does not end with a NUL");
+	/* A second CONTENT_LENGTH would let one pass max_body_kb and the other size the body. */
+	headers_error("CONTENT_LENGTH\0" "41943040\0" "A\0" "b\0" "CONTENT_LENGTH\0" "0\0", 45,
+		      "CONTENT_LENGTH is repeated");
 }
 
 static void test_header_index(void)

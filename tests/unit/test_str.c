@@ -168,11 +168,33 @@ static void test_parse_uint(void)
 	CHECK(!fw_parse_uint("123", 0, 1000, &v));
 }
 
+/* "." and ".." segments, also with %2e/%2E for a dot; anything else is not one. */
+static void test_path_dot_segment(void)
+{
+	static const char *const dotted[] = {
+		"/..", "/.", "/users/..", "/users/.", "/users/../admin", "/a/./b", "..", ".",
+		"../a", "./a", "/users/.%2e", "/users/%2e.", "/users/%2e%2e", "/users/%2E%2E",
+		"/users/%2e", "/users/%2E", "/%2e%2E/x", "/a/..//b", "//./", "/a/b/c/..",
+	};
+	static const char *const clean[] = {
+		"/", "", "/users", "/users/...", "/users/.../x", "/users/..a", "/users/a..",
+		"/users/.a", "/users/a.", "/a.b", "/.well-known/x", "/users/%2e%2e%2e",
+		"/users/%2", "/users/%2f", "/users/%252e", "/users/.%2", "/users/%2e%2", "//",
+		"/a//b", "/users/%2e_", "/users/%3e", "/users/%2ea",
+	};
+
+	for (size_t i = 0; i < sizeof(dotted) / sizeof(dotted[0]); i++)
+		check_true(__FILE__, __LINE__, fw_path_dot_segment(dotted[i]), dotted[i]);
+	for (size_t i = 0; i < sizeof(clean) / sizeof(clean[0]); i++)
+		check_true(__FILE__, __LINE__, !fw_path_dot_segment(clean[i]), clean[i]);
+}
+
 int main(void)
 {
 	test_percent_decode();
 	test_header_is_cgi();
 	test_is_token();
 	test_parse_uint();
+	test_path_dot_segment();
 	return check_done();
 }
