@@ -9,8 +9,10 @@ FW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # scripts/fresh-test. A full image has more; nothing here may count on it.
 FW_PACKAGES=(
 	# Build: gcc, and clang with its sanitizer runtimes (libclang-rt-dev
-	# follows clang's version, as clang does: libclang-rt-14-dev here).
-	gcc clang libclang-rt-dev pkg-config meson ninja-build
+	# follows clang's version, as clang does: libclang-rt-14-dev here) and
+	# llvm-symbolizer (llvm), without which their reports have addresses
+	# and no function names (e2e-reuse checks a handler's name in one).
+	gcc clang libclang-rt-dev llvm pkg-config meson ninja-build
 	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev
 	# Serve and test: nginx in front; clients (curl, wrk, cgi-fcgi, Perl's
 	# FCGI::Client); promtool checks the metrics; python3 runs the tests.
