@@ -24,6 +24,29 @@ void fw_log_set_level(enum fw_log_level level) { log_level = level; }
 
 void fw_log_capture(struct fw_buf *b) { capture = b; }
 
+int fw_log_file_open(const char *path, bool follow_links)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK |
+				    (follow_links ? 0 : O_NOFOLLOW), 0644);
+	struct stat st;
+
+	if (fd < 0)
+		return -1;
+	/* Writes block again as they should (a full pipe): only the open had to not wait. */
+	if (fstat(fd, &st) != 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 int fw_log_open(const char *path)
 {
 	int fd;
@@ -41,7 +64,7 @@ int fw_log_open(const char *path)
 	 * append to /etc/passwd or the like. A link root owns (/dev/stderr) is
 	 * followed.
 	 */
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
+	if ((fd = fw_log_file_open(path, false)) < 0) {
 		struct stat st;
 		int err = errno;
 
@@ -49,7 +72,7 @@ int fw_log_open(const char *path)
 			errno = err;
 			return -1;
 		}
-		if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		if ((fd = fw_log_file_open(path, true)) < 0)
 			return -1;
 	}
 	/* Keep the stderr we were given, for a reload back to "stderr". */

@@ -11,6 +11,7 @@
 #define FW_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <fw/log.h>
 
 struct fw_buf;
@@ -23,6 +24,15 @@ void fw_log_set_level(enum fw_log_level level);
  * appending and put on fd 2. 0, or -1 with errno.
  */
 int fw_log_open(const char *path);
+
+/*
+ * Open a log file for appending (created 0644): without waiting on a FIFO
+ * that has no reader (ENXIO instead; a planted one would hang the opener),
+ * and, unless follow_links, not through a symbolic link (ELOOP). Only a
+ * regular file, a FIFO or a character device is accepted (EINVAL). The
+ * fd, or -1 with errno.
+ */
+int fw_log_file_open(const char *path, bool follow_links);
 
 /* Open the same file again (logrotate moved it): SIGUSR1. 0, or -1 with errno. */
 int fw_log_reopen(void);

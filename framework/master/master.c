@@ -403,7 +403,7 @@ int fw_access_log_writable(const struct fw_config *cfg)
 
 	if (cfg->access_log[0] != '/')
 		return 0; /* off, stderr or stdout */
-	if ((fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+	if ((fd = fw_log_file_open(cfg->access_log, true)) < 0) {
 		fw_log_errno(FW_LOG_ERROR, "access_log %s: cannot open it for writing as uid %ld (the "
 					   "workers' user); fix its owner or choose another path",
 			     cfg->access_log, (long)geteuid());

@@ -38,7 +38,7 @@ int fw_access_open(struct fw_worker *w)
 		w->access_fd = strcmp(path, "stderr") == 0 ? STDERR_FILENO : STDOUT_FILENO;
 		return 0;
 	}
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+	if ((fd = fw_log_file_open(path, true)) < 0) {
 		fw_log_errno(FW_LOG_ERROR, "open(%s) for the access log", path);
 		return -1;
 	}

@@ -19,6 +19,7 @@
 #include "worker/worker.h"
 
 #define FREE_REQS_MAX 64
+#define BODY_RESERVE (1024 * 1024) /* reserved for a body before its bytes arrive, at most */
 
 fw_req *fw_request_get(struct fw_worker *w)
 {
@@ -144,8 +145,15 @@ int fw_request_params(struct fw_conn *c, fw_req *req)
 		fw_request_reject(c, req, 413);
 		return FW_DONE;
 	}
-	/* One allocation for the whole body instead of doubling through it. */
-	if (req->content_length > 0 && fw_buf_reserve(&req->body, (size_t)req->content_length) != 0) {
+	/*
+	 * One allocation for the whole body instead of doubling through it, up
+	 * to BODY_RESERVE: a peer that declares a large body and sends none of
+	 * it must not make the worker hold that memory (reused free heap is
+	 * resident) on every connection it opens. Beyond, the buffer grows
+	 * with what arrives.
+	 */
+	if (req->content_length > 0 &&
+	    fw_buf_reserve(&req->body, (size_t)FW_MIN(req->content_length, BODY_RESERVE)) != 0) {
 		fw_request_reject(c, req, 500);
 		return FW_DONE;
 	}

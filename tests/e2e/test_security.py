@@ -500,6 +500,38 @@ def section_loose_ends(t):
         app.stop()
 
 
+# ------------------------------------------------- siblings of the findings
+
+def section_siblings(t):
+    with t.section('sibling of 6: a FIFO at error_log does not hang the master'):
+        fifo = t.path('planted.log')
+        os.mkfifo(fifo)
+        app = start(t, 'logfifo', wait=False, error_log=fifo)
+        code = app.wait(20)
+        t.equal('it exits 1 at once, no reader being there (not waiting for one)', code, 1)
+        t.check('naming the file', 'planted.log' in app.log_text(), app.log_text()[-500:])
+    with t.section('sibling of 10: a declared body is not reserved whole before it arrives'):
+        sock = t.path('decl.sock')
+        # A memory limit makes the heap figures fresh every second.
+        app = start(t, 'decl', sock=sock, max_body_kb=16384, rss_limit_mb=4096)
+        base = rc.wait_status(sock, lambda s: s['workers'][0]['heap_kb'] is not None, 10)
+        base = base['workers'][0]['heap_kb'] if base else 0
+        conns = []
+        for _ in range(10):
+            c = harness.FcgiConn(sock)
+            c.send(harness.fcgi_begin(1) + harness.fcgi_stream(harness.FCGI_PARAMS, 1, harness.fcgi_nv(
+                harness.fcgi_params('POST', '/echo', body=b'x' * (16 * MIB)))) +
+                harness.fcgi_record(harness.FCGI_STDIN, 1, b'first bytes'))
+            conns.append(c)
+        s = rc.wait_status(sock, lambda s: s['workers'][0]['heap_kb'] >= base + 9 * 1024, 15)
+        used = s['workers'][0]['heap_kb'] - base if s else None
+        t.check(f'ten 16 MiB bodies declared, none sent: the heap grew by {used} KiB, not 160 MiB',
+                used is not None and used < 40 * 1024, s and s['workers'][0])
+        for c in conns:
+            c.close()
+        app.stop()
+
+
 def main(t):
     section_socket_swap(t)
     section_scgi_length(t)
@@ -514,6 +546,7 @@ def main(t):
     section_graceful_zero(t)
     section_budget(t)
     section_loose_ends(t)
+    section_siblings(t)
 
 
 harness.run(main)

@@ -100,7 +100,13 @@ static void test_sparkline(void)
 /* A scoreboard of three slots: one free, one ready, one draining; an exited worker's totals. */
 static struct fw_scoreboard *board(void)
 {
-	struct fw_scoreboard *sb = calloc(1, sizeof(*sb) + 3 * sizeof(struct fw_slot));
+	/* Slots are page-aligned (one page each, the unit a worker may write). */
+	size_t size = sizeof(struct fw_scoreboard) + 3 * sizeof(struct fw_slot);
+	struct fw_scoreboard *sb = aligned_alloc(_Alignof(struct fw_scoreboard), size);
+
+	if (sb == NULL)
+		abort();
+	memset(sb, 0, size);
 	struct fw_slot *a = &sb->slots[1], *d = &sb->slots[2];
 
 	sb->nslots = 3;
