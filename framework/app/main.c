@@ -14,10 +14,17 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "master/master.h"
+#include "worker/worker.h"
 
 #ifndef FW_ALLOCATOR
 #define FW_ALLOCATOR "unknown"
 #endif
+
+/* How the master starts a worker: the one place that links both (ipc/boot.h). */
+static const struct fw_worker_entry worker_entry = {
+	.main = fw_worker_main,
+	.preboot = fw_worker_preboot,
+};
 
 static void usage(FILE *f, const char *prog)
 {
@@ -114,5 +121,5 @@ FW_API int fw_main(int argc, char **argv)
 	 * processes take no libevent setting from the environment.
 	 */
 	unsetenv("EVENT_SHOW_METHOD");
-	return fw_master_run(&cfg);
+	return fw_master_run(&cfg, &worker_entry);
 }

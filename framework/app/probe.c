@@ -39,7 +39,7 @@ static int ready(const struct fw_scoreboard *sb, char *why, size_t len)
 		return 0;
 	}
 	for (size_t i = 0; i < sb->nslots; i++)
-		accepting += fw_slot_load(sb->slots[i].state) == FW_SLOT_READY;
+		accepting += fw_slot_load(sb->slots[i].state) == FW_WORKER_SERVING;
 	if (accepting == 0) {
 		snprintf(why, len, "no worker is accepting");
 		return 0;

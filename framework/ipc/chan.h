@@ -1,52 +1,16 @@
 /*
  * Master <-> worker messages: fixed-size, typed, over a SOCK_SEQPACKET
  * socketpair (one per worker), so every read is exactly one message and
- * its size is checked before it is used (after OpenBSD's imsg). A file
- * descriptor can ride along (SCM_RIGHTS), for handing over connections.
+ * its size is checked before it is used (after OpenBSD's imsg). File
+ * descriptors can ride along (SCM_RIGHTS), for handing over connections.
+ * What the messages mean is the recycle protocol's (ipc/recycle.h).
  */
 #ifndef FW_IPC_CHAN_H
 #define FW_IPC_CHAN_H
 
-#include <signal.h>
 #include <stdint.h>
 
-enum fw_msg_type {
-	FW_MSG_READY = 1, /* worker -> master: booted, accepting */
-	FW_MSG_STOP,      /* master -> worker: graceful stop (finish in-flight, exit) */
-	FW_MSG_QUIT,      /* master -> worker: fast stop */
-	FW_MSG_RETIRE,    /* worker -> master: replace me; arg = fw_retire_reason, value = figure;
-			     value2 = 1 when the worker is already draining (memory) */
-	FW_MSG_DRAIN,     /* master -> worker: your replacement is ready; hand over and exit.
-			     May carry a socket to that replacement, whose other end the
-			     replacement got when it was forked (fw_worker_boot.peer_in). */
-	FW_MSG_HANDOFF,   /* worker -> master, fds attached: idle connections for another worker;
-			     their kinds in the masks (fw_msg_kind) */
-	FW_MSG_CONN,      /* master -> worker, or retiring worker -> its replacement over the
-			     socket DRAIN carried, fds attached: adopt these connections, of
-			     the kinds the masks say */
-	FW_MSG_REOPEN,    /* master -> worker: reopen the log files (SIGUSR1) */
-	FW_MSG_LIMITS,    /* master -> worker: memory limits now (bytes): value = rss_limit_mb's,
-			     value2 = rss_soft_limit_mb's (a budget shared out again, SIGTTIN/TTOU) */
-	FW_MSG_STUCK,     /* worker -> master, the answer to FW_SIG_STUCK: value = the handler's
-			     start (the signal's value), arg = FW_STUCK_*; with FW_STUCK_ANSWERED
-			     on a kept connection, that connection is attached (for another worker) */
-};
-
-/*
- * A handler stuck past `timeout`: the master queues FW_SIG_STUCK to the
- * worker's main thread with the handler's start time (sival_ptr, as in
- * the slot's handler_ms). The worker's signal handler answers 504 on the
- * request's connection, replies FW_MSG_STUCK and waits to be killed
- * (worker/stuck.c, master/timeout.c). A real-time signal: queued, never
- * merged with another, and no one else's.
- */
-#define FW_SIG_STUCK (SIGRTMIN + 2)
-
-enum fw_stuck_reply {
-	FW_STUCK_GONE = 0,     /* that handler is no longer running: nothing done */
-	FW_STUCK_ANSWERED,     /* 504 written; the worker waits for its SIGKILL */
-	FW_STUCK_UNANSWERED,   /* still stuck, but the 504 could not be written */
-};
+#include "ipc/recycle.h"
 
 struct fw_msg {
 	uint32_t type;
@@ -55,15 +19,7 @@ struct fw_msg {
 	uint64_t value2;
 };
 
-/*
- * What a handed-over connection is, for the worker that adopts it: bit i
- * of value says the i-th descriptor speaks SCGI (else FastCGI), bit i of
- * value2 that it was accepted on status_listen. A FastCGI connection
- * changes hands between two requests, an SCGI one only before its request
- * begins (one request per connection).
- */
-enum { FW_CONN_SCGI = 1, FW_CONN_STATUS = 2 };
-
+/* The kind (FW_CONN_*, ipc/recycle.h) of a message's i-th descriptor, in its masks. */
 static inline void fw_msg_kind_set(struct fw_msg *m, int i, unsigned kind)
 {
 	if (kind & FW_CONN_SCGI)

@@ -16,10 +16,14 @@ static const char *const reason_names[FW_RETIRE_NREASONS] = {
 	[FW_RETIRE_RELOAD] = "reload",
 };
 
-static const char *const state_names[] = {
-	[FW_SLOT_FREE] = "free",         [FW_SLOT_BOOTING] = "booting",
-	[FW_SLOT_READY] = "ready",       [FW_SLOT_DRAINING] = "draining",
-	[FW_SLOT_STOPPING] = "stopping",
+static const char *const mode_names[] = {
+	[FW_WORKER_FREE] = "free",
+	[FW_WORKER_BOOTING] = "booting",
+	[FW_WORKER_SERVING] = "ready",
+	[FW_WORKER_DRAINING_ALONE] = "draining",
+	[FW_WORKER_DRAINING] = "draining",
+	[FW_WORKER_STOPPING] = "stopping",
+	[FW_WORKER_ORPHANED] = "stopping",
 };
 
 const char *fw_retire_reason_name(enum fw_retire_reason r)
@@ -27,9 +31,9 @@ const char *fw_retire_reason_name(enum fw_retire_reason r)
 	return (unsigned)r < FW_RETIRE_NREASONS ? reason_names[r] : "unknown";
 }
 
-const char *fw_slot_state_name(enum fw_slot_state s)
+const char *fw_worker_mode_name(enum fw_worker_mode m)
 {
-	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "unknown";
+	return (unsigned)m < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[m] : "unknown";
 }
 
 /* 1 ms, 2.5 ms, 5 ms ... 10 s, +Inf: Prometheus' usual latency buckets. */

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ipc/recycle.h"
+
 #define FW_MAX_SLOTS 1024
 #define FW_HIST_BUCKETS 14
 #define FW_MEM_HISTORY 120   /* samples per worker: 10 minutes */
@@ -29,34 +31,12 @@
 #define FW_MAX_LISTENERS 8
 #endif
 
-enum fw_slot_state {
-	FW_SLOT_FREE = 0,
-	FW_SLOT_BOOTING,  /* forked, running start-up hooks */
-	FW_SLOT_READY,    /* accepting */
-	FW_SLOT_DRAINING, /* retiring: not accepting, handing over idle connections */
-	FW_SLOT_STOPPING, /* stopping: not accepting, finishing in-flight requests */
-};
-
-/* Why a worker was replaced; the status page counts each. */
-enum fw_retire_reason {
-	FW_RETIRE_NONE = 0,
-	FW_RETIRE_MAX_REQUESTS,
-	FW_RETIRE_MEMORY,
-	FW_RETIRE_TIMEOUT,
-	FW_RETIRE_CRASH,
-	FW_RETIRE_RELOAD,
-	FW_RETIRE_NREASONS,
-};
-
-const char *fw_retire_reason_name(enum fw_retire_reason r);
-const char *fw_slot_state_name(enum fw_slot_state s);
-
 #define FW_SLOT_METHOD_LEN 16
 #define FW_SLOT_PATH_LEN 128
 #define FW_SLOT_ALIGN 4096 /* a page: the unit of protection */
 
 struct fw_slot {
-	uint32_t state;
+	uint32_t state;          /* its fw_worker_mode */
 	int32_t pid;
 	uint32_t in_flight;      /* requests in handlers or deferred */
 	uint32_t conns;

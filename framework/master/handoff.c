@@ -2,8 +2,9 @@
  * Connections in transit. A draining worker gives its idle keepalive
  * connections back through its channel (SCM_RIGHTS) when it has no direct
  * socket to its replacement; the master passes each to the least busy
- * serving worker, or holds it until one is ready. The socket never
- * closes, so nginx never sees a reset and never races a close.
+ * serving worker (the policy's choice: fw_policy_place), or holds it until
+ * one is ready. The socket never closes, so nginx never sees a reset and
+ * never races a close.
  */
 #include <string.h>
 #include <sys/socket.h>
@@ -13,11 +14,9 @@
 #include "ipc/chan.h"
 #include "master/master.h"
 
-#define STUCK_MS 500       /* a handler running this long: no connection goes to its worker */
-
 void fw_handoff_push(struct fw_master *m, int fd, unsigned kind)
 {
-	if (m->mode != FW_RUNNING || m->nhandoffs == FW_HANDOFF_QUEUE) {
+	if (m->pol.mode != FW_RUNNING || m->nhandoffs == FW_HANDOFF_QUEUE) {
 		/* Stopping, or a flood no worker takes: the connection ends here. */
 		shutdown(fd, SHUT_RDWR);
 		close(fd);
@@ -26,56 +25,19 @@ void fw_handoff_push(struct fw_master *m, int fd, unsigned kind)
 	m->handoffs[m->nhandoffs++] = (struct fw_handoff){.fd = fd, .kind = kind};
 }
 
-/* The serving worker with the fewest connections, counting what it was just given. */
-static struct fw_proc *least_busy(struct fw_master *m, const size_t *given)
-{
-	struct fw_proc *best = NULL;
-	uint64_t best_load = UINT64_MAX;
-
-	for (size_t i = 0; i < m->nprocs_max; i++) {
-		struct fw_proc *p = &m->procs[i];
-		uint64_t load;
-
-		const struct fw_slot *s = &m->sb->slots[i];
-		uint64_t busy = fw_slot_load(s->handler_ms);
-
-		if ((p->state != FW_PROC_READY && p->state != FW_PROC_RETIRING) || p->timed_out)
-			continue;
-		/* Not to a worker stuck in a handler, nor past its max_conns. */
-		if ((busy != 0 && fw_now_ms() - busy > STUCK_MS) ||
-		    fw_slot_load(s->conns) + given[i] >= (uint64_t)m->cfg.max_conns)
-			continue;
-		/* A retiring worker would only have to pass it on again. */
-		load = fw_slot_load(s->conns) + given[i] + (p->state == FW_PROC_RETIRING ? 1000000 : 0);
-		if (load < best_load) {
-			best = p;
-			best_load = load;
-		}
-	}
-	return best;
-}
-
 /*
  * Pass the waiting connections on: each to the least busy serving worker
  * (counting what this round gave it), in one message per worker.
  */
 void fw_handoff_forward(struct fw_master *m)
 {
-	static size_t given[FW_MAX_SLOTS];
 	static int dest[FW_HANDOFF_QUEUE];
 	static struct fw_handoff left[FW_HANDOFF_QUEUE];
 	size_t nleft = 0;
 
 	if (m->nhandoffs == 0)
 		return;
-	memset(given, 0, m->nprocs_max * sizeof(given[0]));
-	for (size_t i = 0; i < m->nhandoffs; i++) {
-		struct fw_proc *p = m->mode == FW_RUNNING ? least_busy(m, given) : NULL;
-
-		dest[i] = p != NULL ? (int)(p - m->procs) : -1;
-		if (p != NULL)
-			given[dest[i]]++;
-	}
+	fw_policy_place(&m->pol, fw_master_readings(m), fw_now_ms(), m->nhandoffs, dest);
 	for (size_t i = 0; i < m->nhandoffs; i++) {
 		int slot = dest[i], batch[FW_CHAN_MAX_FDS], n = 0;
 		size_t picked[FW_CHAN_MAX_FDS];
@@ -84,7 +46,7 @@ void fw_handoff_forward(struct fw_master *m)
 		if (slot == -2)
 			continue; /* sent with an earlier one */
 		if (slot < 0) {
-			if (m->mode == FW_RUNNING)
+			if (m->pol.mode == FW_RUNNING)
 				left[nleft++] = m->handoffs[i]; /* no worker ready yet */
 			else
 				close(m->handoffs[i].fd);

@@ -1,9 +1,14 @@
 /*
  * The master: a small supervisor that never serves a request. It owns the
- * listening socket, the scoreboard and the process table; it forks
+ * listening sockets, the scoreboard and the process table; it forks
  * workers, replaces the ones that ask to retire (replacement first), that
  * die or that run past `timeout`, passes idle connections between workers,
  * and stops them all on a signal.
+ *
+ * What it decides is policy.c's, a pure function of the table and an
+ * event; this side turns what happens (signals, messages, exits, time)
+ * into events (master.c), and carries the decisions out (act.c) with the
+ * process table's descriptors (proc.c).
  */
 #ifndef FW_MASTER_MASTER_H
 #define FW_MASTER_MASTER_H
@@ -13,119 +18,115 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "ipc/boot.h"
 #include "ipc/scoreboard.h"
 #include "master/cgroup.h"
-#include "master/listen.h"
+#include "master/policy.h"
+#include "master/sockets.h"
 
-enum fw_proc_state {
-	FW_PROC_FREE = 0,
-	FW_PROC_BOOTING,  /* forked, READY not yet received */
-	FW_PROC_READY,    /* serving */
-	FW_PROC_RETIRING, /* asked to be replaced; serving until its replacement is ready */
-	FW_PROC_DRAINING, /* told to drain (or draining by itself): finishing, handing over */
-	FW_PROC_STOPPING, /* told to stop */
-};
-
+/* What the master holds for a worker, beside the policy's view (same index). */
 struct fw_proc {
-	enum fw_proc_state state;
-	pid_t pid;
+	pid_t pid;                    /* 0: free */
 	int chan;                     /* master's end of the channel; -1 once closed */
 	int chan_worker;              /* the worker's end, kept until reaping (proc.c); -1 */
-	uint64_t spawned_ms;
-	enum fw_retire_reason retire; /* why it retires; NONE when only scaled down */
-	uint64_t retire_ms;           /* when it asked: the queue's order */
-	uint64_t retire_figure;       /* requests served, or private KiB */
-	bool replacement_started;     /* a replacement is booting for it */
-	int replaces;                 /* for a replacement: the slot it replaces, or -1 */
-	pid_t replaces_pid;
-	int peer;                     /* for a replacement not yet ready: the master's end of its
+	int peer;                     /* a replacement not yet ready: the master's end of its
 				       * socket pair to the worker it replaces, or -1 */
-	bool timed_out;               /* the master killed it past `timeout` */
 	struct fw_stuck *stuck;       /* past `timeout`, asked to answer 504 (timeout.c); NULL */
-	int boot_round;               /* m->boot_failures when it was forked */
 };
 
-enum fw_master_mode { FW_RUNNING, FW_STOPPING, FW_QUITTING };
+/*
+ * A worker just reaped, as it was: its slot is free (and may be taken
+ * again) by the time its exit is accounted (act.c).
+ */
+struct fw_exited {
+	pid_t pid;
+	int status;                   /* from waitpid() */
+	uint64_t requests;
+	uint64_t handler_ms;          /* a handler was running since; 0 */
+	struct fw_slot_request r;     /* ... this one */
+};
 
 #define FW_HANDOFF_QUEUE 4096
 
 struct fw_master {
 	struct fw_config cfg;         /* the master's copy; replaced by a reload */
+	const struct fw_worker_entry *entry;
 	struct fw_listener listeners[FW_MAX_LISTENERS];
 	int nlisteners;
 	struct fw_scoreboard *sb;
 	int sb_fd;                    /* its file: slots get their blocks before their first worker */
 	size_t sb_committed;          /* slots below this have them */
 	char state_path[256];         /* the scoreboard's file */
+	struct fw_policy pol;         /* the decisions' state (policy.h) */
 	struct fw_proc procs[FW_MAX_SLOTS];
-	size_t nprocs_max;            /* slots in use are below this index */
-	int workers_wanted;
-	enum fw_master_mode mode;
-	uint64_t stop_deadline_ms;
-	bool killed;                  /* SIGKILL sent at the stop deadline */
-	int boot_failures;            /* in a row, reset by a READY */
-	uint64_t spawn_after_ms;
-	bool announced;               /* "ready" logged once all first workers were up */
-	bool reloading;              /* HUP in progress: READY=1 once the new generation serves */
-	int exit_status;
 	pid_t pid;
 	bool single_threaded;         /* fork without atfork handlers (_Fork) */
-	bool prefork_due;             /* fw_worker_preboot(), fw_trim_zero_pages() before the next fork */
+	bool prefork_due;             /* entry->preboot, fw_trim_zero_pages() before the next fork */
 	struct fw_cgroup cgroup;        /* the container's memory limit, if any */
-	pid_t cgroup_victim;            /* the worker recycled for it, until it exits */
-	uint64_t cgroup_warned_ms;      /* last "the memory is elsewhere" warning */
 	bool rss_limit_derived;         /* cfg.rss_limit_mb came from the cgroup limit */
 	struct fw_handoff {
 		int fd;
-		unsigned kind;          /* FW_CONN_* (ipc/chan.h) */
+		unsigned kind;          /* FW_CONN_* (ipc/recycle.h) */
 	} handoffs[FW_HANDOFF_QUEUE];   /* connections waiting for a worker */
 	size_t nhandoffs;
+	struct fw_exited exited;      /* the worker whose FW_EV_EXIT is being handled */
 };
 
 /* Run the master until it stops; returns the process exit status. */
-int fw_master_run(const struct fw_config *cfg);
+int fw_master_run(const struct fw_config *cfg, const struct fw_worker_entry *entry);
 
-/* master.c: read every queued message of a worker's channel */
-void fw_master_read_channel(struct fw_master *m, struct fw_proc *p);
+/* init.c: sockets, scoreboard, privileges; 0, or -1 after logging (what was opened is closed). */
+int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struct fw_worker_entry *entry);
+void fw_master_finish(struct fw_master *m);
+/* "fastcgi on /run/app.sock, scgi on 127.0.0.1:4000" */
+void fw_listeners_text(const struct fw_master *m, char *out, size_t len);
+
+/* master.c: what happened, to the policy, and its decisions carried out */
+void fw_master_event(struct fw_master *m, const struct fw_event *ev);
+/* Read every queued message of a worker's channel. */
+void fw_master_read_channel(struct fw_master *m, int slot);
+/* What the scoreboard says of every slot (TICK, RELOAD, placing connections). */
+const struct fw_readings *fw_master_readings(struct fw_master *m);
+
+/* act.c: one decision of the policy carried out (a spawn that fails is an event of its own) */
+void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now);
 
 struct fw_msg;
 
-/* proc.c: the process table */
-int fw_proc_spawn(struct fw_master *m, int replaces);
+/* proc.c: the process table's descriptors */
+/* Fork a worker into slot (replaces: the slot it stands in for, or -1). 0, or -1 after logging. */
+int fw_proc_spawn(struct fw_master *m, int slot, int replaces);
+/* Reap every exited worker: its last messages, then FW_EV_EXIT. */
 void fw_proc_reap(struct fw_master *m);
-size_t fw_proc_count(const struct fw_master *m, enum fw_proc_state st);
-size_t fw_proc_live(const struct fw_master *m);
-void fw_proc_signal_all(struct fw_master *m, int sig);
-void fw_proc_send_all(struct fw_master *m, uint32_t type);
-void fw_proc_send_all_keep(struct fw_master *m, uint32_t type);
-/* The same, with a message of the caller's (a value to carry). */
+int fw_proc_send(struct fw_master *m, int slot, uint32_t type, int fd);
+/* To every live worker, without changing anything (a reopen, new limits). */
 void fw_proc_send_msg_all(struct fw_master *m, const struct fw_msg *msg);
-int fw_proc_send(struct fw_proc *p, uint32_t type, int fd);
 void fw_proc_peer_close(struct fw_proc *p);
 
-/* recycle.c: replacement first, scaling, reload */
-void fw_recycle_retire_wanted(struct fw_master *m, struct fw_proc *p, enum fw_retire_reason why,
-			      uint64_t figure, bool draining);
-void fw_recycle_ready(struct fw_master *m, struct fw_proc *p);
-void fw_recycle_step(struct fw_master *m);
-/* SIGHUP: 0 once the workers are being replaced, -1 if the file has errors (nothing changes). */
-int fw_recycle_reload(struct fw_master *m);
+/* fork.c: fork (and the worker's exit), with what makes a recycle cheap */
+pid_t fw_fork(struct fw_master *m);
+_Noreturn void fw_fork_exit(int status);
+
+/* reload.c: SIGHUP: 0 with the new configuration in m, -1 if the file has errors (nothing changes). */
+int fw_reload(struct fw_master *m);
 
 /* handoff.c: connections waiting for a worker */
 /* A connection of that kind (FW_CONN_*) for another worker; the master owns fd from here. */
 void fw_handoff_push(struct fw_master *m, int fd, unsigned kind);
 void fw_handoff_forward(struct fw_master *m);
 
-/* timeout.c: handlers stuck past `timeout`, workers stuck booting */
-void fw_timeouts_check(struct fw_master *m, uint64_t now);
+/* timeout.c: the evidence of a stuck handler, the question, the answer, the kill */
+void fw_timeout_ask(struct fw_master *m, int slot, uint64_t since, uint64_t ran_ms);
+void fw_timeout_done(struct fw_master *m, int slot, int reply);
 /* A worker's FW_MSG_STUCK, with the descriptor it carried (-1): true when fd was kept. */
-bool fw_timeout_reply(struct fw_master *m, struct fw_proc *p, const struct fw_msg *msg, int fd);
+bool fw_timeout_reply(struct fw_master *m, int slot, const struct fw_msg *msg, int fd);
 /* The worker is gone: what was kept about its stuck handler goes too. */
 void fw_timeout_forget(struct fw_proc *p);
 
 /* budget.c: the cgroup memory limit; the limits in effect, for the status page */
 void fw_cgroup_budget(struct fw_master *m);
-void fw_cgroup_check(struct fw_master *m);
+/* The group's working set, into the readings and the scoreboard (each tick). */
+void fw_cgroup_read(struct fw_master *m, struct fw_readings *r);
 void fw_limits_publish(struct fw_master *m);
 
 /*

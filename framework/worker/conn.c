@@ -7,7 +7,8 @@
  *
  * Closing is deferred to safe points (the end of an event callback, or of
  * an async completion) so that no code below them uses a freed connection:
- * fw_conn_send() only marks a failed connection `broken`.
+ * fw_conn_send() only marks a failed connection BROKEN. The states of a
+ * connection, and how one leads to the next, are in ipc/recycle.h.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ static void reading(struct fw_conn *c, bool on)
 		return;
 	if ((on ? event_add(&c->rev, NULL) : event_del(&c->rev)) != 0) {
 		fw_log(FW_LOG_ERROR, "event_%s: cannot watch connection %d", on ? "add" : "del", c->fd);
-		c->broken = true;
+		fw_conn_break(c);
 		return;
 	}
 	c->reading = on;
@@ -52,7 +53,7 @@ static void writing(struct fw_conn *c, bool on)
 		return;
 	if ((on ? event_add(&c->wev, NULL) : event_del(&c->wev)) != 0) {
 		fw_log(FW_LOG_ERROR, "event_%s: cannot watch connection %d", on ? "add" : "del", c->fd);
-		c->broken = true;
+		fw_conn_break(c);
 		return;
 	}
 	c->writing = on;
@@ -68,7 +69,7 @@ static void io_error(struct fw_conn *c, const char *call)
 	/* A peer that resets is routine (nginx gave up on a slow request). */
 	fw_log_errno(errno == ECONNRESET || errno == EPIPE ? FW_LOG_DEBUG : FW_LOG_WARN, "%s(fd %d)",
 		     call, c->fd);
-	c->broken = true;
+	fw_conn_break(c);
 }
 
 static bool backed_up(const struct fw_conn *c)
@@ -88,13 +89,13 @@ static void conn_feed(struct fw_conn *c, const uint8_t *data, size_t len)
 	size_t used;
 
 	if (fw_session_feed(c, data, len, backed_up, &used) != FW_OK) {
-		c->broken = true;
+		fw_conn_break(c);
 		return;
 	}
 	if (used < len) {
 		if (fw_buf_append(&c->held, data + used, len - used) != 0) {
 			fw_log(FW_LOG_ERROR, "out of memory holding %zu bytes of input", len - used);
-			c->broken = true;
+			fw_conn_break(c);
 			return;
 		}
 		reading(c, false);
@@ -109,7 +110,7 @@ static void conn_resume(struct fw_conn *c)
 	if (c->held.len > 0) {
 		if (fw_session_feed(c, (const uint8_t *)c->held.data, c->held.len, backed_up, &used) !=
 		    FW_OK) {
-			c->broken = true;
+			fw_conn_break(c);
 			return;
 		}
 		fw_buf_consume(&c->held, used);
@@ -117,7 +118,7 @@ static void conn_resume(struct fw_conn *c)
 			return; /* backed up again */
 		fw_buf_release(&c->held);
 	}
-	if (!c->peer_closed)
+	if (c->state != FW_CONN_PEER_GONE)
 		reading(c, true);
 }
 
@@ -133,8 +134,7 @@ static void conn_eof(struct fw_conn *c)
 		fw_conn_close(c, "closed by peer");
 		return;
 	}
-	c->peer_closed = true;
-	c->close_after_flush = true;
+	c->state = FW_CONN_PEER_GONE;
 	reading(c, false);
 }
 
@@ -145,7 +145,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(what);
 	n = read(fd, read_buf, sizeof(read_buf));
-	if (c->lingering) {
+	if (c->state == FW_CONN_LINGERING) {
 		/* Whatever comes now is dropped; the peer's close ends it. */
 		if (n == 0 || (n < 0 && !transient(errno)))
 			fw_conn_close(c, NULL);
@@ -183,7 +183,7 @@ void fw_conn_read_now(struct fw_conn *c)
 	 * lingers (swept, not watched), the peer closed, or reading waits
 	 * for output to drain (conn_resume turns it on).
 	 */
-	if (!c->reading && !c->lingering && !c->peer_closed && !c->handoff_pending &&
+	if (!c->reading && (c->state == FW_CONN_ACTIVE || c->state == FW_CONN_LAST) &&
 	    c->held.len == 0) {
 		reading(c, true);
 		conn_settle(c); /* closes it if event_add failed */
@@ -252,7 +252,7 @@ void fw_conn_send(struct fw_conn *c)
 			reading(c, false);
 		return;
 	}
-	if (c->broken) {
+	if (fw_conn_broken(c)) {
 		fw_buf_reset(scratch, SCRATCH_KEEP);
 		return;
 	}
@@ -288,11 +288,6 @@ bool fw_conn_idle(const struct fw_conn *c)
 	       fw_session_at_boundary(c);
 }
 
-void fw_conn_stop(struct fw_conn *c)
-{
-	c->draining = true;
-	conn_settle(c);
-}
 
 /*
  * Can the connection change hands now? Only between requests (or, for
@@ -305,7 +300,7 @@ void fw_conn_stop(struct fw_conn *c)
  */
 static bool handoff_ready(const struct fw_conn *c)
 {
-	return c->w->draining && !c->w->master_gone && fw_conn_idle(c) && fw_session_movable(c);
+	return fw_worker_draining(c->w) && fw_conn_idle(c) && fw_session_movable(c);
 }
 
 /*
@@ -320,7 +315,7 @@ static void handoff_mark(struct fw_conn *c)
 {
 	reading(c, false);
 	writing(c, false);
-	c->handoff_pending = true;
+	c->state = FW_CONN_MOVING;
 	event_active(&c->w->handoff_ev, EV_TIMEOUT, 0);
 }
 
@@ -333,7 +328,7 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 
 	*more = false;
 	for (c = w->conns; c != NULL; c = c->next) {
-		if (!c->handoff_pending)
+		if (c->state != FW_CONN_MOVING)
 			continue;
 		if (n == FW_CHAN_MAX_FDS) {
 			*more = true;
@@ -367,16 +362,14 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 			return FW_AGAIN;
 		fw_log_errno(FW_LOG_WARN, "sendmsg(handing over %d connections)", n);
 		for (int i = 0; i < n; i++)
-			batch[i]->handoff_pending = false, batch[i]->broken = true;
+			fw_conn_break(batch[i]);
 		for (int i = 0; i < n; i++)
 			fw_conn_close(batch[i], NULL);
 		return FW_ERROR;
 	}
 sent:
-	for (int i = 0; i < n; i++) {
-		batch[i]->handoff_pending = false;
+	for (int i = 0; i < n; i++)
 		fw_conn_close(batch[i], NULL); /* our copy of the descriptor only */
-	}
 	return FW_OK;
 }
 
@@ -420,17 +413,17 @@ static void linger_arm(struct fw_worker *w)
 /* Shut the write side down and leave the connection to the sweep. */
 static void conn_linger(struct fw_conn *c)
 {
-	if (c->peer_closed || c->w->stopping || shutdown(c->fd, SHUT_WR) != 0) {
+	if (c->state != FW_CONN_LAST || fw_worker_stopping(c->w) || shutdown(c->fd, SHUT_WR) != 0) {
 		fw_conn_close(c, NULL);
 		return;
 	}
 	reading(c, false);
 	writing(c, false);
-	if (c->broken) {
+	if (fw_conn_broken(c)) {
 		fw_conn_close(c, NULL);
 		return;
 	}
-	c->lingering = true;
+	c->state = FW_CONN_LINGERING;
 	c->linger_since = fw_now_ms();
 	c->w->nlingering++;
 	linger_arm(c->w);
@@ -442,7 +435,7 @@ static bool linger_sweep_one(struct fw_conn *c, void *arg)
 	uint64_t now = *(const uint64_t *)arg;
 	ssize_t n = 1;
 
-	if (!c->lingering)
+	if (c->state != FW_CONN_LINGERING)
 		return false;
 	for (int i = 0; i < LINGER_READS && n > 0; i++)
 		n = read(c->fd, read_buf, sizeof(read_buf));
@@ -479,22 +472,38 @@ size_t fw_conn_unsent(const struct fw_conn *c)
 
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now)
 {
-	return c->lingering && now - c->linger_since > LINGER_MS;
+	return c->state == FW_CONN_LINGERING && now - c->linger_since > LINGER_MS;
 }
 
 /* The safe point: close the connection if it failed or is done. */
 static void conn_settle(struct fw_conn *c)
 {
-	if (c->broken || (c->lingering && c->draining))
-		fw_conn_close(c, c->broken ? "I/O or protocol error" : NULL);
-	else if (c->handoff_pending || c->lingering)
+	bool stopping = fw_worker_stopping(c->w);
+
+	switch (c->state) {
+	case FW_CONN_BROKEN:
+		fw_conn_close(c, "I/O or protocol error");
 		return;
-	else if (c->draining && handoff_ready(c))
-		handoff_mark(c);
-	else if (c->close_after_flush && fw_conn_idle(c))
-		conn_linger(c);
-	else if (c->draining && fw_conn_idle(c))
-		fw_conn_close(c, NULL);
+	case FW_CONN_LINGERING:
+		if (stopping)
+			fw_conn_close(c, NULL); /* its answer is out: no need to wait for the peer */
+		return;
+	case FW_CONN_MOVING:
+		return;
+	case FW_CONN_PEER_GONE:
+	case FW_CONN_LAST:
+		if (fw_conn_idle(c))
+			conn_linger(c); /* closes at once without a peer (or while stopping) */
+		return;
+	case FW_CONN_ACTIVE:
+		if (!stopping || !fw_conn_idle(c))
+			return;
+		if (handoff_ready(c))
+			handoff_mark(c);
+		else
+			fw_conn_close(c, NULL);
+		return;
+	}
 }
 
 void fw_conn_settle(struct fw_conn *c)
@@ -546,7 +555,7 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 		fw_log(FW_LOG_DEBUG, "connection %d %s with a request in progress", c->fd, why);
 	if (c->req != NULL)
 		fw_request_abandon(c, c->req);
-	if (c->lingering)
+	if (c->state == FW_CONN_LINGERING)
 		w->nlingering--;
 	if (c->reading)
 		event_del(&c->rev);

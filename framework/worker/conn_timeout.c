@@ -25,7 +25,7 @@ static bool over(uint64_t now, uint64_t since, int seconds)
 
 static bool idle(const struct fw_conn *c)
 {
-	return fw_conn_idle(c) && c->recv_since == 0 && !c->lingering && !c->handoff_pending;
+	return c->state == FW_CONN_ACTIVE && fw_conn_idle(c) && c->recv_since == 0;
 }
 
 static bool sweep_one(struct fw_conn *c, void *arg)
@@ -51,7 +51,7 @@ static bool sweep_one(struct fw_conn *c, void *arg)
 	} else {
 		return false;
 	}
-	c->broken = true;
+	fw_conn_break(c);
 	fw_conn_settle(c);
 	return true;
 }

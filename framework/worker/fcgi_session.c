@@ -31,7 +31,7 @@ static int protocol_error(struct fw_conn *c, const char *what)
 void fw_fcgi_end(struct fw_conn *c, uint16_t id, uint8_t protocol_status)
 {
 	if (fw_fcgi_put_end(fw_conn_outbuf(c), id, 0, protocol_status) != 0)
-		c->broken = true;
+		fw_conn_break(c);
 	fw_conn_send(c);
 }
 
@@ -67,13 +67,13 @@ static int on_begin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 	 */
 	if (c->input_open) {
 		c->input_open = false;
-		if (c->close_after_flush)
+		if (fw_conn_ending(c))
 			return FW_OK;
 	}
 	if (ev->role != FCGI_RESPONDER || (req = fw_request_get(c->w)) == NULL) {
 		/* Refused; without FCGI_KEEP_CONN the application closes (spec 5.1). */
 		if ((ev->flags & FCGI_KEEP_CONN) == 0)
-			c->close_after_flush = true;
+			fw_conn_last(c);
 		fw_fcgi_end(c, ev->id, ev->role != FCGI_RESPONDER ? FCGI_UNKNOWN_ROLE : FCGI_OVERLOADED);
 		return FW_OK;
 	}
@@ -172,7 +172,7 @@ static int on_abort(struct fw_conn *c, const struct fw_fcgi_event *ev)
 	if (c->req == NULL || c->req->id != ev->id)
 		return FW_OK; /* answered already: END_REQUEST is on its way */
 	if (!c->keepalive)
-		c->close_after_flush = true;
+		fw_conn_last(c);
 	fw_request_abandon(c, c->req);
 	fw_fcgi_end(c, ev->id, FCGI_REQUEST_COMPLETE);
 	return FW_OK;
@@ -203,7 +203,7 @@ static void get_values_answer(struct fw_conn *c)
 	uint8_t h[FCGI_HEADER_LEN];
 	fw_fcgi_header(h, FCGI_GET_VALUES_RESULT, 0, (uint16_t)body.len, 0);
 	if (fw_buf_append(out, h, sizeof(h)) != 0 || fw_buf_append(out, body.data, body.len) != 0)
-		c->broken = true;
+		fw_conn_break(c);
 	free(nv);
 	fw_buf_release(&body);
 	fw_buf_release(&c->mgmt);
@@ -237,7 +237,7 @@ static int dispatch(struct fw_conn *c, const struct fw_fcgi_event *ev)
 	case FW_FCGI_EV_UNKNOWN:
 		if (ev->last || ev->len == 0) {
 			if (fw_fcgi_put_unknown_type(fw_conn_outbuf(c), ev->type) != 0)
-				c->broken = true;
+				fw_conn_break(c);
 			fw_conn_send(c);
 		}
 		return FW_OK;
@@ -254,7 +254,7 @@ int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len,
 	size_t pos = 0, n;
 
 	*used = 0;
-	while (pos < len && !c->broken && !(c->close_after_flush && !c->input_open)) {
+	while (pos < len && !fw_conn_broken(c) && !(fw_conn_ending(c) && !c->input_open)) {
 		int r;
 
 		/* The parser resumes anywhere: stopping between two events is safe. */
@@ -270,7 +270,7 @@ int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len,
 			return FW_ERROR;
 	}
 	/* After the last request of a connection that closes, the rest is dropped. */
-	*used = c->close_after_flush && !c->input_open ? len : pos;
+	*used = fw_conn_ending(c) && !c->input_open ? len : pos;
 	return FW_OK;
 }
 
@@ -310,15 +310,15 @@ void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status)
 	/* fcgi_stderr: nginx logs these at error level, before it reads the answer. */
 	if (req->err.len > 0 && (fw_fcgi_put_stream(out, FCGI_STDERR, req->id, req->err.data, req->err.len) != 0 ||
 				 fw_fcgi_put_stream(out, FCGI_STDERR, req->id, NULL, 0) != 0))
-		c->broken = true;
+		fw_conn_break(c);
 	if (put_head(out, req, status) != 0 ||
 	    (blen > 0 && fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, body, blen) != 0) ||
 	    fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, NULL, 0) != 0 ||
 	    fw_fcgi_put_end(out, req->id, 0, FCGI_REQUEST_COMPLETE) != 0) {
 		fw_log(FW_LOG_ERROR, "out of memory building a %zu-byte response; closing", blen);
-		c->broken = true;
+		fw_conn_break(c);
 	}
 	if (!req->keep_conn)
-		c->close_after_flush = true;
+		fw_conn_last(c);
 	fw_conn_send(c);
 }

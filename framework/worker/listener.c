@@ -118,7 +118,7 @@ static void on_accept_pause_end(evutil_socket_t fd, short what, void *arg)
 
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
-	if (!w->stopping && w->nconns < (size_t)w->cfg->max_conns)
+	if (!fw_worker_stopping(w) && w->nconns < (size_t)w->cfg->max_conns)
 		listen_on(w, true);
 }
 
@@ -139,7 +139,7 @@ void fw_listener_stop(struct fw_worker *w)
 
 void fw_listener_conn_closed(struct fw_worker *w)
 {
-	if (!w->accepting && !w->stopping && w->nconns < (size_t)w->cfg->max_conns &&
+	if (!w->accepting && !fw_worker_stopping(w) && w->nconns < (size_t)w->cfg->max_conns &&
 	    !evtimer_pending(&w->accept_pause_ev, NULL))
 		listen_on(w, true);
 }

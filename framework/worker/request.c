@@ -204,7 +204,7 @@ static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
 	status = m->fn(req, m->arg);
 	fw_log_capture(NULL);
 	fw_slot_request_end(w->slot);
-	fw_stuck_end();
+	fw_stuck_end(w);
 	return status;
 }
 
@@ -295,7 +295,7 @@ void fw_request_time_out(struct fw_conn *c, fw_req *req)
 	 * recycled.
 	 */
 	if ((answer = fw_request_get(w)) == NULL) {
-		c->broken = true;
+		fw_conn_break(c);
 		detach_deferred(w, req);
 		return;
 	}

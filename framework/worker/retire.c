@@ -57,7 +57,7 @@ static void retire_send(struct fw_worker *w)
 	struct fw_msg m = {.type = FW_MSG_RETIRE, .arg = w->retire_reason, .value = w->retire_figure,
 			   .value2 = w->retire_reason == FW_RETIRE_MEMORY};
 
-	if (w->retire_sent || w->master_gone || w->retire_reason == FW_RETIRE_NONE)
+	if (w->retire_sent || w->mode == FW_WORKER_ORPHANED || w->retire_reason == FW_RETIRE_NONE)
 		return;
 	if (fw_chan_send(w->chan_fd, &m, -1) != 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -95,7 +95,8 @@ static void retire_memory(struct fw_worker *w, uint64_t kb)
 /* May memory still retire the worker? Not twice, nor one that stops for good. */
 static bool memory_watched(const struct fw_worker *w)
 {
-	return w->retire_reason != FW_RETIRE_MEMORY && !(w->stopping && !w->draining);
+	return w->retire_reason != FW_RETIRE_MEMORY &&
+	       (w->mode == FW_WORKER_SERVING || fw_worker_draining(w));
 }
 
 void fw_retire_check(struct fw_worker *w)
@@ -104,7 +105,7 @@ void fw_retire_check(struct fw_worker *w)
 
 	if (!memory_watched(w))
 		return;
-	if (w->retire_reason == FW_RETIRE_NONE && !w->stopping && w->retire_after != 0 &&
+	if (w->retire_reason == FW_RETIRE_NONE && w->mode == FW_WORKER_SERVING && w->retire_after != 0 &&
 	    w->app_requests >= w->retire_after) {
 		retire_want(w, FW_RETIRE_MAX_REQUESTS, w->app_requests);
 		return;

@@ -18,12 +18,12 @@ bool fw_scgi_at_boundary(const struct fw_conn *c)
 {
 	/* Nothing read yet, or the body complete (the connection only closes then). */
 	return !c->input_open && (c->req != NULL || fw_scgi_parser_untouched(&c->p.scgi) ||
-				  c->close_after_flush);
+				  fw_conn_ending(c));
 }
 
 bool fw_scgi_fresh(const struct fw_conn *c)
 {
-	return c->req == NULL && !c->input_open && !c->close_after_flush &&
+	return c->req == NULL && !c->input_open && !fw_conn_ending(c) &&
 	       fw_scgi_parser_untouched(&c->p.scgi);
 }
 
@@ -120,7 +120,7 @@ int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len, size_t *con
 
 	*consumed = len;
 	/* Until the parser says AGAIN: a body of 0 bytes ends without any input. */
-	while (!c->broken) {
+	while (!fw_conn_broken(c)) {
 		int r = fw_scgi_parse(&c->p.scgi, data + pos, len - pos, &used, &ev);
 
 		pos += used;
@@ -142,8 +142,8 @@ void fw_scgi_respond(struct fw_conn *c, fw_req *req, int status)
 
 	if (fw_resp_head(req, status, out) != FW_OK || (blen > 0 && fw_buf_append(out, body, blen) != 0)) {
 		fw_log(FW_LOG_ERROR, "out of memory building a %zu-byte response; closing", blen);
-		c->broken = true;
+		fw_conn_break(c);
 	}
-	c->close_after_flush = true;
+	fw_conn_last(c);
 	fw_conn_send(c);
 }

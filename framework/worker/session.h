@@ -52,7 +52,7 @@ static inline void fw_session_respond(struct fw_conn *c, fw_req *req, int status
  */
 static inline bool fw_session_movable(const struct fw_conn *c)
 {
-	return c->proto == FW_PROTO_SCGI ? fw_scgi_fresh(c) : c->keepalive && !c->close_after_flush;
+	return c->proto == FW_PROTO_SCGI ? fw_scgi_fresh(c) : c->keepalive && c->state == FW_CONN_ACTIVE;
 }
 
 /* Between requests, with nothing of the next one read? */

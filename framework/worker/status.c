@@ -37,7 +37,7 @@ static void sum_once(const struct fw_scoreboard *sb, struct fw_status_totals *t)
 		t->hist[i] = fw_slot_load(sb->hist_retired[i]);
 	t->hist_sum_us = fw_slot_load(sb->hist_sum_us_retired);
 	for (size_t i = 0; i < sb->nslots; i++)
-		if (fw_slot_load(sb->slots[i].state) != FW_SLOT_FREE)
+		if (fw_slot_load(sb->slots[i].state) != FW_WORKER_FREE)
 			add_slot(t, &sb->slots[i]);
 }
 
@@ -72,7 +72,7 @@ static int worker_json(struct fw_buf *b, const struct fw_slot *s, size_t slot, u
 		      "\"allocator\": \"%s\", \"allocs\": %s, \"frees\": %s, "
 		      "\"age_s\": %llu, \"retiring\": \"%s\", \"busy_ms\": %llu}",
 		      first ? "" : ",", slot, (int)fw_slot_load(s->pid),
-		      fw_slot_state_name((enum fw_slot_state)fw_slot_load(s->state)),
+		      fw_worker_mode_name((enum fw_worker_mode)fw_slot_load(s->state)),
 		      (unsigned long long)fw_slot_load(s->requests), fw_slot_load(s->in_flight),
 		      fw_slot_load(s->conns), (unsigned long long)fw_slot_load(s->rss_kb),
 		      (unsigned long long)fw_slot_load(s->private_kb),
@@ -100,7 +100,7 @@ int fw_status_json(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t no
 			    (unsigned long long)(now > started ? (now - started) / 1000 : 0),
 			    fw_slot_load(sb->workers_wanted), (unsigned long long)t.requests);
 	for (size_t i = 0; i < sb->nslots; i++) {
-		if (fw_slot_load(sb->slots[i].state) == FW_SLOT_FREE)
+		if (fw_slot_load(sb->slots[i].state) == FW_WORKER_FREE)
 			continue;
 		rc |= worker_json(b, &sb->slots[i], i, now, first);
 		first = false;

@@ -24,7 +24,7 @@ struct fw_status_totals {
 	uint64_t hist_sum_us;
 	uint64_t in_flight;
 	uint64_t conns;
-	uint32_t by_state[FW_SLOT_STOPPING + 1];
+	uint32_t by_state[FW_WORKER_ORPHANED + 1]; /* by fw_worker_mode */
 	size_t workers;                   /* slots in use */
 };
 

@@ -123,7 +123,7 @@ static int worker_row(struct fw_buf *b, const struct fw_slot *s, size_t slot, ui
 	int rc;
 
 	rc = fw_buf_printf(b, "<tr><td>%zu</td><td>%d</td>", slot, (int)fw_slot_load(s->pid));
-	rc |= cell(b, fw_slot_state_name((enum fw_slot_state)fw_slot_load(s->state)), true);
+	rc |= cell(b, fw_worker_mode_name((enum fw_worker_mode)fw_slot_load(s->state)), true);
 	rc |= cell_num(b, fw_slot_load(s->requests));
 	rc |= cell_num(b, fw_slot_load(s->in_flight));
 	rc |= cell_num(b, fw_slot_load(s->conns));
@@ -152,7 +152,7 @@ static int workers(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t no
 			       FW_MEM_HISTORY * FW_MEM_HISTORY_S / 60);
 
 	for (size_t i = 0; i < sb->nslots; i++)
-		if (fw_slot_load(sb->slots[i].state) != FW_SLOT_FREE)
+		if (fw_slot_load(sb->slots[i].state) != FW_WORKER_FREE)
 			rc |= worker_row(b, &sb->slots[i], i, now);
 	return rc | fw_buf_puts(b, "</table>\n");
 }

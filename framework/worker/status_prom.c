@@ -5,6 +5,7 @@
  * renaming one breaks dashboards and alerts.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "worker/status.h"
 
@@ -39,9 +40,21 @@ static int totals(struct fw_buf *b, const struct fw_scoreboard *sb, const struct
 	rc |= one(b, "fw_connections", "gauge", "Open client connections, over all workers.",
 		  t->conns);
 	rc |= family(b, "fw_workers", "gauge", "Worker processes by state.");
-	for (int s = FW_SLOT_BOOTING; s <= FW_SLOT_STOPPING; s++)
-		rc |= labelled(b, "fw_workers", "state", fw_slot_state_name((enum fw_slot_state)s),
-			       t->by_state[s]);
+	/* By the name the page gives each mode: a worker draining alone is draining. */
+	for (int s = FW_WORKER_BOOTING; s <= FW_WORKER_ORPHANED; s++) {
+		const char *name = fw_worker_mode_name((enum fw_worker_mode)s);
+		uint64_t n = 0;
+		bool first = true;
+
+		for (int k = FW_WORKER_BOOTING; k <= FW_WORKER_ORPHANED; k++) {
+			if (strcmp(fw_worker_mode_name((enum fw_worker_mode)k), name) != 0)
+				continue;
+			first = first && k >= s;
+			n += t->by_state[k];
+		}
+		if (first)
+			rc |= labelled(b, "fw_workers", "state", name, n);
+	}
 	rc |= one(b, "fw_workers_wanted", "gauge", "Workers the master keeps running.",
 		  fw_slot_load(sb->workers_wanted));
 	rc |= family(b, "fw_recycles_total", "counter", "Workers replaced, by reason.");
@@ -134,7 +147,7 @@ static int per_worker(struct fw_buf *b, const struct fw_scoreboard *sb)
 		for (size_t i = 0; i < sb->nslots; i++) {
 			const struct fw_slot *s = &sb->slots[i];
 
-			if (fw_slot_load(s->state) == FW_SLOT_FREE)
+			if (fw_slot_load(s->state) == FW_WORKER_FREE)
 				continue;
 			rc |= fw_buf_printf(b, "%s{slot=\"%zu\",pid=\"%d\"} %llu\n", fams[f].name, i,
 					    (int)fw_slot_load(s->pid), worker_value(s, f));

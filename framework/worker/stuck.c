@@ -42,15 +42,6 @@ static const char answer[] = "Status: 504 Gateway Timeout\r\n"
 			     "Content-Length: 20\r\n\r\n"
 			     "504 Gateway Timeout\n";
 
-/* The handler that runs now, as the signal handler sees it; since is set last, cleared first. */
-static struct {
-	struct fw_conn *c;
-	fw_req *req;
-	volatile uint64_t since;
-} running;
-
-static int chan = -1;
-static pid_t master;
 
 /* The 504, framed for the connection's protocol. */
 static size_t frame(uint8_t *buf, enum fw_proto proto, uint16_t id)
@@ -95,7 +86,7 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
 /* Nothing else is in flight on the connection: the 504 is the next thing nginx reads. */
 static bool answerable(const struct fw_conn *c)
 {
-	return c != NULL && !c->broken && fw_conn_unsent(c) == 0;
+	return c != NULL && !fw_conn_broken(c) && fw_conn_unsent(c) == 0;
 }
 
 static _Noreturn void park(void)
@@ -115,38 +106,38 @@ static void on_stuck(int sig, siginfo_t *si, void *uc)
 	uint8_t buf[sizeof(answer) + 2 * FCGI_HEADER_LEN + FW_FCGI_END_LEN];
 	uint64_t since = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
 	struct fw_msg m = {.type = FW_MSG_STUCK, .arg = FW_STUCK_GONE, .value = since};
-	struct fw_conn *c = running.c;
+	struct fw_worker *w = fw_current_worker;
+	struct fw_conn *c;
 	int saved = errno, pass = -1;
 
 	(void)sig;
 	(void)uc;
-	if (si->si_code != SI_QUEUE || si->si_pid != master)
+	if (w == NULL || si->si_code != SI_QUEUE || si->si_pid != w->master_pid)
 		return; /* not the master's question */
-	if (since == 0 || running.since != since) {
-		fw_chan_send(chan, &m, -1); /* it finished meanwhile: not stuck any more */
+	c = w->running.c;
+	if (since == 0 || w->running.since != since) {
+		fw_chan_send(w->chan_fd, &m, -1); /* it finished meanwhile: not stuck any more */
 		errno = saved;
 		return;
 	}
 	m.arg = FW_STUCK_UNANSWERED;
 	if (answerable(c)) {
-		bool keep = c->proto == FW_PROTO_FASTCGI && running.req->keep_conn;
+		bool keep = c->proto == FW_PROTO_FASTCGI && w->running.req->keep_conn;
 
-		if (write_all(c->fd, buf, frame(buf, c->proto, running.req->id))) {
+		if (write_all(c->fd, buf, frame(buf, c->proto, w->running.req->id))) {
 			m.arg = FW_STUCK_ANSWERED;
 			pass = keep ? c->fd : -1;
 		}
 	}
-	if (fw_chan_send(chan, &m, pass) != 0 && pass >= 0)
-		fw_chan_send(chan, &m, -1); /* the 504 is out; the connection closes at the kill */
+	if (fw_chan_send(w->chan_fd, &m, pass) != 0 && pass >= 0)
+		fw_chan_send(w->chan_fd, &m, -1); /* the 504 is out; the connection closes at the kill */
 	park();
 }
 
-int fw_stuck_init(int chan_fd, pid_t master_pid)
+int fw_stuck_init(void)
 {
 	struct sigaction sa;
 
-	chan = chan_fd;
-	master = master_pid;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_stuck;
 	sigemptyset(&sa.sa_mask);
@@ -161,16 +152,18 @@ int fw_stuck_init(int chan_fd, pid_t master_pid)
 
 void fw_stuck_begin(struct fw_conn *c, fw_req *req, uint64_t since)
 {
-	running.c = c;
-	running.req = req;
+	struct fw_worker *w = c->w;
+
+	w->running.c = c;
+	w->running.req = req;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	running.since = since;
+	w->running.since = since;
 }
 
-void fw_stuck_end(void)
+void fw_stuck_end(struct fw_worker *w)
 {
-	running.since = 0;
+	w->running.since = 0;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	running.c = NULL;
-	running.req = NULL;
+	w->running.c = NULL;
+	w->running.req = NULL;
 }

@@ -67,8 +67,17 @@ static int orphan_guard(pid_t master_pid)
  */
 void fw_worker_check_stopped(struct fw_worker *w)
 {
-	if (w->stopping && w->nconns == 0 && w->peer_in < 0 && (w->drain_acked || w->master_gone))
+	/* Draining alone, the master's DRAIN is still to come (ipc/recycle.h). */
+	if (fw_worker_stopping(w) && w->mode != FW_WORKER_DRAINING_ALONE && w->nconns == 0 &&
+	    w->peer_in < 0)
 		event_base_loopbreak(w->base);
+}
+
+/* The mode the worker acts on is the one it publishes. */
+static void mode_set(struct fw_worker *w, enum fw_worker_mode mode)
+{
+	w->mode = mode;
+	fw_slot_store(w->slot->state, (uint32_t)mode);
 }
 
 static void peer_read(struct fw_worker *w);
@@ -89,14 +98,11 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(w->base);
 }
 
-/*
- * Every connection goes once idle: handed over while the worker retires
- * (w->draining), closed while it stops.
- */
+/* Every connection goes once idle: handed over while the worker drains, closed while it stops. */
 static bool stop_one(struct fw_conn *c, void *arg)
 {
 	FW_UNUSED(arg);
-	fw_conn_stop(c);
+	fw_conn_settle(c);
 	return true; /* closed, or a cancel callback may have closed others */
 }
 
@@ -120,17 +126,17 @@ static void on_handoff(evutil_socket_t fd, short what, void *arg)
 	fw_conn_send_handoffs(arg);
 }
 
-/* Stop accepting; let every connection finish its request, then exit. */
-static void worker_stop(struct fw_worker *w, int timeout_s)
+/*
+ * Stop accepting; let every connection finish its request, then exit
+ * (STOPPING, or ORPHANED when the master is gone: idle connections close
+ * instead of moving, and the master sends nothing more).
+ */
+static void worker_stop(struct fw_worker *w, enum fw_worker_mode mode, int timeout_s)
 {
 	struct timeval tv = {timeout_s, 0};
-	bool was_stopping = w->stopping;
+	bool was_stopping = fw_worker_stopping(w);
 
-	/* Stopping, not retiring: idle connections close instead of moving. */
-	w->draining = false;
-	w->stopping = true;
-	w->drain_acked = true; /* the master sends nothing more to a stopping worker */
-	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_STOPPING);
+	mode_set(w, mode);
 	/* A second, shorter deadline (master gone) wins. */
 	if (!was_stopping || timeout_s < w->cfg->graceful_timeout)
 		evtimer_add(&w->stop_ev, &tv);
@@ -150,15 +156,16 @@ void fw_worker_drain(struct fw_worker *w, bool acked)
 {
 	struct timeval tv = {w->cfg->graceful_timeout, 0};
 
-	if (acked)
-		w->drain_acked = true;
-	if (w->stopping) {
+	if (w->mode == FW_WORKER_DRAINING_ALONE && acked) {
+		mode_set(w, FW_WORKER_DRAINING); /* the master's ack: nothing more comes after it */
 		fw_worker_check_stopped(w);
 		return;
 	}
-	w->stopping = true;
-	w->draining = true;
-	fw_slot_store(w->slot->state, (uint32_t)FW_SLOT_DRAINING);
+	if (fw_worker_stopping(w)) {
+		fw_worker_check_stopped(w);
+		return;
+	}
+	mode_set(w, acked ? FW_WORKER_DRAINING : FW_WORKER_DRAINING_ALONE);
 	fw_listener_stop(w);
 	evtimer_add(&w->stop_ev, &tv);
 	event_active(&w->drain_ev, EV_TIMEOUT, 0);
@@ -166,7 +173,7 @@ void fw_worker_drain(struct fw_worker *w, bool acked)
 
 static void worker_quit(struct fw_worker *w)
 {
-	w->stopping = true;
+	mode_set(w, FW_WORKER_STOPPING);
 	fw_listener_stop(w);
 	event_base_loopbreak(w->base);
 }
@@ -189,8 +196,8 @@ static void adopt(struct fw_worker *w, const struct fw_msg *m, const int *fds, i
 			continue;
 		}
 		c->status_only = (kind & FW_CONN_STATUS) != 0;
-		if (w->stopping)
-			fw_conn_stop(c); /* raced with our own drain or stop: pass it on, or close it */
+		if (fw_worker_stopping(w))
+			fw_conn_settle(c); /* raced with our own drain or stop: pass it on, or close it */
 	}
 	fw_listener_conn_opened(w);
 }
@@ -258,7 +265,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 			close(fds[i]);
 		switch (m.type) {
 		case FW_MSG_STOP:
-			worker_stop(w, w->cfg->graceful_timeout);
+			worker_stop(w, FW_WORKER_STOPPING, w->cfg->graceful_timeout);
 			break;
 		case FW_MSG_QUIT:
 			worker_quit(w);
@@ -289,8 +296,7 @@ static void on_chan(evutil_socket_t fd, short what, void *arg)
 	if (r == 0) {
 		fw_log(FW_LOG_WARN, "the master is gone; finishing in-flight requests and exiting");
 		event_del(&w->chan_ev);
-		w->master_gone = true;
-		worker_stop(w, MASTER_GONE_GRACE_S);
+		worker_stop(w, FW_WORKER_ORPHANED, MASTER_GONE_GRACE_S);
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 		fw_log_errno(FW_LOG_ERROR, "recvmsg(master channel)");
 	}
@@ -302,7 +308,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	FW_UNUSED(what);
 	if (sig == SIGTERM)
-		worker_stop(w, w->cfg->graceful_timeout);
+		worker_stop(w, w->mode == FW_WORKER_ORPHANED ? FW_WORKER_ORPHANED : FW_WORKER_STOPPING,
+			    w->cfg->graceful_timeout);
 	else
 		worker_quit(w);
 }
@@ -435,7 +442,10 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	w.slot_index = boot->slot_index;
 	w.nlisten = boot->nlisten;
 	for (int i = 0; i < boot->nlisten; i++) {
-		w.listen[i] = boot->listen[i];
+		w.listen[i].fd = boot->listen[i].fd;
+		w.listen[i].proto = boot->listen[i].proto;
+		w.listen[i].inet = boot->listen[i].inet;
+		w.listen[i].status = boot->listen[i].status;
 		w.listen[i].w = &w;
 	}
 	w.chan_fd = boot->chan_fd;
@@ -450,7 +460,8 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	fw_worker_reserve_take(&w);
 	fw_current_worker = &w;
 	signals_reset();
-	if (orphan_guard(boot->master_pid) != 0 || fw_stuck_init(w.chan_fd, boot->master_pid) != 0)
+	w.master_pid = boot->master_pid;
+	if (orphan_guard(boot->master_pid) != 0 || fw_stuck_init() != 0)
 		goto out;
 	if ((w.base = fw_worker_base_new()) == NULL) {
 		fw_log(FW_LOG_ERROR, "event_base_new: cannot create the worker's event loop");
@@ -472,7 +483,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 		fw_log_errno(FW_LOG_ERROR, "sendmsg(READY)");
 		goto out;
 	}
-	fw_slot_store(w.slot->state, (uint32_t)FW_SLOT_READY);
+	mode_set(&w, FW_WORKER_SERVING);
 	fw_slot_store(w.slot->heartbeat_ms, fw_now_ms());
 	if (event_base_dispatch(w.base) < 0) {
 		fw_log(FW_LOG_ERROR, "event_base_dispatch failed");

@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "core/buf.h"
+#include "ipc/boot.h"
 #include "http/req.h"
 #include "ipc/scoreboard.h"
 #include "proto/fcgi.h"
@@ -36,18 +37,6 @@ struct fw_worker_listener {
 	struct fw_worker *w;
 };
 
-/* What the master hands a freshly forked worker. */
-struct fw_worker_boot {
-	const struct fw_config *cfg;
-	struct fw_worker_listener listen[FW_MAX_LISTENERS]; /* fd, proto, inet */
-	int nlisten;
-	int chan_fd;
-	int peer_in;            /* a replacement: its end of the pair to the worker it replaces, or -1 */
-	int slot_index;
-	struct fw_slot *slot;
-	struct fw_scoreboard *sb;
-	pid_t master_pid;
-};
 
 struct fw_conn;
 
@@ -60,6 +49,13 @@ struct fw_worker {
 	struct fw_worker_listener listen[FW_MAX_LISTENERS];
 	int nlisten;
 	int chan_fd;
+	pid_t master_pid;
+	/* The handler running now, as the FW_SIG_STUCK handler sees it (stuck.c); since last set. */
+	struct {
+		struct fw_conn *c;
+		fw_req *req;
+		volatile uint64_t since;
+	} running;
 
 	struct event accept_pause_ev; /* re-enables accept after EMFILE */
 	struct event chan_ev;
@@ -68,9 +64,7 @@ struct fw_worker {
 	struct event sig_term, sig_int, sig_quit;
 	bool events_started;
 	bool accepting;
-	bool stopping;  /* graceful stop or drain: no new connections */
-	bool draining;  /* retiring: idle connections go to the master, not closed */
-	bool master_gone;
+	enum fw_worker_mode mode; /* ipc/recycle.h; also in its slot */
 	int peer_out;            /* retiring: socket to the replacement, or -1 (then the master) */
 	int peer_in;             /* socket from the worker this one replaces, or -1 */
 	struct event peer_ev;    /* watches peer_in */
@@ -86,7 +80,6 @@ struct fw_worker {
 	enum fw_retire_reason retire_reason; /* asked for, NONE before */
 	uint64_t retire_figure;
 	bool retire_sent;      /* the master has the request */
-	bool drain_acked;      /* the master sent DRAIN: no connection follows */
 	struct fw_memguard mem;
 	uint64_t last_timeout_scan_ms;
 	uint64_t mem_sampled_ms;   /* the last sample of the memory history */
@@ -134,12 +127,7 @@ struct fw_conn {
 	bool reading;         /* rev is added */
 	bool writing;         /* wev is added */
 	bool keepalive;         /* the last request asked to keep the connection */
-	bool handoff_pending;   /* idle, waiting for the channel to take it */
-	bool close_after_flush; /* the last request did not ask to keep the connection */
-	bool draining;          /* the worker stops: close once idle, take no new request */
-	bool broken;          /* I/O failed: close at the next safe point */
-	bool peer_closed;     /* EOF read: send what is queued, then close */
-	bool lingering;       /* write side shut down: reading until the peer closes */
+	enum fw_conn_state state; /* its life (ipc/recycle.h); whether the worker stops is the worker's */
 	uint64_t linger_since;
 	bool visit;           /* walks that may close other connections */
 	bool status_only;     /* accepted on status_listen */
@@ -147,6 +135,42 @@ struct fw_conn {
 	uint64_t active_ms;   /* bytes last read or written (or opened): idle_timeout counts from it */
 	uint64_t send_ms;     /* unsent output last shrank (or began): send_timeout counts from it */
 };
+
+/* Not accepting any more: draining (alone or told to), stopping, or orphaned. */
+static inline bool fw_worker_stopping(const struct fw_worker *w)
+{
+	return w->mode >= FW_WORKER_DRAINING_ALONE;
+}
+
+/* Handing idle connections over (to the replacement, or the master) rather than closing them. */
+static inline bool fw_worker_draining(const struct fw_worker *w)
+{
+	return w->mode == FW_WORKER_DRAINING_ALONE || w->mode == FW_WORKER_DRAINING;
+}
+
+/* I/O or protocol error: close at the next safe point (fw_conn_settle). */
+static inline void fw_conn_break(struct fw_conn *c)
+{
+	c->state = FW_CONN_BROKEN;
+}
+
+static inline bool fw_conn_broken(const struct fw_conn *c)
+{
+	return c->state == FW_CONN_BROKEN;
+}
+
+/* Its last request is in (no keep-alive, SCGI's one, a refused BEGIN): close once answered. */
+static inline void fw_conn_last(struct fw_conn *c)
+{
+	if (c->state == FW_CONN_ACTIVE)
+		c->state = FW_CONN_LAST;
+}
+
+/* No request is read after the one in progress: closing once the output is sent. */
+static inline bool fw_conn_ending(const struct fw_conn *c)
+{
+	return c->state == FW_CONN_LAST || c->state == FW_CONN_PEER_GONE;
+}
 
 /* worker.c */
 int fw_worker_main(const struct fw_worker_boot *boot); /* returns the exit status */
@@ -184,10 +208,10 @@ void fw_retire_check(struct fw_worker *w);
 void fw_retire_tick(struct fw_worker *w);
 
 /* stuck.c: a handler stuck past `timeout` is answered 504 from a signal handler. */
-int fw_stuck_init(int chan_fd, pid_t master_pid);
+int fw_stuck_init(void);
 /* Around a handler call: the request the master may ask about (since: as in the slot). */
 void fw_stuck_begin(struct fw_conn *c, fw_req *req, uint64_t since);
-void fw_stuck_end(void);
+void fw_stuck_end(struct fw_worker *w);
 
 /* accesslog.c */
 int fw_access_open(struct fw_worker *w);
@@ -245,11 +269,6 @@ size_t fw_conn_unsent(const struct fw_conn *c);
 
 /* conn_timeout.c: once a second, close connections past request_timeout, send_timeout, idle_timeout. */
 void fw_conn_timeouts(struct fw_worker *w, uint64_t now);
-/*
- * The worker stops or retires: once idle, the connection is handed over
- * (retiring, keepalive) or closed. A safe point: do not use c afterwards.
- */
-void fw_conn_stop(struct fw_conn *c);
 /* Send the connections marked for handoff, many per message. */
 void fw_conn_send_handoffs(struct fw_worker *w);
 

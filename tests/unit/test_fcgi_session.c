@@ -243,7 +243,7 @@ static void test_id_reused_after_early_answer(void)
 	params(&b, 1, "GET", "/hello", "");
 	record(&b, FCGI_STDIN, 1, NULL, 0);
 	CHECK_EQ_INT(feed(p, &b), FW_OK);
-	CHECK(!p->c->broken);
+	CHECK(!fw_conn_broken(p->c));
 	EXPECT_ANSWER(p, 1, 200, "hello\n");
 	CHECK(fw_conn_idle(p->c));
 
@@ -275,7 +275,7 @@ static void test_id_reused_after_early_answer(void)
 	CHECK_EQ_INT(feed(p, &b), FW_OK);
 	EXPECT_ANSWER(p, 1, 413, NULL);
 	EXPECT_ANSWER(p, 2, 200, "ok");
-	CHECK(!p->c->broken && fw_conn_idle(p->c));
+	CHECK(!fw_conn_broken(p->c) && fw_conn_idle(p->c));
 	peer_close(p);
 	fw_buf_release(&b);
 	free(p);
@@ -338,7 +338,7 @@ static void test_no_keep_conn_early_answer(void)
 	CHECK_EQ_INT(feed(p, &b), FW_OK);
 	EXPECT_ANSWER(p, 1, 413, NULL);
 	CHECK(!next_answer(p, &a));
-	CHECK(p->c->close_after_flush && !p->c->input_open);
+	CHECK(fw_conn_ending(p->c) && !p->c->input_open);
 	peer_close(p);
 	fw_buf_release(&b);
 	free(p);
@@ -382,7 +382,7 @@ static void test_unknown_length(void)
 		stdin_bytes(&b, 4, 5000, 'z');
 		record(&b, FCGI_STDIN, 4, NULL, 0);
 		CHECK_EQ_INT(feed(p, &b), FW_OK);
-		CHECK(fw_conn_idle(p->c) && !p->c->broken);
+		CHECK(fw_conn_idle(p->c) && !fw_conn_broken(p->c));
 	}
 	/* A length given must still be the body's. */
 	fw_buf_clear(&b);

@@ -129,7 +129,7 @@ static void test_slot_request(void)
 	waitpid(pid, NULL, 0);
 	CHECK_EQ_UINT(fw_slot_load(sb->slots[1].requests), 99);
 	CHECK_EQ_STR(fw_retire_reason_name(FW_RETIRE_MEMORY), "memory");
-	CHECK_EQ_STR(fw_slot_state_name(FW_SLOT_DRAINING), "draining");
+	CHECK_EQ_STR(fw_worker_mode_name(FW_WORKER_DRAINING), "draining");
 	/* Another process (a probe) maps the same file read-only and sees it. */
 	ro = fw_scoreboard_open(path, NULL);
 	if (CHECK(ro != NULL)) {

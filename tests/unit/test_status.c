@@ -121,11 +121,11 @@ static struct fw_scoreboard *board(void)
 	sb->nlisteners = 2;
 	sb->accept_queue[0] = -1;
 	sb->accept_queue[1] = 3;
-	*a = (struct fw_slot){.state = FW_SLOT_READY, .pid = 101, .requests = 10, .conns = 2,
+	*a = (struct fw_slot){.state = FW_WORKER_SERVING, .pid = 101, .requests = 10, .conns = 2,
 			      .in_flight = 1, .private_kb = 100, .rss_kb = 200, .heap_kb = 50,
 			      .started_ms = 4000, .hist = {[0] = 7, [2] = 3}, .hist_sum_us = 12000,
 			      .mem_history = {90, 100}, .mem_history_next = 2};
-	*d = (struct fw_slot){.state = FW_SLOT_DRAINING, .pid = 102, .requests = 5,
+	*d = (struct fw_slot){.state = FW_WORKER_DRAINING, .pid = 102, .requests = 5,
 			      .retiring = FW_RETIRE_MAX_REQUESTS, .started_ms = 2000, .handler_ms = 10000,
 			      .hist = {[FW_HIST_BUCKETS - 1] = 5}, .hist_sum_us = 60000000};
 	return sb;
@@ -147,8 +147,8 @@ static void test_totals(void)
 	CHECK_EQ_UINT(t.workers, 2);
 	CHECK_EQ_UINT(t.in_flight, 1);
 	CHECK_EQ_UINT(t.conns, 2);
-	CHECK_EQ_UINT(t.by_state[FW_SLOT_READY], 1);
-	CHECK_EQ_UINT(t.by_state[FW_SLOT_DRAINING], 1);
+	CHECK_EQ_UINT(t.by_state[FW_WORKER_SERVING], 1);
+	CHECK_EQ_UINT(t.by_state[FW_WORKER_DRAINING], 1);
 	CHECK_EQ_UINT(t.hist[0], 7);
 	CHECK_EQ_UINT(t.hist[1], 20);
 	CHECK_EQ_UINT(t.hist_sum_us, 60013000);

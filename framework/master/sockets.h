@@ -1,6 +1,6 @@
 /* The listening socket, opened once by the master and inherited by every worker. */
-#ifndef FW_MASTER_LISTEN_H
-#define FW_MASTER_LISTEN_H
+#ifndef FW_MASTER_SOCKETS_H
+#define FW_MASTER_SOCKETS_H
 
 #include <stdbool.h>
 #include <sys/types.h>

@@ -1,4 +1,4 @@
-#include "master/listen.h"
+#include "master/sockets.h"
 
 #include <errno.h>
 #include <fcntl.h>
