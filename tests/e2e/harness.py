@@ -28,6 +28,7 @@ import atexit
 import contextlib
 import http.client as httpclient
 import os
+import re
 import shutil
 import signal
 import socket
@@ -531,9 +532,40 @@ def npm_install(t, packages, marker):
         ok, detail = False, f'npm install took over {NPM_TIMEOUT} s'
     modules = os.path.join(prefix, 'node_modules')
     ok = ok and os.path.isfile(os.path.join(modules, marker))
+    if not ok:
+        detail = npm_failure(detail, env) + '\n' + detail
     if not t.check(f'npm install {" ".join(packages)} (needs the npm registry: CI has it)', ok, detail):
         return None
     return modules
+
+
+# npm's error codes for a registry this machine cannot use, and what to say.
+NPM_TLS = ('SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+           'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID')
+NPM_NET = ('ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENETUNREACH',
+           'EHOSTUNREACH', 'ERR_SOCKET_TIMEOUT')
+
+
+def npm_failure(output, env):
+    """One line first: why npm install failed, when it is the registry
+    (unreachable, or its certificate not trusted here) rather than fw."""
+    m = re.search(r'npm (?:error|ERR!) code (\S+)', output)
+    code = m.group(1) if m else ''
+    try:
+        registry = subprocess.run([shutil.which('npm'), 'config', 'get', 'registry'], capture_output=True,
+                                  text=True, timeout=30, env=env).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        registry = ''
+    registry = registry or 'the npm registry'
+    if code in NPM_TLS:
+        return (f'{registry} is not trusted from this machine ({code}): a proxy with a CA of its own? '
+                'Put its certificate in /usr/local/share/ca-certificates/ and run update-ca-certificates '
+                '(Debian\'s node reads those; another node needs NODE_EXTRA_CA_CERTS or npm\'s cafile)')
+    if code in NPM_NET:
+        return f'{registry} cannot be reached from this machine ({code}): no network, DNS or proxy to it'
+    if 'took over' in output:
+        return f'{registry} did not answer in time'
+    return f'npm install failed ({code or "no npm error code"}), with {registry} as the registry'
 
 
 def short(v, n=200):
