@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "main/exec_worker.h"
 #include "main/probe.h"
 #include "http/registry.h"
 #include "config/config.h"
@@ -21,10 +22,30 @@
 #endif
 
 /* How the master starts a worker: the one place that links both (ipc/boot.h). */
-static const struct fw_worker_entry worker_entry = {
+static struct fw_worker_entry worker_entry = {
 	.main = fw_worker_main,
 	.preboot = fw_worker_preboot,
 };
+
+/*
+ * The executable's path, now: a live upgrade starts the file at this path
+ * later, once it has been replaced. Read before anything could replace it
+ * (the kernel then adds " (deleted)" to the link).
+ */
+static const char *program_path(void)
+{
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	const char *deleted = " (deleted)";
+	size_t dl = strlen(deleted);
+
+	if (n <= 0)
+		return NULL;
+	path[n] = '\0';
+	if ((size_t)n > dl && strcmp(path + n - dl, deleted) == 0)
+		path[n - dl] = '\0';
+	return path;
+}
 
 static void usage(FILE *f, const char *prog)
 {
@@ -80,6 +101,8 @@ FW_API int fw_main(int argc, char **argv)
 	int opt;
 
 	fw_registry_seal();
+	worker_entry.exe = program_path();
+	worker_entry.argv = argv;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -140,5 +163,7 @@ FW_API int fw_main(int argc, char **argv)
 	 * processes take no libevent setting from the environment.
 	 */
 	unsetenv("EVENT_SHOW_METHOD");
+	if (getenv(FW_BOOT_ENV) != NULL)
+		return fw_exec_worker_main(&cfg, &worker_entry, getenv(FW_BOOT_ENV));
 	return fw_master_run(&cfg, &worker_entry);
 }

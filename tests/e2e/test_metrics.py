@@ -24,7 +24,7 @@ import harness  # noqa: E402
 LOAD = 400
 MAX_REQUESTS = 50
 PROM_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
-REASONS = ['max_requests', 'memory', 'timeout', 'crash', 'reload']
+REASONS = ['max_requests', 'memory', 'timeout', 'crash', 'reload', 'upgrade']
 STATES = ['booting', 'ready', 'draining', 'stopping']
 LE = ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5',
       '1', '2.5', '5', '10', '+Inf']
@@ -48,6 +48,10 @@ FAMILIES = {
     'fw_worker_max_requests': 'gauge',
     'fw_cgroup_memory_limit_bytes': 'gauge',
     'fw_cgroup_memory_working_set_bytes': 'gauge',
+    'fw_build_info': 'gauge',
+    'fw_workers_by_build': 'gauge',
+    'fw_upgrade_in_progress': 'gauge',
+    'fw_upgrades_total': 'counter',
 }
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -198,6 +202,19 @@ def check_prom(t, nginx, app):
             up is not None and before['uptime_s'] <= up < after['uptime_s'] + 1)
     age = value(samples, 'fw_master_heartbeat_age_seconds')
     t.check(f'fw_master_heartbeat_age_seconds {age} is under 3 s', age is not None and 0 <= age < 3)
+
+    # The build: the executable's own build-id, readelf's reading of it.
+    notes = subprocess.run(['readelf', '-n', app.argv[0]], capture_output=True, text=True).stdout
+    bid = 'build-id:' + notes.split('Build ID:')[1].split()[0] if 'Build ID:' in notes else None
+    info = [ls for n, ls, _ in samples if n == 'fw_build_info']
+    t.check(f'fw_build_info names the build ({bid})', len(info) == 1 and info[0]['build'] == bid, info)
+    by_build = [(ls['build'], v) for n, ls, v in samples if n == 'fw_workers_by_build']
+    t.check('fw_workers_by_build: every worker of that build',
+            len(by_build) == 1 and by_build[0][0] == bid and by_build[0][1] == len(per), by_build)
+    t.equal('fw_upgrade_in_progress 0', value(samples, 'fw_upgrade_in_progress'), 0)
+    t.equal('fw_upgrades_total, by result',
+            {ls['result']: v for n, ls, v in samples if n == 'fw_upgrades_total'},
+            {'done': 0, 'refused': 0, 'abandoned': 0})
 
 
 VOID = {'meta', 'br', 'img', 'hr', 'input', 'link', 'col', 'wbr', 'source', 'area', 'base'}
