@@ -488,8 +488,8 @@ static int check(struct reader *r)
 int fw_image_read(struct fw_master *m, const char *text, size_t len, char *err, size_t errlen)
 {
 	struct reader r = {.m = m, .err = err, .errlen = errlen};
-	char *copy = malloc(len + 1), *line, *next;
-	int version = -1, rc = 0;
+	char *copy = malloc(len + 1), *line, *next, head[32];
+	int rc = 0;
 
 	if (copy == NULL) {
 		snprintf(err, errlen, "master image: out of memory");
@@ -497,15 +497,16 @@ int fw_image_read(struct fw_master *m, const char *text, size_t len, char *err, 
 	}
 	memcpy(copy, text, len);
 	copy[len] = '\0';
-	if (strlen(copy) != len || sscanf(copy, "fw-master-image %d\n", &version) != 1 ||
-	    version != FW_IMAGE_VERSION) {
-		snprintf(err, errlen, "master image: not version %d (%d)", FW_IMAGE_VERSION, version);
+	snprintf(head, sizeof(head), "fw-master-image %d\n", FW_IMAGE_VERSION);
+	if (strlen(copy) != len || strncmp(copy, head, strlen(head)) != 0) {
+		snprintf(err, errlen, "master image: not a master image of version %d",
+			 FW_IMAGE_VERSION);
 		free(copy);
 		return -1;
 	}
 	m->sb_fd = -1;
 	m->nhandoffs = 0;
-	line = strchr(copy, '\n') + 1;
+	line = copy + strlen(head);
 	for (r.line = 2; rc == 0 && *line != '\0'; r.line++, line = next) {
 		if ((next = strchr(line, '\n')) == NULL) {
 			rc = fail(&r, "no newline", NULL);

@@ -345,8 +345,6 @@ static void resumed(struct fw_master *m)
 			      .slot = -1,
 			      .r = fw_master_readings(m)};
 
-	if (m->resumed == FW_RESUMED_BACK)
-		m->exec_errno = EPROTO; /* the new image said why, above */
 	fw_master_event(m, &ev);
 	fw_proc_reap(m);
 }

@@ -282,6 +282,13 @@ static void refused(struct fw_master *m, const struct fw_action *a)
 			 "the running build serves on");
 		break;
 	case FW_REFUSED_EXEC_FAILED:
+		if (m->resumed == FW_RESUMED_BACK) {
+			snprintf(detail, sizeof(detail),
+				 "upgrade refused: the new build's master at %s could not take over "
+				 "(its line above says why); the running build is back and serves on",
+				 m->entry->exe);
+			break;
+		}
 		snprintf(detail, sizeof(detail),
 			 "upgrade refused: the master could not re-execute %s (%s); the running "
 			 "build serves on",

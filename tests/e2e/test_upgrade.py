@@ -33,6 +33,7 @@ import test_recycle_common as rc  # noqa: E402
 
 APPS = os.path.join(harness.BUILD_DIR, 'tests', 'apps')
 BUILDS = {v: os.path.join(APPS, f'upgradeapp_{v}') for v in ('a', 'b')}
+RESUME_FAIL = os.path.join(APPS, 'libresume_fail.so')
 UPGRADE_TIMEOUT = 90  # a canary boots, the master execs, every worker is replaced (ASan: slow)
 ROUNDS = int(os.environ.get('FW_UPGRADE_ROUNDS', '12'))
 
@@ -126,7 +127,7 @@ class Server:
     """upgradeapp installed at TMP/bin/app, started with -c TMP/upgrade.ini,
     on hello.sock (FastCGI, nginx's /) and hello-scgi.sock (SCGI, /scgi/)."""
 
-    def __init__(self, t, version='a', workers=3, notify=None, knob=None, concurrency=1):
+    def __init__(self, t, version='a', workers=3, notify=None, knob=None, concurrency=1, env=None):
         os.makedirs(t.path('bin'), exist_ok=True)
         self.t = t
         self.exe = t.path('bin/app')
@@ -137,7 +138,7 @@ class Server:
         rc.write_ini(self.ini, workers=workers, status_path=rc.STATUS, max_requests=0,
                      recycle_concurrency=concurrency, log_level='info',
                      listen=f'{sock}, scgi:{scgi}')
-        env = {'UPGRADEAPP_KNOB': self.knob}
+        env = dict(env or {}, UPGRADEAPP_KNOB=self.knob)
         if notify:
             env['NOTIFY_SOCKET'] = notify
         environ = t.app_env(sock, env)
@@ -355,6 +356,40 @@ def section_term_during(t, state):
     t.check('the socket file is removed', not os.path.exists(srv.app.sock))
 
 
+def section_way_back(t):
+    """The new build's master cannot read the table: the old build is executed
+    again from the descriptor kept for that, takes its table back, serves on."""
+    marker = t.path('resume-fail')
+    srv = Server(t, 'a', workers=2, env={'LD_PRELOAD': RESUME_FAIL, 'FW_TEST_RESUME_FAIL': marker})
+    pid = srv.app.pid
+    with open(marker, 'w'):
+        pass
+    mark = rc.LogMark(srv.app.log_text)
+    srv.upgrade('b')
+    s = srv.wait_result('refused', 1)
+    t.check('refused: the new master could not take over',
+            s and 'could not take over' in s['upgrade']['detail'], s and s['upgrade'])
+    text = mark.text()
+    t.check('the new image said why', rc.lines_with(text, 'upgrade: reading the master\'s table'),
+            text[-2000:])
+    t.check('and went back', rc.lines_with(text, 'upgrade: going back to the running build'))
+    t.check('the master kept its pid', srv.app.alive() and srv.app.pid == pid)
+    a = build_id(BUILDS['a'])
+    t.check('the canary of b is replaced by a: one build serves',
+            harness.wait_until(lambda: srv.builds() == {a: 2}, 30), srv.builds())
+    s = srv.status()
+    t.equal('the master is a again', s and s['build']['master'], a)
+    code, _, body, _ = harness.fcgi_get(srv.app.sock, '/version')
+    t.equal('a answers', (code, body), (200, b'a\n'))
+    os.unlink(marker)
+    srv.upgrade('b')
+    s = srv.wait_result('done', 1)
+    t.check('without the fault, the same build upgrades', s and s['upgrade']['last'] == 'done',
+            s and s['upgrade'])
+    t.equal('every worker runs b', srv.builds(), {build_id(BUILDS['b']): 2})
+    t.equal('the app stops with status 0', srv.app.stop(), 0)
+
+
 def section_rounds(t, srv):
     """Upgrades in a row: the master's descriptors and memory stay, no zombie."""
     pid = srv.app.pid
@@ -415,6 +450,8 @@ def main(t):
     for state in ('canary', 'rolling'):
         with t.section(f'SIGTERM during an upgrade ({state})'):
             section_term_during(t, state)
+    with t.section('the new master cannot take over: the old build comes back'):
+        section_way_back(t)
 
 
 if __name__ == '__main__':
