@@ -19,6 +19,7 @@ answer GET /version with "a" or "b", through nginx, under load:
 """
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -390,6 +391,33 @@ def section_way_back(t):
     t.equal('the app stops with status 0', srv.app.stop(), 0)
 
 
+def uid_of(pid):
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            if line.startswith('Uid:'):
+                return int(line.split()[1])
+    return None
+
+
+def section_dropped(t):
+    """Started as root with user = nobody: the canary and the new master
+    run as nobody, and the new master asks for no privilege it dropped."""
+    nobody = pwd.getpwnam('nobody').pw_uid
+    os.chmod(t.tmp, 0o755)
+    srv = Server(t, 'a', workers=2, env={'FW_SERVER_USER': 'nobody', 'FW_SERVER_STATE_PATH':
+                                         t.path('dropped.state')})
+    t.equal('the master dropped to nobody', uid_of(srv.app.pid), nobody)
+    srv.upgrade('b')
+    s = srv.wait_result('done', 1)
+    t.check('the upgrade is done', s and s['upgrade']['last'] == 'done', s and s['upgrade'])
+    t.equal('the new master is still nobody', uid_of(srv.app.pid), nobody)
+    t.check('its workers too', all(uid_of(w) == nobody for w in srv.app.workers()))
+    t.equal('every worker runs b', srv.builds(), {build_id(BUILDS['b']): 2})
+    bad = expected_lines(srv.app.log_text())
+    t.check('no error logged (no privilege asked for again)', not bad, '\n'.join(bad[:10]))
+    t.equal('the app stops with status 0', srv.app.stop(), 0)
+
+
 def section_rounds(t, srv):
     """Upgrades in a row: the master's descriptors and memory stay, no zombie."""
     pid = srv.app.pid
@@ -452,6 +480,9 @@ def main(t):
             section_term_during(t, state)
     with t.section('the new master cannot take over: the old build comes back'):
         section_way_back(t)
+    if os.geteuid() == 0:
+        with t.section('started as root, running as nobody'):
+            section_dropped(t)
 
 
 if __name__ == '__main__':
