@@ -126,6 +126,125 @@ def wait_pids_gone(pids, timeout):
     return wait_until(lambda: not any(pid_alive(p) for p in pids), timeout)
 
 
+# ------------------------------------------------------------- scoreboard
+#
+# Some events have no other witness than the scoreboard: that the master
+# ran its once-a-second tick (timeouts, the cgroup check), that a worker
+# measured its memory. The layout is framework/ipc/scoreboard.h's, checked
+# by its magic and version: a test fails with a clear message when it
+# changes, instead of reading wrong figures.
+
+SB_MAGIC = 0x66777362    # FW_SCOREBOARD_MAGIC
+SB_VERSION = 5           # FW_SCOREBOARD_VERSION
+SB_PAGE = 4096           # the header, then one page per slot (FW_SLOT_ALIGN)
+SB_MASTER_HEARTBEAT = 32  # offsetof(struct fw_scoreboard, master_heartbeat_ms)
+SB_RECYCLED = 56         # offsetof(struct fw_scoreboard, recycled): FW_RETIRE_NREASONS u64
+SB_REASONS = ('none', 'max_requests', 'memory', 'timeout', 'crash', 'reload')
+SB_SLOT_STATE = 0        # offsetof(struct fw_slot, state)
+SB_SLOT_PID = 4          # offsetof(struct fw_slot, pid)
+SB_SLOT_RETIRING = 16    # offsetof(struct fw_slot, retiring)
+SB_SLOT_MEASURED = 120   # offsetof(struct fw_slot, measured_ms)
+SB_STATES = ('free', 'booting', 'ready', 'draining', 'stopping')
+
+
+class Scoreboard:
+    """The scoreboard of a running master, found among its shared mappings."""
+
+    def __init__(self, master_pid):
+        self.path = None
+        with open(f'/proc/{master_pid}/maps') as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) < 6 or not parts[1].endswith('s') or not parts[5].startswith('/'):
+                    continue
+                path = parts[5].strip()
+                try:
+                    with open(path, 'rb') as g:
+                        head = g.read(12)
+                except OSError:
+                    continue
+                if len(head) == 12 and struct.unpack('=IIi', head)[0] == SB_MAGIC:
+                    magic, version, pid = struct.unpack('=IIi', head)
+                    if version != SB_VERSION:
+                        raise HarnessError(f'{path}: scoreboard version {version}, the harness reads '
+                                           f'{SB_VERSION}: update tests/e2e/harness.py')
+                    if pid == master_pid:
+                        self.path = path
+                        break
+        if self.path is None:
+            raise HarnessError(f'master {master_pid} maps no scoreboard')
+
+    def _u64(self, offset):
+        with open(self.path, 'rb') as f:
+            f.seek(offset)
+            return struct.unpack('=Q', f.read(8))[0]
+
+    def master_heartbeat_ms(self):
+        """CLOCK_MONOTONIC ms at which the master's last tick began."""
+        return self._u64(SB_MASTER_HEARTBEAT)
+
+    def slot_offset(self, worker_pid):
+        size = os.path.getsize(self.path)
+        with open(self.path, 'rb') as f:
+            for off in range(SB_PAGE, size - SB_PAGE + 1, SB_PAGE):
+                f.seek(off + SB_SLOT_PID)
+                if struct.unpack('=i', f.read(4))[0] == worker_pid:
+                    return off
+        raise HarnessError(f'no slot of worker {worker_pid} in {self.path}')
+
+    def measured_ms(self, worker_pid):
+        """When the worker's last memory reading (the status page's figures) began."""
+        return self._u64(self.slot_offset(worker_pid) + SB_SLOT_MEASURED)
+
+    def recycled(self):
+        """The status page's `recycled` counts, read without asking a worker:
+        a worker that answers the status page reads every slot's page (a
+        page fault each), which a test counting a worker's faults avoids."""
+        with open(self.path, 'rb') as f:
+            f.seek(SB_RECYCLED)
+            counts = struct.unpack(f'={len(SB_REASONS)}Q', f.read(8 * len(SB_REASONS)))
+        return dict(zip(SB_REASONS[1:], counts[1:]))
+
+    def workers(self):
+        """[{'pid', 'state', 'retiring'}] of the slots in use, as the status page lists them."""
+        with open(self.path, 'rb') as f:
+            data = f.read()
+        out = []
+        for off in range(SB_PAGE, len(data) - SB_PAGE + 1, SB_PAGE):
+            state, pid = struct.unpack_from('=Ii', data, off + SB_SLOT_STATE)
+            if state:
+                retiring = struct.unpack_from('=I', data, off + SB_SLOT_RETIRING)[0]
+                out.append({'pid': pid, 'state': SB_STATES[state] if state < len(SB_STATES) else state,
+                            'retiring': SB_REASONS[retiring] if 0 < retiring < len(SB_REASONS) else ''})
+        return out
+
+
+def wait_master_tick(master_pid, after=None, timeout=WAIT):
+    """Wait until the master has run a whole tick that began after `after`
+    (time.monotonic(), default now): a deterministic witness that whatever
+    its once-a-second work would do about a state set up before `after` is
+    done, where a sleep would only make it likely. True if it came in time.
+    (fw's clock is CLOCK_MONOTONIC, as Python's time.monotonic() on Linux.)"""
+    sb = Scoreboard(master_pid)
+    after_ms = (time.monotonic() if after is None else after) * 1000
+    # The tick that began after `after` has ended once the next one began.
+    first = wait_until(lambda: (lambda hb: hb if hb > after_ms else None)(sb.master_heartbeat_ms()),
+                       timeout)
+    return bool(first) and bool(wait_until(lambda: sb.master_heartbeat_ms() > first, timeout))
+
+
+def wait_worker_measured(master_pid, worker_pid, after=None, timeout=WAIT):
+    """Wait until the memory figures worker_pid publishes (rss, private,
+    heap) come from a reading that began after `after` (time.monotonic(),
+    default now): two readings, since the first may still be writing its
+    heap figures when it is seen. True if that came in time."""
+    sb = Scoreboard(master_pid)
+    after_ms = (time.monotonic() if after is None else after) * 1000
+    first = wait_until(lambda: (lambda m: m if m > after_ms else None)(sb.measured_ms(worker_pid)),
+                       timeout)
+    return bool(first) and bool(wait_until(lambda: sb.measured_ms(worker_pid) > first, timeout))
+
+
 class Proc:
     """A process started by the harness, with its log file."""
 
