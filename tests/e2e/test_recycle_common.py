@@ -124,7 +124,7 @@ def wait_status(sock, pred, timeout):
     return last[0]
 
 
-def settled(app, n, timeout=20):
+def settled(app, n, timeout=harness.WAIT):
     """Wait until the master has exactly n workers, all ready in the status
     page; the worker pids, or None."""
     def ok():
