@@ -124,6 +124,11 @@ def wait_status(sock, pred, timeout):
     return last[0]
 
 
+def in_flight(s):
+    """Requests in flight in a status page's workers, but the status request itself."""
+    return sum(w['in_flight'] for w in s['workers']) - 1
+
+
 def settled(app, n, timeout=harness.WAIT):
     """Wait until the master has exactly n workers, all ready in the status
     page; the worker pids, or None."""

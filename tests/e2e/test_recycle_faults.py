@@ -307,7 +307,7 @@ def section_chain(t):
               + harness.fcgi_stream(harness.FCGI_PARAMS, 1,
                                     harness.fcgi_nv(harness.fcgi_params('GET', f'/hold?until={release}')))
               + harness.fcgi_stream(harness.FCGI_STDIN, 1, b''))
-    held = rc.wait_status(app.sock, lambda s: s['workers'][0]['in_flight'] == 1, harness.WAIT)
+    held = rc.wait_status(app.sock, lambda s: rc.in_flight(s) == 1, harness.WAIT)
     t.check('A holds GET /hold', held, held)
     b = new_child(app, {a})
     t.check(f'A ({a}) reaches max_requests during its slow request: replacement B ({b})', b)
