@@ -143,6 +143,7 @@ SB_REASONS = ('none', 'max_requests', 'memory', 'timeout', 'crash', 'reload')
 SB_SLOT_STATE = 0        # offsetof(struct fw_slot, state)
 SB_SLOT_PID = 4          # offsetof(struct fw_slot, pid)
 SB_SLOT_RETIRING = 16    # offsetof(struct fw_slot, retiring)
+SB_SLOT_HANDLER = 48     # offsetof(struct fw_slot, handler_ms): a handler runs since
 SB_SLOT_MEASURED = 120   # offsetof(struct fw_slot, measured_ms)
 SB_STATES = ('free', 'booting', 'ready', 'draining', 'stopping')
 
@@ -206,7 +207,8 @@ class Scoreboard:
         return dict(zip(SB_REASONS[1:], counts[1:]))
 
     def workers(self):
-        """[{'pid', 'state', 'retiring'}] of the slots in use, as the status page lists them."""
+        """[{'pid', 'state', 'retiring', 'busy'}] of the slots in use, as the
+        status page lists them; busy: a handler is running."""
         with open(self.path, 'rb') as f:
             data = f.read()
         out = []
@@ -214,8 +216,10 @@ class Scoreboard:
             state, pid = struct.unpack_from('=Ii', data, off + SB_SLOT_STATE)
             if state:
                 retiring = struct.unpack_from('=I', data, off + SB_SLOT_RETIRING)[0]
+                handler = struct.unpack_from('=Q', data, off + SB_SLOT_HANDLER)[0]
                 out.append({'pid': pid, 'state': SB_STATES[state] if state < len(SB_STATES) else state,
-                            'retiring': SB_REASONS[retiring] if 0 < retiring < len(SB_REASONS) else ''})
+                            'retiring': SB_REASONS[retiring] if 0 < retiring < len(SB_REASONS) else '',
+                            'busy': handler != 0})
         return out
 
 
