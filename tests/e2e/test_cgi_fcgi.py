@@ -191,7 +191,7 @@ def main(t):
             time.sleep(1.0)
             r1 = c.read_response(1)
             r2 = c.read_response(2)
-            sender.join(10)
+            sender.join(harness.IO_TIMEOUT)
             t.check('the 2 MiB echo arrives intact', r1.cgi()[2] == big, f'{len(r1.cgi()[2])} bytes')
             t.check('then the pipelined request\'s answer', r2.cgi()[2] == b'small'
                     and cgi_header(r2.cgi()[1], 'Content-Type') == 'c/d', repr(r2.stdout))

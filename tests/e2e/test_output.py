@@ -58,7 +58,7 @@ def main(t):
             t.equal('the status given to fw_finish wins', st, 500)
             t.equal('the body written before it is kept', body, b'partial output\n')
             t.equal('the late header is not sent', harness.cgi_header(hdrs, 'X-Late'), None)
-        line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'said'), 5)
+        line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'said'), harness.WAIT)
         t.check('fw_write and fw_set_header refused after fw_finish (-1 -1)',
                 line and line[0].endswith('said -1 -1'), line)
 

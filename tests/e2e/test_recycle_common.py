@@ -88,7 +88,7 @@ def write_ini(path, **keys):
 
 # ------------------------------------------------------------ status page
 
-def status(sock, tries=5, timeout=5.0):
+def status(sock, tries=5, timeout=10.0):
     """The status page as a dict, straight from the app's socket; None if
     it could not be read (a request can meet a worker as it is killed, or
     one that accepted it and is now stuck in a handler: hence the timeout)."""

@@ -212,7 +212,7 @@ def section_stuck(t):
 
 def http_from(port, addr, path):
     """GET path from a client bound to addr (127.0.0.2: not 127.0.0.1)."""
-    s = socket.create_connection(('127.0.0.1', port), timeout=10, source_address=(addr, 0))
+    s = socket.create_connection(('127.0.0.1', port), timeout=harness.IO_TIMEOUT, source_address=(addr, 0))
     try:
         s.sendall(f'GET {path} HTTP/1.0\r\nHost: x\r\n\r\n'.encode())
         data = b''
