@@ -100,8 +100,16 @@ static void test_sparkline(void)
 /* A scoreboard of three slots: one free, one ready, one draining; an exited worker's totals. */
 static struct fw_scoreboard *board(void)
 {
-	struct fw_scoreboard *sb = calloc(1, sizeof(*sb) + 3 * sizeof(struct fw_slot));
-	struct fw_slot *a = &sb->slots[1], *d = &sb->slots[2];
+	/* Slots are page-aligned (FW_SLOT_ALIGN): calloc's alignment is not enough for UBSan. */
+	size_t size = sizeof(struct fw_scoreboard) + 3 * sizeof(struct fw_slot);
+	struct fw_scoreboard *sb = aligned_alloc(FW_SLOT_ALIGN, size);
+	struct fw_slot *a, *d;
+
+	if (sb == NULL)
+		abort();
+	memset(sb, 0, size);
+	a = &sb->slots[1];
+	d = &sb->slots[2];
 
 	sb->nslots = 3;
 	sb->master_pid = 100;
