@@ -355,15 +355,25 @@ class App(Proc):
             if unix_accepts(self.sock):
                 n = len(self.workers())
                 # 'ready:' is an info line; with a quieter log_level the
-                # worker count alone tells.
+                # scoreboard tells when the workers are ready (a forked
+                # worker may still be booting: a test that measures it at
+                # once, its descriptors say, would measure a boot).
                 if ('ready:' in self.log_text() and (workers is None or n >= workers)) or \
                         (workers is not None and n >= workers and
-                         self.env.get('FW_SERVER_LOG_LEVEL') in ('warn', 'error')):
+                         self.env.get('FW_SERVER_LOG_LEVEL') in ('warn', 'error') and
+                         self.ready_in_scoreboard() >= workers):
                     return self
             if time.monotonic() >= deadline:
                 raise HarnessError(f'{self.name} did not accept on {self.sock} within {timeout} s; '
                                    f'its log:\n{self.log_text()}')
             time.sleep(0.05)
+
+
+    def ready_in_scoreboard(self):
+        try:
+            return sum(w['state'] == 'ready' for w in Scoreboard(self.pid).workers())
+        except (HarnessError, OSError):
+            return 0  # not mapped yet
 
 
 class Nginx(Proc):
