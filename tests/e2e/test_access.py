@@ -212,7 +212,7 @@ def main(t):
             group = next((g for g in ('nogroup', 'daemon') if _group(g)), None)
             user = next((u for u in ('nobody', 'daemon') if _user(u)), None)
             if group is None or user is None:
-                print(f'# note: no group nogroup/daemon or user nobody/daemon; skipped', flush=True)
+                print('# note: no group nogroup/daemon or user nobody/daemon; skipped', flush=True)
             else:
                 fc = t.path('owned.sock')
                 app = t.start_app('hello', sock=fc, env={'FW_SERVER_SOCKET_GROUP': group,

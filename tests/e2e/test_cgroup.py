@@ -10,7 +10,6 @@ workers that leak until the master must act before the OOM killer does."""
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time

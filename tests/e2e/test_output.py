@@ -2,7 +2,6 @@
 """Our output stays valid FastCGI whatever a handler does: a head over
 64 KiB, a body over 64 KiB, writes after an error; and nginx 1.22 keeps
 using the connection afterwards."""
-import os
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree

@@ -25,11 +25,8 @@ import os
 import pwd
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import threading
-import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
