@@ -136,11 +136,11 @@ def wait_pids_gone(pids, timeout):
 # changes, instead of reading wrong figures.
 
 SB_MAGIC = 0x66777362    # FW_SCOREBOARD_MAGIC
-SB_VERSION = 5           # FW_SCOREBOARD_VERSION
+SB_VERSION = 6           # FW_SCOREBOARD_VERSION
 SB_PAGE = 4096           # the header, then one page per slot (FW_SLOT_ALIGN)
 SB_MASTER_HEARTBEAT = 32  # offsetof(struct fw_scoreboard, master_heartbeat_ms)
 SB_RECYCLED = 56         # offsetof(struct fw_scoreboard, recycled): FW_RETIRE_NREASONS u64
-SB_REASONS = ('none', 'max_requests', 'memory', 'timeout', 'crash', 'reload')
+SB_REASONS = ('none', 'max_requests', 'memory', 'timeout', 'crash', 'reload', 'upgrade')
 SB_SLOT_STATE = 0        # offsetof(struct fw_slot, state)
 SB_SLOT_PID = 4          # offsetof(struct fw_slot, pid)
 SB_SLOT_RETIRING = 16    # offsetof(struct fw_slot, retiring)
