@@ -19,6 +19,7 @@ answer GET /version with "a" or "b", through nginx, under load:
 """
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -390,6 +391,62 @@ def section_way_back(t):
     t.equal('the app stops with status 0', srv.app.stop(), 0)
 
 
+def uid_of(pid):
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            if line.startswith('Uid:'):
+                return int(line.split()[1])
+    return None
+
+
+def section_dropped(t):
+    """Started as root with user = nobody: the canary and the new master
+    run as nobody, and the new master asks for no privilege it dropped."""
+    nobody = pwd.getpwnam('nobody').pw_uid
+    os.chmod(t.tmp, 0o755)
+    srv = Server(t, 'a', workers=2, env={'FW_SERVER_USER': 'nobody', 'FW_SERVER_STATE_PATH':
+                                         t.path('dropped.state')})
+    t.equal('the master dropped to nobody', uid_of(srv.app.pid), nobody)
+    srv.upgrade('b')
+    s = srv.wait_result('done', 1)
+    t.check('the upgrade is done', s and s['upgrade']['last'] == 'done', s and s['upgrade'])
+    t.equal('the new master is still nobody', uid_of(srv.app.pid), nobody)
+    t.check('its workers too', all(uid_of(w) == nobody for w in srv.app.workers()))
+    t.equal('every worker runs b', srv.builds(), {build_id(BUILDS['b']): 2})
+    bad = expected_lines(srv.app.log_text())
+    t.check('no error logged (no privilege asked for again)', not bad, '\n'.join(bad[:10]))
+    t.equal('the app stops with status 0', srv.app.stop(), 0)
+
+
+def section_symlink(t):
+    """Started by a path through a symbolic link (current -> releases/1), as
+    release-directory deploys do: the link is moved, the upgrade follows it."""
+    rel = t.path('releases')
+    for n, v in ((1, 'a'), (2, 'b')):
+        os.makedirs(os.path.join(rel, str(n)), exist_ok=True)
+        install(BUILDS[v], os.path.join(rel, str(n), 'app'))
+    current = t.path('current')
+    os.symlink('releases/1', current)
+    ini = t.path('symlink.ini')
+    sock = t.path('hello.sock')
+    rc.write_ini(ini, workers=2, status_path=rc.STATUS, log_level='info', listen=sock)
+    environ = t.app_env(sock)
+    app = rc.ConfApp(t, 'hello', sock, t.log_path('symlinked'), environ,
+                     os.path.join(current, 'app'), ini)
+    app.wait_ready(workers=2)
+    os.symlink('releases/2', current + '.new')
+    os.replace(current + '.new', current)  # the link moved in one step
+    app.send_signal(signal.SIGUSR2)
+    s = rc.wait_status(sock, lambda s: s['upgrade']['done'] == 1 and s['upgrade']['state'] == 'none',
+                       UPGRADE_TIMEOUT)
+    t.check('the upgrade is done', s and s['upgrade']['last'] == 'done', s and s['upgrade'])
+    t.check('through the link', rc.lines_with(app.log_text(), f'upgrading to the build at {current}/app'),
+            app.log_text()[-1500:])
+    builds = {w['build']: w['workers'] for w in s['build']['workers']} if s else None
+    t.equal('every worker runs releases/2', builds, {build_id(BUILDS['b']): 2})
+    t.equal('the app stops with status 0', app.stop(), 0)
+
+
 def section_rounds(t, srv):
     """Upgrades in a row: the master's descriptors and memory stay, no zombie."""
     pid = srv.app.pid
@@ -452,6 +509,11 @@ def main(t):
             section_term_during(t, state)
     with t.section('the new master cannot take over: the old build comes back'):
         section_way_back(t)
+    with t.section('a deploy that moves a symbolic link'):
+        section_symlink(t)
+    if os.geteuid() == 0:
+        with t.section('started as root, running as nobody'):
+            section_dropped(t)
 
 
 if __name__ == '__main__':
