@@ -14,9 +14,13 @@ answers the version, POST /hello echoes the body), then
      (SIGINT) once the last round has settled.
 
   fw         tests/apps/upgradeapp_a and _b: the other build renamed over
-             the executable's path, SIGUSR2 to the master; done when the
-             status page counts it done; the time is the master's
-             "upgrade done: ... N ms after SIGUSR2".
+             the executable's path, SIGUSR2 to the master; the time is
+             until the old workers' pids are gone (measured from outside,
+             as for the peers; the master's own "upgrade done: ... N ms
+             after SIGUSR2" is printed beside it); done when the status
+             page counts it done and shows the master and both workers
+             on the new file's ELF build-id and version string, the
+             master's pid unchanged.
   Gunicorn   with Uvicorn's worker (Debian's gunicorn, python3-uvicorn):
              the new app.py renamed over; USR2 to the master; once each
              worker of the new master has logged "Application startup
@@ -299,6 +303,15 @@ def stop_pid(pid, sig, timeout=30):
         poll(lambda: gone(pid), 5, 0.05)
 
 
+def elf_build_id(path):
+    """build-id:HEX of an executable, as fw's status page names it."""
+    out = subprocess.run(['readelf', '-n', path], capture_output=True, text=True, check=True).stdout
+    m = re.search(r'Build ID: ([0-9a-f]+)', out)
+    if not m:
+        raise SystemExit(f'{path} has no ELF build-id (the status page would show its mtime)')
+    return 'build-id:' + m.group(1)
+
+
 def get(ngx, path, timeout=10):
     try:
         with urllib.request.urlopen(f'http://127.0.0.1:{ngx.port}{path}', timeout=timeout) as r:
@@ -329,6 +342,8 @@ class Fw:
         self.log = ngx.path('fw.log')
         self.proc = None
         self.prefix = '/fw-ka' if keepalive else '/fw'
+        self.ids = {v: elf_build_id(path) for v, path in self.builds.items()}
+        self.master_ms = []  # the master's own figure, beside the one measured here
 
     def start(self):
         replace_file(self.exe, src=self.builds['a'], mode=0o755)
@@ -350,24 +365,38 @@ class Fw:
         done, refused = s['upgrade']['done'], s['upgrade']['refused']
         replace_file(self.exe, src=self.builds[version], mode=0o755)
         mark = log_size(self.log)
+        pid = self.proc.pid
+        old = set(kids(pid))
         t0 = time.time()
         self.proc.send_signal(signal.SIGUSR2)
+        # Measured from outside, as for the peers: the old workers' pids gone.
+        if not poll(lambda: all(gone(p) for p in old), ROUND_TIMEOUT):
+            raise UpgradeFailed(f'old workers left after {ROUND_TIMEOUT} s: {[p for p in old if not gone(p)]}')
+        t1 = time.time()
         last = {}
 
         def ended():
             st = self.status()
             if st is not None:
-                last.update(st['upgrade'])
+                last.update(st)
             return st is not None and st['upgrade']['state'] == 'none' and (
                 st['upgrade']['done'] > done or st['upgrade']['refused'] > refused)
         if not b.wait_for(ended, ROUND_TIMEOUT):
-            raise UpgradeFailed(f'not done after {ROUND_TIMEOUT} s: {last}')
-        if last['done'] == done:
-            raise UpgradeFailed(f'refused: {last}')
+            raise UpgradeFailed(f'not done after {ROUND_TIMEOUT} s: {last.get("upgrade")}')
+        if last['upgrade']['done'] == done:
+            raise UpgradeFailed(f'refused: {last["upgrade"]}')
+        # The new build serves: the master and every worker run its
+        # build-id, with its version string, and the master kept its pid.
+        want = [{'build': self.ids[version], 'version': f'1.0-{version}', 'workers': WORKERS}]
+        if last['build']['master'] != self.ids[version] or last['build']['workers'] != want:
+            raise UpgradeFailed(f'done, but the status page shows {last["build"]}; expected the master '
+                                f'and {want}')
+        if self.proc.poll() is not None or proc_state(pid) is None:
+            raise UpgradeFailed(f'the master {pid} is gone')
         found = []
         if not b.wait_for(lambda: found.extend(DONE_LINE.findall(log_text(self.log, mark))) or found, 5):
             raise UpgradeFailed('no "upgrade done" line in the log')
-        t1 = t0 + int(found[0]) / 1000
+        self.master_ms.append(int(found[0]))
         return t0, t1, t1
 
     def stop(self):
@@ -647,6 +676,7 @@ def run_target(args, ngx, lua, tid):
     srv = cls(args, ngx, keepalive)
     res = {'id': tid, 'server': srv.name, 'how': srv.how, 'proto': proto, 'rounds': [], 'problems': []}
     mark = log_size(ngx.path('logs/error.log'))
+    srv_mark = log_size(srv.log)
     srv.start()
     wrk = None
     try:
@@ -672,8 +702,9 @@ def run_target(args, ngx, lua, tid):
                 res['problems'].append(f'round {i + 1}: {e}')
                 break
             res['rounds'].append({'version': version, 't0': t0, 'gone': t_gone, 'end': t_end})
+            own = f' (the master says {srv.master_ms[-1]} ms)' if isinstance(srv, Fw) else ''
             print(f'  {tid} round {i + 1}: {version}, the last old worker gone after '
-                  f'{(t_gone - t0) * 1000:.0f} ms', file=sys.stderr, flush=True)
+                  f'{(t_gone - t0) * 1000:.0f} ms{own}', file=sys.stderr, flush=True)
             time.sleep(args.gap)
         t_stop = time.time()
         wrk.send_signal(signal.SIGINT)
@@ -693,6 +724,9 @@ def run_target(args, ngx, lua, tid):
     res['failed_outside'] = failed_outside(run['failed_at'], windows)
     res['nginx_errors'] = [l for l in log_text(ngx.path('logs/error.log'), mark).splitlines()
                            if 'upstream' in l]
+    # fw's own complaints during the run (the peers' logs have no common form).
+    res['fw_errors'] = ([l for l in log_text(srv.log, srv_mark).splitlines() if '[error]' in l or '[warn]' in l]
+                        if isinstance(srv, Fw) else [])
     return res
 
 
@@ -760,9 +794,13 @@ def bench(args):
                   f'{len(r["nginx_errors"])}', file=sys.stderr, flush=True)
             for line in r['nginx_errors'][:3]:
                 print('    ' + line, file=sys.stderr)
+            if tid.startswith('fw'):
+                print(f'  {tid}: error and warning lines in fw\'s log: {len(r["fw_errors"])}', file=sys.stderr)
+            for line in r['fw_errors'][:5]:
+                print('    ' + line, file=sys.stderr)
             for p in r['problems']:
                 print(f'  {tid}: {p}', file=sys.stderr)
-            if tid.startswith('fw') and (run['failed'] or r['problems'] or
+            if tid.startswith('fw') and (run['failed'] or r['problems'] or r['fw_errors'] or
                                           (r.get('baseline') or {}).get('failed')):
                 evidence.append((tid, keep_evidence(ngx, r)))
     finally:
@@ -774,8 +812,8 @@ def bench(args):
           f'{load0[0]:.1f} at the start, {load1[0]:.1f} at the end, {os.cpu_count()} CPUs')
     print(table(results, args))
     for tid, where in evidence:
-        print(f'\nfw FAILED REQUESTS in {tid}: a bug. Evidence (fw log, nginx error log, wrk output): '
-              f'{where}')
+        print(f'\nfw FAILED REQUESTS, A FAILED ROUND OR ERRORS IN ITS LOG in {tid}: a bug. Evidence '
+              f'(fw log, nginx error log, wrk output): {where}')
     return 1 if evidence else 0
 
 
@@ -839,7 +877,9 @@ def hygiene(args):
         ngx.close()
     print(f'\n{args.upgrades} upgrades in a row without load, fw (upgradeapp_a <-> _b), '
           f'{WORKERS} workers; each {statistics.median(times):.0f} ms (median), '
-          f'{max(times):.0f} ms at worst, SIGUSR2 to the last old worker gone; {cpu_ms:.1f} ms of CPU '
+          f'{max(times):.0f} ms at worst, SIGUSR2 to the last old worker gone (the master\'s own '
+          f'figure: {statistics.median(fw.master_ms):.0f} ms median, {max(fw.master_ms)} ms at worst); '
+          f'{cpu_ms:.1f} ms of CPU '
           f'each (master and workers, old and new)')
     print(b.table(rows, args.markdown))
     print(f'\nmaster kept its pid: {same_pid}; zombies right after any upgrade: at most {worst_zombies}; '
