@@ -369,9 +369,15 @@ class Fw:
         old = set(kids(pid))
         t0 = time.time()
         self.proc.send_signal(signal.SIGUSR2)
-        # Measured from outside, as for the peers: the old workers' pids gone.
-        if not poll(lambda: all(gone(p) for p in old), ROUND_TIMEOUT):
+        # Measured from outside, as for the peers: the old workers' pids
+        # gone. A refused upgrade leaves them serving: its log line ends
+        # the wait.
+        if not poll(lambda: all(gone(p) for p in old) or 'upgrade refused' in log_text(self.log, mark),
+                    ROUND_TIMEOUT):
             raise UpgradeFailed(f'old workers left after {ROUND_TIMEOUT} s: {[p for p in old if not gone(p)]}')
+        if 'upgrade refused' in log_text(self.log, mark):
+            raise UpgradeFailed('refused: ' + ' '.join(l for l in log_text(self.log, mark).splitlines()
+                                                       if 'upgrade refused' in l))
         t1 = time.time()
         last = {}
 
