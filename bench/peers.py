@@ -48,7 +48,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -125,20 +124,6 @@ TARGETS = {
     'php-ka': ('/php-ka', 'php-ka', True),
     'php': ('/php', 'php', False),
 }
-
-
-def install_packages():
-    missing = [p for p in PACKAGES
-               if 'install ok installed' not in subprocess.run(
-                   ['dpkg-query', '-W', '-f=${Status}', p], capture_output=True, text=True).stdout]
-    if not missing:
-        return
-    sudo = [] if os.geteuid() == 0 else ['sudo']
-    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-    print('installing ' + ' '.join(missing), file=sys.stderr, flush=True)
-    for argv in (['apt-get', 'update', '-qq'],
-                 ['apt-get', 'install', '-y', '-qq', '--no-install-recommends'] + missing):
-        subprocess.run(sudo + argv, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def wait_path(path, what, log):
@@ -307,7 +292,7 @@ def fairness(port, path, seconds=3, conns=32):
 # ---- the side-by-side rounds ----
 
 def bench(args):
-    install_packages()
+    b.install_packages(PACKAGES)
     names = [n for n in TARGETS if not args.only or n in args.only.split(',')]
     ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
     backends = {}
@@ -538,7 +523,7 @@ def idle_memory(args, tmp, conns=1000):
 
 
 def count(args):
-    install_packages()
+    b.install_packages(PACKAGES)
     ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
     sock = ngx.path('hello.sock')
     env = {'FW_SERVER_WORKERS': '1', 'FW_COUNT_ALLOCS': '1', 'FW_SERVER_STATUS_PATH': '/status',
