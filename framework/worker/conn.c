@@ -639,8 +639,10 @@ void fw_conn_for_each(struct fw_worker *w, bool (*fn)(struct fw_conn *c, void *a
 
 void fw_conn_close_all(struct fw_worker *w)
 {
-	while (w->conns != NULL)
+	while (w->conns != NULL) {
+		fw_stream_closing(w->conns); /* a stream cut off by graceful_timeout: say so */
 		fw_conn_close(w->conns, "closed by the worker stopping");
+	}
 }
 
 void fw_conn_free_all(struct fw_worker *w)

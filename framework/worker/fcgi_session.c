@@ -349,6 +349,31 @@ void fw_fcgi_stream(struct fw_conn *c, fw_req *req, int status, bool end)
 	fw_conn_send(c);
 }
 
+/*
+ * FastCGI has no way to say "this response is broken" once STDOUT has
+ * begun: END_REQUEST's status is ignored by nginx, and a connection that
+ * closes before it looks, to nginx's unbuffered FastCGI (1.22), like the
+ * normal end of the body: it would finish the chunked answer as if whole,
+ * or keep a client waiting for the rest of a Content-Length. A record of
+ * version 0 is a protocol error nginx acts on: it closes its client's
+ * connection, which then sees an incomplete answer. The STDERR record
+ * before it makes nginx log why, next to its own complaint about the
+ * version.
+ */
+void fw_fcgi_abort(struct fw_conn *c, uint16_t id, const char *why)
+{
+	static const uint8_t marker[FCGI_HEADER_LEN]; /* version 0 */
+	struct fw_buf *out = fw_conn_outbuf(c);
+
+	if (fw_fcgi_put_stream(out, FCGI_STDERR, id, why, strlen(why)) != 0 ||
+	    fw_buf_append(out, marker, sizeof(marker)) != 0) {
+		fw_conn_break(c);
+		return;
+	}
+	fw_conn_last(c); /* closed once that is out */
+	fw_conn_send(c);
+}
+
 void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status)
 {
 	struct fw_buf *out = fw_conn_outbuf(c);

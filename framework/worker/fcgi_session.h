@@ -34,6 +34,13 @@ void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status);
  */
 void fw_fcgi_stream(struct fw_conn *c, fw_req *req, int status, bool end);
 
+/*
+ * Cut a streamed response off so that nginx notices (a plain close looks
+ * like its end): `why` as STDERR, then an invalid record; the connection
+ * closes once they are out.
+ */
+void fw_fcgi_abort(struct fw_conn *c, uint16_t id, const char *why);
+
 /* Queue END_REQUEST for id with no output (refusals, aborts). */
 void fw_fcgi_end(struct fw_conn *c, uint16_t id, uint8_t protocol_status);
 

@@ -380,9 +380,11 @@ void fw_request_fail(struct fw_conn *c, fw_req *req, int status)
 	fw_req *answer;
 
 	c->req = NULL;
-	/* The head is out: no other answer can follow it; the connection goes. */
+	/* The head is out: no other answer can follow it; the stream is cut off. */
 	if (req->stream.head_sent) {
-		fw_conn_break(c);
+		/* Why was logged already (a warning for timeout, the 413's line). */
+		fw_stream_cut(c, req, FW_LOG_DEBUG,
+			      status == 504 ? "silent for timeout" : "its body was refused (413)");
 		detach_deferred(w, req);
 		return;
 	}

@@ -56,6 +56,20 @@ static inline void fw_session_stream(struct fw_conn *c, fw_req *req, int status,
 }
 
 /*
+ * Cut a streamed response off (its head was sent) so that the front end
+ * sees it broken, where the protocol allows: FastCGI (fw_fcgi_abort).
+ * SCGI has no framing: its connection just breaks, which nginx cannot
+ * tell from the end of a body without Content-Length.
+ */
+static inline void fw_session_abort(struct fw_conn *c, fw_req *req, const char *why)
+{
+	if (c->proto == FW_PROTO_FASTCGI)
+		fw_fcgi_abort(c, req->id, why);
+	else
+		fw_conn_break(c);
+}
+
+/*
  * May an idle connection change hands? A FastCGI one that nginx keeps
  * (between its requests); an SCGI one only before its request begins.
  */

@@ -12,6 +12,8 @@
  * may run inside any callback, with any connection's input on the stack).
  */
 #include <fw/stream.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -52,11 +54,36 @@ static bool over_length(fw_req *req)
 	       req->stream.sent + req->out.len > req->stream.length;
 }
 
-static void cut_off(struct fw_conn *c, fw_req *req, const char *why)
+void fw_stream_cut(struct fw_conn *c, fw_req *req, enum fw_log_level level, const char *why)
 {
-	fw_log(FW_LOG_ERROR, "%s %s: %s after %llu bytes of a streamed response; cutting it off",
-	       req->method, req->path, why, req->stream.sent);
-	fw_conn_break(c);
+	char line[256];
+
+	fw_log(level, "%s %s: %s after %llu bytes of a streamed response; cutting it off", req->method,
+	       req->path, why, req->stream.sent);
+	if (fw_conn_broken(c))
+		return;
+	snprintf(line, sizeof(line), "fw: streamed response cut off after %llu bytes: %s",
+		 req->stream.sent, why);
+	fw_session_abort(c, req, line);
+}
+
+void fw_stream_closing(struct fw_conn *c)
+{
+	fw_req *req = c->req;
+	uint8_t rec[2 * FCGI_HEADER_LEN + 64] = {0};
+	static const char why[] = "fw: streamed response cut off: its connection closes";
+	ssize_t n;
+
+	_Static_assert(sizeof(rec) >= 2 * FCGI_HEADER_LEN + sizeof(why) - 1, "rec holds both records");
+	/* Only at a record boundary, and without waiting: it is closing now. */
+	if (req == NULL || !req->stream.head_sent || c->proto != FW_PROTO_FASTCGI || fw_conn_broken(c) ||
+	    fw_conn_unsent(c) > 0)
+		return;
+	fw_fcgi_header(rec, FCGI_STDERR, req->id, sizeof(why) - 1, 0);
+	memcpy(rec + FCGI_HEADER_LEN, why, sizeof(why) - 1);
+	/* Then a record header of version 0 (zeroes), as fw_fcgi_abort(). */
+	n = write(c->fd, rec, FCGI_HEADER_LEN + sizeof(why) - 1 + FCGI_HEADER_LEN);
+	(void)n; /* nothing more can be done on a connection that closes */
 }
 
 FW_API int fw_flush(fw_req *req)
@@ -67,12 +94,15 @@ FW_API int fw_flush(fw_req *req)
 		return -1;
 	if (!req->stream.head_sent)
 		req->stream.status = fw_resp_settle_stream(req);
-	if (over_length(req))
-		cut_off(c, req, "a body longer than its Content-Length");
-	else if (req->stream.head_sent && req->out.len == 0 && req->err.len == 0)
+	if (over_length(req)) {
+		fw_stream_cut(c, req, FW_LOG_ERROR, "a body longer than its Content-Length");
+		fw_conn_break(c); /* the request is cancelled from the loop */
+		kick(c);
+		return -1;
+	}
+	if (req->stream.head_sent && req->out.len == 0 && req->err.len == 0)
 		return 0; /* nothing new */
-	else
-		fw_session_stream(c, req, req->stream.status, false);
+	fw_session_stream(c, req, req->stream.status, false);
 	req->stream.progress_ms = fw_now_ms();
 	if (fw_conn_broken(c)) {
 		kick(c); /* closed at the loop's next turn: the cancel callback runs then */
@@ -107,12 +137,12 @@ int fw_stream_finish(struct fw_conn *c, fw_req *req, int status)
 	if (fw_conn_broken(c))
 		return sent; /* cut off already (a flush over its length, the client gone) */
 	if (status >= 500 && status != sent)
-		cut_off(c, req, "the handler ended with an error");
+		fw_stream_cut(c, req, FW_LOG_WARN, "the handler ended with an error status");
 	else if (over_length(req))
-		cut_off(c, req, "a body longer than its Content-Length");
+		fw_stream_cut(c, req, FW_LOG_ERROR, "a body longer than its Content-Length");
 	else if (req->stream.has_length && !req->head &&
 		 req->stream.sent + req->out.len < req->stream.length)
-		cut_off(c, req, "a body shorter than its Content-Length");
+		fw_stream_cut(c, req, FW_LOG_ERROR, "a body shorter than its Content-Length");
 	else
 		fw_session_stream(c, req, sent, true);
 	return sent;

@@ -313,6 +313,10 @@ void fw_stream_event(evutil_socket_t fd, short what, void *arg); /* c->stream_ev
 void fw_stream_drained(struct fw_conn *c);
 /* The end of a streamed response (or its cut-off); returns the status that was sent. */
 int fw_stream_finish(struct fw_conn *c, fw_req *req, int status);
+/* Cut a streamed response off (logged at level) so that the front end sees it broken. */
+void fw_stream_cut(struct fw_conn *c, fw_req *req, enum fw_log_level level, const char *why);
+/* c closes now with a stream under way: tell the front end, if that can be done at once. */
+void fw_stream_closing(struct fw_conn *c);
 
 /* body.c: streamed request bodies */
 int fw_body_chunk(struct fw_conn *c, fw_req *req, const uint8_t *data, size_t len);

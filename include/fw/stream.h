@@ -37,7 +37,8 @@ FW_API int fw_set_status(fw_req *req, int status);
  * handler returns a status or, after FW_ASYNC, fw_finish() ends it (their
  * status is then only for the logs: the one sent stands; but a status of
  * 500 or more cuts the stream off instead of ending it, so that the
- * client sees a broken response rather than a short one that looks whole).
+ * client sees a broken response rather than a short one that looks whole;
+ * over FastCGI only: docs/nginx.md says how, and what nginx logs).
  *
  * A streamed response has no Content-Length (nginx sends it chunked to
  * HTTP/1.1 clients) unless the handler set one: then fw sends it and

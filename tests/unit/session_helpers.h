@@ -40,6 +40,7 @@ static inline void worker_init(int max_body_kb)
 	worker.peer_in = worker.peer_out = -1;
 	worker.accepting = true; /* as if listening: closing a connection resumes nothing */
 	fw_current_worker = &worker;
+	fw_conn_linger_init(&worker); /* closes after an answer linger */
 }
 
 struct peer {
@@ -217,6 +218,7 @@ static inline void worker_finish(void)
 		fw_req_destroy(r);
 	}
 	fw_buf_release(&worker.scratch);
+	event_del(&worker.linger_ev);
 	event_base_free(worker.base);
 }
 

@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <signal.h>
 
+#include "core/reuse.h"
 #include "session_helpers.h"
 
 #define PIECE 100000
@@ -21,10 +22,14 @@ static void spin(int turns)
 		event_base_loop(worker.base, EVLOOP_NONBLOCK);
 }
 
-/* What the front end read: STDOUT, whether END_REQUEST came, whether the worker closed. */
+/*
+ * What the front end read: STDOUT and STDERR, whether END_REQUEST came,
+ * whether the worker cut the stream off (a record of version 0), whether
+ * it closed.
+ */
 struct got {
-	struct fw_buf out;
-	bool ended, eof;
+	struct fw_buf out, err;
+	bool ended, eof, aborted;
 };
 
 static void collect(struct peer *p, struct got *g)
@@ -39,10 +44,16 @@ static void collect(struct peer *p, struct got *g)
 		const uint8_t *h = p->in + pos;
 		size_t clen = (size_t)(h[4] << 8 | h[5]), plen = h[6];
 
+		if (h[0] != FCGI_VERSION_1) {
+			g->aborted = true; /* what nginx takes for a broken stream */
+			break;
+		}
 		if (pos + FCGI_HEADER_LEN + clen + plen > p->in_len)
 			break;
 		if (h[1] == FCGI_STDOUT)
 			fw_buf_append(&g->out, h + FCGI_HEADER_LEN, clen);
+		if (h[1] == FCGI_STDERR)
+			fw_buf_append(&g->err, h + FCGI_HEADER_LEN, clen);
 		g->ended |= h[1] == FCGI_END_REQUEST;
 		pos += FCGI_HEADER_LEN + clen + plen;
 	}
@@ -53,7 +64,7 @@ static void collect(struct peer *p, struct got *g)
 /* Spin and read until END_REQUEST or EOF (or many turns). */
 static void collect_all(struct peer *p, struct got *g)
 {
-	for (int i = 0; i < 20000 && !g->ended && !g->eof; i++) {
+	for (int i = 0; i < 20000 && !g->ended && !g->eof && !g->aborted; i++) {
 		spin(1);
 		collect(p, g);
 	}
@@ -136,7 +147,7 @@ static int h_status(fw_req *req, void *arg)
 static void test_flush_in_handler(void)
 {
 	struct peer p;
-	struct got g = {FW_BUF_INIT, false, false};
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
 
 	peer_watched(&p);
 	request(&p, 1, "GET", "/flush", true);
@@ -213,7 +224,7 @@ static bool pattern_ok(const char *b, size_t len)
 static void test_backpressure(void)
 {
 	struct peer p;
-	struct got g = {FW_BUF_INIT, false, false};
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
 
 	pieces = (struct pieces){.left = 60};
 	peer_watched(&p);
@@ -268,18 +279,31 @@ static int h_exact(fw_req *req, void *arg)
 	return 200;
 }
 
-/* A stream that cannot end as it should is cut off: the front end sees EOF, no END_REQUEST. */
+/*
+ * A stream that cannot end as it should is cut off: no END_REQUEST, but
+ * why (STDERR) and a record nginx rejects, so that its client sees the
+ * answer broken; then the connection closes.
+ */
 static void expect_cut(const char *path, bool cut)
 {
 	struct peer p;
-	struct got g = {FW_BUF_INIT, false, false};
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
 
 	peer_watched(&p);
 	request(&p, 1, "GET", path, true);
 	collect_all(&p, &g);
 	if (cut) {
-		check_true(__FILE__, __LINE__, g.eof && !g.ended, path);
-		p.c = NULL; /* closed by the worker */
+		check_true(__FILE__, __LINE__, g.aborted && !g.ended, path);
+		check_true(__FILE__, __LINE__,
+			   g.err.len > 0 && strstr(g.err.data, "fw: streamed response cut off") != NULL,
+			   path);
+		for (int i = 0; i < 2000 && !g.eof; i++) {
+			spin(1);
+			drain(&p);
+			g.eof = read(p.fd, p.in, 1) == 0;
+		}
+		check_true(__FILE__, __LINE__, g.eof, path); /* then closed */
+		p.c = NULL;
 	} else {
 		check_true(__FILE__, __LINE__, g.ended && !g.eof, path);
 		check_true(__FILE__, __LINE__,
@@ -288,6 +312,7 @@ static void expect_cut(const char *path, bool cut)
 			   path);
 	}
 	fw_buf_release(&g.out);
+	fw_buf_release(&g.err);
 	peer_close(&p);
 }
 
@@ -303,7 +328,7 @@ static void test_cut_off(void)
 static void test_head(void)
 {
 	struct peer p;
-	struct got g = {FW_BUF_INIT, false, false};
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
 
 	peer_watched(&p);
 	request(&p, 1, "HEAD", "/flush", true);
@@ -378,17 +403,23 @@ static int h_upload(fw_req *req, void *arg)
 	return fw_on_body(req, up_chunk, up_end, NULL) == 0 ? FW_ASYNC : 500;
 }
 
-static void upload(struct peer *p, uint16_t id, size_t n, const char *cl)
+static void upload_to(struct peer *p, uint16_t id, const char *path, size_t n, const char *cl, bool end)
 {
 	struct fw_buf b = FW_BUF_INIT;
 
 	begin(&b, id, true);
-	params(&b, id, "POST", "/upload", cl);
+	params(&b, id, "POST", path, cl);
 	for (size_t i = 0; i < n; i += RECORD)
 		record(&b, FCGI_STDIN, id, pattern + i % 251, n - i < RECORD ? n - i : RECORD);
-	record(&b, FCGI_STDIN, id, NULL, 0);
+	if (end)
+		record(&b, FCGI_STDIN, id, NULL, 0);
 	send_all(p, &b);
 	fw_buf_release(&b);
+}
+
+static void upload(struct peer *p, uint16_t id, size_t n, const char *cl)
+{
+	upload_to(p, id, "/upload", n, cl, true);
 }
 
 static void up_reset(void)
@@ -403,7 +434,7 @@ static void up_reset(void)
 static void test_upload(void)
 {
 	struct peer p;
-	struct got g = {FW_BUF_INIT, false, false};
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
 	char want[32];
 
 	/* Each record of STDIN becomes a chunk (at most one read's worth: never the body whole). */
@@ -466,6 +497,7 @@ static void test_upload(void)
 	CHECK(g.ended && strncmp(body_of(&g), "abcd", 4) == 0);
 	fw_buf_release(&g.out);
 	peer_close(&p);
+
 	if (up.resume != NULL)
 		event_free(up.resume);
 	fw_buf_release(&up.body);
