@@ -82,7 +82,6 @@ int fw_body_chunk(struct fw_conn *c, fw_req *req, const uint8_t *data, size_t le
 	if (limit != 0 && req->stream.received > limit) {
 		fw_log(FW_LOG_INFO, "%s %s: streamed body over max_stream_body_mb (%d); answering 413",
 		       req->method, req->path, c->w->cfg->max_stream_body_mb);
-		req->stream.body_ended = true;
 		fw_request_fail(c, req, 413);
 		return FW_OK;
 	}
@@ -98,7 +97,6 @@ void fw_body_end(struct fw_conn *c, fw_req *req)
 	if (req->has_content_length && req->stream.received != req->content_length) {
 		fw_log(FW_LOG_INFO, "%s %s: body is %llu bytes, CONTENT_LENGTH says %llu; answering 400",
 		       req->method, req->path, req->stream.received, req->content_length);
-		req->stream.body_ended = true;
 		fw_request_fail(c, req, 400);
 		return;
 	}

@@ -351,7 +351,9 @@ static int route_early(struct fw_conn *c, fw_req *req)
  * A deferred request loses its connection (client gone, timeout, stop):
  * its cancel callback runs and it is freed; without a callback it stays
  * valid, orphaned, until the application's fw_finish() frees it. With
- * offload jobs in flight it is freed only after their done callbacks.
+ * offload jobs in flight it is freed only after their done callbacks; a
+ * streamed body's request that had not all its body, at once (nothing
+ * the application waits for is left: its body was it).
  */
 static void detach_deferred(struct fw_worker *w, fw_req *req)
 {
@@ -366,6 +368,9 @@ static void detach_deferred(struct fw_worker *w, fw_req *req)
 		fw_request_put(w, req);
 	} else if (req->stream.jobs > 0) {
 		fw_request_put(w, req); /* parked: the last done frees it */
+	} else if (req->stream.route && !req->stream.body_ended) {
+		/* Its body was what it waited for, and none of it will come now. */
+		fw_request_put(w, req);
 	} else {
 		req->state = FW_REQ_ORPHANED;
 		req->owner = NULL;

@@ -104,7 +104,11 @@ FW_API int fw_route_stream(const char *method, const char *pattern, fw_handler f
  * is complete (at once for a request without a body). While they run,
  * the request is the handler's as in the handler itself: fw_finish()
  * there answers when the callback returns. A client that goes away
- * mid-body cancels the request (fw_on_cancel). Returns 0, or -1 (logged)
+ * mid-body cancels the request (fw_on_cancel); without a cancel callback
+ * (and offload jobs), a request cancelled before its body ended is freed
+ * at once, as nothing more of it will come: whatever else may still call
+ * fw_finish() or fw_body_resume() on it must be stopped by a cancel
+ * callback. Returns 0, or -1 (logged)
  * outside such a handler, or with chunk or end NULL.
  */
 FW_API int fw_on_body(fw_req *req, fw_body_chunk_fn chunk, fw_body_end_fn end, void *arg);

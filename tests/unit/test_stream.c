@@ -403,6 +403,13 @@ static int h_upload(fw_req *req, void *arg)
 	return fw_on_body(req, up_chunk, up_end, NULL) == 0 ? FW_ASYNC : 500;
 }
 
+/* No cancel callback: a client that leaves mid-body must not leave the request behind. */
+static int h_upload_bare(fw_req *req, void *arg)
+{
+	(void)arg;
+	return fw_on_body(req, up_chunk, up_end, NULL) == 0 ? FW_ASYNC : 500;
+}
+
 static void upload_to(struct peer *p, uint16_t id, const char *path, size_t n, const char *cl, bool end)
 {
 	struct fw_buf b = FW_BUF_INIT;
@@ -498,6 +505,25 @@ static void test_upload(void)
 	fw_buf_release(&g.out);
 	peer_close(&p);
 
+	/* The client leaves mid-body, and no cancel callback was set: the request is freed. */
+	up_reset();
+	peer_watched(&p);
+	upload_to(&p, 1, "/upload-bare", 3 * RECORD, NULL, false);
+	for (int i = 0; i < 2000 && up.body.len < 3 * RECORD; i++)
+		spin(1);
+	CHECK_EQ_UINT(up.body.len, 3 * RECORD); /* in chunks of at most a read's worth */
+	CHECK_EQ_UINT(worker.in_flight, 1);
+	{
+		size_t before = worker.nfree_reqs;
+
+		close(p.fd); /* the worker reads its EOF */
+		p.fd = -1;
+		for (int i = 0; i < 1000 && worker.in_flight > 0; i++)
+			spin(1);
+		CHECK_EQ_UINT(worker.in_flight, 0);
+		CHECK(!FW_REUSE || worker.nfree_reqs == before + 1); /* freed (ASan: destroyed) */
+		CHECK_EQ_INT(up.ends, 0);
+	}
 	if (up.resume != NULL)
 		event_free(up.resume);
 	fw_buf_release(&up.body);
@@ -515,7 +541,8 @@ int main(void)
 	    fw_route("GET", "/short", h_short, NULL) != 0 ||
 	    fw_route("GET", "/over", h_over, NULL) != 0 || fw_route("GET", "/fail", h_fail, NULL) != 0 ||
 	    fw_route("GET", "/exact", h_exact, NULL) != 0 ||
-	    fw_route_stream("POST", "/upload", h_upload, NULL) != 0)
+	    fw_route_stream("POST", "/upload", h_upload, NULL) != 0 ||
+	    fw_route_stream("POST", "/upload-bare", h_upload_bare, NULL) != 0)
 		return 1;
 	test_flush_in_handler();
 	test_backpressure();
