@@ -351,12 +351,16 @@ static int route_early(struct fw_conn *c, fw_req *req)
  * A deferred request loses its connection (client gone, timeout, stop):
  * its cancel callback runs and it is freed; without a callback it stays
  * valid, orphaned, until the application's fw_finish() frees it. With
- * offload jobs in flight it is freed only after their done callbacks; a
- * streamed body's request that had not all its body, at once (nothing
- * the application waits for is left: its body was it).
+ * offload jobs in flight it is freed only after their done callbacks. A
+ * request that waited only for fw (the rest of its streamed body, room
+ * for its next piece: fw_on_writable) is freed at once: none of that
+ * will come now, and nothing else of the application's would free it.
  */
 static void detach_deferred(struct fw_worker *w, fw_req *req)
 {
+	bool waits_for_fw = (req->stream.route && !req->stream.body_ended) ||
+			    req->stream.writable_fn != NULL;
+
 	handler_done(w);
 	req->stream.writable_fn = NULL;
 	/* A stream that was under way is logged as far as it went, as nginx logs a cut answer. */
@@ -368,8 +372,7 @@ static void detach_deferred(struct fw_worker *w, fw_req *req)
 		fw_request_put(w, req);
 	} else if (req->stream.jobs > 0) {
 		fw_request_put(w, req); /* parked: the last done frees it */
-	} else if (req->stream.route && !req->stream.body_ended) {
-		/* Its body was what it waited for, and none of it will come now. */
+	} else if (waits_for_fw) {
 		fw_request_put(w, req);
 	} else {
 		req->state = FW_REQ_ORPHANED;

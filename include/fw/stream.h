@@ -63,8 +63,11 @@ FW_API int fw_flush(fw_req *req);
  * fw_on_writable() again from fn sends a body of any size while the
  * worker holds a bounded amount. A new call replaces the previous one;
  * fn NULL cancels it. A client that reads nothing for send_timeout
- * seconds is cut off; the cancel callback runs then, not fn. Returns 0,
- * or -1 (finished response, connection failed).
+ * seconds is cut off; the cancel callback runs then, not fn. When the
+ * connection goes while fn is pending and no cancel callback is set, the
+ * request is freed then (fn was all it waited for): whatever else may
+ * still call fw_finish() on it must be stopped by a cancel callback.
+ * Returns 0, or -1 (finished response, connection failed).
  */
 FW_API int fw_on_writable(fw_req *req, void (*fn)(fw_req *req, void *arg), void *arg);
 

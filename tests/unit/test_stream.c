@@ -239,6 +239,24 @@ static void test_backpressure(void)
 	CHECK(pattern_ok(body_of(&g), body_len(&g)));
 	fw_buf_release(&g.out);
 	peer_close(&p);
+
+	/* The front end goes while the handler waits for room (no cancel callback): freed. */
+	pieces = (struct pieces){.left = 60};
+	peer_watched(&p);
+	request(&p, 1, "GET", "/pieces", true);
+	spin(2000);
+	CHECK(pieces.left > 0);
+	CHECK_EQ_UINT(worker.in_flight, 1);
+	{
+		size_t before = worker.nfree_reqs;
+
+		close(p.fd);
+		p.fd = -1;
+		for (int i = 0; i < 1000 && worker.in_flight > 0; i++)
+			spin(1);
+		CHECK_EQ_UINT(worker.in_flight, 0);
+		CHECK(!FW_REUSE || worker.nfree_reqs == before + 1); /* freed (ASan: destroyed) */
+	}
 }
 
 static int h_short(fw_req *req, void *arg)
