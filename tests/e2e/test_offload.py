@@ -4,7 +4,9 @@ tests/apps/testapp's /offload-block), and recycling while streams and jobs
 are in flight:
 
 - blocking work runs off the loop: a quick request on the same (single)
-  worker is answered while four jobs still block;
+  worker is answered while five jobs still block; the pool's threads
+  (offload_threads, 4 by default) start in the worker as jobs come, none
+  in the master;
 - cancellation: a client that leaves, and `timeout` (the client gets its
   504 at once), stop the work early (it polls fw_offload_cancelled) and
   still run done, marked cancelled; a stream silent for `timeout` is cut;
@@ -39,26 +41,37 @@ def log_count(app, needle):
     return app.log_text().count(needle)
 
 
+def threads(pid):
+    with open(f'/proc/{pid}/status') as f:
+        return int(next(ln for ln in f if ln.startswith('Threads:')).split()[1])
+
+
 def quick_section(t, app, port):
-    with t.section('a quick request is answered while four jobs block the pool'):
+    with t.section('a quick request is answered while five jobs block the pool of four'):
         answers = {}
+        master, worker = app.pid, app.workers()[0]
+        t.equal('before any job: the master and the worker have one thread each',
+                (threads(master), threads(worker)), (1, 1))
 
         def job(i):
             answers[i] = harness.http(port, 'GET', '/stream/offload?ms=4000')
 
-        threads = [threading.Thread(target=job, args=(i,), daemon=True) for i in range(4)]
-        for th in threads:
+        jobs = [threading.Thread(target=job, args=(i,), daemon=True) for i in range(5)]
+        for th in jobs:
             th.start()
-        t.check('the four are in flight', harness.wait_until(lambda: sc.in_flight(app) == 4, 20),
+        t.check('the five are in flight', harness.wait_until(lambda: sc.in_flight(app) == 5, 20),
                 sc.in_flight(app))
+        t.equal('the worker runs offload_threads (4 by default) pool threads, not one a job',
+                threads(worker), 1 + 4)
+        t.equal('the master still has one (threads start in workers, after fork)', threads(master), 1)
         r = harness.http(port, 'GET', '/stream/events?n=1&ms=0')
         t.check('the quick request is answered', r.status == 200 and r.body == b'data: 0\n\n', r)
         t.equal('... while no job has answered yet', len(answers), 0)
-        for th in threads:
+        for th in jobs:
             th.join(60)
-        t.check('then each job answers "slept 4000"',
+        t.check('then each job answers "slept 4000" (the fifth after a thread was free)',
                 all(answers.get(i) and answers[i].status == 200 and answers[i].body == b'slept 4000\n'
-                    for i in range(4)), answers)
+                    for i in range(5)), answers)
 
 
 def cancel_section(t, app, port):
