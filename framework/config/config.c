@@ -536,6 +536,20 @@ const char *fw_config_restart_needed(const struct fw_config *old, const struct f
 	return NULL;
 }
 
+void fw_config_keep_restart_keys(struct fw_config *next, const struct fw_config *cur)
+{
+	next->listen = cur->listen;
+	next->status_listen = cur->status_listen;
+	next->protocol = cur->protocol;
+	next->socket_mode = cur->socket_mode;
+	memcpy(next->socket_owner, cur->socket_owner, sizeof(next->socket_owner));
+	memcpy(next->socket_group, cur->socket_group, sizeof(next->socket_group));
+	next->backlog = cur->backlog;
+	memcpy(next->user, cur->user, sizeof(next->user));
+	memcpy(next->group, cur->group, sizeof(next->group));
+	memcpy(next->state_path, cur->state_path, sizeof(next->state_path));
+}
+
 int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors)
 {
 	char err[256];

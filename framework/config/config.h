@@ -96,6 +96,9 @@ bool fw_config_state_owner_ok(const struct fw_config *c, uid_t owner);
 /* Keys whose change needs a restart, not a reload; NULL if none changed. */
 const char *fw_config_restart_needed(const struct fw_config *old, const struct fw_config *new);
 
+/* Those keys of next set back to cur's (a reload or an upgrade that would change them). */
+void fw_config_keep_restart_keys(struct fw_config *next, const struct fw_config *cur);
+
 /*
  * Fill c from the defaults, then `file` (NULL for none), then the
  * environment. Returns 0, or -1 with one line per problem appended to

@@ -55,6 +55,12 @@ static void gone(struct fw_master *m, const struct fw_action *a, uint64_t now)
 	switch ((enum fw_gone)a->how) {
 	case FW_GONE_RECYCLED:
 		count(m, a->reason);
+		if (a->reason == FW_RETIRE_UPGRADE) {
+			fw_log(FW_LOG_INFO,
+			       "worker %ld of the old build retired after %llu requests, %llu s", pid,
+			       served, (unsigned long long)(a->value2 / 1000));
+			break;
+		}
 		fw_log(FW_LOG_INFO, "worker %ld recycled (%s: %llu %s) after %llu requests, %llu s", pid,
 		       fw_retire_reason_name(a->reason), (unsigned long long)a->value,
 		       a->reason == FW_RETIRE_MEMORY ? "KiB private" : "requests", served,
@@ -82,6 +88,8 @@ static void gone(struct fw_master *m, const struct fw_action *a, uint64_t now)
 	case FW_GONE_BOOT_GAVE_UP:
 		fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s); %d failures in a row, giving up",
 		       pid, how, FW_BOOT_FAILURES_MAX);
+		break;
+	case FW_GONE_CANARY: /* upgrade.c says it, as the upgrade's refusal */
 		break;
 	}
 }
@@ -127,7 +135,7 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now)
 
 	switch (a->type) {
 	case FW_ACT_SPAWN:
-		if (fw_proc_spawn(m, a->slot, a->peer) != 0)
+		if (fw_proc_spawn(m, a->slot, a->peer, a->how == 1) != 0)
 			fw_master_event(m, &failed);
 		break;
 	case FW_ACT_DRAIN:
@@ -158,7 +166,18 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now)
 		fw_timeout_done(m, a->slot, a->how);
 		break;
 	case FW_ACT_GONE:
-		gone(m, a, now);
+		if (a->how == FW_GONE_CANARY)
+			fw_upgrade_act(m, a, now);
+		else
+			gone(m, a, now);
+		break;
+	case FW_ACT_UPGRADE_START:
+	case FW_ACT_UPGRADE_REFUSED:
+	case FW_ACT_EXEC:
+	case FW_ACT_UPGRADE_ROLLING:
+	case FW_ACT_UPGRADE_DONE:
+	case FW_ACT_UPGRADE_ABANDONED:
+		fw_upgrade_act(m, a, now);
 		break;
 	case FW_ACT_ANNOUNCE:
 		announce(m, "ready");

@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -182,6 +183,9 @@ int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struc
 	m->sb_fd = -1;
 	if (fw_signals_init() != 0)
 		return -1;
+	/* The new image of a live upgrade: everything is open already. */
+	if (getenv(FW_IMAGE_ENV) != NULL)
+		return fw_upgrade_resume(m, getenv(FW_IMAGE_ENV));
 	if (listeners_open(m) != 0)
 		return -1;
 	fw_cgroup_budget(m);
@@ -203,6 +207,7 @@ int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struc
 	m->sb->started_ms = fw_now_ms();
 	m->sb->workers_wanted = (uint32_t)m->pol.workers_wanted;
 	fw_limits_publish(m);
+	fw_upgrade_publish(m);
 	return 0;
 fail:
 	fw_master_finish(m);

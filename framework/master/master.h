@@ -70,6 +70,16 @@ struct fw_master {
 	} handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
 	size_t nhandoffs;
 	struct fw_exited exited; /* the worker whose FW_EV_EXIT is being handled */
+	/* A live upgrade (upgrade.c) */
+	struct fw_upgrade_info upgrade; /* as the scoreboard shows it */
+	bool exec_due;                  /* the canary is ready: re-execute at the loop's top */
+	int canary_errno;               /* why the canary's exec failed (its last message); 0 */
+	int exec_errno;                 /* why the master's own failed; 0 */
+	enum fw_resumed {
+		FW_FRESH,        /* started by hand, systemd, a container */
+		FW_RESUMED,      /* the new image of an upgrade */
+		FW_RESUMED_BACK, /* the old image again: the new one could not take over */
+	} resumed;
 };
 
 /* Run the master until it stops; returns the process exit status. */
@@ -95,8 +105,11 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now);
 struct fw_msg;
 
 /* proc.c: the process table's descriptors */
-/* Fork a worker into slot (replaces: the slot it stands in for, or -1). 0, or -1 after logging. */
-int fw_proc_spawn(struct fw_master *m, int slot, int replaces);
+/*
+ * Fork a worker into slot (replaces: the slot it stands in for, or -1);
+ * exec: of the new build (an upgrade's canary). 0, or -1 after logging.
+ */
+int fw_proc_spawn(struct fw_master *m, int slot, int replaces, bool exec);
 /* Reap every exited worker: its last messages, then FW_EV_EXIT. */
 void fw_proc_reap(struct fw_master *m);
 int fw_proc_send(struct fw_master *m, int slot, uint32_t type, int fd);
@@ -136,6 +149,47 @@ void fw_limits_publish(struct fw_master *m);
  * after logging why.
  */
 int fw_state_prepare(const struct fw_config *cfg, const char *path);
+
+/*
+ * upgrade.c: a live upgrade (SIGUSR2), the executor's side of its phases
+ * (ipc/recycle.h).
+ */
+void fw_upgrade_signal(struct fw_master *m, uint64_t now);
+/* The environment of a canary: malloc'd (fw_exec_env_free), for fw_upgrade_exec_worker; NULL after logging. */
+char **fw_upgrade_worker_env(const struct fw_master *m, int slot, int chan, int peer_in);
+/* In the forked child: become the new build's worker. Sends FW_MSG_EXEC_FAILED if it can't. */
+_Noreturn void fw_upgrade_exec_worker(struct fw_master *m, int chan, int peer_in, char **envp);
+/* At the loop's top, when exec_due: the master re-executes itself; returns only if it failed. */
+void fw_upgrade_exec(struct fw_master *m);
+/* In the new image, from fw_master_init: the table taken over. 0, or -1 after logging. */
+int fw_upgrade_resume(struct fw_master *m, const char *image_env);
+/* An upgrade's action (FW_ACT_UPGRADE_*, FW_ACT_EXEC, a canary's FW_GONE_CANARY) carried out. */
+void fw_upgrade_act(struct fw_master *m, const struct fw_action *a, uint64_t now);
+/* The master's build into the scoreboard, at start. */
+void fw_upgrade_publish(struct fw_master *m);
+
+/*
+ * exec.c: what crosses an execve(). fw_exec_keep_only(): every descriptor
+ * from 3 up closes at exec but keep[] (-1 entries are skipped);
+ * async-signal-safe. fw_exec_cloexec(): those closed at exec again.
+ */
+void fw_exec_keep_only(const int *keep, size_t n);
+void fw_exec_cloexec(const int *fds, size_t n);
+/* Every descriptor the master's next image takes over, and `extra`: malloc'd, *n of them; NULL (errno). */
+int *fw_exec_inherited(const struct fw_master *m, int extra, size_t *n);
+/* The environment with add[] (NAME=value, malloc'd, owned from here) added or replacing; NULL (errno). */
+char **fw_exec_env(char *const *add, size_t nadd);
+void fw_exec_env_free(char **envp);
+
+/*
+ * image.c: the master's table as text for its next image (a live
+ * upgrade). fw_image_read() fills m's table, listeners, scoreboard
+ * descriptor and kept settings; 0, or -1 with why in err.
+ */
+#define FW_IMAGE_VERSION 1
+#define FW_IMAGE_ENV "FW_MASTER_IMAGE"
+int fw_image_write(const struct fw_master *m, struct fw_buf *out);
+int fw_image_read(struct fw_master *m, const char *text, size_t len, char *err, size_t errlen);
 
 /* master.c: can this process (the workers' user) open cfg's access_log? 0, or -1 after logging. */
 int fw_access_log_writable(const struct fw_config *cfg);

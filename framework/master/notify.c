@@ -64,11 +64,18 @@ static void notify(const char *what, const char *msg)
 		fw_log_errno(FW_LOG_WARN, "notify %s: socket", what);
 		return;
 	}
+	/*
+	 * Never blocking: a receiver that reads nothing (a stuck or fake
+	 * service manager) would otherwise stop the master at its next
+	 * notification, with every worker waiting on it.
+	 */
 	do
-		r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+		r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+			   len);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
-		fw_log_errno(FW_LOG_WARN, "notify %s: sendto %s", what, name);
+		fw_log_errno(FW_LOG_WARN, "notify %s: sendto %s%s", what, name,
+			     errno == EAGAIN ? " (its queue is full: not sent)" : "");
 	close(fd);
 }
 
@@ -107,4 +114,9 @@ void fw_notify_init(void)
 	/* Notifications are the master's (NotifyAccess=main); a child that
 	 * unset it itself would copy a page of the environment at every fork. */
 	unsetenv("NOTIFY_SOCKET");
+}
+
+const char *fw_notify_socket(void)
+{
+	return socket_name;
 }

@@ -24,6 +24,12 @@
  *     worker stuck in its start-up hook for a minute is killed;
  *   - the cgroup's high water: the largest worker drains, one at a time;
  *   - stopping: every worker told, the stragglers killed at the deadline;
+ *   - a live upgrade (SIGUSR2; ipc/recycle.h has its phases): the new
+ *     build's canary replaces the oldest serving worker; if it fails
+ *     before READY the upgrade is refused and its worker serves on (no
+ *     boot failure is counted: the running build is not at fault); on its
+ *     READY the master re-executes, and once resumed every worker of the
+ *     old build is replaced like a reload's;
  *   - where waiting connections go: the least busy serving worker.
  */
 #ifndef FW_MASTER_POLICY_H
@@ -60,6 +66,8 @@ struct fw_pslot {
 	uint64_t stuck_since; /* asked about the handler started then; 0 */
 	uint64_t stuck_asked_ms;
 	bool boot_killed; /* killed for not booting in time */
+	bool exec;        /* started by exec of the new build: an upgrade's canary */
+	bool old_build;   /* of the build the upgrade under way replaces */
 };
 
 struct fw_policy {
@@ -83,6 +91,9 @@ struct fw_policy {
 	uint32_t cgroup_victim_gen;
 	uint64_t cgroup_warned_ms;
 	int exit_status;
+	enum fw_upgrade_phase upgrade;
+	int canary; /* the upgrade's first worker of the new build, until READY; -1 */
+	uint32_t canary_gen;
 };
 
 /* What the scoreboard says of a slot, read by the executor for the event. */
@@ -110,6 +121,9 @@ enum fw_ev_type {
 	FW_EV_RELOAD,       /* the new settings are in the policy (fw_policy_settings) */
 	FW_EV_SCALE,        /* delta: +1 (SIGTTIN) or -1 (SIGTTOU) */
 	FW_EV_STOP,         /* quit: a fast stop (SIGINT, SIGQUIT), else graceful (SIGTERM) */
+	FW_EV_UPGRADE,      /* SIGUSR2 */
+	FW_EV_EXEC_FAILED,  /* the master could not re-execute: it goes on as it was */
+	FW_EV_RESUMED,      /* the master's new image has taken over the table */
 };
 
 struct fw_event {
@@ -135,10 +149,21 @@ enum fw_gone {
 	FW_GONE_BOOT_FAILED,  /* value: retry in ms */
 	FW_GONE_BOOT_RETRIED, /* failed with others of the same round: one failure for them all */
 	FW_GONE_BOOT_GAVE_UP, /* the fifth in a row: the master stops */
+	FW_GONE_CANARY,       /* an upgrade's canary, before READY: the upgrade is refused */
+};
+
+/* Why an upgrade did not start, or stopped (FW_ACT_UPGRADE_REFUSED's how). */
+enum fw_upgrade_refusal {
+	FW_REFUSED_BUSY,         /* one is under way (nothing changes) */
+	FW_REFUSED_STOPPING,     /* the master is stopping (nothing changes) */
+	FW_REFUSED_NO_WORKER,    /* no worker serves, so none can be compared with the new build */
+	FW_REFUSED_SPAWN_FAILED, /* the canary could not be started (fork, socketpair, a slot) */
+	FW_REFUSED_EXEC_FAILED,  /* the master could not re-execute */
 };
 
 enum fw_act_type {
-	FW_ACT_SPAWN,       /* slot (free, chosen), peer: the slot it replaces or -1 */
+	FW_ACT_SPAWN,       /* slot (free, chosen), peer: the slot it replaces or -1;
+			       how: 1 to start it by exec of the new build (a canary) */
 	FW_ACT_DRAIN,       /* slot; peer: the replacement whose pair end goes with it, or -1 */
 	FW_ACT_DROP_PEER,   /* slot: its pair end will go to no one (it reads end of file) */
 	FW_ACT_STOP,        /* slot: graceful stop */
@@ -152,6 +177,12 @@ enum fw_act_type {
 	FW_ACT_STOPPING,    /* the master stops (say so: systemd, the probes) */
 	FW_ACT_GROUP_FULL,  /* slot, value: its private KiB: drained for the cgroup's sake */
 	FW_ACT_GROUP_ELSEWHERE, /* value: the largest worker's KiB: the memory is elsewhere */
+	FW_ACT_UPGRADE_START,   /* slot: the canary's, peer: the worker it replaces (a SPAWN follows) */
+	FW_ACT_UPGRADE_REFUSED, /* how: enum fw_upgrade_refusal */
+	FW_ACT_EXEC,            /* the canary is ready: the master re-executes (after this event) */
+	FW_ACT_UPGRADE_ROLLING, /* value: workers of the old build to replace */
+	FW_ACT_UPGRADE_DONE,    /* no worker of the old build is left */
+	FW_ACT_UPGRADE_ABANDONED, /* the master stops during one */
 };
 
 struct fw_action {

@@ -90,7 +90,8 @@ static int summary(struct fw_buf *b, const struct fw_scoreboard *sb, const struc
 			    "<tr><th class=\"l\">connections</th><td>%llu</td></tr></table>\n",
 			    fw_slot_load(sb->workers_wanted), (unsigned long long)t->requests,
 			    (unsigned long long)t->in_flight, (unsigned long long)t->conns);
-	return rc | limits(b, sb);
+	rc |= limits(b, sb);
+	return rc | fw_status_builds_html(b, sb, now);
 }
 
 static int recycles(struct fw_buf *b, const struct fw_scoreboard *sb)
@@ -118,6 +119,16 @@ static int sparkline(struct fw_buf *b, const struct fw_slot *s)
 	return fw_status_sparkline(b, ring, FW_MEM_HISTORY, written, FW_MEM_HISTORY_S, "private memory");
 }
 
+static int worker_build(struct fw_buf *b, const struct fw_slot *s)
+{
+	char build[FW_BUILD_ID_LEN], version[FW_VERSION_LEN];
+	int rc = fw_buf_puts(b, "<td class=\"l\">");
+
+	fw_status_slot_build(s, build, version);
+	rc |= fw_status_build_html(b, build, version);
+	return rc | fw_buf_puts(b, "</td>");
+}
+
 static int worker_row(struct fw_buf *b, const struct fw_slot *s, size_t slot, uint64_t now)
 {
 	uint64_t started = fw_slot_load(s->started_ms), handler = fw_slot_load(s->handler_ms);
@@ -140,6 +151,7 @@ static int worker_row(struct fw_buf *b, const struct fw_slot *s, size_t slot, ui
 		snprintf(text, sizeof(text), "%llu ms", (unsigned long long)(now - handler));
 	rc |= cell(b, text, false);
 	rc |= cell(b, retiring ? fw_retire_reason_name((enum fw_retire_reason)retiring) : "", true);
+	rc |= worker_build(b, s);
 	rc |= fw_buf_puts(b, "<td class=\"l\">");
 	rc |= sparkline(b, s);
 	return rc | fw_buf_puts(b, "</td></tr>\n");
@@ -151,7 +163,7 @@ static int workers(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t no
 			       "<h2>Workers</h2>\n<table><tr><th>slot</th><th>pid</th>"
 			       "<th class=\"l\">state</th><th>requests</th><th>in flight</th>"
 			       "<th>conns</th><th>private</th><th>rss</th><th>heap</th><th>age</th>"
-			       "<th>busy</th><th class=\"l\">retiring</th>"
+			       "<th>busy</th><th class=\"l\">retiring</th><th class=\"l\">build</th>"
 			       "<th class=\"l\">private memory, up to %d min</th></tr>\n",
 			       FW_MEM_HISTORY * FW_MEM_HISTORY_S / 60);
 

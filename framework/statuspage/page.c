@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/json.h"
 #include "http/req.h"
 #include "statuspage/statuspage.h"
 
@@ -58,19 +59,22 @@ static int worker_json(struct fw_buf *b, const struct fw_slot *s, size_t slot, u
 	uint64_t started = fw_slot_load(s->started_ms), handler = fw_slot_load(s->handler_ms);
 	uint32_t retiring = fw_slot_load(s->retiring);
 	char allocs[24] = "null", frees[24] = "null";
+	char build[FW_BUILD_ID_LEN], version[FW_VERSION_LEN];
+	int rc;
 
 	if (fw_slot_load(s->counting)) {
 		snprintf(allocs, sizeof(allocs), "%llu", (unsigned long long)fw_slot_load(s->allocs));
 		snprintf(frees, sizeof(frees), "%llu", (unsigned long long)fw_slot_load(s->frees));
 	}
 
-	return fw_buf_printf(
+	fw_status_slot_build(s, build, version);
+	rc = fw_buf_printf(
 		b,
 		"%s\n    {\"slot\": %zu, \"pid\": %d, \"state\": \"%s\", \"requests\": %llu, "
 		"\"in_flight\": %u, \"conns\": %u, \"rss_kb\": %llu, \"private_kb\": %llu, "
 		"\"heap_kb\": %llu, \"heap_free_kb\": %llu, \"heap_released_kb\": %llu, "
 		"\"allocator\": \"%s\", \"allocs\": %s, \"frees\": %s, "
-		"\"age_s\": %llu, \"retiring\": \"%s\", \"busy_ms\": %llu}",
+		"\"age_s\": %llu, \"retiring\": \"%s\", \"busy_ms\": %llu, \"build\": ",
 		first ? "" : ",", slot, (int)fw_slot_load(s->pid),
 		fw_worker_mode_name((enum fw_worker_mode)fw_slot_load(s->state)),
 		(unsigned long long)fw_slot_load(s->requests), fw_slot_load(s->in_flight),
@@ -83,6 +87,10 @@ static int worker_json(struct fw_buf *b, const struct fw_slot *s, size_t slot, u
 		(unsigned long long)(started != 0 && now > started ? (now - started) / 1000 : 0),
 		retiring ? fw_retire_reason_name((enum fw_retire_reason)retiring) : "",
 		(unsigned long long)(handler != 0 && now > handler ? now - handler : 0));
+	rc |= fw_json_string(b, build, strlen(build));
+	rc |= fw_buf_puts(b, ", \"version\": ");
+	rc |= fw_json_string(b, version, strlen(version));
+	return rc | fw_buf_puts(b, "}");
 }
 
 int fw_status_json(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now)
@@ -123,6 +131,7 @@ int fw_status_json(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t no
 		rc |= fw_buf_printf(b, "{\"limit_bytes\": %llu, \"working_set_bytes\": %llu}",
 				    (unsigned long long)fw_slot_load(sb->cgroup_limit_bytes),
 				    (unsigned long long)fw_slot_load(sb->cgroup_working_set_bytes));
+	rc |= fw_status_builds_json(b, sb, now);
 	rc |= fw_buf_puts(b, ",\n  \"recycled\": {");
 	for (int r = FW_RETIRE_MAX_REQUESTS; r < FW_RETIRE_NREASONS; r++)
 		rc |= fw_buf_printf(b, "%s\"%s\": %llu", r == FW_RETIRE_MAX_REQUESTS ? "" : ", ",

@@ -204,5 +204,6 @@ int fw_status_prometheus(struct fw_buf *b, const struct fw_scoreboard *sb, uint6
 	rc |= accept_queues(b, sb);
 	rc |= per_worker(b, sb);
 	rc |= histogram(b, &t);
+	rc |= fw_status_builds_prom(b, sb);
 	return rc | master(b, sb, now_ms);
 }

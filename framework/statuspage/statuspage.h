@@ -36,6 +36,28 @@ struct fw_status_totals {
 
 void fw_status_totals(const struct fw_scoreboard *sb, struct fw_status_totals *t);
 
+/* ---- builds.c: the builds that run, and the live upgrades ---- */
+
+struct fw_status_build {
+	char build[FW_BUILD_ID_LEN];
+	char version[FW_VERSION_LEN];
+	unsigned workers;
+};
+
+/* A worker's build and version ("" while unreadable). */
+void fw_status_slot_build(const struct fw_slot *s, char build[FW_BUILD_ID_LEN],
+			  char version[FW_VERSION_LEN]);
+/* The distinct builds of the workers, with how many run each: at most max. */
+size_t fw_status_builds(const struct fw_scoreboard *sb, struct fw_status_build *out, size_t max);
+/* The "build" and "upgrade" members of the JSON page, each after ",\n  ". */
+int fw_status_builds_json(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now_ms);
+/* fw_build_info, fw_workers_by_build, fw_upgrade_in_progress, fw_upgrades_total. */
+int fw_status_builds_prom(struct fw_buf *b, const struct fw_scoreboard *sb);
+/* The master's build and the upgrade, as a table. */
+int fw_status_builds_html(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now_ms);
+/* A build for people: short, the whole in a tooltip; the version beside. */
+int fw_status_build_html(struct fw_buf *b, const char *build, const char *version);
+
 int fw_status_json(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now_ms);
 int fw_status_prometheus(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now_ms);
 int fw_status_html(struct fw_buf *b, const struct fw_scoreboard *sb, uint64_t now_ms);

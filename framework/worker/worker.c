@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "http/registry.h"
+#include "core/build.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/memstat.h"
@@ -19,7 +20,6 @@
 #include "ipc/chan.h"
 #include "worker/settings.h"
 
-#define FW_EXIT_BOOT 3        /* a start-up hook failed */
 #define MASTER_GONE_GRACE_S 1 /* the master died: finish within this */
 
 struct fw_worker *fw_current_worker;
@@ -35,10 +35,14 @@ FW_API struct event_base *fw_event_base(void)
  * in a handler that never returns to the loop: alarm() is async-signal-safe
  * and SIGALRM's default action ends the process within a second.
  */
+static pid_t parent_pid; /* the master's: SIGUSR2 from anyone else while it lives means nothing */
+
 static void on_parent_death(int sig)
 {
 	(void)sig;
-	alarm(MASTER_GONE_GRACE_S + 1);
+	/* The same signal may be one sent to the whole group for the master (an upgrade). */
+	if (getppid() != parent_pid)
+		alarm(MASTER_GONE_GRACE_S + 1);
 }
 
 static int orphan_guard(pid_t master_pid)
@@ -46,6 +50,7 @@ static int orphan_guard(pid_t master_pid)
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
+	parent_pid = master_pid;
 	sa.sa_handler = on_parent_death;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGUSR2, &sa, NULL) != 0 || prctl(PR_SET_PDEATHSIG, SIGUSR2) != 0) {
@@ -473,6 +478,8 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	w.peer_in = -1;
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
 	w.access_fd = -1;
+	/* Which build this worker runs: the status page shows a rollout's progress. */
+	fw_slot_build_set(boot->slot, fw_build_id(), fw_build_version());
 	/* Before any app code runs: a stray write may only hit this worker's own slot. */
 	if (fw_scoreboard_protect(boot->sb, boot->slot) != 0)
 		fw_log_errno(FW_LOG_DEBUG, "mprotect(the scoreboard, but slot %d)", boot->slot_index);

@@ -4,13 +4,15 @@
  * written as text. An event line:
  *     [+MS] step | tick | ready S | retire S REASON [alone] | exit S clean|crash
  *           | spawnfail S | reply S answered|unanswered|gone | reload | ttin | ttou
- *           | term | quit
+ *           | term | quit | usr2 | execfail | resumed
  * (+MS moves the clock first; a tick reads the scenario's readings, set
  * with lines "handler S AGO_MS", "private S KB", "group LIMIT_MB WS_MB",
  * which give no actions). Actions are written as:
  *     spawn S [for R] | drain S [peer R] | drop S | stop S | quit S | kill S [boot]
  *     | ask S | stuck S answered|unanswered|gone|none | gone S HOW [REASON|MS]
  *     | announce | reload-done | stopping | group-full S | elsewhere
+ *     | upgrade-start S for R | refused WHY | exec S | rolling N | upgrade-done
+ *     | abandoned   (a canary's spawn ends with " exec"; its exit is "gone S canary")
  * separated by "; ".
  */
 #include <stdio.h>
@@ -29,10 +31,15 @@ struct scenario {
 static const char *gone_name(int how)
 {
 	static const char *const names[] = {
-		[FW_GONE_RECYCLED] = "recycled",         [FW_GONE_RETIRED] = "retired",
-		[FW_GONE_TIMED_OUT] = "timed-out",       [FW_GONE_CRASHED] = "crashed",
-		[FW_GONE_STOPPED] = "stopped",           [FW_GONE_BOOT_FAILED] = "boot-failed",
-		[FW_GONE_BOOT_RETRIED] = "boot-retried", [FW_GONE_BOOT_GAVE_UP] = "gave-up",
+		[FW_GONE_RECYCLED] = "recycled",
+		[FW_GONE_RETIRED] = "retired",
+		[FW_GONE_TIMED_OUT] = "timed-out",
+		[FW_GONE_CRASHED] = "crashed",
+		[FW_GONE_STOPPED] = "stopped",
+		[FW_GONE_BOOT_FAILED] = "boot-failed",
+		[FW_GONE_BOOT_RETRIED] = "boot-retried",
+		[FW_GONE_BOOT_GAVE_UP] = "gave-up",
+		[FW_GONE_CANARY] = "canary",
 	};
 	return names[how];
 }
@@ -50,9 +57,9 @@ static void render(const struct fw_action *a, char *out, size_t len)
 	switch (a->type) {
 	case FW_ACT_SPAWN:
 		if (a->peer >= 0)
-			snprintf(out, len, "spawn %d for %d", a->slot, a->peer);
+			snprintf(out, len, "spawn %d for %d%s", a->slot, a->peer, a->how ? " exec" : "");
 		else
-			snprintf(out, len, "spawn %d", a->slot);
+			snprintf(out, len, "spawn %d%s", a->slot, a->how ? " exec" : "");
 		break;
 	case FW_ACT_DRAIN:
 		if (a->peer >= 0)
@@ -102,6 +109,30 @@ static void render(const struct fw_action *a, char *out, size_t len)
 		break;
 	case FW_ACT_GROUP_ELSEWHERE:
 		snprintf(out, len, "elsewhere");
+		break;
+	case FW_ACT_UPGRADE_START:
+		snprintf(out, len, "upgrade-start %d for %d", a->slot, a->peer);
+		break;
+	case FW_ACT_UPGRADE_REFUSED: {
+		static const char *const why[] = {
+			[FW_REFUSED_BUSY] = "busy",           [FW_REFUSED_STOPPING] = "stopping",
+			[FW_REFUSED_NO_WORKER] = "no-worker", [FW_REFUSED_SPAWN_FAILED] = "spawn",
+			[FW_REFUSED_EXEC_FAILED] = "exec",
+		};
+		snprintf(out, len, "refused %s", why[a->how]);
+		break;
+	}
+	case FW_ACT_EXEC:
+		snprintf(out, len, "exec %d", a->slot);
+		break;
+	case FW_ACT_UPGRADE_ROLLING:
+		snprintf(out, len, "rolling %llu", (unsigned long long)a->value);
+		break;
+	case FW_ACT_UPGRADE_DONE:
+		snprintf(out, len, "upgrade-done");
+		break;
+	case FW_ACT_UPGRADE_ABANDONED:
+		snprintf(out, len, "abandoned");
 		break;
 	}
 }
@@ -186,6 +217,12 @@ static bool event(struct run *run, const char *line, struct fw_event *ev)
 	} else if (strcmp(word, "term") == 0 || strcmp(word, "quit") == 0) {
 		ev->type = FW_EV_STOP;
 		ev->flag = word[0] == 'q';
+	} else if (strcmp(word, "usr2") == 0) {
+		ev->type = FW_EV_UPGRADE;
+	} else if (strcmp(word, "execfail") == 0) {
+		ev->type = FW_EV_EXEC_FAILED;
+	} else if (strcmp(word, "resumed") == 0) {
+		ev->type = FW_EV_RESUMED;
 	} else {
 		check_fail(__FILE__, __LINE__, "unknown event line '%s'", line);
 		return false;
@@ -501,6 +538,99 @@ static const struct scenario scenarios[] = {
 	  {"term", "stopping; drop 0; stop 0"},
 	  {"ready 0", ""},
 	  {"retire 0 max_requests", ""},
+	  {NULL}}},
+	{"an upgrade: the canary first, then the master, then every old worker",
+	 2,
+	 1,
+	 60,
+	 {{"step", "spawn 0; spawn 1"},
+	  {"ready 0", ""},
+	  {"ready 1", "announce"},
+	  {"+10 usr2", "spawn 2 for 0 exec; upgrade-start 2 for 0"},
+	  {"usr2", "refused busy"},
+	  {"reload", ""},
+	  {"ready 2", "drain 0 peer 2; exec 2"},
+	  {"usr2", "refused busy"},
+	  {"resumed", "rolling 2"},
+	  {"+5 exit 0 clean", "gone 0 recycled upgrade; spawn 0 for 1"},
+	  {"ready 0", "drain 1 peer 0"},
+	  {"exit 1 clean", "gone 1 recycled upgrade; upgrade-done"},
+	  {"+10 usr2", "spawn 1 for 2 exec; upgrade-start 1 for 2"},
+	  {NULL}}},
+	{"a canary that dies before READY: refused, no backoff, the old worker serves on",
+	 2,
+	 1,
+	 60,
+	 {{"step", "spawn 0; spawn 1"},
+	  {"ready 0", ""},
+	  {"ready 1", "announce"},
+	  {"usr2", "spawn 2 for 0 exec; upgrade-start 2 for 0"},
+	  {"exit 2 crash", "gone 2 canary"},
+	  {"+1 step", ""},
+	  {"+1 retire 1 max_requests", "spawn 2 for 1"},
+	  {"ready 2", "drain 1 peer 2"},
+	  {"+1 usr2", "spawn 3 for 0 exec; upgrade-start 3 for 0"},
+	  {NULL}}},
+	{"a canary that never says READY is killed at the boot timeout: refused",
+	 1,
+	 1,
+	 60,
+	 {{"step", "spawn 0"},
+	  {"ready 0", "announce"},
+	  {"usr2", "spawn 1 for 0 exec; upgrade-start 1 for 0"},
+	  {"+61000 tick", "kill 1 boot"},
+	  {"exit 1 crash", "gone 1 canary"},
+	  {"retire 0 max_requests", "spawn 1 for 0"},
+	  {NULL}}},
+	{"the master cannot re-execute: refused, the canary is replaced in turn",
+	 1,
+	 1,
+	 60,
+	 {{"step", "spawn 0"},
+	  {"ready 0", "announce"},
+	  {"usr2", "spawn 1 for 0 exec; upgrade-start 1 for 0"},
+	  {"ready 1", "drain 0 peer 1; exec 1"},
+	  {"execfail", "refused exec"},
+	  {"exit 0 clean", "gone 0 recycled upgrade; spawn 0 for 1"},
+	  {"ready 0", "drain 1 peer 0"},
+	  {NULL}}},
+	{"SIGUSR2 with no worker serving yet, or while stopping: refused",
+	 1,
+	 1,
+	 60,
+	 {{"step", "spawn 0"},
+	  {"usr2", "refused no-worker"},
+	  {"ready 0", "announce"},
+	  {"term", "stopping; drop 0; stop 0"},
+	  {"usr2", "refused stopping"},
+	  {NULL}}},
+	{"a stop during the canary abandons the upgrade",
+	 1,
+	 1,
+	 60,
+	 {{"step", "spawn 0"},
+	  {"ready 0", "announce"},
+	  {"usr2", "spawn 1 for 0 exec; upgrade-start 1 for 0"},
+	  {"term", "abandoned; stopping; drop 0; stop 0; drop 1; stop 1"},
+	  {"exit 1 clean", "gone 1 stopped"},
+	  {"exit 0 clean", "gone 0 stopped"},
+	  {NULL}}},
+	{"workers booting and replacing at the takeover are of the old build too",
+	 2,
+	 1,
+	 60,
+	 {{"step", "spawn 0; spawn 1"},
+	  {"ready 0", ""},
+	  {"ready 1", "announce"},
+	  {"+1 retire 1 max_requests", "spawn 2 for 1"},
+	  {"+1 usr2", "spawn 3 for 0 exec; upgrade-start 3 for 0"},
+	  {"ready 3", "drain 0 peer 3; exec 3"},
+	  {"resumed", "rolling 3"},
+	  {"ready 2", "drain 1 peer 2"},
+	  {"exit 0 clean", "gone 0 recycled upgrade"},
+	  {"exit 1 clean", "gone 1 recycled max_requests; spawn 0 for 2"},
+	  {"ready 0", "drain 2 peer 0"},
+	  {"exit 2 clean", "gone 2 recycled upgrade; upgrade-done"},
 	  {NULL}}},
 	{NULL, 0, 0, 0, {{NULL}}},
 };

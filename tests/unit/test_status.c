@@ -251,9 +251,10 @@ static void test_html_json(void)
 	has(&b,
 	    "\"master_pid\": 100,\n  \"uptime_s\": 9,\n  \"workers_wanted\": 2,\n  \"requests\": 35,");
 	has(&b, "{\"slot\": 1, \"pid\": 101, \"state\": \"ready\", \"requests\": 10,");
-	has(&b, "\"age_s\": 8, \"retiring\": \"max_requests\", \"busy_ms\": 500}");
+	has(&b, "\"age_s\": 8, \"retiring\": \"max_requests\", \"busy_ms\": 500, \"build\": \"\", "
+		"\"version\": \"\"}");
 	has(&b, "\"recycled\": {\"max_requests\": 2, \"memory\": 0, \"timeout\": 0, \"crash\": 0, "
-		"\"reload\": 0}");
+		"\"reload\": 0, \"upgrade\": 0}");
 	fw_buf_release(&b);
 	free(sb);
 }
@@ -304,6 +305,59 @@ static void test_limits(void)
 	free(sb);
 }
 
+/* A rollout: two builds side by side, the upgrade under way, the last one's result, each form. */
+static void test_builds(void)
+{
+	struct fw_scoreboard *sb = board();
+	struct fw_upgrade_info u = {.phase = FW_UPGRADE_ROLLING,
+				    .result = FW_UPGRADE_REFUSED,
+				    .started_ms = 8500,
+				    .ended_ms = 6500,
+				    .counts = {[FW_UPGRADE_DONE] = 3, [FW_UPGRADE_REFUSED] = 1}};
+	struct fw_status_build builds[4];
+	fw_buf b = FW_BUF_INIT;
+
+	snprintf(u.master_build, sizeof(u.master_build), "build-id:0123456789abcdef0123");
+	snprintf(u.master_version, sizeof(u.master_version), "1.4.2");
+	snprintf(u.from_build, sizeof(u.from_build), "build-id:ffff");
+	snprintf(u.detail, sizeof(u.detail), "upgrade refused: \"/opt/app\" <crashed>");
+	fw_scoreboard_upgrade_store(sb, &u);
+	fw_slot_build_set(&sb->slots[1], "build-id:0123456789abcdef0123", "1.4.2");
+	fw_slot_build_set(&sb->slots[2], "build-id:ffff", "1.4.1");
+	CHECK_EQ_UINT(fw_status_builds(sb, builds, 4), 2);
+	CHECK_EQ_UINT(builds[0].workers, 1);
+	CHECK_EQ_STR(builds[1].version, "1.4.1");
+	CHECK_EQ_UINT(fw_status_builds(sb, builds, 1), 1); /* more than asked for: the first */
+
+	CHECK_EQ_INT(fw_status_json(&b, sb, 10500), 0);
+	has(&b, "\"busy_ms\": 0, \"build\": \"build-id:0123456789abcdef0123\", \"version\": \"1.4.2\"}");
+	has(&b, "\"build\": {\"master\": \"build-id:0123456789abcdef0123\", \"version\": \"1.4.2\", "
+		"\"workers\": [{\"build\": \"build-id:0123456789abcdef0123\", \"version\": \"1.4.2\", "
+		"\"workers\": 1}, {\"build\": \"build-id:ffff\", \"version\": \"1.4.1\", \"workers\": "
+		"1}]},");
+	has(&b, "\"upgrade\": {\"state\": \"rolling\", \"last\": \"refused\", \"started_age_s\": 2, "
+		"\"ended_age_s\": 4, \"from\": \"build-id:ffff\", \"detail\": \"upgrade refused: "
+		"\\\"/opt/app\\\" <crashed>\", \"done\": 3, \"refused\": 1, \"abandoned\": 0}");
+	fw_buf_truncate(&b, 0);
+	CHECK_EQ_INT(fw_status_prometheus(&b, sb, 10500), 0);
+	prom_lines(&b);
+	has(&b, "fw_build_info{build=\"build-id:0123456789abcdef0123\",version=\"1.4.2\"} 1\n");
+	has(&b, "fw_workers_by_build{build=\"build-id:ffff\",version=\"1.4.1\"} 1\n");
+	has(&b, "fw_upgrade_in_progress 1\n");
+	has(&b, "fw_upgrades_total{result=\"done\"} 3\nfw_upgrades_total{result=\"refused\"} 1\n");
+	fw_buf_truncate(&b, 0);
+	CHECK_EQ_INT(fw_status_html(&b, sb, 10500), 0);
+	has(&b, "<span title=\"build-id:0123456789abcdef0123\">0123456789ab</span> 1.4.2");
+	has(&b, "under way (rolling), for 2s");
+	u.phase = FW_UPGRADE_NONE;
+	fw_scoreboard_upgrade_store(sb, &u);
+	fw_buf_truncate(&b, 0);
+	CHECK_EQ_INT(fw_status_html(&b, sb, 10500), 0);
+	has(&b, "upgrade refused: &quot;/opt/app&quot; &lt;crashed&gt; (4s ago)");
+	fw_buf_release(&b);
+	free(sb);
+}
+
 int main(void)
 {
 	test_seconds();
@@ -314,5 +368,6 @@ int main(void)
 	test_prometheus();
 	test_html_json();
 	test_limits();
+	test_builds();
 	return check_done();
 }
