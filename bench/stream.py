@@ -92,7 +92,6 @@ def download(port, path, rate=None):
 
 def memory(ngx, args):
     rows = [('answer', 'status', 'bytes', 'MB/s', 'before KiB', 'peak KiB', 'after KiB')]
-    mib40 = 40 << 20
     cases = [
         ('40 MiB whole, no release (as before)', TESTAPP, 'hello', {'heap_release_kb': 0},
          download(ngx.port, '/big?mb=40')),

@@ -112,11 +112,8 @@ class HttpStream:
 
     def read_head(self):
         """Reads up to the blank line; returns the status (None at EOF first)."""
-        while b'\r\n\r\n' not in self.buf:
-            data = self._recv()
-            if not data:
-                return None
-            self.buf += data
+        if not self._fill(b'\r\n\r\n'):
+            return None
         head, self.buf = self.buf.split(b'\r\n\r\n', 1)
         lines = head.decode('latin-1').split('\r\n')
         self.status = int(lines[0].split()[1])
@@ -145,8 +142,9 @@ class HttpStream:
             self.done = True
         return out
 
-    def _fill_line(self):
-        while b'\r\n' not in self.buf:
+    def _fill(self, sep=b'\r\n'):
+        """Reads until sep is buffered; False at EOF first."""
+        while sep not in self.buf:
             data = self._recv()
             if not data:
                 return False
@@ -155,14 +153,14 @@ class HttpStream:
 
     def _read_chunked(self, n):
         while self.chunk_left == 0:
-            if not self._fill_line():
+            if not self._fill():
                 return b''
             line, self.buf = self.buf.split(b'\r\n', 1)
             if not line:
                 continue  # the CRLF after a chunk
             size = int(line.split(b';')[0], 16)
             if size == 0:
-                self._fill_line()  # the last CRLF
+                self._fill()  # the last CRLF
                 self.done = True
                 return b''
             self.chunk_left = size
