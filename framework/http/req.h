@@ -45,6 +45,7 @@ struct fw_req_stream {
 	bool building;           /* the head being built is a stream's (http/resp.c) */
 	bool has_length;         /* the handler set Content-Length: the body is held to it */
 	bool err_sent;           /* FCGI_STDERR went out before the end */
+	bool cut;                /* cut off by fw_flush() (over its length): cancelled from the loop */
 	unsigned long long sent; /* body bytes handed to the connection */
 	unsigned long long length;
 	void (*writable_fn)(fw_req *req, void *arg);

@@ -32,8 +32,8 @@ static struct fw_conn *stream_conn(fw_req *req, const char *what)
 	if (!fw_resp_writable(req, what))
 		return NULL;
 	c = req->owner;
-	if (c == NULL || fw_conn_broken(c))
-		return NULL; /* the client is gone: its cancel callback follows */
+	if (c == NULL || fw_conn_broken(c) || req->stream.cut)
+		return NULL; /* the client is gone, or the stream cut off: its cancel callback follows */
 	return c;
 }
 
@@ -95,8 +95,14 @@ FW_API int fw_flush(fw_req *req)
 	if (!req->stream.head_sent)
 		req->stream.status = fw_resp_settle_stream(req);
 	if (over_length(req)) {
+		/*
+		 * Not fw_conn_break(): that would drop the cut-off's records
+		 * if output is still queued. The connection closes once they
+		 * are out (fw_stream_cut), and the request is cancelled from
+		 * the loop (fw_stream_event).
+		 */
 		fw_stream_cut(c, req, FW_LOG_ERROR, "a body longer than its Content-Length");
-		fw_conn_break(c); /* the request is cancelled from the loop */
+		req->stream.cut = true;
 		kick(c);
 		return -1;
 	}
@@ -134,7 +140,7 @@ int fw_stream_finish(struct fw_conn *c, fw_req *req, int status)
 {
 	int sent = req->stream.status;
 
-	if (fw_conn_broken(c))
+	if (fw_conn_broken(c) || req->stream.cut)
 		return sent; /* cut off already (a flush over its length, the client gone) */
 	if (status >= 500 && status != sent)
 		fw_stream_cut(c, req, FW_LOG_WARN, "the handler ended with an error status");
@@ -168,6 +174,12 @@ void fw_stream_event(evutil_socket_t fd, short what, void *arg)
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
 	if (fw_conn_broken(c) || req == NULL) {
+		fw_conn_settle(c);
+		return;
+	}
+	if (req->stream.cut) {
+		if (req->state == FW_REQ_DEFERRED)
+			fw_request_abandon(c, req); /* its cancel callback runs */
 		fw_conn_settle(c);
 		return;
 	}

@@ -279,6 +279,32 @@ static int h_over(fw_req *req, void *arg)
 	return 200;
 }
 
+static int over_queued_cancels;
+
+static void over_queued_cancel(fw_req *req, void *arg)
+{
+	(void)req;
+	(void)arg;
+	over_queued_cancels++;
+}
+
+/* Over its length while 2 MB wait unsent: the cut-off's records go out after them. */
+static int h_over_queued(fw_req *req, void *arg)
+{
+	(void)arg;
+	fw_set_header(req, "Content-Length", "3000000");
+	for (int i = 0; i < 20; i++)
+		fw_write(req, pattern, PIECE);
+	CHECK_EQ_INT(fw_flush(req), 0);
+	CHECK(fw_conn_unsent(req->owner) > 0); /* nobody reads yet */
+	for (int i = 0; i < 11; i++)
+		fw_write(req, pattern, PIECE);
+	CHECK_EQ_INT(fw_flush(req), -1);
+	CHECK_EQ_INT(fw_flush(req), -1); /* and stays refused */
+	fw_on_cancel(req, over_queued_cancel, NULL);
+	return FW_ASYNC; /* cancelled from the loop */
+}
+
 static int h_fail(fw_req *req, void *arg)
 {
 	(void)arg;
@@ -338,6 +364,8 @@ static void test_cut_off(void)
 {
 	expect_cut("/short", true);
 	expect_cut("/over", true);
+	expect_cut("/over-queued", true);
+	CHECK_EQ_INT(over_queued_cancels, 1);
 	expect_cut("/fail", true);
 	expect_cut("/exact", false);
 }
@@ -557,7 +585,8 @@ int main(void)
 	    fw_route("GET", "/status", h_status, NULL) != 0 ||
 	    fw_route("GET", "/pieces", h_pieces, NULL) != 0 ||
 	    fw_route("GET", "/short", h_short, NULL) != 0 ||
-	    fw_route("GET", "/over", h_over, NULL) != 0 || fw_route("GET", "/fail", h_fail, NULL) != 0 ||
+	    fw_route("GET", "/over", h_over, NULL) != 0 ||
+	    fw_route("GET", "/over-queued", h_over_queued, NULL) != 0 || fw_route("GET", "/fail", h_fail, NULL) != 0 ||
 	    fw_route("GET", "/exact", h_exact, NULL) != 0 ||
 	    fw_route_stream("POST", "/upload", h_upload, NULL) != 0 ||
 	    fw_route_stream("POST", "/upload-bare", h_upload_bare, NULL) != 0)
