@@ -131,6 +131,7 @@ def first_event(port):
 
 def sse(ngx, args):
     app = App(ngx, args.build, STREAM, 'stream')
+    peak = sc.Peak(app.worker, every=0.01)
     firsts = [first_event(ngx.port) for _ in range(args.rounds)]
     start = time.monotonic()
     r = sc.HttpStream(ngx.port, 'GET', '/stream/events?n=5&ms=300')
@@ -140,8 +141,9 @@ def sse(ngx, args):
         r.read_until(b'data: %d\n\n' % i)
         arrivals.append((time.monotonic() - start) * 1000)
     r.close()
+    peak.stop()
     app.stop()
-    rows = [('figure', 'ms')]
+    rows = [(f'figure (worker peak {peak.peak} KiB private)', 'ms')]
     rows.append((f'first event, median of {args.rounds}', f'{statistics.median(firsts):.1f}'))
     rows.append((f'first event, max of {args.rounds}', f'{max(firsts):.1f}'))
     for i, a in enumerate(arrivals):
@@ -161,11 +163,12 @@ def quick_latencies(port, busy):
 
 
 def offload(ngx, args):
-    rows = [('4 jobs of %d ms' % args.job_ms, 'quick requests', 'p50 ms', 'max ms', 'jobs done after s')]
+    rows = [('4 jobs of %d ms' % args.job_ms, 'quick requests', 'p50 ms', 'max ms', 'jobs done after s',
+             'peak KiB')]
     for what, path in (('idle (no jobs)', None), ('offload pool', '/offload-block'),
                        ('blocking the loop', '/block')):
         app = App(ngx, args.build, TESTAPP, 'hello', offload_threads=4, timeout=600)
-        jobs, t0 = [], time.monotonic()
+        jobs, t0, peak = [], time.monotonic(), sc.Peak(app.worker, every=0.01)
         if path:
             jobs = [threading.Thread(target=sc.harness.http, daemon=True,
                                      args=(ngx.port, 'GET', f'{path}?ms={args.job_ms}'),
@@ -180,9 +183,10 @@ def offload(ngx, args):
         for th in jobs:
             th.join(600)
         took = time.monotonic() - t0
+        peak.stop()
         app.stop()
         rows.append((what, str(len(lat)), f'{statistics.median(lat):.1f}', f'{max(lat):.1f}',
-                     f'{took:.1f}' if path else '-'))
+                     f'{took:.1f}' if path else '-', str(peak.peak)))
     return rows
 
 
