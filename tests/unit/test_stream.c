@@ -586,7 +586,8 @@ int main(void)
 	    fw_route("GET", "/pieces", h_pieces, NULL) != 0 ||
 	    fw_route("GET", "/short", h_short, NULL) != 0 ||
 	    fw_route("GET", "/over", h_over, NULL) != 0 ||
-	    fw_route("GET", "/over-queued", h_over_queued, NULL) != 0 || fw_route("GET", "/fail", h_fail, NULL) != 0 ||
+	    fw_route("GET", "/over-queued", h_over_queued, NULL) != 0 ||
+	    fw_route("GET", "/fail", h_fail, NULL) != 0 ||
 	    fw_route("GET", "/exact", h_exact, NULL) != 0 ||
 	    fw_route_stream("POST", "/upload", h_upload, NULL) != 0 ||
 	    fw_route_stream("POST", "/upload-bare", h_upload_bare, NULL) != 0)
