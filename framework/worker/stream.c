@@ -158,12 +158,13 @@ int fw_stream_finish(struct fw_conn *c, fw_req *req, int status)
 static void writable_call(struct fw_conn *c, fw_req *req)
 {
 	void (*fn)(fw_req *, void *) = req->stream.writable_fn;
+	struct fw_worker *w = c->w;
 
 	req->stream.writable_fn = NULL; /* once per fw_on_writable() */
-	fw_request_app_begin(c->w, c, req);
+	fw_request_app_begin(w, c, req);
 	fn(req, req->stream.writable_arg);
-	fw_request_app_end(c->w);
-	/* c may be gone now (fw_finish in fn answers and settles it). */
+	/* c may be gone now (fw_finish in fn answers and settles it): not c->w. */
+	fw_request_app_end(w);
 }
 
 void fw_stream_event(evutil_socket_t fd, short what, void *arg)

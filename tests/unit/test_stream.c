@@ -207,6 +207,30 @@ static int h_pieces(fw_req *req, void *arg)
 	return FW_ASYNC;
 }
 
+/* The documented pattern: on -1 from fw_flush (the client left meanwhile), fw_finish at once. */
+static int gone_fd = -1, gone_finished;
+
+static void gone_more(fw_req *req, void *arg)
+{
+	(void)arg;
+	CHECK(gone_fd >= 0);
+	close(gone_fd); /* the client goes while this runs */
+	gone_fd = -1;
+	fw_write(req, "x", 1);
+	if (fw_flush(req) != 0 || fw_on_writable(req, gone_more, NULL) != 0) {
+		gone_finished++;
+		CHECK_EQ_INT(fw_finish(req, 500), 0);
+	}
+}
+
+static int h_gone(fw_req *req, void *arg)
+{
+	(void)arg;
+	fw_flush(req);
+	fw_on_writable(req, gone_more, NULL);
+	return FW_ASYNC;
+}
+
 static bool pattern_ok(const char *b, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -257,6 +281,21 @@ static void test_backpressure(void)
 		CHECK_EQ_UINT(worker.in_flight, 0);
 		CHECK(!FW_REUSE || worker.nfree_reqs == before + 1); /* freed (ASan: destroyed) */
 	}
+}
+
+static void test_gone_mid_piece(void)
+{
+	struct peer p;
+
+	gone_finished = 0;
+	peer_watched(&p);
+	gone_fd = p.fd; /* closed by gone_more, which runs once the request is in */
+	request(&p, 1, "GET", "/gone", true);
+	p.fd = -1;
+	for (int i = 0; i < 2000 && (gone_finished == 0 || worker.in_flight > 0); i++)
+		spin(1);
+	CHECK_EQ_INT(gone_finished, 1);
+	CHECK_EQ_UINT(worker.in_flight, 0); /* finished and freed (ASan: leak-checked) */
 }
 
 static int h_short(fw_req *req, void *arg)
@@ -585,7 +624,7 @@ int main(void)
 	    fw_route("GET", "/status", h_status, NULL) != 0 ||
 	    fw_route("GET", "/pieces", h_pieces, NULL) != 0 ||
 	    fw_route("GET", "/short", h_short, NULL) != 0 ||
-	    fw_route("GET", "/over", h_over, NULL) != 0 ||
+	    fw_route("GET", "/over", h_over, NULL) != 0 || fw_route("GET", "/gone", h_gone, NULL) != 0 ||
 	    fw_route("GET", "/over-queued", h_over_queued, NULL) != 0 ||
 	    fw_route("GET", "/fail", h_fail, NULL) != 0 ||
 	    fw_route("GET", "/exact", h_exact, NULL) != 0 ||
@@ -594,6 +633,7 @@ int main(void)
 		return 1;
 	test_flush_in_handler();
 	test_backpressure();
+	test_gone_mid_piece();
 	test_cut_off();
 	test_head();
 	test_upload();
