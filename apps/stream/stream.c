@@ -115,9 +115,14 @@ static void bytes_more(fw_req *req, void *arg)
 		fw_finish(req, 200);
 		return;
 	}
-	/* Only when the connection has room again: the worker holds ~PIECE + 256 KiB. */
-	if (fw_flush(req) == 0)
-		fw_on_writable(req, bytes_more, b);
+	/*
+	 * Only when the connection has room again: the worker holds ~PIECE +
+	 * 256 KiB. -1: the client is gone, and nothing would call this again
+	 * (no cancel callback here): end the request now, or it stays
+	 * orphaned.
+	 */
+	if (fw_flush(req) != 0 || fw_on_writable(req, bytes_more, b) != 0)
+		fw_finish(req, 500);
 }
 
 static int bytes(fw_req *req, void *arg)

@@ -51,7 +51,8 @@ FW_API int fw_set_status(fw_req *req, int status);
  * What the connection cannot take at once is queued in the worker; pace
  * big bodies with fw_on_writable(). Returns 0, or -1 when the response is
  * finished or its connection failed (the client is gone: the cancel
- * callback follows from the event loop).
+ * callback follows from the event loop; without one, the request stays
+ * orphaned until fw_finish(), which the caller may call at once).
  */
 FW_API int fw_flush(fw_req *req);
 
