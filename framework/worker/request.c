@@ -99,6 +99,7 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	}
 	fw_hooks_after(req->log_as != NULL ? req->log_as : req, status);
 	c->req = NULL;
+	fw_stream_left(c);
 	w->requests++;
 	/* A probe polling the status page must not recycle the workers it watches. */
 	w->app_requests += !req->internal;
@@ -390,6 +391,7 @@ void fw_request_fail(struct fw_conn *c, fw_req *req, int status)
 	c->req = NULL;
 	/* The head is out: no other answer can follow it; the stream is cut off. */
 	if (req->stream.head_sent) {
+		fw_stream_left(c);
 		/* Why was logged already (a warning for timeout, the 413's line). */
 		fw_stream_cut(c, req, FW_LOG_DEBUG,
 			      status == 504 ? "silent for timeout" : "its body was refused (413)");
@@ -437,6 +439,7 @@ void fw_request_abandon(struct fw_conn *c, fw_req *req)
 	struct fw_worker *w = c->w;
 
 	c->req = NULL;
+	fw_stream_left(c);
 	switch (req->state) {
 	case FW_REQ_DEFERRED:
 		detach_deferred(w, req);

@@ -317,6 +317,8 @@ int fw_stream_finish(struct fw_conn *c, fw_req *req, int status);
 void fw_stream_cut(struct fw_conn *c, fw_req *req, enum fw_log_level level, const char *why);
 /* c closes now with a stream under way: tell the front end, if that can be done at once. */
 void fw_stream_closing(struct fw_conn *c);
+/* Its request left c (c->req is NULL now): come back to input the request had paused. */
+void fw_stream_left(struct fw_conn *c);
 
 /* body.c: streamed request bodies */
 int fw_body_chunk(struct fw_conn *c, fw_req *req, const uint8_t *data, size_t len);

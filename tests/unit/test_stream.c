@@ -432,7 +432,8 @@ static struct {
 	struct fw_buf body;
 	int chunks, ends, cancels;
 	bool pause_first;
-	int answer_at; /* answer this status at the first chunk, 0 = never */
+	int pause_then; /* after the pause: 0 resume, > 0 fw_finish() with it, -1 nothing (the test acts) */
+	int answer_at;  /* answer this status at the first chunk, 0 = never */
 	struct event *resume;
 } up;
 
@@ -440,6 +441,10 @@ static void up_resume(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	if (up.pause_then > 0) {
+		CHECK_EQ_INT(fw_finish(arg, up.pause_then), 0); /* ends it with the rest of its body unread */
+		return;
+	}
 	CHECK_EQ_INT(fw_body_resume(arg), 0);
 	CHECK_EQ_INT(fw_body_resume(arg), -1); /* not paused any more */
 }
@@ -456,8 +461,11 @@ static int up_chunk(fw_req *req, const void *data, size_t len, void *arg)
 	if (up.pause_first && up.chunks == 1) {
 		if (up.resume != NULL)
 			event_free(up.resume);
-		up.resume = evtimer_new(worker.base, up_resume, req);
-		evtimer_add(up.resume, &now);
+		up.resume = NULL;
+		if (up.pause_then >= 0) {
+			up.resume = evtimer_new(worker.base, up_resume, req);
+			evtimer_add(up.resume, &now);
+		}
 		return FW_ASYNC;
 	}
 	return 0;
@@ -519,7 +527,7 @@ static void upload(struct peer *p, uint16_t id, size_t n, const char *cl)
 static void up_reset(void)
 {
 	fw_buf_clear(&up.body);
-	up.chunks = up.ends = up.cancels = up.answer_at = 0;
+	up.chunks = up.ends = up.cancels = up.answer_at = up.pause_then = 0;
 	up.pause_first = false;
 	up_handler_ran = false;
 }
@@ -616,6 +624,53 @@ static void test_upload(void)
 	up.resume = NULL;
 }
 
+/*
+ * A request that ends while its body is paused (its handler answers, or
+ * `timeout`) leaves the rest of the body unread: it is skipped (FastCGI:
+ * the rest of its STDIN), and the kept connection serves the next request.
+ */
+static void test_ended_while_paused(void)
+{
+	struct peer p;
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
+
+	for (int timeout = 0; timeout <= 1; timeout++) {
+		uint16_t id = (uint16_t)(1 + 2 * timeout);
+
+		peer_watched(&p);
+		up_reset();
+		up.pause_first = true;
+		up.pause_then = timeout ? -1 : 403;
+		upload_to(&p, id, "/upload", 100 * 1024, NULL, true);
+		if (timeout) {
+			for (int i = 0; i < 2000 && up.chunks == 0; i++)
+				spin(1);
+			if (CHECK(p.c->req != NULL && p.c->req->stream.body_paused)) {
+				fw_request_time_out(p.c, p.c->req); /* as retire.c's tick */
+				fw_conn_settle(p.c);
+			}
+		}
+		collect_all(&p, &g);
+		CHECK(g.ended);
+		CHECK(g.out.len > 0 &&
+		      strstr(g.out.data, timeout ? "Status: 504" : "Status: 403") == g.out.data);
+		CHECK_EQ_INT(up.chunks, 1);
+		CHECK_EQ_INT(up.ends, 0);
+		CHECK_EQ_INT(up.cancels, timeout);
+		fw_buf_clear(&g.out);
+		g.ended = false;
+		/* The next request on the connection. */
+		request(&p, (uint16_t)(id + 1), "GET", "/flush", true);
+		collect_all(&p, &g);
+		CHECK(g.ended && !g.eof && strncmp(body_of(&g), "abcd", 4) == 0);
+		fw_buf_clear(&g.out);
+		g.ended = false;
+		peer_close(&p);
+	}
+	fw_buf_release(&g.out);
+	fw_buf_release(&g.err);
+}
+
 /* ---- SCGI ---- */
 
 static void scgi_watched(struct peer *p)
@@ -679,6 +734,8 @@ static bool scgi_answer(struct peer *p)
 /*
  * SCGI says where a body ends only by its length: paused on its last
  * chunk, the end comes with no input left, when the handler resumes.
+ * Ended while paused, the answer goes and the connection closes (SCGI
+ * serves one request), after the rest of the body.
  */
 static void test_scgi_paused(void)
 {
@@ -693,6 +750,18 @@ static void test_scgi_paused(void)
 	CHECK(strstr((char *)p.in, "\r\n\r\n1000") != NULL);
 	CHECK_EQ_INT(up.ends, 1);
 	p.c = NULL; /* lingering: the worker closes it */
+	peer_close(&p);
+
+	up_reset();
+	up.pause_first = true;
+	up.pause_then = 403;
+	scgi_watched(&p);
+	scgi_upload(&p, 100 * 1024);
+	CHECK(scgi_answer(&p));
+	CHECK(strstr((char *)p.in, "Status: 403") == (char *)p.in);
+	CHECK_EQ_INT(up.chunks, 1);
+	CHECK_EQ_INT(up.ends, 0);
+	p.c = NULL;
 	peer_close(&p);
 	if (up.resume != NULL)
 		event_free(up.resume);
@@ -723,6 +792,7 @@ int main(void)
 	test_cut_off();
 	test_head();
 	test_upload();
+	test_ended_while_paused();
 	test_scgi_paused();
 	worker_finish();
 	return check_done();
