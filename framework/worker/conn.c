@@ -578,6 +578,8 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 {
 	struct fw_worker *w = c->w;
 
+	/* Closed inside a callback (fw_finish in it): the stuck signal must not write on it. */
+	fw_stuck_forget(w, c, NULL);
 	if (why != NULL && c->req != NULL)
 		fw_log(FW_LOG_DEBUG, "connection %d %s with a request in progress", c->fd, why);
 	if (c->req != NULL)

@@ -44,6 +44,8 @@ fw_req *fw_request_get(struct fw_worker *w)
 
 void fw_request_put(struct fw_worker *w, fw_req *req)
 {
+	/* Answered inside a callback that still runs: the stuck signal must not answer it again. */
+	fw_stuck_forget(w, NULL, req);
 	/* Offloaded work may still use its memory: the last done puts it (offload.c). */
 	if (req->stream.jobs > 0) {
 		fw_offload_park(req);

@@ -215,6 +215,12 @@ int fw_stuck_init(void);
 /* Around a handler call: the request the master may ask about (since: as in the slot). */
 void fw_stuck_begin(struct fw_worker *w, struct fw_conn *c, fw_req *req, uint64_t since);
 void fw_stuck_end(struct fw_worker *w);
+/*
+ * c closes, or req is recycled, while a callback still runs (fw_finish in
+ * it): if it is the one recorded, forget it, so that the signal does not
+ * answer on a freed or finished one. Either may be NULL.
+ */
+void fw_stuck_forget(struct fw_worker *w, const struct fw_conn *c, const fw_req *req);
 
 /* accesslog.c */
 int fw_access_open(struct fw_worker *w);
