@@ -362,6 +362,38 @@ static void test_running_cleared(void)
 	}
 }
 
+/*
+ * An orphaned request (client gone, no cancel callback) whose offload
+ * is refused stays the application's: its fw_finish() frees it.
+ */
+static fw_req *orphan;
+
+static int h_orphan(fw_req *req, void *arg)
+{
+	(void)arg;
+	orphan = req;
+	return FW_ASYNC;
+}
+
+static void test_orphan_refused(void)
+{
+	struct peer p;
+	size_t max = worker.threads.max;
+
+	peer_open(&p);
+	request(&p, 1, "/orphan");
+	fw_conn_close(p.c, "closed by peer");
+	p.c = NULL;
+	if (CHECK(orphan != NULL)) {
+		worker.threads.max = 0; /* the pool refuses the job (fw_threads_submit fails) */
+		CHECK_EQ_INT(fw_offload(orphan, work, done, NULL), -1);
+		worker.threads.max = max;
+		CHECK_EQ_INT(fw_cancelled(orphan), 1);
+		CHECK_EQ_INT(fw_finish(orphan, 200), 0); /* freed: ASan's leak check sees it */
+	}
+	peer_close(&p);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -371,7 +403,8 @@ int main(void)
 	fw_threads_init(&worker.threads, worker.base, MAX_THREADS, fw_offload_complete);
 	if (fw_route("GET", "/job", h_job, NULL) != 0 ||
 	    fw_route("GET", "/answered", h_job_answered, NULL) != 0 ||
-	    fw_route("GET", "/job-answers", h_job_answers, NULL) != 0)
+	    fw_route("GET", "/job-answers", h_job_answers, NULL) != 0 ||
+	    fw_route("GET", "/orphan", h_orphan, NULL) != 0)
 		return 1;
 	test_pool();
 	test_client_gone();
@@ -380,6 +413,7 @@ int main(void)
 	test_answered_first();
 	test_no_threads();
 	test_running_cleared();
+	test_orphan_refused();
 	fw_threads_stop(&worker.threads);
 	CHECK_EQ_UINT(worker.threads.nthreads, 0); /* all idle: joined */
 	worker_finish();
