@@ -326,9 +326,11 @@ static void done_answers(fw_req *req, void *arg)
 
 static int h_job_answers(fw_req *req, void *arg)
 {
+	struct job *j = fw_alloc(req, sizeof(*j));
+
 	(void)arg;
-	return fw_offload(req, work, done_answers, fw_alloc(req, sizeof(struct job))) == 0 ? FW_ASYNC
-											    : 503;
+	memset(j, 0, sizeof(*j));
+	return fw_offload(req, work, done_answers, j) == 0 ? FW_ASYNC : 503;
 }
 
 static void test_running_cleared(void)

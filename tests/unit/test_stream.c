@@ -433,7 +433,7 @@ static struct {
 	int chunks, ends, cancels;
 	bool pause_first;
 	int pause_then; /* after the pause: 0 resume, > 0 fw_finish() with it, -1 nothing (the test acts) */
-	int answer_at;  /* answer this status at the first chunk, 0 = never */
+	int answer_at; /* answer this status at the first chunk, 0 = never */
 	struct event *resume;
 } up;
 
@@ -442,7 +442,8 @@ static void up_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (up.pause_then > 0) {
-		CHECK_EQ_INT(fw_finish(arg, up.pause_then), 0); /* ends it with the rest of its body unread */
+		/* It ends with the rest of its body unread. */
+		CHECK_EQ_INT(fw_finish(arg, up.pause_then), 0);
 		return;
 	}
 	CHECK_EQ_INT(fw_body_resume(arg), 0);
