@@ -179,7 +179,12 @@ static void writable_call(struct fw_conn *c, fw_req *req)
  */
 void fw_stream_left(struct fw_conn *c)
 {
-	if (c->held.len > 0 || !c->reading || c->input_open)
+	/*
+	 * A paused body is one whose input is still open, whether or not a
+	 * read is held. Not on every answer: a request answered whole on its
+	 * connection's first read (fw_conn_read_now) costs no extra event.
+	 */
+	if (c->held.len > 0 || c->input_open)
 		kick(c);
 }
 
