@@ -108,17 +108,23 @@ static void conn_feed(struct fw_conn *c, const uint8_t *data, size_t len)
 	}
 }
 
-/* The output drained (or a paused body resumed): parse what was held, then read again. */
+/*
+ * The output drained (or a paused body resumed): parse what was held, then
+ * read again. With nothing held the parser is still given a turn, on no
+ * input: an SCGI body ends by its length, so a parse that stopped after
+ * its last byte has an end to report that no read would bring.
+ */
 static void conn_resume(struct fw_conn *c)
 {
-	size_t used;
+	static const uint8_t none[1];
+	size_t used, held = c->held.len;
 
-	if (c->held.len > 0) {
-		if (fw_session_feed(c, (const uint8_t *)c->held.data, c->held.len, feed_stop, &used) !=
-		    FW_OK) {
-			fw_conn_break(c);
-			return;
-		}
+	if (fw_session_feed(c, held > 0 ? (const uint8_t *)c->held.data : none, held, feed_stop,
+			    &used) != FW_OK) {
+		fw_conn_break(c);
+		return;
+	}
+	if (held > 0) {
 		fw_buf_consume(&c->held, used);
 		if (c->held.len > 0)
 			return; /* backed up again */
@@ -572,6 +578,8 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 {
 	struct fw_worker *w = c->w;
 
+	/* Closed inside a callback (fw_finish in it): the stuck signal must not write on it. */
+	fw_stuck_forget(w, c, NULL);
 	if (why != NULL && c->req != NULL)
 		fw_log(FW_LOG_DEBUG, "connection %d %s with a request in progress", c->fd, why);
 	if (c->req != NULL)

@@ -50,12 +50,13 @@ FW_API int fw_offload(fw_req *req, void (*work)(void *arg), void (*done)(fw_req 
 	job->done = done;
 	job->arg = arg;
 	job->req = req;
-	if (req->state == FW_REQ_ORPHANED) {
-		req->stream.cancelled = true; /* its last done frees it now, not fw_finish() */
+	/* Before a thread can take it; the job is freed with it if it is refused. */
+	if (req->state == FW_REQ_ORPHANED)
 		fw_threads_cancel(job);
-	}
 	if (fw_threads_submit(&w->threads, job) != 0)
-		return -1;
+		return -1; /* req as it was: an orphan's fw_finish() still frees it */
+	if (req->state == FW_REQ_ORPHANED)
+		req->stream.cancelled = true; /* its last done frees it now, not fw_finish() */
 	job->req_next = req->stream.job_list;
 	req->stream.job_list = job;
 	req->stream.jobs++;

@@ -44,6 +44,8 @@ fw_req *fw_request_get(struct fw_worker *w)
 
 void fw_request_put(struct fw_worker *w, fw_req *req)
 {
+	/* Answered inside a callback that still runs: the stuck signal must not answer it again. */
+	fw_stuck_forget(w, NULL, req);
 	/* Offloaded work may still use its memory: the last done puts it (offload.c). */
 	if (req->stream.jobs > 0) {
 		fw_offload_park(req);
@@ -99,6 +101,7 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	}
 	fw_hooks_after(req->log_as != NULL ? req->log_as : req, status);
 	c->req = NULL;
+	fw_stream_left(c);
 	w->requests++;
 	/* A probe polling the status page must not recycle the workers it watches. */
 	w->app_requests += !req->internal;
@@ -390,6 +393,7 @@ void fw_request_fail(struct fw_conn *c, fw_req *req, int status)
 	c->req = NULL;
 	/* The head is out: no other answer can follow it; the stream is cut off. */
 	if (req->stream.head_sent) {
+		fw_stream_left(c);
 		/* Why was logged already (a warning for timeout, the 413's line). */
 		fw_stream_cut(c, req, FW_LOG_DEBUG,
 			      status == 504 ? "silent for timeout" : "its body was refused (413)");
@@ -437,6 +441,7 @@ void fw_request_abandon(struct fw_conn *c, fw_req *req)
 	struct fw_worker *w = c->w;
 
 	c->req = NULL;
+	fw_stream_left(c);
 	switch (req->state) {
 	case FW_REQ_DEFERRED:
 		detach_deferred(w, req);

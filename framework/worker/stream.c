@@ -167,6 +167,27 @@ static void writable_call(struct fw_conn *c, fw_req *req)
 	fw_request_app_end(w);
 }
 
+/*
+ * A request that ends while its body is paused (answered from a done
+ * callback, `timeout`, cancelled) leaves the rest of its input held and
+ * the connection unread, and nothing of the request's will resume it: the
+ * connection would wait for request_timeout, and a kept one serve no
+ * other request. The loop comes back to it to parse on, which skips what
+ * is left of the body (FastCGI: the rest of its STDIN; SCGI: up to its
+ * length, then the connection closes) and reads the next request. SCGI
+ * may also have the body's end to report with no input left.
+ */
+void fw_stream_left(struct fw_conn *c)
+{
+	/*
+	 * A paused body is one whose input is still open, whether or not a
+	 * read is held. Not on every answer: a request answered whole on its
+	 * connection's first read (fw_conn_read_now) costs no extra event.
+	 */
+	if (c->held.len > 0 || c->input_open)
+		kick(c);
+}
+
 void fw_stream_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct fw_conn *c = arg;
@@ -175,6 +196,9 @@ void fw_stream_event(evutil_socket_t fd, short what, void *arg)
 	FW_UNUSED(fd);
 	FW_UNUSED(what);
 	if (fw_conn_broken(c) || req == NULL) {
+		/* Not one that lingers or changes hands: neither is read from here. */
+		if (req == NULL && (c->state == FW_CONN_ACTIVE || c->state == FW_CONN_LAST))
+			fw_conn_resume(c); /* fw_stream_left */
 		fw_conn_settle(c);
 		return;
 	}

@@ -89,7 +89,8 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
  */
 static bool answerable(const struct fw_conn *c, const fw_req *req)
 {
-	return c != NULL && !fw_conn_broken(c) && fw_conn_unsent(c) == 0 && !req->stream.head_sent;
+	return c != NULL && req != NULL && !fw_conn_broken(c) && fw_conn_unsent(c) == 0 &&
+	       !req->stream.head_sent;
 }
 
 static _Noreturn void park(void)
@@ -168,4 +169,19 @@ void fw_stuck_end(struct fw_worker *w)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	w->running.c = NULL;
 	w->running.req = NULL;
+}
+
+/*
+ * The callback runs on (since stays): stuck past `timeout`, it is still
+ * killed, just not answered. c goes first: on_stuck reads it first and
+ * looks at req only through a c that is not NULL.
+ */
+void fw_stuck_forget(struct fw_worker *w, const struct fw_conn *c, const fw_req *req)
+{
+	if ((c == NULL || w->running.c != c) && (req == NULL || w->running.req != req))
+		return;
+	w->running.c = NULL;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	w->running.req = NULL;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }

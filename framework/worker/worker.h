@@ -215,6 +215,12 @@ int fw_stuck_init(void);
 /* Around a handler call: the request the master may ask about (since: as in the slot). */
 void fw_stuck_begin(struct fw_worker *w, struct fw_conn *c, fw_req *req, uint64_t since);
 void fw_stuck_end(struct fw_worker *w);
+/*
+ * c closes, or req is recycled, while a callback still runs (fw_finish in
+ * it): if it is the one recorded, forget it, so that the signal does not
+ * answer on a freed or finished one. Either may be NULL.
+ */
+void fw_stuck_forget(struct fw_worker *w, const struct fw_conn *c, const fw_req *req);
 
 /* accesslog.c */
 int fw_access_open(struct fw_worker *w);
@@ -317,6 +323,8 @@ int fw_stream_finish(struct fw_conn *c, fw_req *req, int status);
 void fw_stream_cut(struct fw_conn *c, fw_req *req, enum fw_log_level level, const char *why);
 /* c closes now with a stream under way: tell the front end, if that can be done at once. */
 void fw_stream_closing(struct fw_conn *c);
+/* Its request left c (c->req is NULL now): come back to input the request had paused. */
+void fw_stream_left(struct fw_conn *c);
 
 /* body.c: streamed request bodies */
 int fw_body_chunk(struct fw_conn *c, fw_req *req, const uint8_t *data, size_t len);

@@ -306,6 +306,96 @@ static void test_no_threads(void)
 	peer_close(&p);
 }
 
+/*
+ * A done callback that answers: its request is recycled, and its
+ * connection perhaps closed, before done returns. The stuck-handler
+ * signal (stuck.c) must then find neither, or a done that blocked past
+ * `timeout` would have a 504 written on a finished request's connection
+ * or on freed memory.
+ */
+static bool running_cleared;
+
+static void done_answers(fw_req *req, void *arg)
+{
+	(void)arg;
+	CHECK(worker.running.req == req);
+	CHECK_EQ_INT(fw_finish(req, 200), 0);
+	running_cleared = worker.running.c == NULL && worker.running.req == NULL;
+	seen.done++;
+}
+
+static int h_job_answers(fw_req *req, void *arg)
+{
+	struct job *j = fw_alloc(req, sizeof(*j));
+
+	(void)arg;
+	memset(j, 0, sizeof(*j));
+	return fw_offload(req, work, done_answers, j) == 0 ? FW_ASYNC : 503;
+}
+
+static void test_running_cleared(void)
+{
+	struct peer p;
+	struct answer a;
+
+	for (int gone = 0; gone <= 1; gone++) {
+		memset(&seen, 0, sizeof(seen));
+		running_cleared = false;
+		gate_set(false);
+		peer_open(&p);
+		request(&p, 1, "/job-answers");
+		want_running = 1;
+		spin_until(running_reached);
+		if (gone) {
+			close(p.fd); /* the answer fails: its connection closes inside done */
+			p.fd = -1;
+		}
+		gate_set(true);
+		want_done = 1;
+		spin_until(done_reached);
+		CHECK_EQ_INT(seen.done, 1);
+		CHECK(running_cleared);
+		if (gone) {
+			p.c = NULL; /* closed by the worker */
+		} else if (CHECK(next_answer(&p, &a))) {
+			CHECK_EQ_INT(a.status, 200);
+		}
+		peer_close(&p);
+	}
+}
+
+/*
+ * An orphaned request (client gone, no cancel callback) whose offload
+ * is refused stays the application's: its fw_finish() frees it.
+ */
+static fw_req *orphan;
+
+static int h_orphan(fw_req *req, void *arg)
+{
+	(void)arg;
+	orphan = req;
+	return FW_ASYNC;
+}
+
+static void test_orphan_refused(void)
+{
+	struct peer p;
+	size_t max = worker.threads.max;
+
+	peer_open(&p);
+	request(&p, 1, "/orphan");
+	fw_conn_close(p.c, "closed by peer");
+	p.c = NULL;
+	if (CHECK(orphan != NULL)) {
+		worker.threads.max = 0; /* the pool refuses the job (fw_threads_submit fails) */
+		CHECK_EQ_INT(fw_offload(orphan, work, done, NULL), -1);
+		worker.threads.max = max;
+		CHECK_EQ_INT(fw_cancelled(orphan), 1);
+		CHECK_EQ_INT(fw_finish(orphan, 200), 0); /* freed: ASan's leak check sees it */
+	}
+	peer_close(&p);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -314,7 +404,9 @@ int main(void)
 	cfg.offload_threads = MAX_THREADS;
 	fw_threads_init(&worker.threads, worker.base, MAX_THREADS, fw_offload_complete);
 	if (fw_route("GET", "/job", h_job, NULL) != 0 ||
-	    fw_route("GET", "/answered", h_job_answered, NULL) != 0)
+	    fw_route("GET", "/answered", h_job_answered, NULL) != 0 ||
+	    fw_route("GET", "/job-answers", h_job_answers, NULL) != 0 ||
+	    fw_route("GET", "/orphan", h_orphan, NULL) != 0)
 		return 1;
 	test_pool();
 	test_client_gone();
@@ -322,6 +414,8 @@ int main(void)
 	test_timeout();
 	test_answered_first();
 	test_no_threads();
+	test_running_cleared();
+	test_orphan_refused();
 	fw_threads_stop(&worker.threads);
 	CHECK_EQ_UINT(worker.threads.nthreads, 0); /* all idle: joined */
 	worker_finish();

@@ -84,17 +84,19 @@ static size_t body_len(const struct got *g)
 	return g->out.len > 0 ? g->out.len - (size_t)(b - g->out.data) : 0;
 }
 
+/* Bounded: a worker that stops reading for good fails the check instead of hanging the test. */
 static void send_all(struct peer *p, const struct fw_buf *b)
 {
 	size_t off = 0;
 
-	while (off < b->len) {
+	for (int i = 0; i < 200000 && off < b->len; i++) {
 		ssize_t n = write(p->fd, b->data + off, b->len - off);
 
 		if (n > 0)
 			off += (size_t)n;
 		spin(1);
 	}
+	CHECK_EQ_UINT(off, b->len);
 }
 
 static void request(struct peer *p, uint16_t id, const char *method, const char *path, bool keep)
@@ -430,6 +432,7 @@ static struct {
 	struct fw_buf body;
 	int chunks, ends, cancels;
 	bool pause_first;
+	int pause_then; /* after the pause: 0 resume, > 0 fw_finish() with it, -1 nothing (the test acts) */
 	int answer_at; /* answer this status at the first chunk, 0 = never */
 	struct event *resume;
 } up;
@@ -438,6 +441,11 @@ static void up_resume(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	if (up.pause_then > 0) {
+		/* It ends with the rest of its body unread. */
+		CHECK_EQ_INT(fw_finish(arg, up.pause_then), 0);
+		return;
+	}
 	CHECK_EQ_INT(fw_body_resume(arg), 0);
 	CHECK_EQ_INT(fw_body_resume(arg), -1); /* not paused any more */
 }
@@ -454,8 +462,11 @@ static int up_chunk(fw_req *req, const void *data, size_t len, void *arg)
 	if (up.pause_first && up.chunks == 1) {
 		if (up.resume != NULL)
 			event_free(up.resume);
-		up.resume = evtimer_new(worker.base, up_resume, req);
-		evtimer_add(up.resume, &now);
+		up.resume = NULL;
+		if (up.pause_then >= 0) {
+			up.resume = evtimer_new(worker.base, up_resume, req);
+			evtimer_add(up.resume, &now);
+		}
 		return FW_ASYNC;
 	}
 	return 0;
@@ -517,7 +528,7 @@ static void upload(struct peer *p, uint16_t id, size_t n, const char *cl)
 static void up_reset(void)
 {
 	fw_buf_clear(&up.body);
-	up.chunks = up.ends = up.cancels = up.answer_at = 0;
+	up.chunks = up.ends = up.cancels = up.answer_at = up.pause_then = 0;
 	up.pause_first = false;
 	up_handler_ran = false;
 }
@@ -611,6 +622,151 @@ static void test_upload(void)
 	}
 	if (up.resume != NULL)
 		event_free(up.resume);
+	up.resume = NULL;
+}
+
+/*
+ * A request that ends while its body is paused (its handler answers, or
+ * `timeout`) leaves the rest of the body unread: it is skipped (FastCGI:
+ * the rest of its STDIN), and the kept connection serves the next request.
+ */
+static void test_ended_while_paused(void)
+{
+	struct peer p;
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
+
+	for (int timeout = 0; timeout <= 1; timeout++) {
+		uint16_t id = (uint16_t)(1 + 2 * timeout);
+
+		peer_watched(&p);
+		up_reset();
+		up.pause_first = true;
+		up.pause_then = timeout ? -1 : 403;
+		upload_to(&p, id, "/upload", 100 * 1024, NULL, true);
+		if (timeout) {
+			for (int i = 0; i < 2000 && up.chunks == 0; i++)
+				spin(1);
+			if (CHECK(p.c->req != NULL && p.c->req->stream.body_paused)) {
+				fw_request_time_out(p.c, p.c->req); /* as retire.c's tick */
+				fw_conn_settle(p.c);
+			}
+		}
+		collect_all(&p, &g);
+		CHECK(g.ended);
+		CHECK(g.out.len > 0 &&
+		      strstr(g.out.data, timeout ? "Status: 504" : "Status: 403") == g.out.data);
+		CHECK_EQ_INT(up.chunks, 1);
+		CHECK_EQ_INT(up.ends, 0);
+		CHECK_EQ_INT(up.cancels, timeout);
+		fw_buf_clear(&g.out);
+		g.ended = false;
+		/* The next request on the connection. */
+		request(&p, (uint16_t)(id + 1), "GET", "/flush", true);
+		collect_all(&p, &g);
+		CHECK(g.ended && !g.eof && strncmp(body_of(&g), "abcd", 4) == 0);
+		fw_buf_clear(&g.out);
+		g.ended = false;
+		peer_close(&p);
+	}
+	fw_buf_release(&g.out);
+	fw_buf_release(&g.err);
+}
+
+/* ---- SCGI ---- */
+
+static void scgi_watched(struct peer *p)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || fcntl(sv[0], F_SETFL, O_NONBLOCK) != 0 ||
+	    fcntl(sv[1], F_SETFL, O_NONBLOCK) != 0)
+		abort();
+	p->c = fw_conn_open(&worker, sv[0], FW_PROTO_SCGI, false, true);
+	if (p->c == NULL)
+		abort();
+	p->fd = sv[1];
+	p->in_len = 0;
+	fw_conn_read_now(p->c);
+}
+
+/* An SCGI request for POST /upload with a body of n bytes, sent whole. */
+static void scgi_upload(struct peer *p, size_t n)
+{
+	static const char rest[] = "SCGI\0"
+				   "1\0"
+				   "REQUEST_METHOD\0"
+				   "POST\0"
+				   "DOCUMENT_URI\0"
+				   "/upload";
+	struct fw_buf h = FW_BUF_INIT, b = FW_BUF_INIT;
+	char num[32];
+	int k = snprintf(num, sizeof(num), "%zu", n);
+
+	fw_buf_append(&h, "CONTENT_LENGTH", 15);
+	fw_buf_append(&h, num, (size_t)k + 1);
+	fw_buf_append(&h, rest, sizeof(rest)); /* with its last NUL */
+	k = snprintf(num, sizeof(num), "%zu:", h.len);
+	fw_buf_append(&b, num, (size_t)k);
+	fw_buf_append(&b, h.data, h.len);
+	fw_buf_append(&b, ",", 1);
+	for (size_t i = 0; i < n; i += PIECE)
+		fw_buf_append(&b, pattern + i % 251, n - i < PIECE ? n - i : PIECE);
+	send_all(p, &b);
+	fw_buf_release(&h);
+	fw_buf_release(&b);
+}
+
+/* Everything the worker sends until it closes its side (or many turns); true at EOF. */
+static bool scgi_answer(struct peer *p)
+{
+	for (int i = 0; i < 20000; i++) {
+		ssize_t n;
+
+		spin(1);
+		while ((n = read(p->fd, p->in + p->in_len, sizeof(p->in) - 1 - p->in_len)) > 0)
+			p->in_len += (size_t)n;
+		p->in[p->in_len] = '\0';
+		if (n == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * SCGI says where a body ends only by its length: paused on its last
+ * chunk, the end comes with no input left, when the handler resumes.
+ * Ended while paused, the answer goes and the connection closes (SCGI
+ * serves one request), after the rest of the body.
+ */
+static void test_scgi_paused(void)
+{
+	struct peer p;
+
+	up_reset();
+	up.pause_first = true;
+	scgi_watched(&p);
+	scgi_upload(&p, 1000); /* one chunk: the first is the last */
+	CHECK(scgi_answer(&p));
+	CHECK(strstr((char *)p.in, "Status: 200") == (char *)p.in);
+	CHECK(strstr((char *)p.in, "\r\n\r\n1000") != NULL);
+	CHECK_EQ_INT(up.ends, 1);
+	p.c = NULL; /* lingering: the worker closes it */
+	peer_close(&p);
+
+	up_reset();
+	up.pause_first = true;
+	up.pause_then = 403;
+	scgi_watched(&p);
+	scgi_upload(&p, 100 * 1024);
+	CHECK(scgi_answer(&p));
+	CHECK(strstr((char *)p.in, "Status: 403") == (char *)p.in);
+	CHECK_EQ_INT(up.chunks, 1);
+	CHECK_EQ_INT(up.ends, 0);
+	p.c = NULL;
+	peer_close(&p);
+	if (up.resume != NULL)
+		event_free(up.resume);
+	up.resume = NULL;
 	fw_buf_release(&up.body);
 }
 
@@ -637,6 +793,8 @@ int main(void)
 	test_cut_off();
 	test_head();
 	test_upload();
+	test_ended_while_paused();
+	test_scgi_paused();
 	worker_finish();
 	return check_done();
 }
