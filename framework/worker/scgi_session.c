@@ -44,6 +44,7 @@ static int begin(struct fw_conn *c)
 	req->keep_conn = false;
 	c->req = req;
 	c->input_open = true;
+	c->input_done = false;
 	return FW_OK;
 }
 
@@ -106,6 +107,7 @@ static int on_event(struct fw_conn *c, const struct fw_scgi_event *ev)
 		return FW_OK;
 	case FW_SCGI_EV_END:
 		c->input_open = false;
+		c->input_done = true;
 		if (req != NULL && req->state == FW_REQ_READING)
 			fw_request_run(c, req);
 		return FW_OK;
