@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "main/exec_worker.h"
@@ -28,18 +29,31 @@ static struct fw_worker_entry worker_entry = {
 };
 
 /*
- * The executable's path, now: a live upgrade starts the file at this path
- * later, once it has been replaced. Read before anything could replace it
- * (the kernel then adds " (deleted)" to the link).
+ * The path a live upgrade executes later, once the file there has been
+ * replaced: the one the program was started by (argv[0], made absolute)
+ * when it names this very file, so that a deploy that moves a symbolic
+ * link (current -> releases/42) is followed; else the file itself, read
+ * now, before anything could replace it (the kernel would then add
+ * " (deleted)" to /proc/self/exe).
  */
-static const char *program_path(void)
+static const char *program_path(const char *argv0)
 {
 	static char path[4096];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
 	const char *deleted = " (deleted)";
 	size_t dl = strlen(deleted);
+	struct stat self, named;
+	char cwd[4096];
+	ssize_t n;
 
-	if (n <= 0)
+	if (argv0 != NULL && strchr(argv0, '/') != NULL && stat("/proc/self/exe", &self) == 0 &&
+	    stat(argv0, &named) == 0 && self.st_dev == named.st_dev && self.st_ino == named.st_ino) {
+		if (argv0[0] == '/' && snprintf(path, sizeof(path), "%s", argv0) < (int)sizeof(path))
+			return path;
+		if (argv0[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+		    snprintf(path, sizeof(path), "%s/%s", cwd, argv0) < (int)sizeof(path))
+			return path;
+	}
+	if ((n = readlink("/proc/self/exe", path, sizeof(path) - 1)) <= 0)
 		return NULL;
 	path[n] = '\0';
 	if ((size_t)n > dl && strcmp(path + n - dl, deleted) == 0)
@@ -101,7 +115,7 @@ FW_API int fw_main(int argc, char **argv)
 	int opt;
 
 	fw_registry_seal();
-	worker_entry.exe = program_path();
+	worker_entry.exe = program_path(argc > 0 ? argv[0] : NULL);
 	worker_entry.argv = argv;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {

@@ -418,6 +418,35 @@ def section_dropped(t):
     t.equal('the app stops with status 0', srv.app.stop(), 0)
 
 
+def section_symlink(t):
+    """Started by a path through a symbolic link (current -> releases/1), as
+    release-directory deploys do: the link is moved, the upgrade follows it."""
+    rel = t.path('releases')
+    for n, v in ((1, 'a'), (2, 'b')):
+        os.makedirs(os.path.join(rel, str(n)), exist_ok=True)
+        install(BUILDS[v], os.path.join(rel, str(n), 'app'))
+    current = t.path('current')
+    os.symlink('releases/1', current)
+    ini = t.path('symlink.ini')
+    sock = t.path('hello.sock')
+    rc.write_ini(ini, workers=2, status_path=rc.STATUS, log_level='info', listen=sock)
+    environ = t.app_env(sock)
+    app = rc.ConfApp(t, 'hello', sock, t.log_path('symlinked'), environ,
+                     os.path.join(current, 'app'), ini)
+    app.wait_ready(workers=2)
+    os.symlink('releases/2', current + '.new')
+    os.replace(current + '.new', current)  # the link moved in one step
+    app.send_signal(signal.SIGUSR2)
+    s = rc.wait_status(sock, lambda s: s['upgrade']['done'] == 1 and s['upgrade']['state'] == 'none',
+                       UPGRADE_TIMEOUT)
+    t.check('the upgrade is done', s and s['upgrade']['last'] == 'done', s and s['upgrade'])
+    t.check('through the link', rc.lines_with(app.log_text(), f'upgrading to the build at {current}/app'),
+            app.log_text()[-1500:])
+    builds = {w['build']: w['workers'] for w in s['build']['workers']} if s else None
+    t.equal('every worker runs releases/2', builds, {build_id(BUILDS['b']): 2})
+    t.equal('the app stops with status 0', app.stop(), 0)
+
+
 def section_rounds(t, srv):
     """Upgrades in a row: the master's descriptors and memory stay, no zombie."""
     pid = srv.app.pid
@@ -480,6 +509,8 @@ def main(t):
             section_term_during(t, state)
     with t.section('the new master cannot take over: the old build comes back'):
         section_way_back(t)
+    with t.section('a deploy that moves a symbolic link'):
+        section_symlink(t)
     if os.geteuid() == 0:
         with t.section('started as root, running as nobody'):
             section_dropped(t)
