@@ -7,26 +7,26 @@
  * CONTENT_LENGTH): a well-formed peer then sends nothing more, so no byte
  * can arrive after the close and make the kernel reset the connection
  * under the answer. Over TCP a peer's empty write after our FIN sends
- * nothing and fails nothing, so that is where the close is bare.
+ * nothing and fails nothing, so that is where the close is bare, and for
+ * SCGI on both transports (no SCGI client writes after its body).
  *
- * Over a unix socket it is not enough. When one end is released, Linux
- * marks the other end shut down both ways (unix_release_sock), and every
- * later write there fails with EPIPE, an empty one included. The npm
- * fastcgi-client writes an empty buffer after each record it sends; when
- * that write comes after our close, Node drops the socket with the answer
- * unread (tests/e2e/test_clients.py). So there fw waits for the peer to
- * close first, without shutting its own side down: nginx closes right
- * after END_REQUEST when it keeps no connection, and that costs us no call
- * but the close. A peer still silent after LINGER_QUIET_MS waits for the
- * server to close (FastCGI 1.0, 5.1, as the npm client does): its write
- * side is shut down then, and it closes in turn. SCGI has no such client
- * and must see our end of file to know where the answer ends: a whole
- * request there ends with a bare close on both transports.
+ * FastCGI over a unix socket is the exception. When one end is released,
+ * Linux marks the other end shut down both ways (unix_release_sock), and
+ * every later write there fails with EPIPE, an empty one included. The
+ * npm fastcgi-client writes an empty buffer after each record it sends;
+ * when that write comes after our close, Node drops the socket with the
+ * answer unread (tests/e2e/test_clients.py). So there the write side is
+ * shut down and the connection lingers until the peer's hang-up. nginx
+ * without fastcgi_keep_conn waits for that end of file before it closes
+ * (measured: a connection left open until the peer closes first costs
+ * nginx a 5 ms stall per request), so the shutdown cannot wait either.
+ * What it saves against a lingering read: a unix socket reports the
+ * peer's close as a hang-up, so it is closed without reading it.
  *
  * A connection whose request has not all arrived (a BEGIN_REQUEST
- * refused, whose PARAMS and STDIN still come) gets the classic lingering
- * close: its write side shut down at once, its input read and dropped
- * until the peer's end of file.
+ * refused, an answer before the body) gets the classic lingering close on
+ * both transports: write side shut down, input read and dropped until the
+ * peer's end of file.
  *
  * Lingering connections are not watched by epoll: one poll() every
  * LINGER_SWEEP_MS looks at all of them, and only those with something to
@@ -45,7 +45,6 @@
 
 #define LINGER_MS 2000
 #define LINGER_SWEEP_MS 5 /* lingering connections are looked at this often */
-#define LINGER_QUIET_MS 5 /* a peer silent this long waits for our close */
 #define LINGER_READS 16   /* reads of dropped input per connection and sweep */
 #define LINGER_FIRST_CAP 64
 
@@ -97,8 +96,7 @@ int fw_conn_linger(struct fw_conn *c)
 		fw_log(FW_LOG_ERROR, "out of memory for a lingering close; closing at once");
 		return -1;
 	}
-	c->shut = !c->input_done; /* its input still comes: our end of file now */
-	if (c->shut && shutdown(c->fd, SHUT_WR) != 0)
+	if (shutdown(c->fd, SHUT_WR) != 0)
 		return -1; /* ENOTCONN: the peer is gone already */
 	w->linger_pfd[i] = (struct pollfd){.fd = c->fd, .events = POLLIN | POLLRDHUP};
 	w->linger_conns[i] = c;
@@ -137,11 +135,12 @@ static void linger_check(struct fw_conn *c, short revents, uint64_t now)
 {
 	/*
 	 * A unix socket hangs up when the peer has closed (or both sides are
-	 * shut down): nothing it sends or reads can be hurt by our close, and
-	 * nginx's close costs no read. Over TCP the rest of the input is read
-	 * first: a close with unread bytes sends a reset.
+	 * shut down): with the request read whole, nothing it sends or reads
+	 * can be hurt by our close, and nginx's close costs no read. Otherwise
+	 * the rest of the input is read first: unread bytes at our close send
+	 * a reset over TCP, and an ECONNRESET over a unix socket.
 	 */
-	if ((revents & (POLLERR | POLLNVAL)) || ((revents & POLLHUP) && !c->inet)) {
+	if ((revents & (POLLERR | POLLNVAL)) || ((revents & POLLHUP) && !c->inet && c->input_done)) {
 		fw_conn_close(c, NULL);
 		return;
 	}
@@ -149,18 +148,8 @@ static void linger_check(struct fw_conn *c, short revents, uint64_t now)
 		fw_conn_close(c, NULL);
 		return;
 	}
-	if (now - c->linger_since > LINGER_MS) {
+	if (now - c->linger_since > LINGER_MS)
 		fw_conn_close(c, NULL); /* the peer never closed its side */
-		return;
-	}
-	if (!c->shut && revents == 0 && now - c->linger_since >= LINGER_QUIET_MS) {
-		/* It waits for the server's close: our end of file, then its close. */
-		c->shut = true;
-		if (shutdown(c->fd, SHUT_WR) != 0) {
-			fw_log_errno(FW_LOG_DEBUG, "shutdown(fd %d)", c->fd);
-			fw_conn_close(c, NULL);
-		}
-	}
 }
 
 static void on_linger_sweep(evutil_socket_t fd, short what, void *arg)

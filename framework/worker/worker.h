@@ -135,7 +135,6 @@ struct fw_conn {
 	enum fw_conn_state state; /* its life (ipc/recycle.h); whether the worker stops is the worker's */
 	uint64_t linger_since;
 	size_t linger_slot; /* LINGERING: its place in the worker's linger arrays */
-	bool shut;          /* LINGERING: our write side is shut down */
 	bool visit;          /* walks that may close other connections */
 	bool status_only;    /* accepted on status_listen */
 	uint64_t recv_since; /* receiving a request since (ms; from accept for a new one); 0 when not */

@@ -13,14 +13,13 @@ that).
     a read at once that finds the request (under strace the worker is far
     slower than the client), one write, one close, no epoll_ctl, and no
     second read: the peer's close is never read. Then per case:
-    - unix socket, the client closes first (nginx without
-      fastcgi_keep_conn): no shutdown; the close waits for the lingering
-      sweep (a poll() every 5 ms over all such connections) to see the
-      peer's hang-up. A client slower than the sweep's 5 ms quiet time is
-      shut down (counted, not asserted: the machine's timing).
-    - unix socket, the client waits for the server's close (the npm
-      fastcgi-client, FastCGI 1.0 5.1): one shutdown each, then the close
-      at its hang-up.
+    - FastCGI over a unix socket: one shutdown each (a bare close there
+      breaks the npm fastcgi-client, and nginx waits for our end of
+      file), then the close when the lingering sweep (a poll() every
+      5 ms over all such connections) sees the peer's hang-up; the
+      peer's close is never read. The same whether the client waits for
+      our end of file (nginx, the npm fastcgi-client: FastCGI 1.0, 5.1)
+      or closes first.
     - TCP: a bare close, no shutdown and no poll: epoll_wait, accept4,
       read, write, close.
     - SCGI over a unix socket: the same bare close once its body is read.
@@ -288,11 +287,11 @@ def main(t):
         t.check(f'{how}: the {polls} sweeps came at most every 5 ms in {took:.2f} s',
                 polls <= 200 * (took + 1) + slack, polls)
 
-    with t.section('(b) unix socket, the client closes first (nginx): no shutdown, no read of its close'):
-        per_connection('nka-unix', app.sock, fcgi_closes_first, N, shut_each=False, bare=False)
+    with t.section('(b) unix socket, the client waits for our end of file (nginx, npm fastcgi-client)'):
+        per_connection('nka-unix', app.sock, fcgi_waits_for_close, N, shut_each=True, bare=False)
 
-    with t.section('(b) unix socket, the client waits for our close (npm fastcgi-client): a shutdown each'):
-        per_connection('nka-unix-wait', app.sock, fcgi_waits_for_close, N // 3, shut_each=True, bare=False)
+    with t.section('(b) unix socket, the client closes first: the same, its close not read either'):
+        per_connection('nka-unix-first', app.sock, fcgi_closes_first, N // 3, shut_each=True, bare=False)
 
     with t.section('(b) TCP: a bare close, 5 system calls a connection'):
         per_connection('nka-tcp', ('127.0.0.1', port), fcgi_closes_first, N, shut_each=False, bare=True)
