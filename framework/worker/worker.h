@@ -64,15 +64,15 @@ struct fw_worker {
 	struct event sig_term, sig_int, sig_quit;
 	bool events_started;
 	bool accepting;
-	enum fw_worker_mode mode;    /* ipc/recycle.h; also in its slot */
-	int peer_out;                /* retiring: socket to the replacement, or -1 (then the master) */
-	int peer_in;                 /* socket from the worker this one replaces, or -1 */
-	struct event peer_ev;        /* watches peer_in */
-	struct event handoff_ev;     /* sends marked connections; retries a full channel */
-	struct event drain_ev;       /* settles connections after fw_worker_drain() */
-	struct event linger_ev;      /* sweeps lingering connections (linger.c) */
-	size_t nlingering;           /* connections lingering, unwatched */
-	struct pollfd *linger_pfd;   /* theirs, for poll(), [0, nlingering) */
+	enum fw_worker_mode mode;      /* ipc/recycle.h; also in its slot */
+	int peer_out;                  /* retiring: socket to the replacement, or -1 (then the master) */
+	int peer_in;                   /* socket from the worker this one replaces, or -1 */
+	struct event peer_ev;          /* watches peer_in */
+	struct event handoff_ev;       /* sends marked connections; retries a full channel */
+	struct event drain_ev;         /* settles connections after fw_worker_drain() */
+	struct event linger_ev;        /* sweeps lingering connections (linger.c) */
+	size_t nlingering;             /* connections lingering, unwatched */
+	struct pollfd *linger_pfd;     /* theirs, for poll(), [0, nlingering) */
 	struct fw_conn **linger_conns; /* the same order */
 	size_t linger_cap;
 	struct fw_conn *reading_now; /* fw_conn_read_now()'s connection */
@@ -134,7 +134,7 @@ struct fw_conn {
 	bool keepalive;           /* the last request asked to keep the connection */
 	enum fw_conn_state state; /* its life (ipc/recycle.h); whether the worker stops is the worker's */
 	uint64_t linger_since;
-	size_t linger_slot; /* LINGERING: its place in the worker's linger arrays */
+	size_t linger_slot;  /* LINGERING: its place in the worker's linger arrays */
 	bool visit;          /* walks that may close other connections */
 	bool status_only;    /* accepted on status_listen */
 	uint64_t recv_since; /* receiving a request since (ms; from accept for a new one); 0 when not */
