@@ -367,8 +367,14 @@ def recycling_handoff(t, params):
                 run()  # strace may not attach here; the faults are counted anyway
             reaped = settled(sb) - reaped0
             faults = reaped_faults(app.pid) - faults0
-            ages = [int(a) for a in re.findall(r'recycled \(max_requests: \d+ requests\) after \d+ requests, '
-                                                r'(\d+) s', app.log_text()[log0:])]
+
+            def recycle_ages():
+                return [int(a) for a in re.findall(r'recycled \(max_requests: \d+ requests\) after \d+ '
+                                                   r'requests, (\d+) s', app.log_text()[log0:])]
+            # The master counts a recycle on the scoreboard just before it
+            # logs it: on a loaded machine the last line may still be coming.
+            harness.wait_until(lambda: len(recycle_ages()) >= reaped, harness.WAIT)
+            ages = recycle_ages()
         finally:
             for c in conns:
                 c.close()
