@@ -429,8 +429,13 @@ static void timeouts(struct fw_policy *p, struct out *o, const struct fw_event *
 		if (!live(s) || s->timed_out)
 			continue;
 		/* One stuck in its start-up hook would hold a recycle (and at concurrency 1 all later ones). */
+		/*
+		 * An event may carry a time read before the spawn it follows (the
+		 * master's loop reads the clock once, then reaps and spawns):
+		 * now - spawned_ms would wrap and kill a worker just forked.
+		 */
 		if (s->state == FW_W_BOOTING && !s->boot_killed &&
-		    now - s->spawned_ms > FW_BOOT_TIMEOUT_MS) {
+		    now > s->spawned_ms + FW_BOOT_TIMEOUT_MS) {
 			s->boot_killed = true;
 			act(o, (struct fw_action){
 				       .type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 1});

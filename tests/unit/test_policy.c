@@ -2,10 +2,10 @@
  * The master's policy (master/policy.c), without processes or sleeps:
  * each scenario is a table of events and of the actions each must give,
  * written as text. An event line:
- *     [+MS] step | tick | ready S | retire S REASON [alone] | exit S clean|crash
+ *     [+MS|-MS] step | tick | ready S | retire S REASON [alone] | exit S clean|crash
  *           | spawnfail S | reply S answered|unanswered|gone | reload | ttin | ttou
  *           | term | quit | usr2 | execfail | resumed
- * (+MS moves the clock first; a tick reads the scenario's readings, set
+ * (+MS moves the clock first, -MS back: an event stamped before the last; a tick reads the scenario's readings, set
  * with lines "handler S AGO_MS", "private S KB", "group LIMIT_MB WS_MB",
  * which give no actions). Actions are written as:
  *     spawn S [for R] | drain S [peer R] | drop S | stop S | quit S | kill S [boot]
@@ -181,6 +181,10 @@ static bool event(struct run *run, const char *line, struct fw_event *ev)
 	if (line[0] == '+') {
 		sscanf(line, "+%d %n", &adv, &n);
 		run->now += (uint64_t)adv;
+		line += n;
+	} else if (line[0] == '-') { /* an event stamped before the last one */
+		sscanf(line, "-%d %n", &adv, &n);
+		run->now -= (uint64_t)adv;
 		line += n;
 	}
 	if (readings(run, line))
@@ -494,6 +498,15 @@ static const struct scenario scenarios[] = {
 	 1,
 	 60,
 	 {{"step", "spawn 0"}, {"+61000 tick", "kill 0 boot"}, {"+61000 tick", ""}, {NULL}}},
+	{"a tick stamped just before a spawn kills nothing (its time read first)",
+	 1,
+	 1,
+	 60,
+	 {{"+1000 step", "spawn 0"},
+	  {"-5 tick", ""},
+	  {"+1000 tick", ""},
+	  {"+60010 tick", "kill 0 boot"},
+	  {NULL}}},
 	{"a graceful stop: everyone told, the stragglers killed at the deadline",
 	 2,
 	 1,
