@@ -1,11 +1,13 @@
 """Shared by the benchmark scripts: a private nginx from conf/nginx.conf,
-wrk runs parsed into numbers, CPU time of a process tree from /proc."""
+wrk runs parsed into numbers, CPU time of a process tree from /proc, the
+peers' Debian packages."""
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -140,7 +142,12 @@ def wrk(url, seconds, connections=32, lua=None):
     argv = ['wrk', '-t1', f'-c{connections}', f'-d{seconds}s', '--latency']
     if lua:
         argv += ['-s', lua]
-    out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    return wrk_parse(subprocess.run(argv + [url], capture_output=True, text=True,
+                                    timeout=seconds + 60).stdout)
+
+
+def wrk_parse(out):
+    """A wrk --latency report: requests, req/s, p99 ms, errors (non-2xx + socket)."""
     p99 = re.search(r'99%\s+([\d.]+)(us|ms|s)\b', out)
     errors = sum(int(x) for x in re.findall(r'Non-2xx or 3xx responses: (\d+)', out))
     sock = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', out)
@@ -151,6 +158,25 @@ def wrk(url, seconds, connections=32, lua=None):
         'p99_ms': float(p99.group(1)) * {'us': 0.001, 'ms': 1, 's': 1000}[p99.group(2)],
         'errors': errors,
     }
+
+
+def install_packages(packages):
+    """Install those of the Debian packages that are missing (as root, or with
+    sudo), with service starts forbidden as scripts/lib.sh does for the
+    project's own: a peer's package must not start a system service."""
+    missing = [p for p in packages
+               if 'install ok installed' not in subprocess.run(
+                   ['dpkg-query', '-W', '-f=${Status}', p], capture_output=True, text=True).stdout]
+    if not missing:
+        return
+    sudo = [] if os.geteuid() == 0 else ['sudo']
+    apt = ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get']
+    print('installing ' + ' '.join(missing), file=sys.stderr, flush=True)
+    subprocess.run(sudo + apt + ['update', '-qq'], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(['bash', '-c', '. "$0" && fw_without_services "$@"',
+                    os.path.join(ROOT, 'scripts', 'lib.sh')] + sudo + apt +
+                   ['install', '-y', '-qq', '--no-install-recommends'] + missing,
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def table(rows, markdown):

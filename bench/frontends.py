@@ -129,10 +129,16 @@ def main():
             sys.stderr.write(f'# {kind} {proto}\n')
             rows += one_case(t, rc, frontends, app, kind, proto, a)
         sys.stderr.write(f'# {time.time() - started:.0f} s\n')
+        # fw's own complaints over the whole run (log_level warn): a
+        # dropped connection would say so here even if a front end retried.
+        fw_bad = [line for line in app.log_text().splitlines() if '[error]' in line or '[warn]' in line]
     finally:
         t.cleanup()
         shutil.rmtree(t.tmp, ignore_errors=True)
     print(table(rows, a.markdown))
+    print(f'\nerror and warning lines in fw\'s log over the whole run: {len(fw_bad)}')
+    for line in fw_bad[:10]:
+        print('    ' + line)
     return 1 if any(r['failed'] for r in rows) else 0
 
 

@@ -64,7 +64,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -169,20 +168,6 @@ def nginx_conf(targets, addrs):
                 loc.append('            fastcgi_keep_conn on;')
         server.append('\n'.join(loc) + '\n        }\n')
     return ''.join(http), ''.join(server)
-
-
-def install_packages():
-    missing = [p for p in PACKAGES
-               if 'install ok installed' not in subprocess.run(
-                   ['dpkg-query', '-W', '-f=${Status}', p], capture_output=True, text=True).stdout]
-    if not missing:
-        return
-    sudo = [] if os.geteuid() == 0 else ['sudo']
-    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-    print('installing ' + ' '.join(missing), file=sys.stderr, flush=True)
-    for argv in (['apt-get', 'update', '-qq'],
-                 ['apt-get', 'install', '-y', '-qq', '--no-install-recommends'] + missing):
-        subprocess.run(sudo + argv, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def wait_addr(addr, what, log):
@@ -403,7 +388,7 @@ def one_run(ngx, t, backends, seconds):
 
 
 def bench(args):
-    install_packages()
+    b.install_packages(PACKAGES)
     targets = select(args)
     addrs = Addrs(args.tcp)
     ngx = b.Nginx(*nginx_conf(targets, addrs))
@@ -649,7 +634,7 @@ def idle_memory(args, tmp, conns=1000):
 
 
 def count(args):
-    install_packages()
+    b.install_packages(PACKAGES)
     addrs = Addrs(args.tcp)
     targets = [t for t in fw_targets('') if t.name in COUNT_TARGETS.values()]
     ngx = b.Nginx(*nginx_conf(targets + [STATUS], addrs))

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "ipc/chan.h"
 #include "master/master.h"
@@ -37,7 +38,7 @@ static void crashed(struct fw_master *m, const struct fw_exited *e, const char *
 
 	if (e->handler_ms != 0)
 		snprintf(running, sizeof(running), " while running %s %s for %llu ms", e->r.method,
-			 e->r.path, (unsigned long long)(now - e->handler_ms));
+			 e->r.path, (unsigned long long)fw_elapsed_ms(now, e->handler_ms));
 	fw_log(FW_LOG_ERROR, "worker %ld %s%s after %llu requests; replacing it", (long)e->pid, how,
 	       running, (unsigned long long)e->requests);
 	count(m, FW_RETIRE_CRASH);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "core/clock.h" /* fw_elapsed_ms only: the policy reads no clock */
+
 #define WORKERS_MAX 512
 #define SPAWN_RETRY_MS 1000
 #define BOOT_BACKOFF_FIRST_MS 250
@@ -373,7 +375,7 @@ static void on_exit(struct fw_policy *p, struct out *o, const struct fw_event *e
 			      .peer = -1,
 			      .reason = s->retire,
 			      .value = s->retire_figure,
-			      .value2 = ev->now - s->spawned_ms};
+			      .value2 = fw_elapsed_ms(ev->now, s->spawned_ms)};
 
 	if (s->timed_out)
 		a.how = FW_GONE_TIMED_OUT;
@@ -429,20 +431,15 @@ static void timeouts(struct fw_policy *p, struct out *o, const struct fw_event *
 		if (!live(s) || s->timed_out)
 			continue;
 		/* One stuck in its start-up hook would hold a recycle (and at concurrency 1 all later ones). */
-		/*
-		 * An event may carry a time read before the spawn it follows (the
-		 * master's loop reads the clock once, then reaps and spawns):
-		 * now - spawned_ms would wrap and kill a worker just forked.
-		 */
 		if (s->state == FW_W_BOOTING && !s->boot_killed &&
-		    now > s->spawned_ms + FW_BOOT_TIMEOUT_MS) {
+		    fw_elapsed_ms(now, s->spawned_ms) > FW_BOOT_TIMEOUT_MS) {
 			s->boot_killed = true;
 			act(o, (struct fw_action){
 				       .type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 1});
 			continue;
 		}
 		if (s->stuck_since != 0) {
-			if (now - s->stuck_asked_ms > FW_STUCK_REPLY_MS) {
+			if (fw_elapsed_ms(now, s->stuck_asked_ms) > FW_STUCK_REPLY_MS) {
 				s->stuck_since = 0;
 				s->timed_out = true;
 				act(o, (struct fw_action){.type = FW_ACT_KILL_STUCK,
@@ -495,7 +492,8 @@ static void group(struct fw_policy *p, struct out *o, const struct fw_event *ev)
 	if (largest < 0)
 		return;
 	if (biggest * 1024 < r->cgroup_limit / 100 * GROUP_WORTH_RECYCLING) {
-		if (p->cgroup_warned_ms == 0 || ev->now - p->cgroup_warned_ms >= GROUP_WARN_EVERY_MS) {
+		if (p->cgroup_warned_ms == 0 ||
+		    fw_elapsed_ms(ev->now, p->cgroup_warned_ms) >= GROUP_WARN_EVERY_MS) {
 			p->cgroup_warned_ms = ev->now;
 			act(o, (struct fw_action){.type = FW_ACT_GROUP_ELSEWHERE,
 						  .slot = largest,

@@ -335,7 +335,8 @@ static void done(struct fw_master *m, uint64_t now)
 		 "upgrade done: %d worker(s) of %s%s%s serving, %llu ms after "
 		 "SIGUSR2",
 		 m->pol.workers_wanted, m->upgrade.master_build, m->upgrade.master_version[0] ? " " : "",
-		 m->upgrade.master_version, (unsigned long long)(now - m->upgrade.started_ms));
+		 m->upgrade.master_version,
+		 (unsigned long long)fw_elapsed_ms(now, m->upgrade.started_ms));
 	fw_log(FW_LOG_INFO, "%s", detail);
 	finish(m, FW_UPGRADE_DONE, detail);
 }
