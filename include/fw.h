@@ -28,5 +28,7 @@
 #include <fw/form.h>
 #include <fw/json.h>
 #include <fw/log.h>
+#include <fw/offload.h>
+#include <fw/stream.h>
 
 #endif

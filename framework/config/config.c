@@ -90,6 +90,9 @@ static const struct key keys[] = {
 	SERVER(dumpable, K_BOOL, "off", 0, 1),
 	SERVER(default_type, K_MIME, "text/plain; charset=utf-8", 0, 127),
 	SERVER(max_form_fields, K_INT, "1000", 1, 1000000),
+	SERVER(max_stream_body_mb, K_INT, "0", 0, 16 * 1024 * 1024),
+	SERVER(offload_threads, K_INT, "4", 0, 1024),
+	SERVER(heap_release_kb, K_INT, "4096", 0, 4 * 1024 * 1024),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

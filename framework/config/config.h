@@ -67,6 +67,9 @@ struct fw_config {
 	/* the request side */
 	char default_type[128]; /* Content-Type of responses without one; "" = none */
 	int max_form_fields;    /* fields or parts of one form body */
+	int max_stream_body_mb; /* a body streamed to its handler (fw_route_stream); 0 = no limit */
+	int offload_threads;    /* fw_offload's pool, per worker; 0 = none */
+	int heap_release_kb;    /* free heap back to the OS after an answer this big; 0 = never */
 
 	/* [app]: the application's settings (fw_setting), by value */
 	struct fw_app_settings app;

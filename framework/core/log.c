@@ -16,13 +16,18 @@
 static enum fw_log_level log_level = FW_LOG_INFO;
 static char log_path[256];   /* "" for stderr as it came */
 static int orig_stderr = -1; /* that stderr, kept while the log is a file */
-static struct fw_buf *capture;
+/*
+ * Per thread: the worker's loop thread captures a handler's lines
+ * (fcgi_stderr) while offload pool threads log at the same time; their
+ * lines must not land in that request's buffer.
+ */
+static _Thread_local struct fw_buf *capture;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void fw_log_set_level(enum fw_log_level level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED); /* pool threads read it */
 }
 
 void fw_log_capture(struct fw_buf *b)
@@ -111,7 +116,7 @@ int fw_log_reopen(void)
 
 enum fw_log_level fw_log_get_level(void)
 {
-	return log_level;
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 int fw_log_level_parse(const char *s, enum fw_log_level *out)
@@ -162,6 +167,10 @@ static size_t log_sanitize(const char *in, size_t n, size_t prefix, char *out, s
  * Formats into a stack buffer and writes once: lines from several
  * processes sharing stderr stay whole (a pipe write up to PIPE_BUF is
  * atomic), and logging allocates nothing, so it is safe on any path.
+ * Safe from any thread too (offload pool threads log with fw_log): the
+ * buffers are on the stack, the time and the errno text are formatted
+ * with reentrant calls, the capture is per thread, and the level and the
+ * descriptor are only read (dup2 replaces fd 2 in one step on a reopen).
  */
 void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
 {
@@ -184,7 +193,10 @@ void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
 	r = vsnprintf(line + n, cap - n, fmt, ap);
 	n = r < 0 ? n : LOG_MIN(n + (size_t)r, cap - 1);
 	if (err != 0 && n < cap - 1) {
-		r = snprintf(line + n, cap - n, ": %s", strerror(err));
+		char ebuf[128];
+
+		/* strerror() may share one buffer between threads; GNU strerror_r does not. */
+		r = snprintf(line + n, cap - n, ": %s", strerror_r(err, ebuf, sizeof(ebuf)));
 		n = r < 0 ? n : LOG_MIN(n + (size_t)r, cap - 1);
 	}
 	while (n > 0 && line[n - 1] == '\n')

@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <fw/stream.h>
 
 #include "core/log.h"
 
@@ -30,21 +31,32 @@ bool fw_registry_sealed(void)
 	return sealed;
 }
 
-FW_API int fw_route(const char *method, const char *pattern, fw_handler fn, void *arg)
+static int route_add(const char *what, const char *method, const char *pattern, fw_handler fn, void *arg,
+		     unsigned flags)
 {
 	char err[256];
 
 	if (sealed) {
-		fw_log(FW_LOG_ERROR, "fw_route(%s, %s): routes must be added before fw_main()",
+		fw_log(FW_LOG_ERROR, "%s(%s, %s): routes must be added before fw_main()", what,
 		       method ? method : "(null)", pattern ? pattern : "(null)");
 		return -1;
 	}
-	if (fw_router_add(&router, method, pattern, fn, arg, err, sizeof(err)) != 0) {
-		fw_log(FW_LOG_ERROR, "fw_route(%s, %s): %s", method ? method : "(null)",
+	if (fw_router_add_flags(&router, method, pattern, fn, arg, flags, err, sizeof(err)) != 0) {
+		fw_log(FW_LOG_ERROR, "%s(%s, %s): %s", what, method ? method : "(null)",
 		       pattern ? pattern : "(null)", err);
 		return -1;
 	}
 	return 0;
+}
+
+FW_API int fw_route(const char *method, const char *pattern, fw_handler fn, void *arg)
+{
+	return route_add("fw_route", method, pattern, fn, arg, 0);
+}
+
+FW_API int fw_route_stream(const char *method, const char *pattern, fw_handler fn, void *arg)
+{
+	return route_add("fw_route_stream", method, pattern, fn, arg, FW_ROUTE_STREAM);
 }
 
 FW_API int fw_on_worker_start(int (*fn)(void *arg), void *arg)

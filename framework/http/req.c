@@ -85,6 +85,7 @@ void fw_req_reset(fw_req *req, size_t keep_bytes)
 	req->finish_status = 0;
 	req->cancel_fn = NULL;
 	req->cancel_arg = NULL;
+	memset(&req->stream, 0, sizeof(req->stream));
 	req->owner = NULL;
 	req->id = 0;
 	req->keep_conn = false;
@@ -349,6 +350,9 @@ FW_API fw_buf *fw_response_body(fw_req *req)
 
 FW_API int fw_finish(fw_req *req, int status)
 {
+	/* An offload's done for a request that ended meanwhile: nothing to answer (fw_offload). */
+	if (req->stream.cancelled)
+		return -1;
 	/* Called from inside the handler (a client answered at once): the
 	 * worker answers when the handler returns. */
 	if (req->state == FW_REQ_RUNNING && req->finish_status == 0) {

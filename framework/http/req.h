@@ -33,6 +33,39 @@ struct fw_resp_header {
 	const char *value;
 };
 
+struct fw_job;
+
+/*
+ * A response sent in pieces, a body received in pieces, and offloaded
+ * work (worker/stream.c, body.c, offload.c). Zeroed for each request.
+ */
+struct fw_req_stream {
+	int status;              /* fw_set_status(); 0 = 200 */
+	bool head_sent;          /* fw_flush() sent the head: the body follows in pieces */
+	bool building;           /* the head being built is a stream's (http/resp.c) */
+	bool has_length;         /* the handler set Content-Length: the body is held to it */
+	bool err_sent;           /* FCGI_STDERR went out before the end */
+	bool cut;                /* cut off by fw_flush() (over its length): cancelled from the loop */
+	unsigned long long sent; /* body bytes handed to the connection */
+	unsigned long long length;
+	void (*writable_fn)(fw_req *req, void *arg);
+	void *writable_arg;
+	/* the body, for a fw_route_stream() route */
+	bool route;       /* routed before its body: the handler ran at the params */
+	bool body_paused; /* a chunk callback returned FW_ASYNC */
+	bool body_resume; /* fw_body_resume() called: feed again from the loop */
+	bool body_ended;  /* the end callback ran (or the body was dropped) */
+	fw_body_chunk_fn chunk;
+	fw_body_end_fn end;
+	void *body_arg;
+	unsigned long long received;
+	/* offload */
+	unsigned jobs;           /* fw_offload() jobs whose done has not run */
+	struct fw_job *job_list; /* ... of this request, to cancel them */
+	bool cancelled;          /* fw_cancelled(): it can no longer be answered */
+	uint64_t progress_ms;    /* start, a flush, a body chunk: `timeout` counts from it */
+};
+
 struct fw_scratch_ref {
 	struct fw_scratch_ref *next;
 	fw_buf *buf;
@@ -90,6 +123,8 @@ struct fw_req {
 	void (*complete)(fw_req *req, int status);
 	void (*cancel_fn)(fw_req *req, void *arg);
 	void *cancel_arg;
+
+	struct fw_req_stream stream;
 
 	/* Owner's fields (the worker's connection and bookkeeping). */
 	void *owner;

@@ -1,5 +1,6 @@
 #include "http/resp.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <strings.h>
 #include <string.h>
@@ -35,6 +36,11 @@ static int header_check(fw_req *req, const char *what, const char *name, const c
 {
 	if (!fw_resp_writable(req, what))
 		return -1;
+	if (req->stream.head_sent) {
+		fw_log(FW_LOG_ERROR, "%s(%s): the head was sent by fw_flush(); refused", what,
+		       name ? name : "(null)");
+		return -1;
+	}
 	if (name == NULL || !fw_is_token(name)) {
 		fw_log(FW_LOG_ERROR, "%s: '%s' is not a valid header name", what,
 		       name ? name : "(null)");
@@ -169,6 +175,41 @@ void fw_resp_configure(const char *type)
 		default_type = type;
 }
 
+FW_API int fw_set_status(fw_req *req, int status)
+{
+	if (!fw_resp_writable(req, "fw_set_status"))
+		return -1;
+	if (status < 200 || status > 599 || req->stream.head_sent) {
+		fw_log(FW_LOG_ERROR, "fw_set_status(%d): %s", status,
+		       req->stream.head_sent ? "the head was sent already" : "not an HTTP status");
+		return -1;
+	}
+	req->stream.status = status;
+	return 0;
+}
+
+int fw_resp_settle_stream(fw_req *req)
+{
+	int status = req->stream.status != 0 ? req->stream.status : 200;
+	const struct fw_resp_header *cl = header_find(req, "Content-Length");
+	unsigned long long n;
+
+	if (default_type[0] != '\0' && fw_http_has_body(status) &&
+	    header_find(req, "Content-Type") == NULL)
+		header_append(req, "Content-Type", default_type);
+	/*
+	 * No length of fw's own (nginx sends the body chunked), but the
+	 * handler's, when it is a number: the body is then held to it
+	 * (worker/stream.c).
+	 */
+	if (fw_http_has_body(status) && cl != NULL &&
+	    fw_parse_uint(cl->value, strlen(cl->value), ULLONG_MAX, &n)) {
+		req->stream.has_length = true;
+		req->stream.length = n;
+	}
+	return status;
+}
+
 int fw_resp_settle(fw_req *req, int status)
 {
 	return fw_resp_settle_with(req, status, NULL);
@@ -245,11 +286,21 @@ static int put_header(struct fw_buf *out, const char *name, size_t nlen, const c
 	return 0;
 }
 
+/* A stream tells nginx not to buffer it, unless the handler said otherwise. */
+static int stream_buffering(fw_req *req, struct fw_buf *out)
+{
+	if (header_find(req, "X-Accel-Buffering") != NULL)
+		return 0;
+	return put_header(out, "X-Accel-Buffering", 17, "no", 2);
+}
+
 int fw_resp_head(fw_req *req, int status, struct fw_buf *out)
 {
 	bool body = fw_http_has_body(status);
 	const struct fw_resp_header *cl = header_find(req, "Content-Length");
-	bool ours = own_length(req, cl);
+	bool stream = req->stream.building;
+	/* A stream passes the handler's own Content-Length (and only it). */
+	bool ours = !stream && own_length(req, cl);
 	const char *reason = fw_reason_phrase(status);
 	char num[24], *end = num + sizeof(num), *digits;
 	size_t rlen = strlen(reason);
@@ -262,11 +313,14 @@ int fw_resp_head(fw_req *req, int status, struct fw_buf *out)
 	    fw_buf_append(out, reason, rlen) != 0 || fw_buf_append(out, "\r\n", 2) != 0)
 		return FW_ERROR;
 	for (const struct fw_resp_header *h = req->headers; h != NULL; h = h->next) {
-		if (strcasecmp(h->name, "Content-Length") == 0 && (ours || h != cl || !body))
+		if (strcasecmp(h->name, "Content-Length") == 0 &&
+		    (ours || h != cl || !body || (stream && !req->stream.has_length)))
 			continue;
 		if (put_header(out, h->name, strlen(h->name), h->value, strlen(h->value)) != 0)
 			return FW_ERROR;
 	}
+	if (stream && stream_buffering(req, out) != 0)
+		return FW_ERROR;
 	if (body && ours) {
 		digits = utoa_end(end, req->out.len);
 		if (put_header(out, "Content-Length", 14, digits, (size_t)(end - digits)) != 0)

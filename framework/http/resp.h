@@ -20,12 +20,22 @@ int fw_resp_settle(fw_req *req, int status);
  */
 int fw_resp_settle_with(fw_req *req, int status, int (*error_body)(fw_req *req, int status));
 
+/*
+ * The status of a streamed response's head (fw_set_status, else 200),
+ * with the default Content-Type added as fw_resp_settle_with() does, and
+ * the handler's Content-Length, if a number, in req->stream.length.
+ */
+int fw_resp_settle_stream(fw_req *req);
+
 /* The default Content-Type (default_type; "" for none). The string must outlive the worker. */
 void fw_resp_configure(const char *default_type);
 
 /*
  * Append the CGI header block ("Status: 200 OK\r\n", the headers,
  * Content-Length, blank line) to out. FW_OK or FW_ERROR (no memory).
+ * With req->stream.building, a streamed response's head (after
+ * fw_resp_settle_stream): without a Content-Length of fw's own (the
+ * handler's valid one is passed on), with X-Accel-Buffering: no.
  */
 int fw_resp_head(fw_req *req, int status, struct fw_buf *out);
 

@@ -11,6 +11,7 @@ struct route_method {
 	char *method; /* "*" matches every method */
 	fw_handler fn;
 	void *arg;
+	unsigned flags; /* FW_ROUTE_* */
 };
 
 struct fw_route_node {
@@ -193,6 +194,12 @@ nomem:
 int fw_router_add(struct fw_router *r, const char *method, const char *pattern, fw_handler fn, void *arg,
 		  char *err, size_t errlen)
 {
+	return fw_router_add_flags(r, method, pattern, fn, arg, 0, err, errlen);
+}
+
+int fw_router_add_flags(struct fw_router *r, const char *method, const char *pattern, fw_handler fn,
+			void *arg, unsigned flags, char *err, size_t errlen)
+{
 	struct fw_route_node *n;
 	struct route_method *m, **list;
 	bool star;
@@ -239,6 +246,8 @@ int fw_router_add(struct fw_router *r, const char *method, const char *pattern, 
 	}
 	m->fn = fn;
 	m->arg = arg;
+	m->flags = flags;
+	r->stream_routes += (flags & FW_ROUTE_STREAM) != 0;
 	/* Append: Allow lists methods in the order they were registered. */
 	while (*list != NULL)
 		list = &(*list)->next;
@@ -309,6 +318,7 @@ static bool try_methods(struct match_ctx *c, const struct route_method *list)
 	if (rm != NULL) {
 		c->m->fn = rm->fn;
 		c->m->arg = rm->arg;
+		c->m->flags = rm->flags;
 		return true;
 	}
 	for (; list != NULL; list = list->next) {
@@ -419,4 +429,5 @@ void fw_router_finish(struct fw_router *r)
 	node_free(r->root);
 	r->root = NULL;
 	r->routes = 0;
+	r->stream_routes = 0;
 }

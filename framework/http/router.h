@@ -26,7 +26,11 @@ struct fw_route_node;
 struct fw_router {
 	struct fw_route_node *root;
 	size_t routes;
+	size_t stream_routes; /* of them, FW_ROUTE_STREAM: requests are routed before their body */
 };
+
+/* The handler runs when the params are in; the body goes to its fw_on_body() callbacks. */
+#define FW_ROUTE_STREAM 1u
 
 struct fw_route_param {
 	const char *name;  /* lives as long as the router */
@@ -37,6 +41,7 @@ struct fw_route_param {
 struct fw_route_match {
 	fw_handler fn;
 	void *arg;
+	unsigned flags; /* the route's FW_ROUTE_* */
 	size_t nparams;
 	struct fw_route_param params[FW_ROUTE_MAX_PARAMS + 1]; /* + the "*" tail */
 	char allow[1024]; /* for 405: "GET, HEAD, POST"; room for 30 methods of the longest */
@@ -49,6 +54,9 @@ struct fw_route_match {
  */
 int fw_router_add(struct fw_router *r, const char *method, const char *pattern, fw_handler fn, void *arg,
 		  char *err, size_t errlen);
+/* The same, with FW_ROUTE_* flags. */
+int fw_router_add_flags(struct fw_router *r, const char *method, const char *pattern, fw_handler fn,
+			void *arg, unsigned flags, char *err, size_t errlen);
 
 /*
  * Look up method + path. Returns 200 with m->fn set, 404 when no pattern

@@ -74,6 +74,12 @@ static bool backed_up(const struct fw_conn *c)
 	return c->out.len - c->out_off > OUT_HIGH_WATER;
 }
 
+/* Stop parsing: the output is backed up, or a streamed body's handler paused it. */
+static bool feed_stop(const struct fw_conn *c)
+{
+	return backed_up(c) || fw_body_paused(c);
+}
+
 /*
  * Feed input to the protocol, one request at a time while the peer reads
  * its answers. A peer that pipelines requests without reading would
@@ -85,7 +91,7 @@ static void conn_feed(struct fw_conn *c, const uint8_t *data, size_t len)
 {
 	size_t used;
 
-	if (fw_session_feed(c, data, len, backed_up, &used) != FW_OK) {
+	if (fw_session_feed(c, data, len, feed_stop, &used) != FW_OK) {
 		fw_conn_break(c);
 		return;
 	}
@@ -99,13 +105,13 @@ static void conn_feed(struct fw_conn *c, const uint8_t *data, size_t len)
 	}
 }
 
-/* The output drained: parse what was held, then read again. */
+/* The output drained (or a paused body resumed): parse what was held, then read again. */
 static void conn_resume(struct fw_conn *c)
 {
 	size_t used;
 
 	if (c->held.len > 0) {
-		if (fw_session_feed(c, (const uint8_t *)c->held.data, c->held.len, backed_up, &used) !=
+		if (fw_session_feed(c, (const uint8_t *)c->held.data, c->held.len, feed_stop, &used) !=
 		    FW_OK) {
 			fw_conn_break(c);
 			return;
@@ -115,8 +121,13 @@ static void conn_resume(struct fw_conn *c)
 			return; /* backed up again */
 		fw_buf_release(&c->held);
 	}
-	if (c->state != FW_CONN_PEER_GONE)
+	if (c->state != FW_CONN_PEER_GONE && !feed_stop(c))
 		reading(c, true);
+}
+
+void fw_conn_resume(struct fw_conn *c)
+{
+	conn_resume(c);
 }
 
 /*
@@ -221,15 +232,22 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 		c->active_ms = c->send_ms =
 			fw_now_ms(); /* send_timeout: between two writes, as nginx's */
 	if (r == FW_OK) {
+		bool big = (size_t)c->w->cfg->heap_release_kb * 1024 != 0 &&
+			   c->out.cap >= (size_t)c->w->cfg->heap_release_kb * 1024;
+
 		writing(c, false);
 		c->out_off = 0;
 		fw_buf_reset(&c->out, 0); /* an idle connection keeps no buffer */
-		conn_resume(c);           /* if the high-water mark had paused reading */
+		if (big)
+			fw_worker_heap_release(c->w); /* the rest of a big answer, sent at last */
+		conn_resume(c);                       /* if the high-water mark had paused reading */
 	} else if (c->out_off > c->out.len / 2) {
 		/* Compact now and then, not at every partial write: linear, not quadratic. */
 		fw_buf_consume(&c->out, c->out_off);
 		c->out_off = 0;
 	}
+	if (sent > 0)
+		fw_stream_drained(c); /* a writable callback may be due */
 	conn_settle(c);
 }
 
@@ -460,6 +478,7 @@ struct fw_conn *fw_conn_open(struct fw_worker *w, int fd, enum fw_proto proto, b
 	fw_session_init(c);
 	event_assign(&c->rev, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	event_assign(&c->wev, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+	evtimer_assign(&c->stream_ev, w->base, fw_stream_event, c);
 	if (watch && event_add(&c->rev, NULL) != 0) {
 		fw_log(FW_LOG_ERROR, "event_add: cannot watch a new connection");
 		memset(c, 0, sizeof(*c));
@@ -491,6 +510,7 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 		event_del(&c->rev);
 	if (c->writing)
 		event_del(&c->wev);
+	event_del(&c->stream_ev); /* pending or active: it must not run on a closed connection */
 	if (close(c->fd) != 0)
 		fw_log_errno(FW_LOG_WARN, "close(fd %d)", c->fd);
 	if (c->prev != NULL)
@@ -547,8 +567,10 @@ void fw_conn_for_each(struct fw_worker *w, bool (*fn)(struct fw_conn *c, void *a
 
 void fw_conn_close_all(struct fw_worker *w)
 {
-	while (w->conns != NULL)
+	while (w->conns != NULL) {
+		fw_stream_closing(w->conns); /* a stream cut off by graceful_timeout: say so */
 		fw_conn_close(w->conns, "closed by the worker stopping");
+	}
 }
 
 void fw_conn_free_all(struct fw_worker *w)

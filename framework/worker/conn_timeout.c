@@ -4,7 +4,8 @@
  * the time of the last progress:
  *
  *   request_timeout  a request being received (from its first byte, or
- *                    from the accept for a new connection, to its last);
+ *                    from the accept for a new connection, to its last;
+ *                    for a streamed body, between two of its pieces);
  *   send_timeout     output the peer does not read (between two writes
  *                    that took bytes, as nginx's send_timeout);
  *   idle_timeout     a kept connection with nothing in progress (above
@@ -37,7 +38,8 @@ static bool sweep_one(struct fw_conn *c, void *arg)
 		fw_conn_close(c, NULL); /* the peer never closed its side */
 		return true;
 	}
-	if (over(now, c->recv_since, cfg->request_timeout)) {
+	/* A streamed body its handler paused is not the client's delay. */
+	if (over(now, c->recv_since, cfg->request_timeout) && !fw_body_paused(c)) {
 		fw_log(FW_LOG_WARN,
 		       "connection %d took over request_timeout (%d s) to send its request; "
 		       "closing it",

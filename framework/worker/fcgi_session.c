@@ -150,10 +150,14 @@ static int on_stdin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 	if (ev->len == 0) {
 		c->input_open = false;
 		c->input_done = true;
-		if (req != NULL && req->state == FW_REQ_READING)
+		if (req != NULL && req->stream.route)
+			fw_body_end(c, req);
+		else if (req != NULL && req->state == FW_REQ_READING)
 			fw_request_run(c, req);
 		return FW_OK;
 	}
+	if (req != NULL && req->stream.route)
+		return fw_body_chunk(c, req, ev->data, ev->len);
 	if (req == NULL || req->state != FW_REQ_READING)
 		return FW_OK; /* answered early: read and drop the rest */
 	if (req->body.len + ev->len > c->w->max_body) {
@@ -287,7 +291,7 @@ int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len,
 static int put_head(struct fw_buf *out, fw_req *req, int status)
 {
 	size_t mark = out->len, hlen;
-	uint8_t h[FCGI_HEADER_LEN];
+	uint8_t h[FCGI_HEADER_LEN] = {0}; /* a placeholder, filled in below */
 
 	if (fw_buf_append(out, h, sizeof(h)) != 0 || fw_resp_head(req, status, out) != FW_OK)
 		return -1;
@@ -303,6 +307,74 @@ static int put_head(struct fw_buf *out, fw_req *req, int status)
 		r = fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, copy.data, hlen);
 	fw_buf_release(&copy);
 	return r;
+}
+
+/* Lines the handler logged since the last piece (fcgi_stderr), without the stream's end. */
+static int put_err(struct fw_buf *out, fw_req *req)
+{
+	if (req->err.len == 0)
+		return 0;
+	req->stream.err_sent = true;
+	if (fw_fcgi_put_stream(out, FCGI_STDERR, req->id, req->err.data, req->err.len) != 0)
+		return -1;
+	fw_buf_clear(&req->err);
+	return 0;
+}
+
+void fw_fcgi_stream(struct fw_conn *c, fw_req *req, int status, bool end)
+{
+	struct fw_buf *out = fw_conn_outbuf(c);
+	const char *body;
+	size_t blen = fw_resp_body(req, status, &body);
+	int r = put_err(out, req);
+
+	if (r == 0 && !req->stream.head_sent) {
+		req->stream.building = true;
+		req->stream.head_sent = true;
+		r = put_head(out, req, status);
+	}
+	if (r == 0 && blen > 0)
+		r = fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, body, blen);
+	if (r == 0 && end)
+		r = (req->stream.err_sent &&
+		     fw_fcgi_put_stream(out, FCGI_STDERR, req->id, NULL, 0) != 0) ||
+		    fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, NULL, 0) != 0 ||
+		    fw_fcgi_put_end(out, req->id, 0, FCGI_REQUEST_COMPLETE) != 0;
+	if (r != 0) {
+		fw_log(FW_LOG_ERROR, "out of memory sending %zu bytes of a streamed response; closing",
+		       blen);
+		fw_conn_break(c);
+	}
+	req->stream.sent += blen;
+	fw_buf_clear(&req->out);
+	if (end && !req->keep_conn)
+		fw_conn_last(c);
+	fw_conn_send(c);
+}
+
+/*
+ * FastCGI has no way to say "this response is broken" once STDOUT has
+ * begun: END_REQUEST's status is ignored by nginx, and a connection that
+ * closes before it looks, to nginx's unbuffered FastCGI (1.22), like the
+ * normal end of the body: it would finish the chunked answer as if whole,
+ * or keep a client waiting for the rest of a Content-Length. A record of
+ * version 0 is a protocol error nginx acts on: it closes its client's
+ * connection, which then sees an incomplete answer. The STDERR record
+ * before it makes nginx log why, next to its own complaint about the
+ * version.
+ */
+void fw_fcgi_abort(struct fw_conn *c, uint16_t id, const char *why)
+{
+	static const uint8_t marker[FCGI_HEADER_LEN]; /* version 0 */
+	struct fw_buf *out = fw_conn_outbuf(c);
+
+	if (fw_fcgi_put_stream(out, FCGI_STDERR, id, why, strlen(why)) != 0 ||
+	    fw_buf_append(out, marker, sizeof(marker)) != 0) {
+		fw_conn_break(c);
+		return;
+	}
+	fw_conn_last(c); /* closed once that is out */
+	fw_conn_send(c);
 }
 
 void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status)

@@ -7,6 +7,7 @@
 #ifndef FW_WORKER_FCGI_SESSION_H
 #define FW_WORKER_FCGI_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,20 @@ int fw_fcgi_feed(struct fw_conn *c, const uint8_t *data, size_t len,
 
 /* Queue the response of req (head, body, end of request) on c. */
 void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status);
+
+/*
+ * A streamed response: its head the first time, then the body written
+ * since (req->out, emptied), and with end the end of its streams and
+ * END_REQUEST.
+ */
+void fw_fcgi_stream(struct fw_conn *c, fw_req *req, int status, bool end);
+
+/*
+ * Cut a streamed response off so that nginx notices (a plain close looks
+ * like its end): `why` as STDERR, then an invalid record; the connection
+ * closes once they are out.
+ */
+void fw_fcgi_abort(struct fw_conn *c, uint16_t id, const char *why);
 
 /* Queue END_REQUEST for id with no output (refusals, aborts). */
 void fw_fcgi_end(struct fw_conn *c, uint16_t id, uint8_t protocol_status);

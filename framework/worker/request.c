@@ -38,11 +38,17 @@ fw_req *fw_request_get(struct fw_worker *w)
 	req->state = FW_REQ_READING;
 	req->start_us = fw_now_us();
 	req->start_ms = req->start_us / 1000;
+	req->stream.progress_ms = req->start_ms;
 	return req;
 }
 
 void fw_request_put(struct fw_worker *w, fw_req *req)
 {
+	/* Offloaded work may still use its memory: the last done puts it (offload.c). */
+	if (req->stream.jobs > 0) {
+		fw_offload_park(req);
+		return;
+	}
 	fw_hooks_request_end(req);
 	fw_req_reset(req, (size_t)w->cfg->buffer_keep_kb * 1024);
 	/* Under ASan a request object is never reused: see core/reuse.h. */
@@ -62,17 +68,35 @@ static void handler_done(struct fw_worker *w)
 	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
 }
 
+/*
+ * After an answer this big, give the free heap back to the OS: the
+ * request's buffers were trimmed to buffer_keep_kb, but the allocator
+ * keeps what they held, and a single big answer would leave a fat worker
+ * until it recycles (tcmalloc returns it only slowly by itself).
+ */
+static bool big(const struct fw_worker *w, const fw_req *req)
+{
+	size_t limit = (size_t)w->cfg->heap_release_kb * 1024;
+
+	return limit != 0 && req->out.cap + req->body.cap >= limit;
+}
+
 static void respond(struct fw_conn *c, fw_req *req, int status)
 {
 	struct fw_worker *w = c->w;
-
+	bool release = big(w, req);
 	uint64_t us;
 	const char *body;
 	size_t bytes;
 
-	status = fw_resp_settle_with(req, status, fw_hooks_error);
-	bytes = fw_resp_body(req, status, &body);
-	fw_session_respond(c, req, status);
+	if (req->stream.head_sent) {
+		status = fw_stream_finish(c, req, status);
+		bytes = req->stream.sent;
+	} else {
+		status = fw_resp_settle_with(req, status, fw_hooks_error);
+		bytes = fw_resp_body(req, status, &body);
+		fw_session_respond(c, req, status);
+	}
 	fw_hooks_after(req->log_as != NULL ? req->log_as : req, status);
 	c->req = NULL;
 	w->requests++;
@@ -83,6 +107,8 @@ static void respond(struct fw_conn *c, fw_req *req, int status)
 	fw_slot_observe(w->slot, us);
 	fw_access_log(w, req->log_as != NULL ? req->log_as : req, status, bytes, us);
 	fw_request_put(w, req);
+	if (release)
+		fw_worker_heap_release(w);
 	fw_retire_check(w);
 }
 
@@ -113,6 +139,8 @@ static const char *params_over_limits(const struct fw_config *cfg, const fw_req 
 	}
 	return headers > (size_t)cfg->max_headers ? "more request headers than max_headers" : NULL;
 }
+
+static int route_early(struct fw_conn *c, fw_req *req);
 
 /*
  * Before the params index is allocated: a pair can be 2 bytes on the wire
@@ -145,6 +173,8 @@ int fw_request_params(struct fw_conn *c, fw_req *req)
 		fw_request_reject(c, req, 400);
 		return FW_DONE;
 	}
+	if (route_early(c, req) == FW_DONE)
+		return FW_DONE;
 	if (req->content_length > c->w->max_body) {
 		fw_log(FW_LOG_INFO, "%s %s: CONTENT_LENGTH %llu over max_body_kb; answering 413",
 		       req->method, req->path, req->content_length);
@@ -190,28 +220,39 @@ static void copy_cut(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
-			const struct fw_route_match *m)
+void fw_request_app_begin(struct fw_worker *w, struct fw_conn *c, fw_req *req)
 {
 	struct fw_slot_request sr;
 	uint64_t now = fw_now_ms();
+
+	/* The master reads this to find a handler stuck past `timeout` (stuck.c answers it). */
+	copy_cut(sr.method, sizeof(sr.method), req->method);
+	copy_cut(sr.path, sizeof(sr.path), req->path);
+	fw_stuck_begin(w, c, req, now);
+	fw_slot_request_begin(w->slot, &sr, now);
+	/* fcgi_stderr: what the handler logs also goes to nginx with the answer. */
+	if (w->cfg->fcgi_stderr && c != NULL && c->proto == FW_PROTO_FASTCGI)
+		fw_log_capture(&req->err);
+}
+
+void fw_request_app_end(struct fw_worker *w)
+{
+	fw_log_capture(NULL);
+	fw_slot_request_end(w->slot);
+	fw_stuck_end(w);
+}
+
+static int call_handler(struct fw_worker *w, struct fw_conn *c, fw_req *req,
+			const struct fw_route_match *m)
+{
 	int status;
 
 	if (fw_req_set_route_params(req, m) != FW_OK)
 		return 500;
-	/* The master reads this to find a handler stuck past `timeout` (stuck.c answers it). */
-	copy_cut(sr.method, sizeof(sr.method), req->method);
-	copy_cut(sr.path, sizeof(sr.path), req->path);
-	fw_stuck_begin(c, req, now);
-	fw_slot_request_begin(w->slot, &sr, now);
-	/* fcgi_stderr: what the handler logs also goes to nginx with the answer. */
-	if (w->cfg->fcgi_stderr && c->proto == FW_PROTO_FASTCGI)
-		fw_log_capture(&req->err);
+	fw_request_app_begin(w, c, req);
 	if ((status = fw_hooks_before(req)) == 0)
 		status = m->fn(req, m->arg);
-	fw_log_capture(NULL);
-	fw_slot_request_end(w->slot);
-	fw_stuck_end(w);
+	fw_request_app_end(w);
 	return status;
 }
 
@@ -229,6 +270,32 @@ static bool is_status_page(const struct fw_worker *w, const struct fw_conn *c, c
 	       (strcmp(req->method, "GET") == 0 || req->head);
 }
 
+/* The handler's (or a body callback's) answer: a status now, or FW_ASYNC for fw_finish() later. */
+void fw_request_returned(struct fw_conn *c, fw_req *req, int status)
+{
+	if (req->finish_status != 0) {
+		if (status != FW_ASYNC)
+			fw_log(FW_LOG_WARN,
+			       "%s %s: handler called fw_finish() and returned %d; "
+			       "using the status given to fw_finish()",
+			       req->method, req->path, status);
+		status = req->finish_status;
+	} else if (status == FW_ASYNC) {
+		req->state = FW_REQ_DEFERRED;
+		return;
+	}
+	handler_done(c->w);
+	respond(c, req, status);
+}
+
+static void running(struct fw_worker *w, fw_req *req)
+{
+	req->state = FW_REQ_RUNNING;
+	req->complete = complete;
+	w->in_flight++;
+	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
+}
+
 void fw_request_run(struct fw_conn *c, fw_req *req)
 {
 	struct fw_worker *w = c->w;
@@ -241,10 +308,7 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 		fw_request_reject(c, req, 400);
 		return;
 	}
-	req->state = FW_REQ_RUNNING;
-	req->complete = complete;
-	w->in_flight++;
-	fw_slot_store(w->slot->in_flight, (uint32_t)w->in_flight);
+	running(w, req);
 	if ((req->internal = is_status_page(w, c, req)))
 		status = fw_status_page(req, w->sb);
 	else if ((req->internal = c->status_only))
@@ -253,32 +317,62 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 		status = call_handler(w, c, req, &m);
 	else if (status == 405)
 		fw_set_header(req, "Allow", m.allow);
-	if (req->finish_status != 0) {
-		if (status != FW_ASYNC)
-			fw_log(FW_LOG_WARN,
-			       "%s %s: handler called fw_finish() and returned %d; "
-			       "using the status given to fw_finish()",
-			       req->method, req->path, status);
-		status = req->finish_status;
-	} else if (status == FW_ASYNC) {
-		req->state = FW_REQ_DEFERRED;
-		return;
+	fw_request_returned(c, req, status);
+}
+
+/*
+ * A fw_route_stream() route takes its request when the params are in:
+ * FW_DONE when it did (the handler ran, or a 413 answered it), FW_OK
+ * for a request routed later, with its body, as usual.
+ */
+static int route_early(struct fw_conn *c, fw_req *req)
+{
+	struct fw_worker *w = c->w;
+	uint64_t limit = (uint64_t)w->cfg->max_stream_body_mb << 20;
+	struct fw_route_match m;
+
+	if (fw_registry_router()->stream_routes == 0 || c->status_only || is_status_page(w, c, req) ||
+	    fw_router_match(fw_registry_router(), req->method, req->path, &m) != 200 ||
+	    (m.flags & FW_ROUTE_STREAM) == 0)
+		return FW_OK;
+	if (limit != 0 && req->content_length > limit) {
+		fw_log(FW_LOG_INFO, "%s %s: CONTENT_LENGTH %llu over max_stream_body_mb; answering 413",
+		       req->method, req->path, req->content_length);
+		fw_request_reject(c, req, 413);
+		return FW_DONE;
 	}
-	handler_done(w);
-	respond(c, req, status);
+	req->stream.route = true;
+	running(w, req);
+	fw_request_returned(c, req, call_handler(w, c, req, &m));
+	return FW_DONE;
 }
 
 /*
  * A deferred request loses its connection (client gone, timeout, stop):
  * its cancel callback runs and it is freed; without a callback it stays
- * valid, orphaned, until the application's fw_finish() frees it.
+ * valid, orphaned, until the application's fw_finish() frees it. With
+ * offload jobs in flight it is freed only after their done callbacks. A
+ * request that waited only for fw (the rest of its streamed body, room
+ * for its next piece: fw_on_writable) is freed at once: none of that
+ * will come now, and nothing else of the application's would free it.
  */
 static void detach_deferred(struct fw_worker *w, fw_req *req)
 {
+	bool waits_for_fw = (req->stream.route && !req->stream.body_ended) ||
+			    req->stream.writable_fn != NULL;
+
 	handler_done(w);
+	req->stream.writable_fn = NULL;
+	/* A stream that was under way is logged as far as it went, as nginx logs a cut answer. */
+	if (req->stream.head_sent)
+		fw_access_log(w, req, req->stream.status, req->stream.sent, fw_now_us() - req->start_us);
 	if (req->cancel_fn != NULL) {
 		req->state = FW_REQ_CANCELLED; /* fw_finish() is refused from here on */
 		req->cancel_fn(req, req->cancel_arg);
+		fw_request_put(w, req);
+	} else if (req->stream.jobs > 0) {
+		fw_request_put(w, req); /* parked: the last done frees it */
+	} else if (waits_for_fw) {
 		fw_request_put(w, req);
 	} else {
 		req->state = FW_REQ_ORPHANED;
@@ -286,19 +380,25 @@ static void detach_deferred(struct fw_worker *w, fw_req *req)
 	}
 }
 
-void fw_request_time_out(struct fw_conn *c, fw_req *req)
+void fw_request_fail(struct fw_conn *c, fw_req *req, int status)
 {
 	struct fw_worker *w = c->w;
 	uint16_t id = req->id;
 	bool keep = req->keep_conn;
 	fw_req *answer;
 
-	fw_log(FW_LOG_WARN, "%s %s: no answer after timeout (%d s); cancelling it and answering 504",
-	       req->method, req->path, w->cfg->timeout);
 	c->req = NULL;
+	/* The head is out: no other answer can follow it; the stream is cut off. */
+	if (req->stream.head_sent) {
+		/* Why was logged already (a warning for timeout, the 413's line). */
+		fw_stream_cut(c, req, FW_LOG_DEBUG,
+			      status == 504 ? "silent for timeout" : "its body was refused (413)");
+		detach_deferred(w, req);
+		return;
+	}
 	/*
-	 * A fresh request object carries the 504, since the old one may be
-	 * orphaned. It is taken, and the 504 logged under the old request's
+	 * A fresh request object carries the answer, since the old one may be
+	 * orphaned. It is taken, and the answer logged under the old request's
 	 * method, URI and start, before the old one is cancelled and perhaps
 	 * recycled.
 	 */
@@ -314,8 +414,22 @@ void fw_request_time_out(struct fw_conn *c, fw_req *req)
 	answer->log_as = req;
 	fw_req_view_of(answer, req);
 	c->req = answer;
-	fw_request_reject(c, answer, 504);
+	fw_request_reject(c, answer, status);
 	detach_deferred(w, req);
+}
+
+void fw_request_time_out(struct fw_conn *c, fw_req *req)
+{
+	if (req->stream.head_sent)
+		fw_log(FW_LOG_WARN,
+		       "%s %s: streamed response silent for timeout (%d s); cancelling it and cutting "
+		       "it off",
+		       req->method, req->path, c->w->cfg->timeout);
+	else
+		fw_log(FW_LOG_WARN,
+		       "%s %s: no answer after timeout (%d s); cancelling it and answering 504",
+		       req->method, req->path, c->w->cfg->timeout);
+	fw_request_fail(c, req, 504);
 }
 
 void fw_request_abandon(struct fw_conn *c, fw_req *req)

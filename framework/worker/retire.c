@@ -120,16 +120,47 @@ void fw_retire_check(struct fw_worker *w)
 		retire_memory(w, kb);
 }
 
-/* Deferred requests past `timeout` get a 504 here; the loop is alive. */
+/*
+ * Deferred requests past `timeout` get a 504 here; the loop is alive.
+ * `timeout` counts from the last sign of life: the start, a piece of a
+ * streamed response or body (a stream may last as long as it keeps
+ * moving, as nginx's fastcgi_read_timeout counts between two reads). Not
+ * while the client holds back the output: that is send_timeout's.
+ */
 static bool time_out_one(struct fw_conn *c, void *arg)
 {
 	uint64_t now = *(const uint64_t *)arg, limit = (uint64_t)c->w->cfg->timeout * 1000;
 
-	if (c->req == NULL || c->req->state != FW_REQ_DEFERRED || now - c->req->start_ms <= limit)
+	if (c->req == NULL || c->req->state != FW_REQ_DEFERRED ||
+	    now - c->req->stream.progress_ms <= limit || fw_conn_unsent(c) > 0)
 		return false;
 	fw_request_time_out(c, c->req); /* runs the cancel callback */
 	fw_conn_settle(c);
 	return true;
+}
+
+/*
+ * A job of the offload pool running for over twice `timeout`: its request
+ * was answered 504 long ago, and a thread cannot be stopped from outside.
+ * The worker retires, so that its replacement has every thread again and
+ * this one exits (at graceful_timeout at the latest), taking the stuck
+ * thread with it.
+ */
+static void offload_stuck(struct fw_worker *w, uint64_t now)
+{
+	uint64_t limit = (uint64_t)w->cfg->timeout * 2000, oldest;
+
+	if (limit == 0 || w->threads.nthreads == 0 || w->retire_reason != FW_RETIRE_NONE ||
+	    w->mode != FW_WORKER_SERVING)
+		return;
+	oldest = fw_threads_oldest(&w->threads);
+	if (oldest == 0 || now - oldest <= limit)
+		return;
+	fw_log(FW_LOG_WARN,
+	       "an offloaded job has run for %llu s, over twice timeout (%d s): retiring the worker "
+	       "to replace its thread",
+	       (unsigned long long)((now - oldest) / 1000), w->cfg->timeout);
+	retire_want(w, FW_RETIRE_TIMEOUT, w->app_requests);
 }
 
 void fw_retire_tick(struct fw_worker *w)
@@ -152,5 +183,6 @@ void fw_retire_tick(struct fw_worker *w)
 	}
 	if (w->cfg->timeout > 0 && w->in_flight > 0)
 		fw_conn_for_each(w, time_out_one, &now);
+	offload_stuck(w, now);
 	fw_conn_timeouts(w, now);
 }

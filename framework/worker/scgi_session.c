@@ -93,6 +93,8 @@ static int on_event(struct fw_conn *c, const struct fw_scgi_event *ev)
 			return malformed(c, "empty header block (no CONTENT_LENGTH)");
 		return headers_end(c);
 	case FW_SCGI_EV_BODY:
+		if (req != NULL && req->stream.route)
+			return fw_body_chunk(c, req, ev->data, ev->len);
 		if (req == NULL || req->state != FW_REQ_READING)
 			return FW_OK; /* answered early (413): read and drop the rest */
 		/* Held to max_body_kb as it arrives, as FastCGI's STDIN is. */
@@ -108,14 +110,17 @@ static int on_event(struct fw_conn *c, const struct fw_scgi_event *ev)
 	case FW_SCGI_EV_END:
 		c->input_open = false;
 		c->input_done = true;
-		if (req != NULL && req->state == FW_REQ_READING)
+		if (req != NULL && req->stream.route)
+			fw_body_end(c, req);
+		else if (req != NULL && req->state == FW_REQ_READING)
 			fw_request_run(c, req);
 		return FW_OK;
 	}
 	return FW_OK;
 }
 
-int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len, size_t *consumed)
+int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len,
+		 bool (*stop)(const struct fw_conn *c), size_t *consumed)
 {
 	struct fw_scgi_event ev;
 	size_t pos = 0, used;
@@ -123,7 +128,14 @@ int fw_scgi_feed(struct fw_conn *c, const uint8_t *data, size_t len, size_t *con
 	*consumed = len;
 	/* Until the parser says AGAIN: a body of 0 bytes ends without any input. */
 	while (!fw_conn_broken(c)) {
-		int r = fw_scgi_parse(&c->p.scgi, data + pos, len - pos, &used, &ev);
+		int r;
+
+		/* A streamed body paused by its handler: the rest waits (the parser resumes anywhere). */
+		if (stop(c)) {
+			*consumed = pos;
+			break;
+		}
+		r = fw_scgi_parse(&c->p.scgi, data + pos, len - pos, &used, &ev);
 
 		pos += used;
 		if (r == FW_AGAIN)
@@ -148,5 +160,32 @@ void fw_scgi_respond(struct fw_conn *c, fw_req *req, int status)
 		fw_conn_break(c);
 	}
 	fw_conn_last(c);
+	fw_conn_send(c);
+}
+
+void fw_scgi_stream(struct fw_conn *c, fw_req *req, int status, bool end)
+{
+	struct fw_buf *out = fw_conn_outbuf(c);
+	const char *body;
+	size_t blen = fw_resp_body(req, status, &body);
+	int r = 0;
+
+	if (!req->stream.head_sent) {
+		req->stream.building = true;
+		req->stream.head_sent = true;
+		r = fw_resp_head(req, status, out) != FW_OK;
+	}
+	if (r == 0 && blen > 0)
+		r = fw_buf_append(out, body, blen);
+	if (r != 0) {
+		fw_log(FW_LOG_ERROR, "out of memory sending %zu bytes of a streamed response; closing",
+		       blen);
+		fw_conn_break(c);
+	}
+	req->stream.sent += blen;
+	fw_buf_clear(&req->out);
+	/* The end of the body is the end of the connection. */
+	if (end)
+		fw_conn_last(c);
 	fw_conn_send(c);
 }

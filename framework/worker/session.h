@@ -33,7 +33,7 @@ static inline int fw_session_feed(struct fw_conn *c, const uint8_t *data, size_t
 				  bool (*stop)(const struct fw_conn *c), size_t *used)
 {
 	if (c->proto == FW_PROTO_SCGI)
-		return fw_scgi_feed(c, data, len, used);
+		return fw_scgi_feed(c, data, len, stop, used);
 	return fw_fcgi_feed(c, data, len, stop, used);
 }
 
@@ -44,6 +44,29 @@ static inline void fw_session_respond(struct fw_conn *c, fw_req *req, int status
 		fw_scgi_respond(c, req, status);
 	else
 		fw_fcgi_respond(c, req, status);
+}
+
+/* A streamed response: its head (once), the body written since, and with end its end. */
+static inline void fw_session_stream(struct fw_conn *c, fw_req *req, int status, bool end)
+{
+	if (c->proto == FW_PROTO_SCGI)
+		fw_scgi_stream(c, req, status, end);
+	else
+		fw_fcgi_stream(c, req, status, end);
+}
+
+/*
+ * Cut a streamed response off (its head was sent) so that the front end
+ * sees it broken, where the protocol allows: FastCGI (fw_fcgi_abort).
+ * SCGI has no framing: its connection just breaks, which nginx cannot
+ * tell from the end of a body without Content-Length.
+ */
+static inline void fw_session_abort(struct fw_conn *c, fw_req *req, const char *why)
+{
+	if (c->proto == FW_PROTO_FASTCGI)
+		fw_fcgi_abort(c, req->id, why);
+	else
+		fw_conn_break(c);
 }
 
 /*

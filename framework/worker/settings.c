@@ -27,5 +27,7 @@ void fw_worker_exiting(struct fw_worker *w)
 {
 	/* Cancel callbacks first: they may still use what the exit hooks close. */
 	fw_conn_close_all(w);
+	/* The pool's threads too (idle ones end; one still in its work dies with the process). */
+	fw_threads_stop(&w->threads);
 	fw_hooks_worker_exit();
 }

@@ -82,10 +82,14 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
 	return n == 0;
 }
 
-/* Nothing else is in flight on the connection: the 504 is the next thing nginx reads. */
-static bool answerable(const struct fw_conn *c)
+/*
+ * Nothing else is in flight on the connection: the 504 is the next thing
+ * nginx reads. Not after the head of a streamed response (the 504 would be
+ * read as its body): the kill cuts that stream off instead.
+ */
+static bool answerable(const struct fw_conn *c, const fw_req *req)
 {
-	return c != NULL && !fw_conn_broken(c) && fw_conn_unsent(c) == 0;
+	return c != NULL && !fw_conn_broken(c) && fw_conn_unsent(c) == 0 && !req->stream.head_sent;
 }
 
 static _Noreturn void park(void)
@@ -120,8 +124,9 @@ static void on_stuck(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	m.arg = FW_STUCK_UNANSWERED;
-	if (answerable(c)) {
-		bool keep = c->proto == FW_PROTO_FASTCGI && w->running.req->keep_conn;
+	if (answerable(c, w->running.req)) {
+		/* Kept only at a request boundary: not with a streamed body still coming. */
+		bool keep = c->proto == FW_PROTO_FASTCGI && w->running.req->keep_conn && !c->input_open;
 
 		if (write_all(c->fd, buf, frame(buf, c->proto, w->running.req->id))) {
 			m.arg = FW_STUCK_ANSWERED;
@@ -149,10 +154,8 @@ int fw_stuck_init(void)
 	return 0;
 }
 
-void fw_stuck_begin(struct fw_conn *c, fw_req *req, uint64_t since)
+void fw_stuck_begin(struct fw_worker *w, struct fw_conn *c, fw_req *req, uint64_t since)
 {
-	struct fw_worker *w = c->w;
-
 	w->running.c = c;
 	w->running.req = req;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);

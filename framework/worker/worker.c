@@ -15,6 +15,7 @@
 #include "core/build.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/memstat.h"
 #include "core/result.h"
 #include "ipc/chan.h"
 #include "worker/settings.h"
@@ -75,8 +76,20 @@ void fw_worker_check_stopped(struct fw_worker *w)
 {
 	/* Draining alone, the master's DRAIN is still to come (ipc/recycle.h). */
 	if (fw_worker_stopping(w) && w->mode != FW_WORKER_DRAINING_ALONE && w->nconns == 0 &&
-	    w->peer_in < 0)
+	    w->peer_in < 0 && w->threads.pending == 0)
 		event_base_loopbreak(w->base);
+}
+
+void fw_worker_heap_release(struct fw_worker *w)
+{
+	uint64_t us = fw_now_us();
+
+	fw_heap_release();
+	if (fw_log_enabled(FW_LOG_DEBUG))
+		fw_log(FW_LOG_DEBUG, "free heap given back to the OS after a big answer (%llu us)",
+		       (unsigned long long)(fw_now_us() - us));
+	/* The status page shows it at the next heartbeat. */
+	w->mem.last_read_ms = 0;
 }
 
 /* The mode the worker acts on is the one it publishes. */
@@ -99,9 +112,9 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	/* Connections already marked for handoff still go: they are idle. */
 	fw_conn_send_handoffs(w);
 	fw_log(FW_LOG_WARN,
-	       "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing "
-	       "them",
-	       w->nconns, w->in_flight);
+	       "graceful_timeout reached with %zu connection(s), %zu request(s) and %zu offloaded "
+	       "job(s) in flight; closing them",
+	       w->nconns, w->in_flight, w->threads.pending);
 	fw_conn_close_all(w);
 	event_base_loopbreak(w->base);
 }
@@ -412,6 +425,7 @@ static int events_start(struct fw_worker *w)
 static void worker_cleanup(struct fw_worker *w)
 {
 	fw_conn_close_all(w);
+	fw_threads_stop(&w->threads);
 #ifdef FREE_AT_EXIT
 	fw_conn_free_all(w);
 	while (w->free_reqs != NULL) {
@@ -434,8 +448,8 @@ static void worker_cleanup(struct fw_worker *w)
 			event_del(&w->peer_ev);
 		fw_listener_stop(w);
 	}
-	if (w->base != NULL)
-		event_base_free(w->base);
+	if (w->base != NULL && w->threads.efd < 0)
+		event_base_free(w->base); /* not while a stuck thread may still signal it */
 #endif
 	fw_current_worker = NULL;
 }
@@ -481,6 +495,7 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 		fw_log(FW_LOG_ERROR, "event_base_new: cannot create the worker's event loop");
 		goto out;
 	}
+	fw_threads_init(&w.threads, w.base, (size_t)boot->cfg->offload_threads, fw_offload_complete);
 	/* Hooks may open async clients on fw_event_base(), so the base exists first. */
 	int r = fw_registry_run_worker_hooks();
 	if (r != 0) {

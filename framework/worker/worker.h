@@ -25,6 +25,7 @@
 #include "proto/fcgi.h"
 #include "proto/scgi.h"
 #include "worker/memguard.h"
+#include "worker/threads.h"
 
 struct fw_worker;
 
@@ -102,6 +103,8 @@ struct fw_worker {
 	 * its own output buffer only when the socket would not take it all. */
 	struct fw_buf scratch;
 
+	struct fw_threads threads; /* fw_offload()'s pool (threads.h), started lazily */
+
 	int access_fd; /* -1: no access log */
 
 	long pid;                  /* getpid(), once: the access log writes it per line */
@@ -115,6 +118,7 @@ struct fw_conn {
 	enum fw_proto proto;
 	struct event rev;
 	struct event wev;
+	struct event stream_ev; /* back to this connection from the loop (stream.c) */
 	union {
 		struct fw_fcgi_parser fcgi;
 		struct fw_scgi_parser scgi;
@@ -216,7 +220,7 @@ void fw_retire_tick(struct fw_worker *w);
 /* stuck.c: a handler stuck past `timeout` is answered 504 from a signal handler. */
 int fw_stuck_init(void);
 /* Around a handler call: the request the master may ask about (since: as in the slot). */
-void fw_stuck_begin(struct fw_conn *c, fw_req *req, uint64_t since);
+void fw_stuck_begin(struct fw_worker *w, struct fw_conn *c, fw_req *req, uint64_t since);
 void fw_stuck_end(struct fw_worker *w);
 
 /* accesslog.c */
@@ -253,6 +257,8 @@ void fw_conn_send(struct fw_conn *c);
 bool fw_conn_idle(const struct fw_conn *c);
 /* A safe point: close c if it broke or finished (do not use c afterwards). */
 void fw_conn_settle(struct fw_conn *c);
+/* Feed the input held while the output was backed up or the body paused, then read again. */
+void fw_conn_resume(struct fw_conn *c);
 
 /*
  * Read a connection just accepted (opened without watch) without waiting
@@ -285,6 +291,7 @@ void fw_conn_send_handoffs(struct fw_worker *w);
 
 /* request.c */
 fw_req *fw_request_get(struct fw_worker *w);
+/* The request is over: back to the free list (or parked while offloaded work may use it). */
 void fw_request_put(struct fw_worker *w, fw_req *req);
 /* Params counted, not yet indexed: FW_OK, or FW_DONE when answered 431 (over max_params). */
 int fw_request_params_count(struct fw_conn *c, fw_req *req, size_t count);
@@ -298,6 +305,46 @@ void fw_request_reject(struct fw_conn *c, fw_req *req, int status);
 void fw_request_abandon(struct fw_conn *c, fw_req *req);
 /* A deferred request ran past `timeout`: cancel it and answer 504. */
 void fw_request_time_out(struct fw_conn *c, fw_req *req);
+/*
+ * Cancel a deferred request and answer `status` for it with a stand-in
+ * (504, a streamed body's 413), or cut its stream off when its head was
+ * sent.
+ */
+void fw_request_fail(struct fw_conn *c, fw_req *req, int status);
+/* A handler's (or body callback's) return: a status answers now, FW_ASYNC defers. */
+void fw_request_returned(struct fw_conn *c, fw_req *req, int status);
+/*
+ * Around application code the loop runs for a request (handlers and every
+ * callback): the master sees it running since now, and a stuck one is
+ * answered as a stuck handler is (stuck.c). c may be NULL (an offload's
+ * done for a request that has lost its connection).
+ */
+void fw_request_app_begin(struct fw_worker *w, struct fw_conn *c, fw_req *req);
+void fw_request_app_end(struct fw_worker *w);
+
+/* stream.c: streamed responses */
+void fw_stream_event(evutil_socket_t fd, short what, void *arg); /* c->stream_ev */
+/* Output was written: a writable callback may be due. */
+void fw_stream_drained(struct fw_conn *c);
+/* The end of a streamed response (or its cut-off); returns the status that was sent. */
+int fw_stream_finish(struct fw_conn *c, fw_req *req, int status);
+/* Cut a streamed response off (logged at level) so that the front end sees it broken. */
+void fw_stream_cut(struct fw_conn *c, fw_req *req, enum fw_log_level level, const char *why);
+/* c closes now with a stream under way: tell the front end, if that can be done at once. */
+void fw_stream_closing(struct fw_conn *c);
+
+/* body.c: streamed request bodies */
+int fw_body_chunk(struct fw_conn *c, fw_req *req, const uint8_t *data, size_t len);
+void fw_body_end(struct fw_conn *c, fw_req *req);
+/* Its handler paused the body: hold the input, and request_timeout does not run. */
+bool fw_body_paused(const struct fw_conn *c);
+
+/* offload.c */
+void fw_offload_park(fw_req *req);
+void fw_offload_complete(struct fw_job *job);
+
+/* worker.c: free heap back to the OS, after a big answer. */
+void fw_worker_heap_release(struct fw_worker *w);
 
 extern struct fw_worker *fw_current_worker;
 

@@ -8,7 +8,8 @@
  * functions (strings, body, fw_alloc memory) lives exactly as long; keep
  * nothing of it past the end of the request, copy what you need.
  *
- * A fw_req is used by one worker process, in its event loop thread only.
+ * A fw_req is used by one worker process, in its event loop thread only
+ * (offload pool threads get only what fw_offload() hands them: <fw/offload.h>).
  */
 #ifndef FW_REQ_H
 #define FW_REQ_H
@@ -195,20 +196,27 @@ FW_API void *fw_data(fw_req *req, const char *key);
  * inside the handler (a client library answered at once): the answer then
  * goes out when the handler returns, which should return FW_ASYNC.
  * Returns 0, or -1 (logged, nothing happens) when the request was
- * finished already.
+ * finished already; -1 without a log line in an offload's done callback
+ * for a cancelled request (fw_cancelled()).
  * If the client went away meanwhile and no cancel callback was set, the
  * request stayed valid for this call, which then only frees it.
+ * A streamed response (fw_flush(), <fw/stream.h>) has sent its status
+ * already: this ends its body, and a status of 500 or more cuts it off.
  */
 FW_API int fw_finish(fw_req *req, int status);
 
 /*
  * For a deferred request: call fn(req, arg) if the request ends before
  * fw_finish(): the client goes away (nginx closed the connection),
- * `timeout` passed (the client gets a 504), or the worker is stopping.
- * fn must stop whatever would call fw_finish() later (free the timer,
- * cancel the query); the request is freed when fn returns, and calling
- * fw_finish() on it afterwards is a use-after-free. Without a callback, a
- * cancelled request stays valid until fw_finish(), which then discards it.
+ * `timeout` passed (the client gets a 504; for a streamed response,
+ * `timeout` without a new piece, and the stream is cut off), a streamed
+ * body went over max_stream_body_mb (the client gets a 413), or the
+ * worker is stopping. fn must stop whatever would call fw_finish() later
+ * (free the timer, cancel the query); the request is freed when fn
+ * returns (with offload jobs in flight, after their done callbacks), and
+ * calling fw_finish() on it afterwards is a use-after-free. Without a
+ * callback, a cancelled request stays valid until fw_finish(), which then
+ * discards it (or until the last done of its offload jobs returns).
  */
 FW_API void fw_on_cancel(fw_req *req, void (*fn)(fw_req *req, void *arg), void *arg);
 

@@ -8,6 +8,8 @@
  *   GET  /block?ms=N[&until=PATH]
  *                          blocks the worker in the handler (a stuck handler)
  *                          for N ms, or until the file PATH exists
+ *   GET  /offload-block?ms=N  blocks an offload pool thread for N ms, deaf to
+ *                          cancellation (a blocking call stuck for a while)
  *   GET  /slow?ms=N        answers after N ms without blocking (FW_ASYNC)
  *   GET  /hold?until=PATH[&ms=N]
  *                          deferred (FW_ASYNC) until the file PATH exists:
@@ -16,6 +18,12 @@
  *   GET  /big?mb=N         an N MiB body written with fw_write (64 KiB at a time)
  *   GET  /headers?kb=N     N KiB of response headers (a head over 64 KiB spans records)
  *   GET  /write-error      writes a body, answers 500, then tries to write after finishing
+ *   GET  /flush-fail?how=error|short[&park=1]
+ *                          flushes "partial\n" (the head goes out), then fails:
+ *                          returns 500, or ends 92 bytes short of its
+ *                          Content-Length of 100 (a stream fw must cut off);
+ *                          with park, only when GET /flush-fail-go says so
+ *   GET  /flush-fail-go    fails the parked /flush-fail (409: none)
  *   POST /stale?step=keep&what=alloc,body,scratch
  *                          misuse on purpose: keeps pointers to fw_alloc'd
  *                          memory, to the request body and to a scratch
@@ -128,6 +136,34 @@ static int block(fw_req *req, void *arg)
 	}
 	fw_printf(req, "blocked %ld ms\n", ms);
 	return 200;
+}
+
+static void offload_block_work(void *arg)
+{
+	long ms = *(long *)arg;
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static void offload_block_done(fw_req *req, void *arg)
+{
+	if (fw_cancelled(req)) {
+		fw_log(FW_LOG_INFO, "offload-block: %ld ms over, for a cancelled request", *(long *)arg);
+		return;
+	}
+	fw_printf(req, "blocked %ld ms off the loop\n", *(long *)arg);
+	fw_finish(req, 200);
+}
+
+static int offload_block(fw_req *req, void *arg)
+{
+	long *ms = fw_alloc(req, sizeof(*ms));
+
+	(void)arg;
+	*ms = query_long(req, "ms", 1000);
+	return fw_offload(req, offload_block_work, offload_block_done, ms) == 0 ? FW_ASYNC : 503;
 }
 
 struct slow {
@@ -374,6 +410,52 @@ static int stale(fw_req *req, void *arg)
 	return 400;
 }
 
+/* The /flush-fail request waiting for /flush-fail-go (one per worker), and how it ends. */
+static struct {
+	fw_req *req;
+	bool shrt;
+} parked;
+
+static void flush_fail_gone(fw_req *req, void *arg)
+{
+	(void)req;
+	(void)arg;
+	parked.req = NULL;
+}
+
+static int flush_fail(fw_req *req, void *arg)
+{
+	const char *how = fw_query(req, "how");
+	bool shrt = how != NULL && strcmp(how, "short") == 0;
+
+	(void)arg;
+	fw_set_header(req, "Content-Type", "text/plain");
+	if (shrt)
+		fw_set_header(req, "Content-Length", "100");
+	fw_printf(req, "partial\n");
+	if (fw_flush(req) != 0)
+		return 500;
+	if (fw_query(req, "park") == NULL || parked.req != NULL)
+		return shrt ? 200 : 500;
+	parked.req = req;
+	parked.shrt = shrt;
+	fw_on_cancel(req, flush_fail_gone, NULL);
+	return FW_ASYNC;
+}
+
+static int flush_fail_go(fw_req *req, void *arg)
+{
+	fw_req *p = parked.req;
+
+	(void)arg;
+	if (p == NULL)
+		return 409;
+	parked.req = NULL;
+	fw_finish(p, parked.shrt ? 200 : 500);
+	fw_printf(req, "failed it\n");
+	return 200;
+}
+
 /*
  * Does this boot fail? While the file exists, yes; if it holds a number,
  * only while that number, taken down by one per failure under a lock, was
@@ -438,10 +520,13 @@ int main(int argc, char **argv)
 	    fw_route("GET", "/leak", leak, NULL) != 0 ||
 	    fw_route("GET", "/users/:id", user, NULL) != 0 ||
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
+	    fw_route("GET", "/offload-block", offload_block, NULL) != 0 ||
 	    fw_route("GET", "/hold", hold, NULL) != 0 || fw_route("GET", "/crash", crash, NULL) != 0 ||
 	    fw_route("GET", "/big", big, NULL) != 0 || fw_route("GET", "/headers", headers, NULL) != 0 ||
 	    fw_route("GET", "/log", log_line, NULL) != 0 ||
 	    fw_route("GET", "/write-error", write_error, NULL) != 0 ||
+	    fw_route("GET", "/flush-fail", flush_fail, NULL) != 0 ||
+	    fw_route("GET", "/flush-fail-go", flush_fail_go, NULL) != 0 ||
 	    fw_route("POST", "/stale", stale, NULL) != 0 ||
 	    fw_route("GET", "/stale", stale, NULL) != 0 || fw_on_worker_start(boot, NULL) != 0)
 		return 1;

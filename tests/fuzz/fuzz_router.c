@@ -480,7 +480,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct line lines[MAX_LINES];
 	struct route routes[MAX_LINES];
-	struct fw_router r = {NULL, 0};
+	struct fw_router r = {0};
 	size_t nlines, blank, nroutes, added = 0;
 
 	nlines = lines_parse(data, size, lines, &blank);

@@ -1,7 +1,8 @@
 /* core/log.c: what a client puts in a logged string cannot forge a line. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -141,9 +142,64 @@ static void test_utc(void)
 	CHECK(bad == 0);
 }
 
+#define THREAD_LINES 200
+#define NTHREADS 4
+
+static void *log_lines(void *arg)
+{
+	errno = EACCES;
+	for (int i = 0; i < THREAD_LINES; i++)
+		fw_log_errno(FW_LOG_INFO, "thread %d line %d", (int)(intptr_t)arg, i);
+	return NULL;
+}
+
+/*
+ * fw_log from offload pool threads: every line whole, with its errno text,
+ * and none of them in the loop thread's capture (a handler's fcgi_stderr).
+ */
+static void test_threads(void)
+{
+	char path[] = "/tmp/fw-test-log-XXXXXX";
+	static char text[NTHREADS * THREAD_LINES * 128 + 4096];
+	struct fw_buf cap = FW_BUF_INIT;
+	pthread_t t[NTHREADS];
+	int fd = mkstemp(path), saved = dup(2), started = 0;
+	FILE *f;
+	size_t n;
+
+	if (!CHECK(fd >= 0 && saved >= 0))
+		return;
+	close(fd);
+	CHECK(fw_log_open(path) == 0);
+	fw_log_capture(&cap);
+	for (int i = 0; i < NTHREADS; i++)
+		started += pthread_create(&t[i], NULL, log_lines, (void *)(intptr_t)i) == 0;
+	for (int i = 0; i < THREAD_LINES; i++)
+		fw_log(FW_LOG_INFO, "loop line %d", i);
+	for (int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	fw_log_capture(NULL);
+	dup2(saved, 2);
+	close(saved);
+	CHECK_EQ_INT(started, NTHREADS);
+	f = fopen(path, "r");
+	if (!CHECK(f != NULL))
+		return;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	unlink(path);
+	CHECK_EQ_INT(entries(text), (NTHREADS + 1) * THREAD_LINES);
+	CHECK(strstr(text, "thread 3 line 199: Permission denied\n") != NULL);
+	CHECK(cap.len > 0 && memmem(cap.data, cap.len, "loop line 199\n", 14) != NULL);
+	CHECK(cap.len > 0 && memmem(cap.data, cap.len, "thread", 6) == NULL);
+	fw_buf_release(&cap);
+}
+
 int main(void)
 {
 	test_utc();
+	test_threads();
 	test_forged_line();
 	test_planted_link();
 	return check_done();
