@@ -96,7 +96,7 @@ def traced(t, pid, out, run, follow=True, full=False):
             p.wait(timeout=30)
     calls = {}
     with open(out) as f:
-        for line in f:
+        for line in (trace_lines(f) if full else f):
             if full:
                 m = TRACE_LINE.match(line)
                 name = m and m.group(1)
@@ -111,12 +111,37 @@ def traced(t, pid, out, run, follow=True, full=False):
 
 # A call in a full trace: "name(args) = result", with -f perhaps after a pid.
 TRACE_LINE = re.compile(r'(?:\[pid +\d+\] |\d+ +)?(\w+)\((.*)\) += (-?\d+|\?)')
+UNFINISHED = re.compile(r'(?:\[pid +(\d+)\] |(\d+) +)?(\w+\(.*) <(unfinished|detached) \.\.\.>$')
+RESUMED = re.compile(r'(?:\[pid +(\d+)\] |(\d+) +)?<\.\.\. \w+ resumed>(.*)$')
+
+
+def trace_lines(f):
+    """The lines of a full trace with each call on one line: with -f,
+    strace splits a call another thread interrupts ("<unfinished ...>",
+    then "<... name resumed>"); the worker has threads (its offload pool).
+    A call strace saw begin but not end, because it detached in between
+    (the client saw the close before strace wrote its result), counts,
+    with the result "?"."""
+    pending = {}
+    for line in f:
+        line = line.rstrip('\n')
+        m = UNFINISHED.match(line)
+        if m:
+            pending[m.group(1) or m.group(2)] = m.group(3)
+            continue
+        m = RESUMED.match(line)
+        if m and (m.group(1) or m.group(2)) in pending:
+            yield pending.pop(m.group(1) or m.group(2)) + m.group(3)
+            continue
+        yield line
+    for call in pending.values():
+        yield call + ') = ?'
 
 
 def timer_wakes(path):
     """epoll_wait calls of a full trace that returned no event: a timer (or a signal) woke the worker."""
     with open(path) as f:
-        return sum(1 for line in f if (lambda m: m and m.group(1) == 'epoll_wait'
+        return sum(1 for line in trace_lines(f) if (lambda m: m and m.group(1) == 'epoll_wait'
                                        and m.group(3) in ('0', '-1'))(TRACE_LINE.match(line)))
 
 
@@ -128,7 +153,7 @@ def connections(path):
     its accept4 to its close."""
     conns, open_ = [], {}
     with open(path) as f:
-        for line in f:
+        for line in trace_lines(f):
             m = TRACE_LINE.match(line)
             if not m:
                 continue
