@@ -104,15 +104,28 @@ class Nginx:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def listening(addr):
+    """Does something listen on addr: a unix socket's path, or host:port?"""
+    if addr.startswith('/'):
+        return os.path.exists(addr)
+    host, _, port = addr.rpartition(':')
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def start_app(binary, sock, env_extra, log):
-    """An fw app with conf/fw.ini, listening on sock; waits for its workers."""
+    """An fw app with conf/fw.ini, listening on sock (a path, or
+    127.0.0.1:PORT); waits for its workers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith('FW_SERVER_')}
     env.update({'FW_SERVER_LISTEN': sock, 'FW_SERVER_LOG_LEVEL': 'warn'})
     env.update(env_extra)
     app = subprocess.Popen([binary, '-c', os.path.join(ROOT, 'conf', 'fw.ini')], env=env,
                            stderr=open(log, 'a'))
     want = int(env.get('FW_SERVER_WORKERS', '1'))
-    if not wait_for(lambda: os.path.exists(sock) and len(children(app.pid)) >= want, 10):
+    if not wait_for(lambda: listening(sock) and len(children(app.pid)) >= want, 10):
         app.kill()
         raise SystemExit(f'{binary} did not start; see {log}')
     time.sleep(0.3)
@@ -172,5 +185,7 @@ def table(rows, markdown):
         lines = ['| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * len(rows[0])]
         lines += ['| ' + ' | '.join(r) + ' |' for r in rows[1:]]
     else:
-        lines = [f'{r[0]:16s}' + ''.join(f'{c:>15s}' for c in r[1:]) for r in rows]
+        width = [max(len(r[i]) for r in rows) + 2 for i in range(len(rows[0]))]
+        lines = [f'{r[0]:{width[0]}s}' + ''.join(f'{c:>{w}s}' for c, w in zip(r[1:], width[1:]))
+                 for r in rows]
     return '\n'.join(lines)

@@ -1,40 +1,56 @@
 #!/usr/bin/env python3
 """fw next to uWSGI, libfcgi and PHP-FPM behind the same nginx, in interleaved rounds.
 
-One private nginx (conf/nginx.conf plus a location per peer, one worker,
+One private nginx (conf/nginx.conf plus a location per target, one worker,
 127.0.0.1 and a free port) and every backend with 2 processes, all started
-once; then, round after round, wrk -t1 -c32 against each target in turn:
+once; then, round after round, wrk -t1 -c32 against each target in turn.
+The targets come in modes, each a way nginx talks to its backends:
 
-  nginx-static   nginx's own `return 200`: the ceiling
-  fw-fcgi-ka     apps/hello over FastCGI, upstream keepalive + fastcgi_keep_conn on
-  fw-fcgi        apps/hello over FastCGI, a connection per request
-  fw-scgi        apps/hello over SCGI (a connection per request)
-  uwsgi          uWSGI, symcall plugin calling bench/peers/uwsgi_hello.c, uwsgi_pass
-  uwsgi-fcgi     the same uWSGI over its FastCGI socket
-  libfcgi-ka     bench/peers/fcgi_hello.c (libfcgi) under spawn-fcgi, keepalive
-  libfcgi        the same, a connection per request
-  php-ka         PHP-FPM (pm static, 2 children) with bench/peers/hello.php, keepalive
-  php            the same, a connection per request
+  ka    upstream keepalive 32 and fastcgi_keep_conn on: one kept
+        connection per client (fw-fcgi-ka, libfcgi-ka, php-ka)
+  ka2   upstream keepalive 2 and fastcgi_keep_conn on, 32 clients: a
+        small cache, so most requests still open and close a connection
+        (fw-fcgi-ka2, libfcgi-ka2, php-ka2)
+  nka   nginx's default, a FastCGI connection per request (fw-fcgi,
+        libfcgi, php), and uWSGI's own protocol (uwsgi: uwsgi_pass, its
+        symcall plugin calling bench/peers/uwsgi_hello.c) and its FastCGI
+        socket (uwsgi-fcgi), which keep no connection either
+  scgi  SCGI, a connection per request (fw-scgi, uwsgi-scgi)
+
+and nginx-static, nginx's own `return 200`: the ceiling. libfcgi is
+bench/peers/fcgi_hello.c under spawn-fcgi, PHP-FPM runs pm static with 2
+children and bench/peers/hello.php; each of their modes has its own
+instance (libfcgi and PHP-FPM serve a kept connection per process).
+--tcp puts every backend on a 127.0.0.1 port instead of a unix socket.
+--versus BUILD adds the fw targets of a second build (named with @b), run
+in the same rounds: a change measured beside its parent.
 
 Per round and as medians: req/s, p99, errors (non-2xx + socket errors,
 timeouts included), backend CPU per request (utime+stime of every process
 of the backend over the run, from /proc, divided by requests), nginx's CPU
-per request, and the ratio to nginx-static. Then, with keep-alive, 32
-connections in parallel for a few seconds: how many of them got answers
-(a backend that holds one connection per process starves the others).
+per request, and the ratio to nginx-static. Then a table per mode: fw
+against uWSGI's best (the uWSGI target with the most req/s in the run,
+whatever its protocol: what a uWSGI user would pick), libfcgi and PHP-FPM.
+Then, with keep-alive, 32 connections in parallel for a few seconds: how
+many of them got answers (a backend that holds one connection per process
+starves the others).
 
-  bench/peers.py [--build build] [--seconds 10] [--rounds 3] [--only a,b] [--markdown]
-  bench/peers.py --count [--build build] [--requests 200000]
+  bench/peers.py [--build build] [--seconds 10] [--rounds 3] [--only ka,nka,uwsgi,...]
+                 [--tcp] [--versus BUILD] [--markdown]
+  bench/peers.py --count [--build build] [--requests 200000] [--tcp]
+
+--only takes target names and mode names.
 
 --count measures fw alone (one worker, so that one process serves every
 request): system calls per request (perf's raw_syscalls tracepoint, which
 barely slows the worker, and strace -c -f for the breakdown), over a fixed
-number of requests with and without keep-alive, and SCGI; heap
-allocations per request (FW_COUNT_ALLOCS=1, as tests/e2e/test_reuse.py
-does; tcmalloc builds only); the private memory of an idle worker and of
-1000 idle keep-alive connections; and, with 2 workers and no keep-alive,
-the accept4() calls that found nothing (the thundering herd).
---only takes fcgi-ka, fcgi, scgi, idle, herd there.
+number of requests with and without keep-alive, with the small cache, and
+SCGI; heap allocations per request (FW_COUNT_ALLOCS=1, as
+tests/e2e/test_reuse.py does; tcmalloc builds only); the private memory of
+an idle worker and of 1000 idle keep-alive connections; and, with 2
+workers and no keep-alive, the accept4() calls that found nothing (the
+thundering herd). --only takes fcgi-ka, fcgi-ka2, fcgi, scgi, idle, herd
+there.
 
 The Debian packages of the peers are installed if missing (as root, or
 with sudo): uwsgi-core, spawn-fcgi, libfcgi-dev, php-fpm.
@@ -58,76 +74,104 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, 'peers')
 PACKAGES = ['uwsgi-core', 'spawn-fcgi', 'libfcgi-dev', 'php-fpm', 'strace']
 WORKERS = 2
+SMALL_CACHE = 2  # mode ka2: nginx's upstream keepalive
 
-# Upstreams with keepalive for the peers that take FCGI_KEEP_CONN.
-HTTP_EXTRA = '''
-    upstream libfcgi_ka {
-        server unix:@TMP@/libfcgi-ka.sock;
-        keepalive 32;
-    }
-    upstream php_ka {
-        server unix:@TMP@/php-ka.sock;
-        keepalive 32;
-    }
-'''
-SERVER_EXTRA = '''
-        location = /fw-fcgi {
-            rewrite ^ /hello break;
-            include /etc/nginx/fastcgi_params;
-            fastcgi_pass unix:@TMP@/hello.sock;
-        }
-        location = /fw-herd {
-            rewrite ^ /hello break;
-            include /etc/nginx/fastcgi_params;
-            fastcgi_pass unix:@TMP@/herd.sock;
-        }
-        location = /uwsgi {
-            include /etc/nginx/uwsgi_params;
-            uwsgi_modifier1 18;
-            uwsgi_pass unix:@TMP@/uwsgi.sock;
-        }
-        location = /uwsgi-fcgi {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_pass unix:@TMP@/uwsgi-fcgi.sock;
-        }
-        location = /libfcgi-ka {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_pass libfcgi_ka;
-            fastcgi_keep_conn on;
-        }
-        location = /libfcgi {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_pass unix:@TMP@/libfcgi.sock;
-        }
-        location = /php-ka {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME @TMP@/hello.php;
-            fastcgi_pass php_ka;
-            fastcgi_keep_conn on;
-        }
-        location = /php {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME @TMP@/hello.php;
-            fastcgi_pass unix:@TMP@/php.sock;
-        }
-'''
-# target: (path, backend, keepalive)
-TARGETS = {
-    'nginx-static': ('/nginx-static', None, True),
-    'fw-fcgi-ka': ('/hello', 'fw', True),
-    'fw-fcgi': ('/fw-fcgi', 'fw', False),
-    'fw-scgi': ('/scgi/hello', 'fw', False),
-    'uwsgi': ('/uwsgi', 'uwsgi', False),
-    'uwsgi-fcgi': ('/uwsgi-fcgi', 'uwsgi', False),
-    'libfcgi-ka': ('/libfcgi-ka', 'libfcgi-ka', True),
-    'libfcgi': ('/libfcgi', 'libfcgi', False),
-    'php-ka': ('/php-ka', 'php-ka', True),
-    'php': ('/php', 'php', False),
+MODES = {
+    'ka': 'keep-alive: upstream keepalive 32, fastcgi_keep_conn on',
+    'ka2': f'a small keep-alive cache: upstream keepalive {SMALL_CACHE}, 32 clients',
+    'nka': 'no keep-alive (nginx\'s default)',
+    'scgi': 'SCGI',
 }
 
 
-def wait_path(path, what, log):
-    if not b.wait_for(lambda: os.path.exists(path), 10):
+class Addrs:
+    """Where each backend listens: a unix socket in nginx's directory, or a
+    127.0.0.1 port (--tcp). Names are the backends' sockets."""
+
+    def __init__(self, tcp):
+        self.tcp, self.ports = tcp, {}
+
+    def nginx(self, name):
+        """The address as nginx's config says it (@TMP@: nginx's directory)."""
+        if self.tcp:
+            if name not in self.ports:
+                self.ports[name] = b.free_port()
+            return f'127.0.0.1:{self.ports[name]}'
+        return f'unix:@TMP@/{name}.sock'
+
+    def backend(self, ngx, name):
+        """The same address as the backend takes it."""
+        a = self.nginx(name)
+        return ngx.path(f'{name}.sock') if a.startswith('unix:') else a
+
+
+class Target:
+    def __init__(self, name, mode, backend, sock, proto, cache=None, rewrite=None):
+        """proto: fastcgi, scgi, uwsgi or static; cache: the upstream's
+        keepalive (with fastcgi_keep_conn on), None for none; rewrite: the
+        path the backend sees."""
+        self.name, self.mode, self.backend, self.sock = name, mode, backend, sock
+        self.proto, self.cache, self.rewrite = proto, cache, rewrite
+        self.path = '/' + name.replace('@', '-')
+
+
+def fw_targets(suffix):
+    """apps/hello's targets; suffix @b: the --versus build's."""
+    be = 'fw' + suffix.replace('@', '')
+    return [Target('fw-fcgi-ka' + suffix, 'ka', be, be, 'fastcgi', 32, '/hello'),
+            Target('fw-fcgi-ka2' + suffix, 'ka2', be, be, 'fastcgi', SMALL_CACHE, '/hello'),
+            Target('fw-fcgi' + suffix, 'nka', be, be, 'fastcgi', rewrite='/hello'),
+            Target('fw-scgi' + suffix, 'scgi', be, be + '-scgi', 'scgi', rewrite='/hello')]
+
+
+PEER_TARGETS = [
+    Target('uwsgi', 'nka', 'uwsgi', 'uwsgi', 'uwsgi'),
+    Target('uwsgi-fcgi', 'nka', 'uwsgi', 'uwsgi-fcgi', 'fastcgi'),
+    Target('uwsgi-scgi', 'scgi', 'uwsgi', 'uwsgi-scgi', 'scgi'),
+    Target('libfcgi-ka', 'ka', 'libfcgi-ka', 'libfcgi-ka', 'fastcgi', 32),
+    Target('libfcgi-ka2', 'ka2', 'libfcgi-ka2', 'libfcgi-ka2', 'fastcgi', SMALL_CACHE),
+    Target('libfcgi', 'nka', 'libfcgi', 'libfcgi', 'fastcgi'),
+    Target('php-ka', 'ka', 'php-ka', 'php-ka', 'fastcgi', 32),
+    Target('php-ka2', 'ka2', 'php-ka2', 'php-ka2', 'fastcgi', SMALL_CACHE),
+    Target('php', 'nka', 'php', 'php', 'fastcgi'),
+]
+
+
+def all_targets(versus):
+    ts = [Target('nginx-static', None, None, None, 'static')] + fw_targets('')
+    if versus:
+        ts += fw_targets('@b')
+    return ts + PEER_TARGETS
+
+
+def nginx_conf(targets, addrs):
+    """(http block extra, server block extra): an upstream and a location per target."""
+    http, server = [], []
+    for t in targets:
+        if t.proto == 'static':
+            continue  # conf/nginx.conf has location = /nginx-static
+        up = t.path[1:].replace('-', '_')
+        http.append(f'    upstream {up} {{\n        server {addrs.nginx(t.sock)};\n' +
+                    (f'        keepalive {t.cache};\n' if t.cache else '') + '    }\n')
+        loc = [f'        location = {t.path} {{']
+        if t.rewrite:
+            loc.append(f'            rewrite ^ {t.rewrite} break;')
+        if t.proto == 'uwsgi':
+            loc += ['            include /etc/nginx/uwsgi_params;', '            uwsgi_modifier1 18;',
+                    f'            uwsgi_pass {up};']
+        else:
+            loc += [f'            include /etc/nginx/{t.proto}_params;',
+                    f'            {t.proto}_pass {up};']
+            if t.backend.startswith('php'):
+                loc.append('            fastcgi_param SCRIPT_FILENAME @TMP@/hello.php;')
+            if t.cache:
+                loc.append('            fastcgi_keep_conn on;')
+        server.append('\n'.join(loc) + '\n        }\n')
+    return ''.join(http), ''.join(server)
+
+
+def wait_addr(addr, what, log):
+    if not b.wait_for(lambda: b.listening(addr), 10):
         raise SystemExit(f'{what} did not start; see {log}')
 
 
@@ -164,13 +208,13 @@ class Backend:
                     pass
 
 
-def start_fw(args, ngx):
-    sock = ngx.path('hello.sock')
-    env = {'FW_SERVER_WORKERS': str(WORKERS),
-           'FW_SERVER_LISTEN': f'{sock}, scgi:{ngx.path("hello-scgi.sock")}'}
-    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock, env, ngx.path('fw.log'))
-    wait_path(ngx.path('hello-scgi.sock'), 'fw (scgi)', ngx.path('fw.log'))
-    return Backend('fw', app)
+
+def start_fw(build, ngx, addrs, be):
+    fcgi, scgi = addrs.backend(ngx, be), addrs.backend(ngx, be + '-scgi')
+    env = {'FW_SERVER_WORKERS': str(WORKERS), 'FW_SERVER_LISTEN': f'{fcgi}, scgi:{scgi}'}
+    app = b.start_app(os.path.join(build, 'apps', 'hello'), fcgi, env, ngx.path(be + '.log'))
+    wait_addr(scgi, f'{be} (scgi)', ngx.path(be + '.log'))
+    return Backend(be, app)
 
 
 def build_peers(tmp):
@@ -186,43 +230,51 @@ def build_peers(tmp):
     shutil.copy(os.path.join(PEERS, 'hello.php'), os.path.join(tmp, 'hello.php'))
 
 
-def start_uwsgi(ngx):
+def start_uwsgi(ngx, addrs):
     log = ngx.path('uwsgi.log')
     argv = ['uwsgi', '--master', '--processes', str(WORKERS), '--disable-logging',
             '--plugin', 'symcall', '--dlopen', ngx.path('uwsgi_hello.so'), '--symcall', 'uwsgi_hello',
-            '--socket', ngx.path('uwsgi.sock'), '--fastcgi-socket', ngx.path('uwsgi-fcgi.sock'),
-            '--fastcgi-modifier1', '18', '--chmod-socket=666', '--listen', '511',
-            '--logto', log]
+            '--socket', addrs.backend(ngx, 'uwsgi'),
+            '--fastcgi-socket', addrs.backend(ngx, 'uwsgi-fcgi'), '--fastcgi-modifier1', '18',
+            '--scgi-socket', addrs.backend(ngx, 'uwsgi-scgi'), '--scgi-modifier1', '18',
+            '--chmod-socket=666', '--listen', '511', '--logto', log]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_path(ngx.path('uwsgi-fcgi.sock'), 'uwsgi', log)
+    for s in ('uwsgi', 'uwsgi-fcgi', 'uwsgi-scgi'):
+        wait_addr(addrs.backend(ngx, s), 'uwsgi', log)
     if not b.wait_for(lambda: len(b.children(proc.pid)) >= WORKERS, 10):
         raise SystemExit(f'uwsgi workers did not start; see {log}')
     return Backend('uwsgi', proc)
 
 
-def start_libfcgi(ngx, name):
+def start_libfcgi(ngx, addrs, name):
     pidfile = ngx.path(f'{name}.pid')
-    sock = ngx.path(f'{name}.sock')
+    addr = addrs.backend(ngx, name)
+    if addr.startswith('/'):
+        where = ['-s', addr, '-M', '0666']
+    else:
+        host, _, port = addr.rpartition(':')
+        where = ['-a', host, '-p', port]
     # spawn-fcgi forks WORKERS children on one socket, writes their pids and exits.
-    subprocess.run(['spawn-fcgi', '-s', sock, '-M', '0666', '-F', str(WORKERS), '-b', '511',
+    subprocess.run(['spawn-fcgi'] + where + ['-F', str(WORKERS), '-b', '511',
                     '-P', pidfile, '--', ngx.path('fcgi_hello')], check=True,
                    stdout=subprocess.DEVNULL)
-    wait_path(sock, name, pidfile)
+    wait_addr(addr, name, pidfile)
     be = Backend(name, pidfile=pidfile)
     if not b.wait_for(lambda: len(be.pids()) >= WORKERS, 10):
         raise SystemExit(f'{name}: spawn-fcgi did not write {WORKERS} pids')
     return be
 
 
-def start_php(ngx, name):
+def start_php(ngx, addrs, name):
     fpm = sorted(p for p in os.listdir('/usr/sbin') if re.fullmatch(r'php-fpm[\d.]+', p))[-1]
     conf = ngx.path(f'{name}.conf')
+    addr = addrs.backend(ngx, name)
     with open(conf, 'w') as f:
         f.write(f'''[global]
 error_log = {ngx.path(name + '.log')}
 daemonize = no
 [hello]
-listen = {ngx.path(name + '.sock')}
+listen = {addr}
 listen.mode = 0666
 listen.backlog = 511
 pm = static
@@ -230,7 +282,7 @@ pm.max_children = {WORKERS}
 ''')
     proc = subprocess.Popen([fpm, '-F', '-R', '-y', conf], stdout=subprocess.DEVNULL,
                             stderr=open(ngx.path(name + '.out'), 'w'))
-    wait_path(ngx.path(name + '.sock'), name, ngx.path(name + '.log'))
+    wait_addr(addr, name, ngx.path(name + '.log'))
     if not b.wait_for(lambda: len(b.children(proc.pid)) >= WORKERS, 10):
         raise SystemExit(f'{name} workers did not start')
     return Backend(name, proc)
@@ -291,68 +343,95 @@ def fairness(port, path, seconds=3, conns=32):
 
 # ---- the side-by-side rounds ----
 
+def select(args):
+    want = set(filter(None, args.only.split(',')))
+    ts = all_targets(args.versus)
+    if not want:
+        return ts
+    return [t for t in ts if t.name in want or t.mode in want or t.name.split('@')[0] in want]
+
+
+def start_backends(args, ngx, addrs, targets):
+    build_peers(ngx.tmp)
+    starters = {'fw': lambda: start_fw(args.build, ngx, addrs, 'fw'),
+                'fwb': lambda: start_fw(args.versus, ngx, addrs, 'fwb'),
+                'uwsgi': lambda: start_uwsgi(ngx, addrs)}
+    for name in ('libfcgi', 'libfcgi-ka', 'libfcgi-ka2'):
+        starters[name] = lambda name=name: start_libfcgi(ngx, addrs, name)
+    for name in ('php', 'php-ka', 'php-ka2'):
+        starters[name] = lambda name=name: start_php(ngx, addrs, name)
+    backends = {}
+    for be in sorted({t.backend for t in targets} - {None}):
+        backends[be] = starters[be]()
+    return backends
+
+
+def check_answers(ngx, targets):
+    """Every target answers hello before anything is measured."""
+    for t in targets:
+        url = f'http://127.0.0.1:{ngx.port}{t.path}'
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = r.read()
+        if r.status != 200 or body not in (b'hello\n', b'static\n'):
+            raise SystemExit(f'{t.name}: {url} answered {r.status} {body[:100]!r}')
+
+
+def one_run(ngx, t, backends, seconds):
+    be = backends.get(t.backend)
+    c0, n0 = be.ticks() if be else 0, b.cpu_ticks(ngx.proc.pid)
+    res = b.wrk(f'http://127.0.0.1:{ngx.port}{t.path}', seconds)
+    c1, n1 = be.ticks() if be else 0, b.cpu_ticks(ngx.proc.pid)
+    reqs = max(res['requests'], 1)
+    res['cpu_us'] = (c1 - c0) * 1e6 / b.TICK / reqs
+    res['nginx_us'] = (n1 - n0) * 1e6 / b.TICK / reqs
+    return res
+
+
 def bench(args):
     b.install_packages(PACKAGES)
-    names = [n for n in TARGETS if not args.only or n in args.only.split(',')]
-    ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
+    targets = select(args)
+    addrs = Addrs(args.tcp)
+    ngx = b.Nginx(*nginx_conf(targets, addrs))
     backends = {}
     try:
-        build_peers(ngx.tmp)
-        need = {TARGETS[n][1] for n in names} - {None}
-        starters = {'fw': lambda: start_fw(args, ngx), 'uwsgi': lambda: start_uwsgi(ngx),
-                    'libfcgi-ka': lambda: start_libfcgi(ngx, 'libfcgi-ka'),
-                    'libfcgi': lambda: start_libfcgi(ngx, 'libfcgi'),
-                    'php-ka': lambda: start_php(ngx, 'php-ka'), 'php': lambda: start_php(ngx, 'php')}
-        for be in sorted(need):
-            backends[be] = starters[be]()
-        # Every target answers before anything is measured.
-        for n in names:
-            url = f'http://127.0.0.1:{ngx.port}{TARGETS[n][0]}'
-            with urllib.request.urlopen(url, timeout=10) as r:
-                body = r.read()
-            if r.status != 200 or body not in (b'hello\n', b'static\n'):
-                raise SystemExit(f'{n}: {url} answered {r.status} {body[:100]!r}')
-        results = {n: [] for n in names}
+        backends = start_backends(args, ngx, addrs, targets)
+        check_answers(ngx, targets)
+        results = {t.name: [] for t in targets}
         for r in range(args.rounds):
-            for n in names:
-                path, be, _ = TARGETS[n]
-                be = backends.get(be)
-                c0, n0 = be.ticks() if be else 0, b.cpu_ticks(ngx.proc.pid)
-                res = b.wrk(f'http://127.0.0.1:{ngx.port}{path}', args.seconds)
-                c1, n1 = be.ticks() if be else 0, b.cpu_ticks(ngx.proc.pid)
-                reqs = max(res['requests'], 1)
-                res['cpu_us'] = (c1 - c0) * 1e6 / b.TICK / reqs
-                res['nginx_us'] = (n1 - n0) * 1e6 / b.TICK / reqs
-                results[n].append(res)
-                print(f'round {r + 1} {n:13s} {res["rps"]:9.0f} req/s  p99 {res["p99_ms"]:7.2f} ms  '
+            # The order rotates: no target always runs first, or right after another.
+            for t in targets[r % len(targets):] + targets[:r % len(targets)]:
+                res = one_run(ngx, t, backends, args.seconds)
+                results[t.name].append(res)
+                print(f'round {r + 1} {t.name:14s} {res["rps"]:9.0f} req/s  p99 {res["p99_ms"]:7.2f} ms  '
                       f'errors {res["errors"]:5d}  backend {res["cpu_us"]:5.1f} us/req  '
                       f'nginx {res["nginx_us"]:5.1f} us/req', flush=True)
         fair = {}
-        for n in names:
-            if TARGETS[n][2] and TARGETS[n][1] is not None:
-                fair[n] = fairness(ngx.port, TARGETS[n][0])
-                print(f'keep-alive, 32 connections for 3 s, {n}: {fair[n]}', flush=True)
+        for t in targets:
+            if t.cache and not args.no_fairness:
+                fair[t.name] = fairness(ngx.port, t.path)
+                print(f'keep-alive, 32 connections for 3 s, {t.name}: {fair[t.name]}', flush=True)
         errlog = ngx.upstream_errors()
     finally:
         for be in backends.values():
             be.stop()
         ngx.close()
+    report(args, targets, results, fair, errlog)
 
+
+def report(args, targets, results, fair, errlog):
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
     base = med['nginx-static']['rps'] if 'nginx-static' in med else None
     rows = [('target', 'req/s', 'ratio to static', 'p99 ms', 'errors', 'backend us/req',
              'nginx us/req')]
-    for n, m in med.items():
-        rows.append((n, f'{m["rps"]:.0f}', f'{m["rps"] / base:.3f}' if base else '-',
-                     f'{m["p99_ms"]:.2f}', f'{sum(r["errors"] for r in results[n])}',
-                     f'{m["cpu_us"]:.1f}' if TARGETS[n][1] else '-', f'{m["nginx_us"]:.1f}'))
+    for t in targets:
+        m = med[t.name]
+        rows.append((t.name, f'{m["rps"]:.0f}', f'{m["rps"] / base:.3f}' if base else '-',
+                     f'{m["p99_ms"]:.2f}', f'{sum(r["errors"] for r in results[t.name])}',
+                     f'{m["cpu_us"]:.1f}' if t.backend else '-', f'{m["nginx_us"]:.1f}'))
     print(f'\nmedians of {args.rounds} rounds of {args.seconds} s, wrk -t1 -c32, '
-          f'{WORKERS} backend processes each')
+          f'{WORKERS} backend processes each, over {"TCP (127.0.0.1)" if args.tcp else "unix sockets"}')
     print(b.table(rows, args.markdown))
-    fw_best = max((med[n]['rps'] for n in med if n.startswith('fw-')), default=None)
-    uw_best = max((med[n]['rps'] for n in med if n.startswith('uwsgi')), default=None)
-    if fw_best and uw_best:
-        print(f'\nfw best / uWSGI best: {fw_best / uw_best:.3f}')
+    print(mode_table(targets, med, args.markdown))
     if fair:
         rows = [('keep-alive', 'conns answered', 'conns stalled', 'min answers', 'median', 'max')]
         for n, f in fair.items():
@@ -366,6 +445,35 @@ def bench(args):
         print('  ' + line.rstrip())
 
 
+def mode_table(targets, med, markdown):
+    """Per mode: fw against uWSGI's best (its target with the most req/s in
+    the run), libfcgi and PHP-FPM in the same mode, and fw@b if measured."""
+    uw = [t.name for t in targets if t.backend == 'uwsgi']
+    best = max(uw, key=lambda n: med[n]['rps']) if uw else None
+    rows = [('mode', 'fw req/s', 'fw us/req', "to uWSGI's best: req/s", 'CPU/req', 'libfcgi req/s, us/req',
+             'PHP-FPM req/s, us/req', 'fw@b req/s, us/req', 'fw / fw@b: req/s', 'CPU/req')]
+    for mode in MODES:
+        fw = next((t for t in targets if t.mode == mode and t.backend == 'fw'), None)
+        if fw is None:
+            continue
+        m = med[fw.name]
+
+        def peer(prefix):
+            t = next((t for t in targets if t.mode == mode and t.backend.startswith(prefix)), None)
+            return f'{med[t.name]["rps"]:.0f}, {med[t.name]["cpu_us"]:.1f}' if t else '-'
+        fb = med.get(fw.name + '@b')
+        rows.append((mode, f'{m["rps"]:.0f}', f'{m["cpu_us"]:.1f}',
+                     f'{m["rps"] / med[best]["rps"]:.2f}x' if best else '-',
+                     f'{m["cpu_us"] / med[best]["cpu_us"]:.2f}x' if best else '-',
+                     peer('libfcgi'), peer('php'),
+                     f'{fb["rps"]:.0f}, {fb["cpu_us"]:.1f}' if fb else '-',
+                     f'{m["rps"] / fb["rps"]:.3f}' if fb else '-',
+                     f'{m["cpu_us"] / fb["cpu_us"]:.3f}' if fb else '-'))
+    head = (f"\nuWSGI's best: {best}, {med[best]['rps']:.0f} req/s at {med[best]['cpu_us']:.1f} us/req"
+            if best else "\n(no uWSGI target)")
+    return head + '\n' + b.table(rows, markdown)
+
+
 # ---- --count: system calls and allocations per request, fw only ----
 
 LUA_COUNT = '''
@@ -377,16 +485,19 @@ end
 '''
 
 
-COUNT_TARGETS = (('fcgi-ka', '/hello'), ('fcgi', '/fw-fcgi'), ('scgi', '/scgi/hello'))
+# --count's names for fw's targets
+COUNT_TARGETS = {'fcgi-ka': 'fw-fcgi-ka', 'fcgi-ka2': 'fw-fcgi-ka2', 'fcgi': 'fw-fcgi', 'scgi': 'fw-scgi'}
+STATUS = Target('fw-status', None, 'fw', 'fw', 'fastcgi', 32, rewrite='/status')
+HERD = Target('fw-herd', 'nka', 'herd', 'herd', 'fastcgi', rewrite='/hello')
 
 
 def status(ngx):
-    with urllib.request.urlopen(f'http://127.0.0.1:{ngx.port}/status', timeout=10) as r:
+    with urllib.request.urlopen(f'http://127.0.0.1:{ngx.port}{STATUS.path}', timeout=10) as r:
         return json.load(r)['workers'][0]
 
 
 PERF_EVENTS = ['raw_syscalls:sys_enter'] + [f'syscalls:sys_enter_{c}' for c in (
-    'read', 'write', 'epoll_wait', 'epoll_ctl', 'accept4', 'shutdown', 'close')]
+    'read', 'write', 'epoll_wait', 'epoll_ctl', 'accept4', 'shutdown', 'close', 'poll')]
 
 
 def traced(argv, settle_s, run):
@@ -430,10 +541,10 @@ def strace_counts(pid, run):
     return calls, res
 
 
-def herd(args, ngx):
+def herd(args, ngx, addrs):
     """Without keep-alive, 2 workers: accept4 calls that found nothing (a
     worker woken for a connection a sibling took), per accepted connection."""
-    sock = ngx.path('herd.sock')
+    sock = addrs.backend(ngx, 'herd')
     env = {'FW_SERVER_WORKERS': '2', 'FW_SERVER_LISTEN': sock}
     app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock, env, ngx.path('herd.log'))
     out = tempfile.mktemp(prefix='fw-perf-')
@@ -445,7 +556,7 @@ def herd(args, ngx):
                               '-e', 'syscalls:sys_enter_epoll_wait', '-p', pids],
                              stderr=subprocess.DEVNULL)
         time.sleep(0.3)
-        res = b.wrk(f'http://127.0.0.1:{ngx.port}/fw-herd', 5)
+        res = b.wrk(f'http://127.0.0.1:{ngx.port}{HERD.path}', 5)
         p.send_signal(signal.SIGINT)
         p.wait(timeout=30)
     finally:
@@ -524,47 +635,33 @@ def idle_memory(args, tmp, conns=1000):
 
 def count(args):
     b.install_packages(PACKAGES)
-    ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
-    sock = ngx.path('hello.sock')
+    addrs = Addrs(args.tcp)
+    targets = [t for t in fw_targets('') if t.name in COUNT_TARGETS.values()]
+    ngx = b.Nginx(*nginx_conf(targets + [STATUS], addrs))
+    fcgi, scgi = addrs.backend(ngx, 'fw'), addrs.backend(ngx, 'fw-scgi')
     env = {'FW_SERVER_WORKERS': '1', 'FW_COUNT_ALLOCS': '1', 'FW_SERVER_STATUS_PATH': '/status',
-           'FW_SERVER_LISTEN': f'{sock}, scgi:{ngx.path("hello-scgi.sock")}'}
-    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), sock, env, ngx.path('fw.log'))
+           'FW_SERVER_LISTEN': f'{fcgi}, scgi:{scgi}'}
+    app = b.start_app(os.path.join(args.build, 'apps', 'hello'), fcgi, env, ngx.path('fw.log'))
     lua = ngx.path('count.lua')
     with open(lua, 'w') as f:
         f.write(LUA_COUNT.replace('@N@', str(args.requests)))
     rows = [('fw, 1 worker', 'requests', 'syscalls/req', 'breakdown per request',
              'syscalls/req under strace', 'breakdown under strace', 'allocs/req')]
+    only = set(filter(None, args.only.split(',')))
     try:
         worker = int(b.children(app.pid)[0])
-        for name, path in COUNT_TARGETS:
-            if args.only and name not in args.only.split(','):
+        for name, target in COUNT_TARGETS.items():
+            if only and name not in only:
                 continue
-            url = f'http://127.0.0.1:{ngx.port}{path}'
-            warm = b.wrk(url, 2)  # warm-up: pools, buffers, connections at their working size
-            # wrk's thread:stop() ends the requests, not the run: size the run to fit.
-            secs = int(args.requests / warm['rps'] * 1.5) + 2
-            s0 = status(ngx)
-            perf, res = perf_syscalls(worker, lambda: b.wrk(url, secs, lua=lua))
-            s1 = status(ngx)
-            reqs = s1['requests'] - s0['requests'] - 1  # the status request itself
-            allocs = (s1['allocs'] - s0['allocs']) / reqs if isinstance(s0['allocs'], int) else None
-            total = perf.pop('sys_enter')
-            per = ', '.join(f'{k} {c / reqs:.2f}' for k, c in sorted(perf.items(), key=lambda kv: -kv[1])
-                            if c / reqs >= 0.005)
-            calls, res2 = strace_counts(worker, lambda: b.wrk(url, secs * 10, lua=lua))
-            n2 = res2['requests']
-            n_strace = sum(c for c, _ in calls.values())
-            per2 = ', '.join(f'{k} {c / n2:.2f}' + (f' ({e / n2:.2f} failed)' if e else '')
-                             for k, (c, e) in sorted(calls.items(), key=lambda kv: -kv[1][0])
-                             if c / n2 >= 0.005)
-            rows.append((name, str(reqs), f'{total / reqs:.2f}', per, f'{n_strace / n2:.2f}', per2,
-                         f'{allocs:.3f}' if allocs is not None else 'n/a (not tcmalloc)'))
+            url = f'http://127.0.0.1:{ngx.port}/{target}'
+            rows.append(count_one(name, url, worker, ngx, lua, args.requests))
             print(' | '.join(rows[-1]), flush=True)
     finally:
         b.stop_app(app)
         ngx.close()
-    print(f'\nwrk -t1 -c32 stopped after {args.requests} answers; one worker')
-    if not args.only or 'idle' in args.only.split(','):
+    print(f'\nwrk -t1 -c32 stopped after {args.requests} answers; one worker, over '
+          f'{"TCP" if args.tcp else "unix sockets"}')
+    if not only or 'idle' in only:
         tmp = tempfile.mkdtemp(prefix='fw-idle-')
         try:
             idle_kb, per_conn = idle_memory(args, tmp)
@@ -572,10 +669,10 @@ def count(args):
             shutil.rmtree(tmp, ignore_errors=True)
         print(f'\nidle worker (after one request): {idle_kb} KiB private; '
               f'1000 idle keep-alive connections add {per_conn:.0f} bytes each to its private memory')
-    if not args.only or 'herd' in args.only.split(','):
-        ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
+    if not only or 'herd' in only:
+        ngx = b.Nginx(*nginx_conf([HERD], addrs))
         try:
-            h = herd(args, ngx)
+            h = herd(args, ngx, addrs)
         finally:
             ngx.close()
         print(f'\naccept herd, 2 workers, FastCGI without keep-alive, wrk -t1 -c32 for 5 s: '
@@ -585,12 +682,38 @@ def count(args):
     print(b.table(rows, True) if args.markdown else '\n'.join('  '.join(r) for r in rows))
 
 
+def count_one(name, url, worker, ngx, lua, requests):
+    """One target's row: system calls (perf, then strace) and allocations per request."""
+    warm = b.wrk(url, 2)  # warm-up: pools, buffers, connections at their working size
+    # wrk's thread:stop() ends the requests, not the run: size the run to fit.
+    secs = int(requests / warm['rps'] * 1.5) + 2
+    s0 = status(ngx)
+    perf, res = perf_syscalls(worker, lambda: b.wrk(url, secs, lua=lua))
+    s1 = status(ngx)
+    reqs = s1['requests'] - s0['requests'] - 1  # the status request itself
+    allocs = (s1['allocs'] - s0['allocs']) / reqs if isinstance(s0['allocs'], int) else None
+    total = perf.pop('sys_enter')
+    per = ', '.join(f'{k} {c / reqs:.2f}' for k, c in sorted(perf.items(), key=lambda kv: -kv[1])
+                    if c / reqs >= 0.005)
+    calls, res2 = strace_counts(worker, lambda: b.wrk(url, secs * 10, lua=lua))
+    n2 = res2['requests']
+    n_strace = sum(c for c, _ in calls.values())
+    per2 = ', '.join(f'{k} {c / n2:.2f}' + (f' ({e / n2:.2f} failed)' if e else '')
+                     for k, (c, e) in sorted(calls.items(), key=lambda kv: -kv[1][0])
+                     if c / n2 >= 0.005)
+    return (name, str(reqs), f'{total / reqs:.2f}', per, f'{n_strace / n2:.2f}', per2,
+            f'{allocs:.3f}' if allocs is not None else 'n/a (not tcmalloc)')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--build', default=os.path.join(b.ROOT, 'build'))
     ap.add_argument('--seconds', type=int, default=10)
     ap.add_argument('--rounds', type=int, default=3)
-    ap.add_argument('--only', default='', help='comma-separated targets')
+    ap.add_argument('--only', default='', help='comma-separated targets and modes')
+    ap.add_argument('--tcp', action='store_true', help='backends on 127.0.0.1 ports, not unix sockets')
+    ap.add_argument('--versus', metavar='BUILD', help="a second fw build's targets in the same rounds")
+    ap.add_argument('--no-fairness', action='store_true', help='skip the 32-connection keep-alive check')
     ap.add_argument('--markdown', action='store_true')
     ap.add_argument('--count', action='store_true', help='syscalls and allocations per request, fw')
     ap.add_argument('--requests', type=int, default=100000, help='with --count')

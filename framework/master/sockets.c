@@ -139,6 +139,16 @@ static int inet_bind(struct fw_socket *l)
 	/* Accepted sockets inherit it: responses leave in one segment, no Nagle wait. */
 	if (setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
 		fw_log_errno(FW_LOG_WARN, "setsockopt(TCP_NODELAY)");
+	/*
+	 * A connection reaches the accept queue only once its first bytes
+	 * have: FastCGI and SCGI clients always speak first, and the worker
+	 * reads at accept time (worker/accept.c). Without it, the handshake's
+	 * last ACK wakes a worker before the front end has written, and that
+	 * connection costs a read that finds nothing, an epoll_ctl and an
+	 * epoll_wait more (nginx's `listen ... deferred`, with its 1 s).
+	 */
+	if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one)) != 0)
+		fw_log_errno(FW_LOG_WARN, "setsockopt(TCP_DEFER_ACCEPT)");
 	if (bind(l->fd, (const struct sockaddr *)&l->addr.sa, l->addr.salen) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "bind(%s)", l->addr.text);
 		return -1;

@@ -99,6 +99,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->status_only = l->status;
+	c->inet = l->inet;
 	fw_listener_conn_opened(w);
 	fw_conn_read_now(c); /* last: it may close c */
 }

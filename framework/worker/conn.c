@@ -27,9 +27,6 @@
 #define SCRATCH_KEEP (256 * 1024)    /* scratch capacity kept between responses */
 #define OUT_HIGH_WATER (1024 * 1024) /* stop reading while this much is unsent */
 #define HANDOFF_RETRY_MS 10
-#define LINGER_MS 2000
-#define LINGER_SWEEP_MS 5 /* lingering connections are read this often */
-#define LINGER_READS 16   /* reads of dropped input per connection and sweep */
 
 static uint8_t read_buf[READ_BUF_SIZE];
 
@@ -414,91 +411,22 @@ void fw_conn_send_handoffs(struct fw_worker *w)
 	}
 }
 
-/*
- * A connection that closes after its answer (no FCGI_KEEP_CONN, SCGI) is
- * not closed bare: its write side is shut down and it is read until the
- * peer closes, as php-fpm does. A bare close with bytes still coming
- * makes the kernel send a reset, and clients that write once more after
- * their request (the npm fastcgi-client writes an empty buffer) get EPIPE
- * and drop an answer they had not read yet. Bounded by LINGER_MS.
- *
- * Lingering connections are not watched by epoll: a sweep every
- * LINGER_SWEEP_MS reads each, by when the peer has usually closed. That
- * saves a wake-up per connection, and, for a connection answered on its
- * first read (fw_conn_read_now), both epoll_ctl calls.
- */
-static void linger_arm(struct fw_worker *w)
+/* After the last answer: a bare close, or a lingering one (linger.c). */
+static void conn_finish(struct fw_conn *c)
 {
-	struct timeval tv = {0, LINGER_SWEEP_MS * 1000};
-
-	/* If the timer cannot be set, fw_retire_tick() closes them after LINGER_MS. */
-	if (!evtimer_pending(&w->linger_ev, NULL) && evtimer_add(&w->linger_ev, &tv) != 0)
-		fw_log(FW_LOG_ERROR, "evtimer_add: cannot sweep lingering connections");
-}
-
-/* Shut the write side down and leave the connection to the sweep. */
-static void conn_linger(struct fw_conn *c)
-{
-	if (c->state != FW_CONN_LAST || fw_worker_stopping(c->w) || shutdown(c->fd, SHUT_WR) != 0) {
+	if (!fw_conn_linger_needed(c)) {
 		fw_conn_close(c, NULL);
 		return;
 	}
 	reading(c, false);
 	writing(c, false);
-	if (fw_conn_broken(c)) {
+	if (fw_conn_broken(c) || fw_conn_linger(c) != 0)
 		fw_conn_close(c, NULL);
-		return;
-	}
-	c->state = FW_CONN_LINGERING;
-	c->linger_since = fw_now_ms();
-	c->w->nlingering++;
-	linger_arm(c->w);
-}
-
-/* Read what a lingering peer sent (dropped); close it at its EOF, an error or LINGER_MS. */
-static bool linger_sweep_one(struct fw_conn *c, void *arg)
-{
-	uint64_t now = *(const uint64_t *)arg;
-	ssize_t n = 1;
-
-	if (c->state != FW_CONN_LINGERING)
-		return false;
-	for (int i = 0; i < LINGER_READS && n > 0; i++)
-		n = read(c->fd, read_buf, sizeof(read_buf));
-	if (n == 0 || (n < 0 && !transient(errno)) || now - c->linger_since > LINGER_MS) {
-		fw_conn_close(c, NULL);
-		return true;
-	}
-	return false;
-}
-
-static void on_linger_sweep(evutil_socket_t fd, short what, void *arg)
-{
-	struct fw_worker *w = arg;
-	uint64_t now = fw_now_ms();
-
-	FW_UNUSED(fd);
-	FW_UNUSED(what);
-	if (w->nlingering == 0)
-		return;
-	fw_conn_for_each(w, linger_sweep_one, &now);
-	if (w->nlingering > 0)
-		linger_arm(w);
-}
-
-void fw_conn_linger_init(struct fw_worker *w)
-{
-	evtimer_assign(&w->linger_ev, w->base, on_linger_sweep, w);
 }
 
 size_t fw_conn_unsent(const struct fw_conn *c)
 {
 	return c->out.len - c->out_off;
-}
-
-bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now)
-{
-	return c->state == FW_CONN_LINGERING && now - c->linger_since > LINGER_MS;
 }
 
 /* The safe point: close the connection if it failed or is done. */
@@ -519,7 +447,7 @@ static void conn_settle(struct fw_conn *c)
 	case FW_CONN_PEER_GONE:
 	case FW_CONN_LAST:
 		if (fw_conn_idle(c))
-			conn_linger(c); /* closes at once without a peer (or while stopping) */
+			conn_finish(c);
 		return;
 	case FW_CONN_ACTIVE:
 		if (!stopping || !fw_conn_idle(c))
@@ -585,7 +513,7 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 	if (c->req != NULL)
 		fw_request_abandon(c, c->req);
 	if (c->state == FW_CONN_LINGERING)
-		w->nlingering--;
+		fw_conn_linger_forget(c);
 	if (c->reading)
 		event_del(&c->rev);
 	if (c->writing)
@@ -662,4 +590,5 @@ void fw_conn_free_all(struct fw_worker *w)
 		free(c);
 	}
 	w->nfree_conns = 0;
+	fw_conn_linger_free(w);
 }

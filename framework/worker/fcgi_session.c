@@ -56,6 +56,7 @@ static int on_begin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 		fw_fcgi_end(c, ev->id, FCGI_CANT_MPX_CONN);
 		return FW_OK;
 	}
+	c->input_done = false; /* this request's records come, taken or refused */
 	/*
 	 * A request answered early (413 before its body) had its END_REQUEST,
 	 * so its id is free again (spec 3.3): Apache's mod_proxy_fcgi with
@@ -148,6 +149,7 @@ static int on_stdin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 		return protocol_error(c, "STDIN before the end of PARAMS");
 	if (ev->len == 0) {
 		c->input_open = false;
+		c->input_done = true;
 		if (req != NULL && req->stream.route)
 			fw_body_end(c, req);
 		else if (req != NULL && req->state == FW_REQ_READING)
@@ -174,6 +176,7 @@ static int on_abort(struct fw_conn *c, const struct fw_fcgi_event *ev)
 	if (!current(c, ev->id) && (c->req == NULL || c->req->id != ev->id))
 		return FW_OK;  /* not a request of this connection */
 	c->input_open = false; /* also for one answered early: nothing more comes */
+	c->input_done = true;
 	if (c->req == NULL || c->req->id != ev->id)
 		return FW_OK; /* answered already: END_REQUEST is on its way */
 	if (!c->keepalive)

@@ -44,6 +44,7 @@ static int begin(struct fw_conn *c)
 	req->keep_conn = false;
 	c->req = req;
 	c->input_open = true;
+	c->input_done = false;
 	return FW_OK;
 }
 
@@ -108,6 +109,7 @@ static int on_event(struct fw_conn *c, const struct fw_scgi_event *ev)
 		return FW_OK;
 	case FW_SCGI_EV_END:
 		c->input_open = false;
+		c->input_done = true;
 		if (req != NULL && req->stream.route)
 			fw_body_end(c, req);
 		else if (req != NULL && req->state == FW_REQ_READING)

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -64,14 +65,17 @@ struct fw_worker {
 	struct event sig_term, sig_int, sig_quit;
 	bool events_started;
 	bool accepting;
-	enum fw_worker_mode mode;    /* ipc/recycle.h; also in its slot */
-	int peer_out;                /* retiring: socket to the replacement, or -1 (then the master) */
-	int peer_in;                 /* socket from the worker this one replaces, or -1 */
-	struct event peer_ev;        /* watches peer_in */
-	struct event handoff_ev;     /* sends marked connections; retries a full channel */
-	struct event drain_ev;       /* settles connections after fw_worker_drain() */
-	struct event linger_ev;      /* sweeps lingering connections (conn.c) */
-	size_t nlingering;           /* connections lingering, unwatched */
+	enum fw_worker_mode mode;      /* ipc/recycle.h; also in its slot */
+	int peer_out;                  /* retiring: socket to the replacement, or -1 (then the master) */
+	int peer_in;                   /* socket from the worker this one replaces, or -1 */
+	struct event peer_ev;          /* watches peer_in */
+	struct event handoff_ev;       /* sends marked connections; retries a full channel */
+	struct event drain_ev;         /* settles connections after fw_worker_drain() */
+	struct event linger_ev;        /* sweeps lingering connections (linger.c) */
+	size_t nlingering;             /* connections lingering, unwatched */
+	struct pollfd *linger_pfd;     /* theirs, for poll(), [0, nlingering) */
+	struct fw_conn **linger_conns; /* the same order */
+	size_t linger_cap;
 	struct fw_conn *reading_now; /* fw_conn_read_now()'s connection */
 	bool reading_now_closed;     /* ... and it was closed meanwhile */
 
@@ -126,12 +130,15 @@ struct fw_conn {
 	fw_req *req;        /* the request on this connection, if any */
 	uint16_t cur_id;    /* id of the last BEGIN_REQUEST */
 	bool input_open;    /* its STDIN has not ended yet (also after an early answer) */
+	bool input_done;    /* the last request's input was read to its end (linger.c) */
+	bool inet;          /* accepted on a TCP listener (unknown, so false, when handed over) */
 	bool params_done;
 	bool reading;             /* rev is added */
 	bool writing;             /* wev is added */
 	bool keepalive;           /* the last request asked to keep the connection */
 	enum fw_conn_state state; /* its life (ipc/recycle.h); whether the worker stops is the worker's */
 	uint64_t linger_since;
+	size_t linger_slot;  /* LINGERING: its place in the worker's linger arrays */
 	bool visit;          /* walks that may close other connections */
 	bool status_only;    /* accepted on status_listen */
 	uint64_t recv_since; /* receiving a request since (ms; from accept for a new one); 0 when not */
@@ -268,10 +275,18 @@ void fw_conn_resume(struct fw_conn *c);
  */
 void fw_conn_read_now(struct fw_conn *c);
 
+/* linger.c: closing after the last answer */
 /* The lingering-close sweep's timer, set up with the other events. */
 void fw_conn_linger_init(struct fw_worker *w);
+/* c answered its last request and is idle: may a bare close hurt its peer? */
+bool fw_conn_linger_needed(const struct fw_conn *c);
+/* Linger instead (c unwatched by epoll first): 0, or -1 (close it now). */
+int fw_conn_linger(struct fw_conn *c);
+/* c closes while lingering: out of the sweep's arrays. */
+void fw_conn_linger_forget(struct fw_conn *c);
 /* Has c been waiting for its peer's close for too long? */
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now);
+void fw_conn_linger_free(struct fw_worker *w);
 /* Output the socket has not taken yet. */
 size_t fw_conn_unsent(const struct fw_conn *c);
 

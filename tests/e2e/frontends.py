@@ -193,6 +193,18 @@ def _log_file_for_user(path, user='www-data'):
             pass
 
 
+def distinct_ports(names):
+    """A free port per name, all different: two free_port() calls in a row
+    may get the same port back from the kernel (apache then refuses two
+    Listen lines on one address)."""
+    ports = {}
+    while len(ports) < len(names):
+        port = harness.free_port()
+        if port not in ports.values():
+            ports[names[len(ports)]] = port
+    return ports
+
+
 def start(t, kind):
     """The front end `kind` with its conf/ file, on free ports, serving the
     sockets under the run's temp dir. Waits until every site accepts."""
@@ -200,7 +212,7 @@ def start(t, kind):
         raise harness.HarnessError(f'{kind} is not installed (scripts/lib.sh installs it)')
     last = None
     for _ in range(3):  # a free port can be taken in between
-        ports = {p: harness.free_port() for p in KINDS[kind][3]}
+        ports = distinct_ports(KINDS[kind][3])
         conf = render(t, kind, ports)
         if kind == 'lighttpd':
             _log_file_for_user(t.path(KINDS[kind][2]))

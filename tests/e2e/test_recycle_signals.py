@@ -136,7 +136,10 @@ def section_sighup(t):
                            harness.WAIT) and w.poll() is None)
     rc.write_ini(ini, workers=3, status_path=rc.STATUS, max_requests=0)
     app.send_signal(signal.SIGHUP)
-    after = rc.settled(app, 3)
+    # Three workers, all ready, none from before: midway through the reload
+    # the two old ones and the first new one are three ready workers too.
+    after = harness.wait_until(lambda: (lambda ws: ws if ws and not set(ws) & set(before or []) else None)(
+        rc.settled(app, 3, timeout=1)), harness.WAIT)
     requests1 = rc.status(app.sock)['requests']
     ended = rc.wait_status(app.sock, lambda s: s['requests'] >= requests1 + 200 or w.poll() is not None,
                            harness.WAIT)

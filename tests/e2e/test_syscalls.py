@@ -8,17 +8,25 @@ that).
 (a) keep-alive (FCGI_KEEP_CONN): per request one epoll_wait, one read and
     one write, nothing else (the worker's once-a-second heartbeat adds a
     few per second the run lasted: counted from its duration).
-(b) a connection per request: at most 7 calls per request (accept4, a read
-    at once, write, shutdown, the read of the peer's close, close, and
-    epoll_wait; a connection whose request is not there at accept time
-    adds a read, two epoll_ctl and the wake-up for its request; a lingering
-    read that comes before the peer's close adds itself; a wake-up of the
-    lingering sweep's 5 ms timer that serves nothing else adds itself).
-    Whether the request is there at accept time, whether the peer has
-    closed at the sweep and whether the sweep's timer or the next
-    connection wakes the worker first depends on how client and worker
-    interleave: the full trace says, and the bound counts each kind. The
-    timer's wake-ups come 5 ms apart at the least.
+(b) a connection per request, case by case. What every connection costs
+    whatever the timing, from the full trace, per descriptor: one accept4,
+    a read at once that finds the request (under strace the worker is far
+    slower than the client), one write, one close, no epoll_ctl, and no
+    second read: the peer's close is never read. Then per case:
+    - FastCGI over a unix socket: one shutdown each (a bare close there
+      breaks the npm fastcgi-client, and nginx waits for our end of
+      file), then the close when the lingering sweep (a poll() every
+      5 ms over all such connections) sees the peer's hang-up; the
+      peer's close is never read. The same whether the client waits for
+      our end of file (nginx, the npm fastcgi-client: FastCGI 1.0, 5.1)
+      or closes first.
+    - TCP: a bare close, no shutdown and no poll: epoll_wait, accept4,
+      read, write, close.
+    - SCGI over a unix socket: the same bare close once its body is read.
+    A connection whose request came after the accept adds a read, two
+    epoll_ctl and a wake-up; a sweep adds its poll and, when nothing else
+    woke the worker, its wake-up: each is counted from the trace, and the
+    sweeps come 5 ms apart at the least.
 (c) recycling with keep-alive connections (two workers, max_requests 10):
     a retiring worker hands its idle connections straight to its
     replacement, so the master closes no connection, only its own four
@@ -88,7 +96,7 @@ def traced(t, pid, out, run, follow=True, full=False):
             p.wait(timeout=30)
     calls = {}
     with open(out) as f:
-        for line in f:
+        for line in (trace_lines(f) if full else f):
             if full:
                 m = TRACE_LINE.match(line)
                 name = m and m.group(1)
@@ -103,30 +111,57 @@ def traced(t, pid, out, run, follow=True, full=False):
 
 # A call in a full trace: "name(args) = result", with -f perhaps after a pid.
 TRACE_LINE = re.compile(r'(?:\[pid +\d+\] |\d+ +)?(\w+)\((.*)\) += (-?\d+|\?)')
+UNFINISHED = re.compile(r'(?:\[pid +(\d+)\] |(\d+) +)?(\w+\(.*) <(unfinished|detached) \.\.\.>$')
+RESUMED = re.compile(r'(?:\[pid +(\d+)\] |(\d+) +)?<\.\.\. \w+ resumed>(.*)$')
+
+
+def trace_lines(f):
+    """The lines of a full trace with each call on one line: with -f,
+    strace splits a call another thread interrupts ("<unfinished ...>",
+    then "<... name resumed>"); the worker has threads (its offload pool).
+    A call strace saw begin but not end, because it detached in between
+    (the client saw the close before strace wrote its result), counts,
+    with the result "?"."""
+    pending = {}
+    for line in f:
+        line = line.rstrip('\n')
+        m = UNFINISHED.match(line)
+        if m:
+            pending[m.group(1) or m.group(2)] = m.group(3)
+            continue
+        m = RESUMED.match(line)
+        if m and (m.group(1) or m.group(2)) in pending:
+            yield pending.pop(m.group(1) or m.group(2)) + m.group(3)
+            continue
+        yield line
+    for call in pending.values():
+        yield call + ') = ?'
 
 
 def timer_wakes(path):
     """epoll_wait calls of a full trace that returned no event: a timer (or a signal) woke the worker."""
     with open(path) as f:
-        return sum(1 for line in f if (lambda m: m and m.group(1) == 'epoll_wait'
+        return sum(1 for line in trace_lines(f) if (lambda m: m and m.group(1) == 'epoll_wait'
                                        and m.group(3) in ('0', '-1'))(TRACE_LINE.match(line)))
 
 
 def connections(path):
     """Per connection the worker accepted in a full trace: did its first
-    read find the request, its epoll_ctl calls, and its lingering reads
-    (after shutdown) that found nothing yet. A descriptor number is one
-    connection from its accept4 to its close."""
+    read find the request, its reads, writes, shutdowns and epoll_ctl
+    calls, its lingering reads (after shutdown) that found nothing yet,
+    and whether it was closed. A descriptor number is one connection from
+    its accept4 to its close."""
     conns, open_ = [], {}
     with open(path) as f:
-        for line in f:
+        for line in trace_lines(f):
             m = TRACE_LINE.match(line)
             if not m:
                 continue
             name, args, result = m.groups()
             fd = args.split(',', 1)[0].strip()
             if name == 'accept4' and result.isdigit():
-                open_[result] = {'first_read': None, 'epoll_ctl': 0, 'shut': False, 'early': 0}
+                open_[result] = {'first_read': None, 'epoll_ctl': 0, 'shut': 0, 'early': 0,
+                                 'read': 0, 'write': 0, 'closed': False}
                 conns.append(open_[result])
                 continue
             if name == 'epoll_ctl':
@@ -134,15 +169,20 @@ def connections(path):
             c = open_.get(fd)
             if c is None:
                 continue
+            if name == 'read':
+                c['read'] += 1
             if name == 'read' and c['first_read'] is None:
                 c['first_read'] = result not in ('-1', '?') and result != '0'
             elif name == 'read' and c['shut'] and result == '-1':
                 c['early'] += 1
+            elif name == 'write':
+                c['write'] += 1
             elif name == 'shutdown':
-                c['shut'] = True
+                c['shut'] += 1
             elif name == 'epoll_ctl':
                 c['epoll_ctl'] += 1
             elif name == 'close':
+                c['closed'] = True
                 del open_[fd]
     return conns
 
@@ -151,7 +191,10 @@ def main(t):
     # scripts/lib.sh installs strace: its absence is a failure, not a skip.
     if not t.check('strace is installed', shutil.which('strace') is not None):
         return
-    app = t.start_app('hello', env={'FW_SERVER_WORKERS': '1', 'FW_SERVER_LOG_LEVEL': 'warn'},
+    port, scgi_sock = harness.free_port(), t.path('hello-scgi.sock')
+    app = t.start_app('hello', env={'FW_SERVER_WORKERS': '1', 'FW_SERVER_LOG_LEVEL': 'warn',
+                                    'FW_SERVER_LISTEN': f'{t.path("hello.sock")}, 127.0.0.1:{port}, '
+                                                        f'scgi:{scgi_sock}'},
                       workers=1)
     wpid = app.workers()[0]
     params = fcgi_params('GET', '/hello')
@@ -194,51 +237,92 @@ def main(t):
         t.check(f'{N} requests: {total} system calls in all (at most 3 x {N} + {slack})',
                 total <= 3 * N + slack, calls)
 
-    with t.section('(b) a connection per request: at most 7 system calls each, and what interleaving adds'):
+    def fcgi_closes_first(addr):
+        """As nginx without fastcgi_keep_conn: close right after END_REQUEST."""
+        with FcgiConn(addr) as c:
+            r = c.request(params)
+            if b'hello\n' not in r.stdout:
+                raise harness.HarnessError(f'unexpected answer {r.stdout!r}')
+
+    def fcgi_waits_for_close(addr):
+        """As the npm fastcgi-client: wait for the server to close (FastCGI 1.0, 5.1)."""
+        with FcgiConn(addr) as c:
+            r = c.request(params)
+            if b'hello\n' not in r.stdout:
+                raise harness.HarnessError(f'unexpected answer {r.stdout!r}')
+            if not c.closed_by_peer():
+                raise harness.HarnessError('the worker did not close the connection')
+
+    def scgi_client(addr):
+        raw, closed, _ = harness.scgi_exchange(addr, harness.scgi_request(
+            harness.scgi_params('GET', '/hello')))
+        if not closed or not raw.endswith(b'hello\n'):
+            raise harness.HarnessError(f'unexpected answer {raw!r} (closed: {closed})')
+
+    def per_connection(how, addr, client, n, shut_each, bare):
+        """n connections of client, one at a time, traced in full; then the
+        checks of (b): per descriptor, and the total with what interleaving
+        adds, each kind counted from the trace."""
         for _ in range(20):
-            with FcgiConn(app.sock) as c:
-                c.request(params)
+            client(addr)
         settle()  # so that none of these closes while traced
 
-        def run_nka():
-            for _ in range(N):
-                with FcgiConn(app.sock) as c:
-                    r = c.request(params)
-                    if b'hello\n' not in r.stdout:
-                        raise harness.HarnessError(f'unexpected answer {r.stdout!r}')
-                    if not c.closed_by_peer():
-                        raise harness.HarnessError('the worker did not close the connection')
+        def run():
+            for _ in range(n):
+                client(addr)
             settle()  # the last ones close while traced
-        trace = t.path('nka.strace')
-        calls, took = traced(t, wpid, trace, run_nka, full=True)
+        trace = t.path(how + '.strace')
+        calls, took = traced(t, wpid, trace, run, full=True)
         total = sum(calls.values())
         slack = SLACK + PER_SECOND * (int(took) + 1)
         conns = connections(trace)
         ready = [c for c in conns if c['first_read']]
         waited = len(conns) - len(ready)
+        shut = sum(c['shut'] for c in conns)
         early = sum(c['early'] for c in conns)
-        wakes = timer_wakes(trace)
-        print(f'# {len(ready)} connections had their request there at accept time, {waited} not; '
-              f'{early} lingering reads came before the peer\'s close; {wakes} wake-ups by a timer '
-              f'alone in {took:.2f} s', flush=True)
-        t.check(f'{N} connections: accept4 {calls.get("accept4")}, close {calls.get("close")}',
-                calls.get('accept4') == N and len(conns) == N
-                and N <= calls.get('close', 0) <= N + slack, calls)
-        t.check(f'{N} connections: {total} system calls in all (at most 7 x {N}, 4 more for each of '
-                f'the {waited} whose request came after the accept, 1 for each of the {early} early '
-                f'lingering reads and of the {wakes} wake-ups by a timer alone, and {slack})',
-                total <= 7 * N + 4 * waited + early + wakes + slack, calls)
-        t.check(f'the {wakes} wake-ups by a timer alone came at most every 5 ms (the sweep) in '
-                f'{took:.2f} s', wakes <= 200 * (took + 1) + slack, wakes)
-        t.check(f'every connection is read at once after accept4: {sum(c["first_read"] is None for c in conns)} '
-                f'were not', all(c['first_read'] is not None for c in conns))
-        # Under strace the worker is far slower than the client: requests
-        # are there at accept time for nearly every connection.
-        t.check(f'the {len(ready)} answered on that first read never entered epoll '
-                f'(epoll_ctl on them: {sum(c["epoll_ctl"] for c in ready)}), and the others at most '
-                f'twice (add, delete): epoll_ctl {calls.get("epoll_ctl", 0)} in all',
-                ready and not any(c['epoll_ctl'] for c in ready)
+        polls, wakes = calls.get('poll', 0), timer_wakes(trace)
+        per = ', '.join(f'{k} {v / n:.2f}' for k, v in sorted(calls.items(), key=lambda kv: -kv[1]))
+        print(f'# {how}: {len(ready)} connections had their request at accept time, {waited} not; '
+              f'{shut} shut down, {early} lingering reads before the peer\'s close; {polls} sweeps, '
+              f'{wakes} wake-ups by a timer alone in {took:.2f} s; per connection '
+              f'{total / n:.2f} ({per})', flush=True)
+        t.check(f'{how}: {n} connections: accept4 {calls.get("accept4")}, close {calls.get("close")}, '
+                f'each closed', calls.get('accept4') == n and len(conns) == n
+                and all(c['closed'] for c in conns) and n <= calls.get('close', 0) <= n + slack, calls)
+        t.check(f'{how}: every connection is read at once after accept4: '
+                f'{sum(c["first_read"] is None for c in conns)} were not',
+                all(c['first_read'] is not None for c in conns))
+        t.check(f'{how}: the {len(ready)} answered on that first read: one read and one write each, '
+                f'never in epoll (reads {sum(c["read"] for c in ready)}, writes '
+                f'{sum(c["write"] for c in ready)}, epoll_ctl {sum(c["epoll_ctl"] for c in ready)}); '
+                f'the others at most two epoll_ctl (add, delete): {calls.get("epoll_ctl", 0)} in all',
+                ready and all(c['read'] == 1 and c['write'] == 1 and not c['epoll_ctl'] for c in ready)
                 and calls.get('epoll_ctl', 0) <= 2 * waited, (len(ready), waited, calls))
+        if shut_each:
+            t.check(f'{how}: one shutdown per connection: {calls.get("shutdown", 0)}',
+                    calls.get('shutdown', 0) == n and all(c['shut'] == 1 for c in conns), calls)
+        if bare:
+            t.check(f'{how}: a bare close: shutdown {calls.get("shutdown", 0)}, poll {polls}',
+                    calls.get('shutdown', 0) == 0 and polls == 0, calls)
+        t.check(f'{how}: {total} system calls in all (at most 5 x {n}, 4 more for each of the {waited} '
+                f'whose request came after the accept, 1 for each of the {shut} shutdowns, the {early} '
+                f'early lingering reads, the {polls} sweeps and the {wakes} wake-ups by a timer alone, '
+                f'and {slack})', total <= 5 * n + 4 * waited + shut + early + polls + wakes + slack,
+                calls)
+        t.check(f'{how}: the {polls} sweeps came at most every 5 ms in {took:.2f} s',
+                polls <= 200 * (took + 1) + slack, polls)
+
+    with t.section('(b) unix socket, the client waits for our end of file (nginx, npm fastcgi-client)'):
+        per_connection('nka-unix', app.sock, fcgi_waits_for_close, N, shut_each=True, bare=False)
+
+    with t.section('(b) unix socket, the client closes first: the same, its close not read either'):
+        per_connection('nka-unix-first', app.sock, fcgi_closes_first, N // 3, shut_each=True, bare=False)
+
+    with t.section('(b) TCP: a bare close, 5 system calls a connection'):
+        per_connection('nka-tcp', ('127.0.0.1', port), fcgi_closes_first, N, shut_each=False, bare=True)
+
+    with t.section('(b) SCGI over a unix socket: a bare close once its body is read'):
+        per_connection('scgi-unix', scgi_sock, scgi_client, N, shut_each=False, bare=True)
 
     with t.section('logs'):
         t.equal('hello stops with status 0', app.stop(), 0)
