@@ -18,7 +18,7 @@
 
 extern char **environ;
 
-enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LISTEN_OPT, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME, K_FILE, K_LOG, K_BOOL, K_FORMAT, K_MIME };
+enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LISTEN_OPT, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME, K_FILE, K_LOG, K_BOOL, K_FORMAT, K_MIME, K_TEXT };
 
 struct key {
 	const char *section;
@@ -31,6 +31,8 @@ struct key {
 
 #define SERVER(name, type, def, min, max) \
 	{"server", #name, type, offsetof(struct fw_config, name), def, min, max}
+#define PG(name, type, def, min, max) \
+	{"pg", #name, type, offsetof(struct fw_config, pg.name), def, min, max}
 
 /* Every key fw knows; docs/configuration.md describes each one. */
 static const struct key keys[] = {
@@ -72,6 +74,12 @@ static const struct key keys[] = {
 	SERVER(dumpable, K_BOOL, "off", 0, 1),
 	SERVER(default_type, K_MIME, "text/plain; charset=utf-8", 0, 127),
 	SERVER(max_form_fields, K_INT, "1000", 1, 1000000),
+	PG(conninfo, K_TEXT, "", 0, 1023),
+	PG(pool_size, K_INT, "4", 1, 1000),
+	PG(connect_timeout_ms, K_INT, "5000", 100, 600000),
+	PG(query_timeout_ms, K_INT, "30000", 0, 86400000),
+	PG(max_waiting, K_INT, "1024", 0, 1000000),
+	PG(reconnect_max_ms, K_INT, "5000", 100, 600000),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -160,6 +168,18 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 		    strpbrk(v, "\r\n\t\x7f") != NULL || v[0] == '/' || v[0] == ' '))) {
 			snprintf(err, errlen, "'%s' is not a media type (text/html; charset=utf-8) of at most %ld characters",
 				 v, k->max);
+			return -1;
+		}
+		snprintf(dst, (size_t)k->max + 1, "%s", v);
+		return 0;
+	case K_TEXT: /* any text without control characters (a libpq connection string) */
+		for (const char *p = v; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				snprintf(err, errlen, "a control character in the value");
+				return -1;
+			}
+		if (strlen(v) > (size_t)k->max) {
+			snprintf(err, errlen, "longer than %ld characters", k->max);
 			return -1;
 		}
 		snprintf(dst, (size_t)k->max + 1, "%s", v);
@@ -363,7 +383,7 @@ static void env_name(const struct key *k, char *out, size_t len)
 		out[i] = (char)toupper((unsigned char)out[i]);
 }
 
-/* A FW_SERVER_* variable that names no key is a typo worth stopping for. */
+/* A FW_SERVER_* or FW_PG_* variable that names no key is a typo worth stopping for. */
 static int env_unknown(struct fw_buf *errors)
 {
 	int bad = 0;
@@ -372,7 +392,7 @@ static int env_unknown(struct fw_buf *errors)
 		char name[128];
 		bool known = false;
 
-		if (strncmp(*e, "FW_SERVER_", 10) != 0)
+		if (strncmp(*e, "FW_SERVER_", 10) != 0 && strncmp(*e, "FW_PG_", 6) != 0)
 			continue;
 		for (size_t i = 0; i < NKEYS && !known; i++) {
 			env_name(&keys[i], name, sizeof(name));
