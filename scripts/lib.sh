@@ -8,6 +8,7 @@ FW_PACKAGES=(
 	gcc clang pkg-config meson ninja-build python3 curl
 	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev libfcgi-bin
 	libjansson-dev nettle-dev
+	libpq-dev postgresql-15 postgresql-client-15 util-linux
 	nginx wrk prometheus systemd strace
 	libfcgi-client-perl
 	apache2-bin lighttpd caddy h2o
@@ -18,8 +19,11 @@ FW_PACKAGES=(
 # themselves with private configs on free ports of 127.0.0.1: the system
 # services must not run beside them, nor take port 80 of a developer's
 # machine or a CI runner. (apache2-bin above is Apache's binary and modules
-# without the apache2 service.)
-FW_SERVICE_PACKAGES=(nginx lighttpd caddy h2o)
+# without the apache2 service.) postgresql-common brings postgresql.service,
+# which would serve the cluster postgresql-15 creates on port 5432: fw's
+# demo, tests and benchmarks run private clusters on unix sockets
+# instead (scripts/pgcluster.py).
+FW_SERVICE_PACKAGES=(nginx lighttpd caddy h2o postgresql-common)
 
 fw_say() { printf '==> %s\n' "$*" >&2; }
 

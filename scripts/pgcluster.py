@@ -14,8 +14,9 @@ run as the user `postgres` that Debian's postgresql-common creates (or
 server's pid is the pid started, so it can be stopped by pid. The data
 and socket directories are given to that user.
 
-  pgcluster.py serve DIR   initdb and load the tables if DIR has no cluster
-                           yet, then exec the server in the foreground
+  pgcluster.py prepare DIR initdb and load the tables if DIR has no cluster
+                           yet (starting and stopping a server to load them)
+  pgcluster.py serve DIR   prepare, then exec the server in the foreground
                            (socket in DIR/sock; stop it with SIGINT: a fast
                            shutdown)
   pgcluster.py conninfo DIR
@@ -190,7 +191,7 @@ def conninfo(top):
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ('serve', 'conninfo'):
+    if len(argv) != 3 or argv[1] not in ('prepare', 'serve', 'conninfo'):
         print(__doc__, file=sys.stderr)
         return 2
     top = os.path.abspath(argv[2])
@@ -202,6 +203,8 @@ def main(argv):
         return 1
     prepare(top, sys.stderr)
     sys.stderr.flush()
+    if argv[1] == 'prepare':
+        return 0
     os.execvp(server_argv(top)[0], server_argv(top))
 
 
