@@ -180,6 +180,36 @@ def check_restart_under_load(t, pg, app):
     return pg
 
 
+def load(app, pg, name, paths, clients, each):
+    """clients threads, each sending `each` requests over paths in turn,
+    while the connections named `name` are counted. ([statuses], peak)."""
+    results, lock, peak, done = [], threading.Lock(), [0], threading.Event()
+
+    def client(k):
+        for i in range(each):
+            try:
+                st = get(app, paths[(k + i) % len(paths)], timeout=20)[0]
+            except Exception as e:  # noqa: BLE001 - a hang or a reset is a failure
+                st = repr(e)
+            with lock:
+                results.append(st)
+
+    def sampler():
+        while not done.is_set():
+            peak[0] = max(peak[0], pg.fw_backends(name))
+            time.sleep(0.05)
+    s = threading.Thread(target=sampler)
+    s.start()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    done.set()
+    s.join(10)
+    return results, peak[0]
+
+
 def check_connections_and_recycling(t, pg):
     """apps/tfb, 2 workers, pool_size 2, recycled every 40 requests, under load."""
     offset = pg.log_size()
@@ -187,38 +217,15 @@ def check_connections_and_recycling(t, pg):
     app = t.start_app('tfb', sock=t.path('tfb-recycle.sock'), env={
         'FW_SERVER_WORKERS': 2, 'FW_PG_CONNINFO': pg.conninfo + ' application_name=recycle',
         'FW_PG_POOL_SIZE': 2, 'FW_SERVER_MAX_REQUESTS': 40})
-    paths = ['/db', '/queries?queries=5', '/updates?queries=5', '/fortunes']
-    results, lock, peak, done = [], threading.Lock(), [0], threading.Event()
-
-    def client(k):
-        for i in range(60):
-            try:
-                st = get(app, paths[(k + i) % len(paths)], timeout=20)[0]
-            except Exception as e:  # noqa: BLE001
-                st = repr(e)
-            with lock:
-                results.append(st)
-
-    def sampler():
-        while not done.is_set():
-            peak[0] = max(peak[0], pg.fw_backends('recycle'))
-            time.sleep(0.05)
-    s = threading.Thread(target=sampler)
-    s.start()
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
-    done.set()
-    s.join(10)
+    results, peak = load(app, pg, 'recycle', ['/db', '/queries?queries=5', '/updates?queries=5', '/fortunes'],
+                         6, 60)
     t.check(f'recycling every 40 requests under load: all {len(results)} answers 200',
             len(results) == 360 and all(r == 200 for r in results),
             f'{[r for r in results if r != 200][:5]}')
     recycled = app.log_text().count('recycled (max_requests')
     t.check('workers were replaced meanwhile', recycled >= 4, f'{recycled} recycled')
-    t.check('connections never above (workers + recycle_concurrency) x pool_size = 6', peak[0] <= 6,
-            f'peak {peak[0]}')
+    t.check('connections never above (workers + recycle_concurrency) x pool_size = 6', peak <= 6,
+            f'peak {peak}')
     app.stop()
     time.sleep(0.5)
     bad = pgtest.bad_lines(pg.log_since(offset))
@@ -231,27 +238,10 @@ def check_pool_bound(t, pg):
     app = t.start_app('tfb', sock=t.path('tfb-bound.sock'), env={
         'FW_SERVER_WORKERS': 2, 'FW_PG_CONNINFO': pg.conninfo + ' application_name=bound',
         'FW_PG_POOL_SIZE': 2})
-    peak, done = [0], threading.Event()
-
-    def client(k):
-        for _ in range(40):
-            get(app, '/queries?queries=20', timeout=20)
-
-    def sampler():
-        while not done.is_set():
-            peak[0] = max(peak[0], pg.fw_backends('bound'))
-            time.sleep(0.05)
-    s = threading.Thread(target=sampler)
-    s.start()
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
-    done.set()
-    s.join(10)
-    t.check('8 clients on 2 workers with pool_size 2: never more than 4 connections', 0 < peak[0] <= 4,
-            f'peak {peak[0]}')
+    results, peak = load(app, pg, 'bound', ['/queries?queries=20'], 8, 40)
+    t.check('8 clients on 2 workers with pool_size 2: all 200', all(r == 200 for r in results),
+            f'{[r for r in results if r != 200][:5]}')
+    t.check('... and never more than 4 connections', 0 < peak <= 4, f'peak {peak}')
     app.stop()
 
 
