@@ -128,17 +128,7 @@ TARGETS = {
 
 
 def install_packages():
-    missing = [p for p in PACKAGES
-               if 'install ok installed' not in subprocess.run(
-                   ['dpkg-query', '-W', '-f=${Status}', p], capture_output=True, text=True).stdout]
-    if not missing:
-        return
-    sudo = [] if os.geteuid() == 0 else ['sudo']
-    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-    print('installing ' + ' '.join(missing), file=sys.stderr, flush=True)
-    for argv in (['apt-get', 'update', '-qq'],
-                 ['apt-get', 'install', '-y', '-qq', '--no-install-recommends'] + missing):
-        subprocess.run(sudo + argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    b.install_packages(PACKAGES)
 
 
 def wait_path(path, what, log):
