@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """apps/tfb against the TechEmpower Framework Benchmarks rules ("Project
-Information Framework Tests Overview"), through nginx (conf/nginx.conf),
+Information Framework Tests Overview"), through nginx (conf/nginx.conf,
+which passes /tfb/db to apps/tfb as /db, and so on),
 on a PostgreSQL cluster of this test's own (pgtest.py):
 
 - /json and /plaintext: the exact bodies and content types;
@@ -44,8 +45,13 @@ def check_headers(t, what, r, ctype):
     t.equal(f'{what}: Content-Type', r.header('Content-Type'), ctype)
 
 
+def get(ngx, path):
+    """GET /tfb/PATH: conf/nginx.conf passes /tfb/... to apps/tfb as /..."""
+    return http(ngx.port, 'GET', '/tfb' + path)
+
+
 def get_json(t, ngx, path):
-    r = http(ngx.port, 'GET', path)
+    r = get(ngx, path)
     t.equal(f'GET {path} is 200', r.status, 200)
     try:
         return r, json.loads(r.body)
@@ -63,7 +69,7 @@ def check_plain(t, ngx):
     r, body = get_json(t, ngx, '/json')
     t.equal('/json body', r.body, b'{"message":"Hello, World!"}')
     check_headers(t, '/json', r, 'application/json')
-    r = http(ngx.port, 'GET', '/plaintext')
+    r = get(ngx, '/plaintext')
     t.equal('/plaintext body', (r.status, r.body), (200, b'Hello, World!'))
     check_headers(t, '/plaintext', r, 'text/plain')
 
@@ -138,7 +144,7 @@ class Rows(html.parser.HTMLParser):
 
 
 def check_fortunes(t, ngx, pg):
-    r = http(ngx.port, 'GET', '/fortunes')
+    r = get(ngx, '/fortunes')
     t.equal('/fortunes is 200', r.status, 200)
     check_headers(t, '/fortunes', r, 'text/html; charset=utf-8')
     body = r.body.decode('utf-8')
@@ -194,7 +200,7 @@ def check_burst(t, ngx, pg):
                 return
             path = paths[(k + i) % len(paths)]
             try:
-                r = http(ngx.port, 'GET', path)
+                r = get(ngx, path)
                 ok = r.status == 200 and (path == '/fortunes' or json.loads(r.body) is not None)
             except Exception as e:  # noqa: BLE001 - any failure counts
                 ok, r = False, e
@@ -229,6 +235,8 @@ def main(t):
         check_updates(t, ngx, pg)
     with t.section('concurrent requests'):
         check_burst(t, ngx, pg)
+    with t.section('the status page stays private'):
+        t.equal('/tfb/status (the rewrite would reach status_path) is 404', get(ngx, '/status').status, 404)
     with t.section('logs'):
         t.check_logs()
 
