@@ -180,13 +180,17 @@ def check_restart_under_load(t, pg, app):
     return pg
 
 
-def load(app, pg, name, paths, clients, each):
-    """clients threads, each sending `each` requests over paths in turn,
-    while the connections named `name` are counted. ([statuses], peak)."""
+def load(app, pg, name, paths, clients, each, until=None):
+    """clients threads, each sending up to `each` requests over paths in
+    turn (stopping early once until() is true), while the connections
+    named `name` are counted. ([statuses], peak)."""
     results, lock, peak, done = [], threading.Lock(), [0], threading.Event()
+    end = time.monotonic() + 90
 
     def client(k):
         for i in range(each):
+            if time.monotonic() > end or (until is not None and i % 10 == 0 and until()):
+                return
             try:
                 st = get(app, paths[(k + i) % len(paths)], timeout=20)[0]
             except Exception as e:  # noqa: BLE001 - a hang or a reset is a failure
@@ -217,13 +221,16 @@ def check_connections_and_recycling(t, pg):
     app = t.start_app('tfb', sock=t.path('tfb-recycle.sock'), env={
         'FW_SERVER_WORKERS': 2, 'FW_PG_CONNINFO': pg.conninfo + ' application_name=recycle',
         'FW_PG_POOL_SIZE': 2, 'FW_SERVER_MAX_REQUESTS': 40})
+
+    def recycled():
+        return app.log_text().count('recycled (max_requests')
+    # A retiring worker serves on until its replacement is ready, however
+    # long that takes: load goes on until 6 workers were replaced.
     results, peak = load(app, pg, 'recycle', ['/db', '/queries?queries=5', '/updates?queries=5', '/fortunes'],
-                         6, 60)
+                         6, 500, until=lambda: recycled() >= 6)
     t.check(f'recycling every 40 requests under load: all {len(results)} answers 200',
-            len(results) == 360 and all(r == 200 for r in results),
-            f'{[r for r in results if r != 200][:5]}')
-    recycled = app.log_text().count('recycled (max_requests')
-    t.check('workers were replaced meanwhile', recycled >= 4, f'{recycled} recycled')
+            results and all(r == 200 for r in results), f'{[r for r in results if r != 200][:5]}')
+    t.check('6 workers were replaced meanwhile', recycled() >= 6, f'{recycled()} recycled')
     t.check('connections never above (workers + recycle_concurrency) x pool_size = 6', peak <= 6,
             f'peak {peak}')
     app.stop()
@@ -256,7 +263,8 @@ def check_stop_in_flight(t, pg):
     t.check('the query runs', harness.wait_until(lambda: pg.running('pg_sleep') == 1, 15))
     t.equal('SIGTERM with a query in flight: the master exits 0', app.stop(), 0)
     c.close()
-    t.equal('the query was cancelled', pg.running('pg_sleep'), 0)
+    t.check('the query was cancelled', harness.wait_until(lambda: pg.running('pg_sleep') == 0, 15),
+            f'{pg.running("pg_sleep")} still running')
     bad = pgtest.bad_lines(pg.log_since(offset), allowed=('canceling statement due to user request',
                                                             'STATEMENT:'))
     t.check('... and the connection closed cleanly (no unexpected EOF)', not bad, '\n'.join(bad[:5]))
