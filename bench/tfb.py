@@ -9,6 +9,12 @@ locations, one worker), and behind it, all started once:
            FastCGI with upstream keep-alive
   fw-r1000 the same, recycling every worker every 1000 requests
            (max_requests = 1000): what recycling costs
+  fw-pgb, fw-pgb-r1000
+           the same two through PgBouncer (session pooling, DISCARD ALL
+           between clients): a replacement worker then gets warm server
+           connections instead of new ones, which are what recycling
+           costs on a machine where a PostgreSQL backend is expensive to
+           start
   php      PHP-FPM, pm = static (--php-children, default 16), the
            TechEmpower PHP style: raw PDO, a persistent connection per
            child, prepared statements, one query per round trip
@@ -22,8 +28,8 @@ Then, round after round, for each test (/db, /queries?queries=20,
 --seconds. Per target and as medians: req/s, p99, errors (non-2xx and
 socket errors), the backend's CPU per request (utime+stime of all its
 processes, from /proc) and PostgreSQL's (the postmaster and its
-backends), fw's connections (the most seen in pg_stat_activity during its
-runs), and the ratios fw/php, fw/python and fw-r1000/fw. At the end, the
+backends; PgBouncer's too for fw-pgb*), fw's connections (the most seen
+in pg_stat_activity during its runs), and the ratios fw/php, fw/python and fw-r1000/fw. At the end, the
 lines of PostgreSQL's log written during the fw and fw-r1000 runs that
 report an error ("ERROR", "FATAL", "unexpected EOF", ...).
 
@@ -32,7 +38,7 @@ report an error ("ERROR", "FATAL", "unexpected EOF", ...).
 
 The Debian packages of the peers are installed if missing (as root, or
 with sudo): php-fpm, php-pgsql, python3-gunicorn, python3-uvicorn,
-python3-asyncpg, python3-uvloop.
+python3-asyncpg, python3-uvloop, pgbouncer.
 """
 import argparse
 import os
@@ -54,7 +60,7 @@ import pgcluster  # noqa: E402
 
 PEERS = os.path.join(HERE, 'peers', 'tfb')
 PACKAGES = ['php-fpm', 'php-pgsql', 'python3-gunicorn', 'python3-uvicorn', 'python3-asyncpg',
-            'python3-uvloop']
+            'python3-uvloop', 'pgbouncer']
 WORKERS = 2
 POOL = 4
 TESTS = {'db': '/db', 'queries': '/queries?queries=20', 'fortunes': '/fortunes',
@@ -69,6 +75,14 @@ HTTP_EXTRA = '''
     }
     upstream fw_tfb_r1000 {
         server unix:@TMP@/fw-r1000.sock;
+        keepalive 32;
+    }
+    upstream fw_pgb {
+        server unix:@TMP@/fw-pgb.sock;
+        keepalive 32;
+    }
+    upstream fw_pgb_r1000 {
+        server unix:@TMP@/fw-pgb-r1000.sock;
         keepalive 32;
     }
     upstream py_tfb {
@@ -89,6 +103,18 @@ SERVER_EXTRA = '''
             fastcgi_pass fw_tfb_r1000;
             fastcgi_keep_conn on;
         }
+        location ~ ^/fw-pgb(/.*)$ {
+            rewrite ^/fw-pgb(/.*)$ $1 break;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass fw_pgb;
+            fastcgi_keep_conn on;
+        }
+        location ~ ^/fw-pgb-r1000(/.*)$ {
+            rewrite ^/fw-pgb-r1000(/.*)$ $1 break;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass fw_pgb_r1000;
+            fastcgi_keep_conn on;
+        }
         location ~ ^/php/(db|queries|fortunes|updates)$ {
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME @TMP@/php/$1.php;
@@ -101,7 +127,7 @@ SERVER_EXTRA = '''
             proxy_pass http://py_tfb;
         }
 '''
-TARGETS = ['fw', 'fw-r1000', 'php', 'python']
+TARGETS = ['fw', 'fw-r1000', 'fw-pgb', 'fw-pgb-r1000', 'php', 'python']
 
 
 def install_packages():
@@ -135,10 +161,42 @@ def start_postgres(tmp, max_connections):
     return top, Backend('postgres', proc)
 
 
-def start_fw(args, ngx, top, name, extra):
+def start_pgbouncer(ngx, top):
+    """PgBouncer on a unix socket in front of the cluster: session pooling, and
+    DISCARD ALL (prepared statements included) when a client leaves."""
+    d = ngx.path('pgb')
+    pgcluster.give(d, 0o755)
+    _, pgsock = pgcluster.paths(top)
+    with open(os.path.join(d, 'users.txt'), 'w') as f:
+        f.write('"tfb" ""\n')
+    conf = os.path.join(d, 'pgbouncer.ini')
+    with open(conf, 'w') as f:
+        f.write(f'''[databases]
+tfb = host={pgsock} dbname=tfb user=tfb
+[pgbouncer]
+listen_addr =
+listen_port = 6432
+unix_socket_dir = {d}
+auth_type = trust
+auth_file = {d}/users.txt
+pool_mode = session
+server_reset_query = DISCARD ALL
+max_client_conn = 200
+default_pool_size = {4 * WORKERS * POOL}
+logfile = {d}/pgbouncer.log
+''')
+    # PgBouncer refuses to run as root, as PostgreSQL does.
+    proc = subprocess.Popen(pgcluster.as_server_user(['pgbouncer', conf]), stdout=subprocess.DEVNULL,
+                            stderr=open(ngx.path('pgbouncer.out'), 'w'))
+    if not b.wait_for(lambda: os.path.exists(os.path.join(d, '.s.PGSQL.6432')), 10):
+        raise SystemExit(f'pgbouncer did not start; see {d}/pgbouncer.log')
+    return f'host={d} port=6432 dbname=tfb user=tfb', Backend('pgbouncer', proc)
+
+
+def start_fw(args, ngx, top, name, extra, conninfo=None):
     sock = ngx.path(f'{name}.sock')
     env = {'FW_SERVER_WORKERS': str(WORKERS), 'FW_PG_POOL_SIZE': str(POOL),
-           'FW_PG_CONNINFO': pgcluster.conninfo(top) + f' application_name={name}'}
+           'FW_PG_CONNINFO': (conninfo or pgcluster.conninfo(top)) + f' application_name={name}'}
     env.update(extra)
     app = b.start_app(os.path.join(args.build, 'apps', 'tfb'), sock, env, ngx.path(f'{name}.log'))
     return Backend(name, app)
@@ -232,9 +290,11 @@ def measure(args, ngx, names, tests, backends, top, out):
                 if peak:
                     peak.start()
                 off = os.path.getsize(pglog)
-                c0, d0 = be.ticks(), pg.ticks()
+                # The database's CPU: PostgreSQL's, and PgBouncer's for the targets behind it.
+                dbs = [pg] + ([backends['pgbouncer']] if n.startswith('fw-pgb') else [])
+                c0, d0 = be.ticks(), sum(d.ticks() for d in dbs)
                 res = b.wrk(f'http://127.0.0.1:{ngx.port}/{n}{TESTS[t]}', args.seconds, connections=64)
-                c1, d1 = be.ticks(), pg.ticks()
+                c1, d1 = be.ticks(), sum(d.ticks() for d in dbs)
                 reqs = max(res['requests'], 1)
                 res['cpu_us'] = (c1 - c0) * 1e6 / b.TICK / reqs
                 res['db_us'] = (d1 - d0) * 1e6 / b.TICK / reqs
@@ -255,10 +315,16 @@ def bench(args):
     tests = [t for t in TESTS if not args.tests or t in args.tests.split(',')]
     ngx = b.Nginx(HTTP_EXTRA, SERVER_EXTRA)
     backends = {}
-    out = {'results': {}, 'peaks': {}, 'fw_bad': [], 'recycled': 0, 'errlog': []}
+    out = {'results': {}, 'peaks': {}, 'fw_bad': [], 'recycled': {}, 'errlog': []}
     try:
         top, backends['postgres'] = start_postgres(ngx.tmp, args.php_children + 4 * WORKERS * POOL + 20)
+        pgb = None
+        if any(n.startswith('fw-pgb') for n in names):
+            pgb, backends['pgbouncer'] = start_pgbouncer(ngx, top)
         starters = {'fw': lambda: start_fw(args, ngx, top, 'fw', {}),
+                    'fw-pgb': lambda: start_fw(args, ngx, top, 'fw-pgb', {}, pgb),
+                    'fw-pgb-r1000': lambda: start_fw(args, ngx, top, 'fw-pgb-r1000', {
+                        'FW_SERVER_MAX_REQUESTS': '1000', 'FW_SERVER_LOG_LEVEL': 'info'}, pgb),
                     'fw-r1000': lambda: start_fw(args, ngx, top, 'fw-r1000', {'FW_SERVER_MAX_REQUESTS': '1000',
                                                                    'FW_SERVER_LOG_LEVEL': 'info'}),
                     'php': lambda: start_php(args, ngx, top), 'python': lambda: start_python(args, ngx, top)}
@@ -266,14 +332,17 @@ def bench(args):
             backends[n] = starters[n]()
         warm(ngx, names, tests)
         measure(args, ngx, names, tests, backends, top, out)
-        if 'fw-r1000' in names:
-            with open(ngx.path('fw-r1000.log')) as f:
-                out['recycled'] = f.read().count('recycled (max_requests')
+        for n in names:
+            if n.endswith('-r1000'):
+                with open(ngx.path(f'{n}.log')) as f:
+                    out['recycled'][n] = f.read().count('recycled (max_requests')
         out['errlog'] = ngx.upstream_errors()
     finally:
         for n, be in backends.items():
-            if n != 'postgres':
+            if n not in ('postgres', 'pgbouncer'):
                 be.stop()
+        if 'pgbouncer' in backends:
+            backends['pgbouncer'].stop(signal.SIGINT)
         if 'postgres' in backends:
             backends['postgres'].stop(signal.SIGINT)
         ngx.close()
@@ -297,10 +366,11 @@ def report(args, names, tests, out):
     print(f'\nmedians of {args.rounds} rounds of {args.seconds} s, wrk -t1 -c64 through nginx; '
           f'fw and python: {WORKERS} workers, pool {POOL} each; php: pm = static, {args.php_children} children')
     print(b.table(rows, args.markdown))
-    if 'fw-r1000' in names and 'fw' in names:
-        print('\nrecycling every 1000 requests (fw-r1000 / fw): ' + ', '.join(
-            f'{TESTS[t]} {med[(t, "fw-r1000")]["rps"] / med[(t, "fw")]["rps"]:.3f}' for t in tests)
-            + f'; {recycled} workers recycled')
+    for base in ('fw', 'fw-pgb'):
+        if base in names and base + '-r1000' in names:
+            print(f'\nrecycling every 1000 requests ({base}-r1000 / {base}): ' + ', '.join(
+                f'{TESTS[t]} {med[(t, base + "-r1000")]["rps"] / med[(t, base)]["rps"]:.3f}' for t in tests)
+                + f'; {recycled.get(base + "-r1000", 0)} workers recycled')
     for n, p in peaks.items():
         print(f'{n}: at most {p} connections seen in pg_stat_activity (workers x pool_size = {WORKERS * POOL})')
     print(f'PostgreSQL log lines reporting an error during the fw runs: {len(fw_bad)}')
