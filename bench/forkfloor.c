@@ -94,7 +94,9 @@ static int pass(int from, int to, const int *fds, int *got, int n)
 	} ctl;
 	char byte = 0;
 	struct iovec iov = {&byte, 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
 			     .msg_controllen = CMSG_SPACE(n * sizeof(int))};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
@@ -189,8 +191,7 @@ int main(int argc, char **argv)
 	if (run("empty", n, 0, 1) != 0 || run("boot", n, 1, 0) != 0)
 		return 1;
 	printf(", \"trimmed_pages\": %zu", fw_trim_zero_pages());
-	if (run("empty-trim", n, 0, 0) != 0 || run("boot-trim", n, 1, 0) != 0 ||
-	    handoff(n, conns) != 0)
+	if (run("empty-trim", n, 0, 0) != 0 || run("boot-trim", n, 1, 0) != 0 || handoff(n, conns) != 0)
 		return 1;
 	printf("}\n");
 	free(keep);

@@ -3,15 +3,43 @@
 
 FW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian packages the project needs to build, run and test.
+# Debian packages the project needs to build, run and test, named in full:
+# checked on a minimal Debian 12 (debootstrap --variant=minbase, what
+# debian:12 containers and minimal cloud images start from) by
+# scripts/fresh-test. A full image has more; nothing here may count on it.
 FW_PACKAGES=(
-	gcc clang pkg-config meson ninja-build python3 curl
-	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev libfcgi-bin
-	libjansson-dev nettle-dev
+	# Build: gcc, and clang with its sanitizer runtimes (libclang-rt-dev
+	# follows clang's version, as clang does: libclang-rt-14-dev here) and
+	# llvm-symbolizer (llvm), without which their reports have addresses
+	# and no function names (e2e-reuse checks a handler's name in one).
+	gcc clang libclang-rt-dev llvm pkg-config meson ninja-build
+	libevent-dev libinih-dev libgoogle-perftools-dev libfcgi-dev
+	# The request side's libraries: JSON (jansson), HMAC for signed
+	# cookies (nettle). clang-format: the test `format` checks the code.
+	libjansson-dev nettle-dev clang-format
+	# Serve and test: nginx in front; clients (curl, wrk, cgi-fcgi, Perl's
+	# FCGI::Client); promtool checks the metrics; python3 runs the tests.
+	nginx curl wrk libfcgi-bin libfcgi-client-perl prometheus python3
+	# PostgreSQL (framework/pg, apps/tfb): libpq to build; the server and
+	# psql for the private clusters of the demo, the tests and bench/
+	# (scripts/pgcluster.py), which runs it as postgres through setpriv
+	# (util-linux) when started as root.
 	libpq-dev postgresql-15 postgresql-client-15 util-linux
-	nginx wrk prometheus systemd strace
-	libfcgi-client-perl
+	# The other front ends, started from their files in conf/ by the tests
+	# and bench/ (tests/e2e/frontends.py): Apache, lighttpd, Caddy, H2O.
 	apache2-bin lighttpd caddy h2o
+	# conf/systemd: systemd-analyze checks the unit, whose ExecReload runs
+	# /bin/kill (procps), and runs man for its Documentation= (man-db,
+	# which also shows docs/fw.7: man 7 fw); strace counts system calls.
+	systemd procps man-db strace
+	# https: npm's registry (the tests' independent clients and the
+	# Kubernetes schema come from it), git and apt mirrors over https.
+	ca-certificates
+	# git: the clone itself, and meson dist. iproute2: scripts/run shows
+	# with ss what holds a taken port. file, xz-utils: basics of a full
+	# image that a minimal one lacks (a look at a built binary, a release
+	# tarball unpacked); no script calls them.
+	git iproute2 file xz-utils
 )
 
 # Packages that bring a system service (a web server on port 80) that
@@ -43,10 +71,12 @@ fw_install_deps() {
 		sudo=(sudo)
 	fi
 	fw_say "installing ${missing[*]}"
+	# apt-get update only warns about a source it could not read.
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-	fw_without_services "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null
+		fw_without_services "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "${missing[@]}" >/dev/null
 	local rc=$?
+	[ $rc -ne 0 ] && fw_apt_hint
 	fw_services_off "${sudo[@]}" -- "${missing[@]}"
 	return $rc
 }
@@ -85,6 +115,18 @@ fw_services_off() {
 			fw_say "could not disable /etc/init.d/$p"; }
 	done
 	return 0
+}
+
+# A minimal system has no CA certificates, so an https mirror cannot be
+# read until ca-certificates is installed, which needs the mirror: say so.
+fw_apt_hint() {
+	[ -s /etc/ssl/certs/ca-certificates.crt ] && return 0
+	grep -qsE '^[^#]*https://' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources || return 0
+	fw_say "apt's sources use https, and this system has no CA" \
+		"certificates (package ca-certificates) to check them. Use http:// for the" \
+		"Debian mirror in /etc/apt/sources.list(.d) (apt checks the signatures itself)," \
+		"then run this again."
 }
 
 # fw_build DIR [meson options...]: configure once, then build.

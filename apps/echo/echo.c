@@ -49,8 +49,7 @@ static int status(fw_req *req, void *arg)
 
 int main(int argc, char **argv)
 {
-	if (fw_route("*", "/echo", echo, NULL) != 0 ||
-	    fw_route("GET", "/echo/env", env, NULL) != 0 ||
+	if (fw_route("*", "/echo", echo, NULL) != 0 || fw_route("GET", "/echo/env", env, NULL) != 0 ||
 	    fw_route("GET", "/echo/status/:code", status, NULL) != 0)
 		return 1;
 	return fw_main(argc, argv);

@@ -86,7 +86,9 @@ static int frag(fw_req *req, void *arg)
 		}
 	}
 	fw_set_header(req, "Content-Type", "application/json");
-	fw_printf(req, "{\"objects\": %ld, \"kept\": %lu, \"cached\": %lu, \"cached_bytes\": %lu, \"sum\": %lu}\n",
+	fw_printf(req,
+		  "{\"objects\": %ld, \"kept\": %lu, \"cached\": %lu, \"cached_bytes\": %lu, \"sum\": "
+		  "%lu}\n",
 		  objects, kept, cached, cached_bytes, sum);
 	return 200;
 }
@@ -101,7 +103,8 @@ static int stats(fw_req *req, void *arg)
 
 int main(int argc, char **argv)
 {
-	if (fw_route("GET", "/frag", frag, NULL) != 0 || fw_route("GET", "/frag/stats", stats, NULL) != 0)
+	if (fw_route("GET", "/frag", frag, NULL) != 0 ||
+	    fw_route("GET", "/frag/stats", stats, NULL) != 0)
 		return 1;
 	return fw_main(argc, argv);
 }

@@ -112,8 +112,7 @@ int main(int argc, char **argv)
 {
 	if (fw_route("GET", "/hello", hello, NULL) != 0 ||
 	    fw_route("GET", "/hello/:name", hello_name, NULL) != 0 ||
-	    fw_route("GET", "/greet", greet, NULL) != 0 ||
-	    fw_route("GET", "/slow", slow, NULL) != 0 ||
+	    fw_route("GET", "/greet", greet, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
 	    fw_route("GET", "/slow/stats", slow_stats, NULL) != 0)
 		return 1;
 	return fw_main(argc, argv);

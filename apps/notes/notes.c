@@ -104,8 +104,10 @@ static int worker_start(void *arg)
 static void worker_exit(void *arg)
 {
 	(void)arg;
-	fw_log(FW_LOG_INFO, "notes: worker exiting; %lu notes written, answers 2xx %lu 3xx %lu "
-			    "4xx %lu 5xx %lu", store_writes(), served[2], served[3], served[4], served[5]);
+	fw_log(FW_LOG_INFO,
+	       "notes: worker exiting; %lu notes written, answers 2xx %lu 3xx %lu "
+	       "4xx %lu 5xx %lu",
+	       store_writes(), served[2], served[3], served[4], served[5]);
 	store_close();
 }
 
@@ -127,13 +129,15 @@ static int page(fw_req *req, void *arg)
 	if (user_of(req) != NULL) {
 		fw_write(req, "<p>Logged in as ", 16);
 		html(req, user_of(req));
-		fw_printf(req, ". <form method=post action=/notes/logout><button>log out</button></form>\n"
-			       "<form method=post action=/notes><input name=title placeholder=title>"
-			       "<textarea name=body></textarea><button>add</button></form>\n");
+		fw_printf(req,
+			  ". <form method=post action=/notes/logout><button>log out</button></form>\n"
+			  "<form method=post action=/notes><input name=title placeholder=title>"
+			  "<textarea name=body></textarea><button>add</button></form>\n");
 	} else {
 		fw_printf(req, "<p><a href=/notes/login>log in</a> to write.\n");
 	}
-	json_array_foreach(list, i, note) {
+	json_array_foreach(list, i, note)
+	{
 		long long id = (long long)json_integer_value(json_object_get(note, "id"));
 		json_t *file = json_object_get(note, "file");
 
@@ -149,9 +153,11 @@ static int page(fw_req *req, void *arg)
 			html(req, json_string_value(json_object_get(file, "name")));
 			fw_write(req, "</a>", 4);
 		} else if (user_of(req) != NULL) {
-			fw_printf(req, "<form method=post action=/notes/%lld/attachment "
-				       "enctype=multipart/form-data><input type=file name=file>"
-				       "<button>attach</button></form>", id);
+			fw_printf(req,
+				  "<form method=post action=/notes/%lld/attachment "
+				  "enctype=multipart/form-data><input type=file name=file>"
+				  "<button>attach</button></form>",
+				  id);
 		}
 		fw_write(req, "</article>\n", 11);
 	}
@@ -310,7 +316,8 @@ static int api_add(fw_req *req, void *arg)
 		return st; /* 400 or 415, with the reason for the error page */
 	if ((title = json_string_value(json_object_get(in, "title"))) == NULL || title[0] == '\0')
 		return fw_error(req, 422, "\"title\" must be a non-empty string");
-	if (json_object_get(in, "body") != NULL && (body = json_string_value(json_object_get(in, "body"))) == NULL)
+	if (json_object_get(in, "body") != NULL &&
+	    (body = json_string_value(json_object_get(in, "body"))) == NULL)
 		return fw_error(req, 422, "\"body\" must be a string");
 	if ((id = store_add(user_of(req), title, body)) < 0)
 		return 500;

@@ -76,7 +76,8 @@ long long store_add(const char *user, const char *title, const char *body)
 	/* The microsecond as the id; O_EXCL settles two workers that take the same one. */
 	for (id = (long long)tv.tv_sec * 1000000 + tv.tv_usec; fd < 0; id++) {
 		note_path(path, id, "");
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0 && errno != EEXIST)
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0 &&
+		    errno != EEXIST)
 			return -1;
 	}
 	close(fd);
@@ -170,8 +171,9 @@ int store_attach(long long id, const void *data, size_t len, const char *name, c
 			r = -1;
 	}
 	if (r == 0) {
-		json_object_set_new(note, "file", json_pack("{s:s, s:s, s:I}", "name", name, "type", type,
-							    "size", (json_int_t)len));
+		json_object_set_new(note, "file",
+				    json_pack("{s:s, s:s, s:I}", "name", name, "type", type, "size",
+					      (json_int_t)len));
 		r = note_write(id, note);
 	} else {
 		fw_log(FW_LOG_ERROR, "notes: writing %s: %s", tmp, strerror(errno));

@@ -17,7 +17,8 @@ static int parse_unix(const char *path, struct fw_addr *a, char *err, size_t err
 		return -1;
 	}
 	if (n >= sizeof(sun->sun_path)) {
-		snprintf(err, errlen, "unix socket path longer than %zu bytes", sizeof(sun->sun_path) - 1);
+		snprintf(err, errlen, "unix socket path longer than %zu bytes",
+			 sizeof(sun->sun_path) - 1);
 		return -1;
 	}
 	a->family = AF_UNIX;
@@ -60,7 +61,8 @@ static int parse_inet(const char *s, struct fw_addr *a, char *err, size_t errlen
 		colon = strrchr(s, ':');
 		if (colon == NULL || (size_t)(colon - s) >= sizeof(host)) {
 			snprintf(err, errlen,
-				 "expected host:port (127.0.0.1:9000), [IPv6]:port or a unix socket path");
+				 "expected host:port (127.0.0.1:9000), [IPv6]:port or a unix socket "
+				 "path");
 			return -1;
 		}
 		memcpy(host, s, (size_t)(colon - s));

@@ -11,7 +11,7 @@ struct fw_addr {
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* AF_UNIX */
-	char text[128]; /* as written, for messages */
+	char text[128];                                         /* as written, for messages */
 };
 
 /* Parse s. 0, or -1 with a message in err. Host names are not resolved. */

@@ -72,7 +72,8 @@ int fw_app_settings_add(struct fw_app_settings *s, const char *name, const char 
 			size_t errlen)
 {
 	if (!name_ok(name)) {
-		snprintf(err, errlen, "[app] key '%.64s': use up to 255 letters, digits, '_', '.' and '-'", name);
+		snprintf(err, errlen,
+			 "[app] key '%.64s': use up to 255 letters, digits, '_', '.' and '-'", name);
 		return -1;
 	}
 	if (find(s, name) >= 0) {

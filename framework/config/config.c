@@ -18,7 +18,24 @@
 
 extern char **environ;
 
-enum key_type { K_INT, K_WORKERS, K_MODE, K_LISTEN, K_LISTEN_OPT, K_LEVEL, K_PATH, K_PROTO, K_CIDRS, K_NAME, K_FILE, K_LOG, K_BOOL, K_FORMAT, K_MIME, K_TEXT };
+enum key_type {
+	K_INT,
+	K_WORKERS,
+	K_MODE,
+	K_LISTEN,
+	K_LISTEN_OPT,
+	K_LEVEL,
+	K_PATH,
+	K_PROTO,
+	K_CIDRS,
+	K_NAME,
+	K_FILE,
+	K_LOG,
+	K_BOOL,
+	K_FORMAT,
+	K_MIME,
+	K_TEXT
+};
 
 struct key {
 	const char *section;
@@ -29,10 +46,14 @@ struct key {
 	long min, max;
 };
 
-#define SERVER(name, type, def, min, max) \
-	{"server", #name, type, offsetof(struct fw_config, name), def, min, max}
-#define PG(name, type, def, min, max) \
-	{"pg", #name, type, offsetof(struct fw_config, pg.name), def, min, max}
+#define SERVER(name, type, def, min, max)                                              \
+	{                                                                              \
+		"server", #name, type, offsetof(struct fw_config, name), def, min, max \
+	}
+#define PG(name, type, def, min, max)                                              \
+	{                                                                          \
+		"pg", #name, type, offsetof(struct fw_config, pg.name), def, min, max \
+	}
 
 /* Every key fw knows; docs/configuration.md describes each one. */
 static const struct key keys[] = {
@@ -119,8 +140,10 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 	case K_LOG:  /* the same, or stderr or stdout */
 		if (v[0] != '\0' && v[0] != '/' &&
 		    (k->type == K_FILE || (strcmp(v, "stderr") != 0 && strcmp(v, "stdout") != 0))) {
-			snprintf(err, errlen, k->type == K_FILE ? "'%s' is not an absolute path"
-							   : "'%s' is not stderr, stdout or an absolute path", v);
+			snprintf(err, errlen,
+				 k->type == K_FILE ? "'%s' is not an absolute path"
+						   : "'%s' is not stderr, stdout or an absolute path",
+				 v);
 			return -1;
 		}
 		if (strlen(v) > (size_t)k->max) {
@@ -130,9 +153,11 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 		snprintf(dst, (size_t)k->max + 1, "%s", v);
 		return 0;
 	case K_BOOL:
-		if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+		if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+		    strcmp(v, "1") == 0)
 			*(int *)dst = 1;
-		else if (strcmp(v, "off") == 0 || strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+		else if (strcmp(v, "off") == 0 || strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+			 strcmp(v, "0") == 0)
 			*(int *)dst = 0;
 		else {
 			snprintf(err, errlen, "'%s' is not on or off", v);
@@ -157,16 +182,21 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 		snprintf(dst, (size_t)k->max + 1, "%s", v);
 		return 0;
 	case K_PATH:
-		if (v[0] != '\0' && (v[0] != '/' || strlen(v) > (size_t)k->max || strpbrk(v, "?# \t") != NULL)) {
-			snprintf(err, errlen, "'%s' is not a path (/status), or longer than %ld", v, k->max);
+		if (v[0] != '\0' &&
+		    (v[0] != '/' || strlen(v) > (size_t)k->max || strpbrk(v, "?# \t") != NULL)) {
+			snprintf(err, errlen, "'%s' is not a path (/status), or longer than %ld", v,
+				 k->max);
 			return -1;
 		}
 		snprintf(dst, (size_t)k->max + 1, "%s", v);
 		return 0;
 	case K_MIME: /* type/subtype[; parameters], a header value, or empty */
-		if (strlen(v) > (size_t)k->max || (v[0] != '\0' && (strchr(v, '/') == NULL ||
-		    strpbrk(v, "\r\n\t\x7f") != NULL || v[0] == '/' || v[0] == ' '))) {
-			snprintf(err, errlen, "'%s' is not a media type (text/html; charset=utf-8) of at most %ld characters",
+		if (strlen(v) > (size_t)k->max ||
+		    (v[0] != '\0' && (strchr(v, '/') == NULL || strpbrk(v, "\r\n\t\x7f") != NULL ||
+				      v[0] == '/' || v[0] == ' '))) {
+			snprintf(err, errlen,
+				 "'%s' is not a media type (text/html; charset=utf-8) of at most %ld "
+				 "characters",
 				 v, k->max);
 			return -1;
 		}
@@ -199,15 +229,17 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 	case K_INT:
 	case K_MODE:
 		if (parse_long(v, k->type == K_MODE ? 8 : 10, &n) != 0) {
-			snprintf(err, errlen, k->type == K_MODE ? "'%s' is not an octal mode (0660)"
+			snprintf(err, errlen,
+				 k->type == K_MODE      ? "'%s' is not an octal mode (0660)"
 				 : k->type == K_WORKERS ? "'%s' is not a number or \"auto\""
 							: "'%s' is not a whole number",
 				 v);
 			return -1;
 		}
 		if (n < k->min || n > k->max) {
-			snprintf(err, errlen, k->type == K_MODE ? "%s is out of range (%lo to %lo)"
-							       : "%s is out of range (%ld to %ld)",
+			snprintf(err, errlen,
+				 k->type == K_MODE ? "%s is out of range (%lo to %lo)"
+						   : "%s is out of range (%ld to %ld)",
 				 v, k->min, k->max);
 			return -1;
 		}
@@ -244,11 +276,11 @@ struct load {
 	struct fw_buf *errors;
 	FILE *fp;
 	const char *file;
-	int line;          /* line being parsed */
+	int line; /* line being parsed */
 	int lines_done;
-	int seen[NKEYS];   /* line where each key was set, 0 if not yet */
+	int seen[NKEYS]; /* line where each key was set, 0 if not yet */
 	int nerrors;
-	bool indented;     /* the line read last starts with blanks */
+	bool indented; /* the line read last starts with blanks */
 };
 
 static void load_error(struct load *l, int line, const char *msg)
@@ -331,7 +363,8 @@ static int load_handler(void *user, const char *section, const char *name, const
 	if (k != NULL && l->indented && l->seen[k - keys] != 0) {
 		/* INI_ALLOW_MULTILINE: inih glued this line to the key above it. */
 		snprintf(err, sizeof(err),
-			 "indented line: it reads as more of the value of '%s' (line %d); remove the indentation",
+			 "indented line: it reads as more of the value of '%s' (line %d); remove the "
+			 "indentation",
 			 name, l->seen[k - keys]);
 		load_error(l, l->line, err);
 		return 1;
@@ -342,7 +375,8 @@ static int load_handler(void *user, const char *section, const char *name, const
 		return 1;
 	}
 	if (l->seen[k - keys] != 0) {
-		snprintf(err, sizeof(err), "'%s' is set twice (first on line %d)", name, l->seen[k - keys]);
+		snprintf(err, sizeof(err), "'%s' is set twice (first on line %d)", name,
+			 l->seen[k - keys]);
 		load_error(l, l->line, err);
 		return 1;
 	}
@@ -400,7 +434,8 @@ static int env_unknown(struct fw_buf *errors)
 			known = strncmp(*e, name, n) == 0 && (*e)[n] == '=';
 		}
 		if (!known) {
-			fw_buf_printf(errors, "environment %.*s: unknown key\n", (int)strcspn(*e, "="), *e);
+			fw_buf_printf(errors, "environment %.*s: unknown key\n", (int)strcspn(*e, "="),
+				      *e);
 			bad = -1;
 		}
 	}
@@ -440,7 +475,8 @@ static int validate(struct fw_config *c, struct fw_buf *errors)
 		for (int j = 0; j < c->listen.n; j++)
 			if (strcmp(c->status_listen.l[i].addr.text, c->listen.l[j].addr.text) == 0) {
 				fw_buf_printf(errors, "%s: status_listen: '%s' is in listen too\n",
-					      c->file[0] ? c->file : "configuration", c->listen.l[j].addr.text);
+					      c->file[0] ? c->file : "configuration",
+					      c->listen.l[j].addr.text);
 				r = -1;
 			}
 	}
@@ -455,31 +491,35 @@ static int validate(struct fw_config *c, struct fw_buf *errors)
 		r = -1;
 	}
 	if (c->socket_owner[0] != '\0' && getpwnam(c->socket_owner) == NULL) {
-		fw_buf_printf(errors, "%s: socket_owner: no user '%s'\n", c->file[0] ? c->file : "configuration",
-			      c->socket_owner);
+		fw_buf_printf(errors, "%s: socket_owner: no user '%s'\n",
+			      c->file[0] ? c->file : "configuration", c->socket_owner);
 		r = -1;
 	}
 	if (c->user[0] != '\0' && getpwnam(c->user) == NULL) {
-		fw_buf_printf(errors, "%s: user: no user '%s'\n", c->file[0] ? c->file : "configuration", c->user);
+		fw_buf_printf(errors, "%s: user: no user '%s'\n", c->file[0] ? c->file : "configuration",
+			      c->user);
 		r = -1;
 	}
 	if (c->group[0] != '\0' && getgrnam(c->group) == NULL) {
-		fw_buf_printf(errors, "%s: group: no group '%s'\n", c->file[0] ? c->file : "configuration", c->group);
+		fw_buf_printf(errors, "%s: group: no group '%s'\n",
+			      c->file[0] ? c->file : "configuration", c->group);
 		r = -1;
 	}
 	if (strcmp(c->error_log, "stdout") == 0 || c->error_log[0] == '\0') {
-		fw_buf_printf(errors, "%s: error_log: stderr or a file\n", c->file[0] ? c->file : "configuration");
+		fw_buf_printf(errors, "%s: error_log: stderr or a file\n",
+			      c->file[0] ? c->file : "configuration");
 		r = -1;
 	}
 	if (c->socket_group[0] != '\0' && getgrnam(c->socket_group) == NULL) {
-		fw_buf_printf(errors, "%s: socket_group: no group '%s'\n", c->file[0] ? c->file : "configuration",
-			      c->socket_group);
+		fw_buf_printf(errors, "%s: socket_group: no group '%s'\n",
+			      c->file[0] ? c->file : "configuration", c->socket_group);
 		r = -1;
 	}
 
 	if (c->rss_soft_limit_mb > 0 && c->rss_limit_mb > 0 && c->rss_soft_limit_mb >= c->rss_limit_mb) {
 		fw_buf_printf(errors, "%s: rss_soft_limit_mb (%d) must be below rss_limit_mb (%d)\n",
-			      c->file[0] ? c->file : "configuration", c->rss_soft_limit_mb, c->rss_limit_mb);
+			      c->file[0] ? c->file : "configuration", c->rss_soft_limit_mb,
+			      c->rss_limit_mb);
 		r = -1;
 	}
 	return r;
@@ -514,6 +554,20 @@ const char *fw_config_restart_needed(const struct fw_config *old, const struct f
 	if (old->backlog != new->backlog)
 		return "backlog";
 	return NULL;
+}
+
+void fw_config_keep_restart_keys(struct fw_config *next, const struct fw_config *cur)
+{
+	next->listen = cur->listen;
+	next->status_listen = cur->status_listen;
+	next->protocol = cur->protocol;
+	next->socket_mode = cur->socket_mode;
+	memcpy(next->socket_owner, cur->socket_owner, sizeof(next->socket_owner));
+	memcpy(next->socket_group, cur->socket_group, sizeof(next->socket_group));
+	next->backlog = cur->backlog;
+	memcpy(next->user, cur->user, sizeof(next->user));
+	memcpy(next->group, cur->group, sizeof(next->group));
+	memcpy(next->state_path, cur->state_path, sizeof(next->state_path));
 }
 
 int fw_config_load(struct fw_config *c, const char *file, struct fw_buf *errors)

@@ -21,9 +21,9 @@ struct fw_config {
 
 	/* [server] */
 	struct fw_listen_list listen;
-	enum fw_proto protocol;           /* for listen entries without a prefix */
+	enum fw_proto protocol; /* for listen entries without a prefix */
 	struct fw_cidr_list allowed_clients;
-	char socket_owner[64];            /* unix sockets, when started as root */
+	char socket_owner[64]; /* unix sockets, when started as root */
 	char socket_group[64];
 	int workers;
 	int max_body_kb;
@@ -34,9 +34,9 @@ struct fw_config {
 	int max_param_kb;
 	int max_headers;
 	int request_timeout;
-	int send_timeout;                 /* a peer that reads none of its answer */
-	int idle_timeout;                 /* a kept connection with nothing in progress */
-	int buffer_keep_kb;               /* what a request's buffers keep for the next */
+	int send_timeout;   /* a peer that reads none of its answer */
+	int idle_timeout;   /* a kept connection with nothing in progress */
+	int buffer_keep_kb; /* what a request's buffers keep for the next */
 	int backlog;
 	int max_conns;
 	int graceful_timeout;
@@ -51,22 +51,22 @@ struct fw_config {
 	int recycle_concurrency;
 	char status_path[256];
 	struct fw_listen_list status_listen; /* the status page only there, when not empty */
-	char state_path[256];             /* the scoreboard file; "" = derived (fw_config_state_path) */
+	char state_path[256]; /* the scoreboard file; "" = derived (fw_config_state_path) */
 
 	/* logs */
-	char error_log[256];              /* "stderr" or a file */
-	char access_log[256];             /* "" (off), "stderr", "stdout" or a file */
+	char error_log[256];  /* "stderr" or a file */
+	char access_log[256]; /* "" (off), "stderr", "stdout" or a file */
 	enum fw_access_format { FW_ACCESS_COMBINED, FW_ACCESS_JSON } access_log_format;
-	int fcgi_stderr;                  /* handler log lines also to nginx (FCGI_STDERR) */
+	int fcgi_stderr; /* handler log lines also to nginx (FCGI_STDERR) */
 
 	/* privileges: the master drops to these after opening sockets (root only) */
 	char user[64];
 	char group[64];
-	int dumpable;                     /* workers dumpable: core files, ptrace by their user */
+	int dumpable; /* workers dumpable: core files, ptrace by their user */
 
 	/* the request side */
-	char default_type[128];           /* Content-Type of responses without one; "" = none */
-	int max_form_fields;              /* fields or parts of one form body */
+	char default_type[128]; /* Content-Type of responses without one; "" = none */
+	int max_form_fields;    /* fields or parts of one form body */
 
 	/* [app]: the application's settings (fw_setting), by value */
 	struct fw_app_settings app;
@@ -102,6 +102,9 @@ bool fw_config_state_owner_ok(const struct fw_config *c, uid_t owner);
 
 /* Keys whose change needs a restart, not a reload; NULL if none changed. */
 const char *fw_config_restart_needed(const struct fw_config *old, const struct fw_config *new);
+
+/* Those keys of next set back to cur's (a reload or an upgrade that would change them). */
+void fw_config_keep_restart_keys(struct fw_config *next, const struct fw_config *cur);
 
 /*
  * Fill c from the defaults, then `file` (NULL for none), then the

@@ -76,7 +76,8 @@ int fw_listen_list_parse(const char *s, struct fw_listen_list *out, char *err, s
 	memset(out, 0, sizeof(*out));
 	while (next_item(&s, item, sizeof(item), &too_long)) {
 		if (too_long) {
-			snprintf(err, errlen, "an address is longer than %zu characters", sizeof(item) - 1);
+			snprintf(err, errlen, "an address is longer than %zu characters",
+				 sizeof(item) - 1);
 			return -1;
 		}
 		if (out->n == FW_MAX_LISTENERS) {
@@ -87,7 +88,8 @@ int fw_listen_list_parse(const char *s, struct fw_listen_list *out, char *err, s
 			return -1;
 		for (int i = 0; i < out->n; i++) {
 			if (out->l[i].addr.salen == out->l[out->n].addr.salen &&
-			    memcmp(&out->l[i].addr.sa, &out->l[out->n].addr.sa, out->l[i].addr.salen) == 0) {
+			    memcmp(&out->l[i].addr.sa, &out->l[out->n].addr.sa, out->l[i].addr.salen) ==
+				    0) {
 				snprintf(err, errlen, "'%s' is listed twice", out->l[i].addr.text);
 				return -1;
 			}
@@ -144,7 +146,8 @@ int fw_cidr_list_parse(const char *s, struct fw_cidr_list *out, char *err, size_
 	memset(out, 0, sizeof(*out));
 	while (next_item(&s, item, sizeof(item), &too_long)) {
 		if (too_long) {
-			snprintf(err, errlen, "an entry is longer than %zu characters", sizeof(item) - 1);
+			snprintf(err, errlen, "an entry is longer than %zu characters",
+				 sizeof(item) - 1);
 			return -1;
 		}
 		if (strcmp(item, "any") == 0) {

@@ -32,7 +32,7 @@ struct fw_listen_list {
 };
 
 struct fw_cidr {
-	int family;         /* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	unsigned char addr[16];
 	int bits;
 };

@@ -245,7 +245,8 @@ static size_t rewrite(char *dst, const char *src, size_t len, const char *from, 
 }
 
 /* Not longer: one pass where the bytes lie. */
-static void replace_shrinking(struct fw_buf *b, const char *from, size_t flen, const char *to, size_t tlen)
+static void replace_shrinking(struct fw_buf *b, const char *from, size_t flen, const char *to,
+			      size_t tlen)
 {
 	b->len = rewrite(b->data, b->data, b->len, from, flen, to, tlen);
 	b->data[b->len] = '\0';

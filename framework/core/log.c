@@ -14,20 +14,28 @@
 #define LOG_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 static enum fw_log_level log_level = FW_LOG_INFO;
-static char log_path[256]; /* "" for stderr as it came */
+static char log_path[256];   /* "" for stderr as it came */
 static int orig_stderr = -1; /* that stderr, kept while the log is a file */
 static struct fw_buf *capture;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-void fw_log_set_level(enum fw_log_level level) { log_level = level; }
+void fw_log_set_level(enum fw_log_level level)
+{
+	log_level = level;
+}
 
-void fw_log_capture(struct fw_buf *b) { capture = b; }
+void fw_log_capture(struct fw_buf *b)
+{
+	capture = b;
+}
 
 int fw_log_file_open(const char *path, bool follow_links)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK |
-				    (follow_links ? 0 : O_NOFOLLOW), 0644);
+	int fd = open(path,
+		      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK |
+			      (follow_links ? 0 : O_NOFOLLOW),
+		      0644);
 	struct stat st;
 
 	if (fd < 0)
@@ -101,7 +109,10 @@ int fw_log_reopen(void)
 	return log_path[0] != '\0' ? fw_log_open(log_path) : 0;
 }
 
-enum fw_log_level fw_log_get_level(void) { return log_level; }
+enum fw_log_level fw_log_get_level(void)
+{
+	return log_level;
+}
 
 int fw_log_level_parse(const char *s, enum fw_log_level *out)
 {
@@ -166,8 +177,8 @@ void fw_logv(enum fw_log_level level, int err, const char *fmt, va_list ap)
 	memset(&tm, 0, sizeof(tm));
 	fw_utc(ts.tv_sec, &tm);
 	n = strftime(line, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, cap - n, ".%03ldZ [%s] %ld: ", ts.tv_nsec / 1000000L,
-		     level_names[level], (long)getpid());
+	r = snprintf(line + n, cap - n, ".%03ldZ [%s] %ld: ", ts.tv_nsec / 1000000L, level_names[level],
+		     (long)getpid());
 	n += r > 0 ? (size_t)r : 0;
 	prefix = n;
 	r = vsnprintf(line + n, cap - n, fmt, ap);

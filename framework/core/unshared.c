@@ -13,6 +13,7 @@ void *fw_unshared_alloc(size_t size)
 		return NULL;
 	/* Not MADV_DONTFORK: a child that touched the memory would fault, not read zeroes. */
 	if (madvise(p, size, MADV_WIPEONFORK) != 0)
-		fw_log_errno(FW_LOG_DEBUG, "madvise(MADV_WIPEONFORK): the master's scratch pages stay shared");
+		fw_log_errno(FW_LOG_DEBUG,
+			     "madvise(MADV_WIPEONFORK): the master's scratch pages stay shared");
 	return p;
 }

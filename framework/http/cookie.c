@@ -118,8 +118,7 @@ static int put_date(struct fw_buf *out, long long t)
 }
 
 /* The checks that need no output; NULL when everything is valid. */
-static const char *check(const char *name, const char *value, const fw_cookie_opts *o,
-			 bool *secure)
+static const char *check(const char *name, const char *value, const fw_cookie_opts *o, bool *secure)
 {
 	bool host = strncmp(name, "__Host-", 7) == 0;
 
@@ -146,8 +145,8 @@ static const char *check(const char *name, const char *value, const fw_cookie_op
 	return NULL;
 }
 
-int fw_cookie_format(struct fw_buf *out, const char *name, const char *value,
-		     const fw_cookie_opts *opts, bool https, const char **error)
+int fw_cookie_format(struct fw_buf *out, const char *name, const char *value, const fw_cookie_opts *opts,
+		     bool https, const char **error)
 {
 	static const fw_cookie_opts defaults;
 	static const char *const same_site[] = {"Lax", "Lax", "Strict", "None", NULL};

@@ -35,7 +35,7 @@ bool fw_cookie_value_ok(const char *v);
  * https decides the default of Secure) to out. 0, or -1 with *error
  * (invalid name, value or attribute; out of memory), out unchanged.
  */
-int fw_cookie_format(struct fw_buf *out, const char *name, const char *value,
-		     const fw_cookie_opts *opts, bool https, const char **error);
+int fw_cookie_format(struct fw_buf *out, const char *name, const char *value, const fw_cookie_opts *opts,
+		     bool https, const char **error);
 
 #endif

@@ -55,8 +55,7 @@ static bool over_https(fw_req *req)
 	return https != NULL && https[0] != '\0' && strcmp(https, "off") != 0;
 }
 
-FW_API int fw_set_cookie(fw_req *req, const char *name, const char *value,
-			 const fw_cookie_opts *opts)
+FW_API int fw_set_cookie(fw_req *req, const char *name, const char *value, const fw_cookie_opts *opts)
 {
 	fw_buf *b;
 	const char *err = NULL;

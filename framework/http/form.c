@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/form.h"
 #include "http/mime.h"
 #include "http/multipart.h"
@@ -73,17 +73,17 @@ static int urlencoded(fw_req *req)
 
 struct mp_walk {
 	fw_req *req;
-	bool fill;          /* second pass: copy into the block */
-	size_t text_bytes;  /* first pass: strings and text values, with their NULs */
+	bool fill;         /* second pass: copy into the block */
+	size_t text_bytes; /* first pass: strings and text values, with their NULs */
 	size_t ntext, nfiles;
-	char *text;         /* second pass: where the next string goes */
+	char *text; /* second pass: where the next string goes */
 	/* the part being read */
 	struct fw_pair *field;
 	fw_upload *file;
 	bool in_file;
 	const uint8_t *data;
 	size_t len;
-	bool broken;        /* its content came in pieces that do not follow each other */
+	bool broken; /* its content came in pieces that do not follow each other */
 };
 
 static const char *put(struct mp_walk *w, const char *s, size_t n)
@@ -120,7 +120,7 @@ static void part_begin(struct mp_walk *w, const struct fw_mp_part *p)
 	w->file->name = put(w, p->name, p->name_len);
 	w->file->filename = put(w, p->filename, p->filename_len);
 	w->file->content_type = p->content_type != NULL ? put(w, p->content_type, p->content_type_len)
-							 : "text/plain";
+							: "text/plain";
 }
 
 static void part_data(struct mp_walk *w, const uint8_t *d, size_t n)
@@ -168,7 +168,7 @@ static int mp_run(struct mp_walk *w, const char *boundary, size_t blen)
 	}
 	if (rc == FW_ERROR || fw_multipart_finish(&p) != FW_OK)
 		return bad(w->req, p.parts > max_fields ? "the form has more parts than max_form_fields"
-							 : p.error);
+							: p.error);
 	if (w->broken) {
 		fw_log(FW_LOG_ERROR, "multipart: a part's content came in pieces (a bug in fw)");
 		return 500;

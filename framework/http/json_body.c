@@ -111,8 +111,8 @@ static int parse(fw_req *req)
 	v = json_loadb(req->body.data, req->body.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
 	parse_pool = NULL;
 	if (v == NULL)
-		return fw_error(req, 400, "the body is not valid JSON: %s (line %d, column %d)", err.text,
-				err.line, err.column);
+		return fw_error(req, 400, "the body is not valid JSON: %s (line %d, column %d)",
+				err.text, err.line, err.column);
 	/* Values the handler adds to the tree are malloc'd: this frees them. */
 	if (fw_pool_cleanup_add(&req->pool, decref, v) != 0) {
 		json_decref(v);

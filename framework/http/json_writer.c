@@ -83,9 +83,15 @@ static int container_open(fw_json *j, bool object)
 	return 0;
 }
 
-FW_API int fw_json_object(fw_json *j) { return container_open(j, true); }
+FW_API int fw_json_object(fw_json *j)
+{
+	return container_open(j, true);
+}
 
-FW_API int fw_json_array(fw_json *j) { return container_open(j, false); }
+FW_API int fw_json_array(fw_json *j)
+{
+	return container_open(j, false);
+}
 
 FW_API int fw_json_close(fw_json *j)
 {
@@ -159,9 +165,15 @@ FW_API int fw_json_double(fw_json *j, double v)
 	return literal(j, num);
 }
 
-FW_API int fw_json_bool(fw_json *j, int v) { return literal(j, v ? "true" : "false"); }
+FW_API int fw_json_bool(fw_json *j, int v)
+{
+	return literal(j, v ? "true" : "false");
+}
 
-FW_API int fw_json_null(fw_json *j) { return literal(j, "null"); }
+FW_API int fw_json_null(fw_json *j)
+{
+	return literal(j, "null");
+}
 
 FW_API int fw_json_value(fw_json *j, const json_t *v)
 {
@@ -174,7 +186,8 @@ FW_API int fw_json_value(fw_json *j, const json_t *v)
 		if (fw_json_object(j) != 0)
 			return -1;
 		/* const: jansson's iteration macros take a non-const object but do not change it */
-		json_object_foreach((json_t *)v, key, item) {
+		json_object_foreach((json_t *)v, key, item)
+		{
 			if (fw_json_key(j, key) != 0 || fw_json_value(j, item) != 0)
 				return -1;
 		}
@@ -182,7 +195,8 @@ FW_API int fw_json_value(fw_json *j, const json_t *v)
 	case JSON_ARRAY:
 		if (fw_json_array(j) != 0)
 			return -1;
-		json_array_foreach(v, i, item) {
+		json_array_foreach(v, i, item)
+		{
 			if (fw_json_value(j, item) != 0)
 				return -1;
 		}

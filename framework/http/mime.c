@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/status.h"
+#include "core/result.h"
 
 static bool is_tchar(unsigned char c)
 {

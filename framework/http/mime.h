@@ -13,7 +13,7 @@
 bool fw_mime_is(const char *value, size_t len, const char *type);
 
 struct fw_mime_param {
-	const char *name;  /* not NUL-terminated */
+	const char *name; /* not NUL-terminated */
 	size_t name_len;
 	const char *value; /* raw: for a quoted-string, what lies between the quotes */
 	size_t value_len;

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/status.h"
+#include "core/result.h"
 #include "http/mime.h"
 
 enum {
@@ -218,7 +218,8 @@ static int head_take(struct fw_multipart *p, const uint8_t *buf, size_t len, siz
 		h[p->head_len++] = (char)buf[i];
 		if (buf[i] != '\n' || p->head_len < 2 || h[p->head_len - 2] != '\r')
 			continue;
-		if (p->head_len == 2 || (p->head_len >= 4 && memcmp(h + p->head_len - 4, "\r\n\r\n", 4) == 0)) {
+		if (p->head_len == 2 ||
+		    (p->head_len >= 4 && memcmp(h + p->head_len - 4, "\r\n\r\n", 4) == 0)) {
 			*used = i + 1;
 			p->head[p->head_len] = '\0';
 			if (headers_parse(p, ev) != FW_OK)

@@ -49,13 +49,13 @@ struct fw_mp_event {
 
 struct fw_multipart {
 	int state;
-	size_t match;   /* bytes of delim matched at the end of the input so far */
+	size_t match; /* bytes of delim matched at the end of the input so far */
 	size_t dlen;
 	size_t parts;
 	size_t max_parts;
 	size_t max_head;
 	size_t head_len;
-	const char *error; /* after FW_ERROR: why, a static string */
+	const char *error;                            /* after FW_ERROR: why, a static string */
 	uint8_t delim[4 + FW_MULTIPART_BOUNDARY_MAX]; /* CRLF "--" boundary */
 	char head[FW_MULTIPART_HEAD_MAX + 1];
 };

@@ -5,7 +5,7 @@
 
 #include "core/log.h"
 #include "core/reuse.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "core/str.h"
 #include "http/router.h"
 
@@ -193,7 +193,8 @@ int fw_req_prepare(fw_req *req, const char **error)
 			method = nv;
 		else if (nv->name_len == 14 && cl == NULL && memcmp(nv->name, "CONTENT_LENGTH", 14) == 0)
 			cl = nv;
-		else if (nv->name_len == 12 && doc_uri == NULL && memcmp(nv->name, "DOCUMENT_URI", 12) == 0)
+		else if (nv->name_len == 12 && doc_uri == NULL &&
+			 memcmp(nv->name, "DOCUMENT_URI", 12) == 0)
 			doc_uri = nv;
 	}
 	req->method = method != NULL ? method->value : NULL;
@@ -253,13 +254,25 @@ void fw_req_view_of(fw_req *stand_in, const fw_req *req)
 
 /* ---- public accessors ---- */
 
-FW_API const char *fw_method(fw_req *req) { return req->method; }
+FW_API const char *fw_method(fw_req *req)
+{
+	return req->method;
+}
 
-FW_API const char *fw_path(fw_req *req) { return req->path; }
+FW_API const char *fw_path(fw_req *req)
+{
+	return req->path;
+}
 
-FW_API const char *fw_env(fw_req *req, const char *name) { return env_value(req, name); }
+FW_API const char *fw_env(fw_req *req, const char *name)
+{
+	return env_value(req, name);
+}
 
-FW_API size_t fw_env_count(fw_req *req) { return req->nenv; }
+FW_API size_t fw_env_count(fw_req *req)
+{
+	return req->nenv;
+}
 
 FW_API int fw_env_at(fw_req *req, size_t i, const char **name, const char **value)
 {

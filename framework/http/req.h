@@ -64,7 +64,7 @@ struct fw_req {
 	size_t nfiles;
 	bool form_parsed;
 	int form_status;
-	const char *error_msg; /* fw_error_message(): why the request failed, for its error page */
+	const char *error_msg;    /* fw_error_message(): why the request failed, for its error page */
 	struct fw_req_data *data; /* fw_set_data() */
 	bool after_done;          /* its fw_after hooks ran */
 	void *json;               /* fw_json_body(): the parsed json_t */
@@ -73,7 +73,7 @@ struct fw_req {
 	struct {
 		const char *name;
 		const char *value;
-	} *route_params;
+	} * route_params;
 	size_t nroute_params;
 
 	/* Scratch buffers lent to the handler (nodes in the pool). */
@@ -83,7 +83,7 @@ struct fw_req {
 	struct fw_resp_header *headers;
 	struct fw_buf out;
 	struct fw_buf err; /* lines for FCGI_STDERR (fcgi_stderr) */
-	bool head; /* HEAD request: the body is counted, not sent */
+	bool head;         /* HEAD request: the body is counted, not sent */
 
 	/* Async completion: set by the worker, called by fw_finish(). */
 	int finish_status; /* fw_finish() called while the handler still ran */

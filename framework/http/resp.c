@@ -6,9 +6,9 @@
 
 #include "core/json.h"
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "core/str.h"
-#include "http/status.h"
+#include "http/reason.h"
 
 bool fw_resp_writable(fw_req *req, const char *what)
 {
@@ -36,7 +36,8 @@ static int header_check(fw_req *req, const char *what, const char *name, const c
 	if (!fw_resp_writable(req, what))
 		return -1;
 	if (name == NULL || !fw_is_token(name)) {
-		fw_log(FW_LOG_ERROR, "%s: '%s' is not a valid header name", what, name ? name : "(null)");
+		fw_log(FW_LOG_ERROR, "%s: '%s' is not a valid header name", what,
+		       name ? name : "(null)");
 		return -1;
 	}
 	if (strcasecmp(name, "Status") == 0) {
@@ -46,8 +47,9 @@ static int header_check(fw_req *req, const char *what, const char *name, const c
 	}
 	if (value != NULL && !value_ok(value)) {
 		/* A warning: the value often comes from the client, who could fill the log with errors. */
-		fw_log(FW_LOG_WARN, "%s: the value of '%s' holds a control character (CR, LF, ...); refused",
-		       what, name);
+		fw_log(FW_LOG_WARN,
+		       "%s: the value of '%s' holds a control character (CR, LF, ...); refused", what,
+		       name);
 		return -1;
 	}
 	return 0;
@@ -195,7 +197,7 @@ int fw_resp_settle_with(fw_req *req, int status, int (*error_body)(fw_req *req, 
 		status = error_body(req, status);
 		req->finish_status = finish_status;
 	}
-	if (default_type[0] != '\0' && fw_status_has_body(status) &&
+	if (default_type[0] != '\0' && fw_http_has_body(status) &&
 	    header_find(req, "Content-Type") == NULL && !error_without_body(req, status))
 		header_append(req, "Content-Type", default_type);
 	if (error_without_body(req, status)) {
@@ -203,7 +205,7 @@ int fw_resp_settle_with(fw_req *req, int status, int (*error_body)(fw_req *req, 
 		header_remove(req, "Content-Type");
 		if (header_append(req, "Content-Type", "text/plain; charset=utf-8") != 0)
 			return status;
-		fw_buf_printf(&req->out, "%d %s\n", status, fw_status_reason(status));
+		fw_buf_printf(&req->out, "%d %s\n", status, fw_reason_phrase(status));
 		if (req->error_msg != NULL)
 			fw_buf_printf(&req->out, "%s\n", req->error_msg);
 	}
@@ -233,8 +235,7 @@ static char *utoa_end(char *end, unsigned long long v)
 }
 
 /* name ": " value CRLF. Appends, not printf: the head is on every request's path. */
-static int put_header(struct fw_buf *out, const char *name, size_t nlen, const char *value,
-		      size_t vlen)
+static int put_header(struct fw_buf *out, const char *name, size_t nlen, const char *value, size_t vlen)
 {
 	/* One reserve, so that the appends after it only copy. */
 	if (fw_buf_reserve(out, nlen + vlen + 4) != 0 || fw_buf_append(out, name, nlen) != 0 ||
@@ -246,10 +247,10 @@ static int put_header(struct fw_buf *out, const char *name, size_t nlen, const c
 
 int fw_resp_head(fw_req *req, int status, struct fw_buf *out)
 {
-	bool body = fw_status_has_body(status);
+	bool body = fw_http_has_body(status);
 	const struct fw_resp_header *cl = header_find(req, "Content-Length");
 	bool ours = own_length(req, cl);
-	const char *reason = fw_status_reason(status);
+	const char *reason = fw_reason_phrase(status);
 	char num[24], *end = num + sizeof(num), *digits;
 	size_t rlen = strlen(reason);
 
@@ -276,7 +277,7 @@ int fw_resp_head(fw_req *req, int status, struct fw_buf *out)
 
 size_t fw_resp_body(fw_req *req, int status, const char **data)
 {
-	if (req->head || !fw_status_has_body(status) || req->out.len == 0) {
+	if (req->head || !fw_http_has_body(status) || req->out.len == 0) {
 		*data = NULL;
 		return 0;
 	}

@@ -21,12 +21,18 @@ struct fw_req_data {
 static const char *html_entity(char c)
 {
 	switch (c) {
-	case '&': return "&amp;";
-	case '<': return "&lt;";
-	case '>': return "&gt;";
-	case '"': return "&quot;";
-	case '\'': return "&#39;";
-	default: return NULL;
+	case '&':
+		return "&amp;";
+	case '<':
+		return "&lt;";
+	case '>':
+		return "&gt;";
+	case '"':
+		return "&quot;";
+	case '\'':
+		return "&#39;";
+	default:
+		return NULL;
 	}
 }
 
@@ -58,8 +64,9 @@ FW_API int fw_redirect(fw_req *req, int status, const char *location)
 {
 	if (status < 300 || status > 399 || location == NULL || location[0] == '\0') {
 		fw_log(FW_LOG_ERROR, "fw_redirect: %s; answering 500",
-		       location == NULL || location[0] == '\0' ? "no location"
-							 : "the status is not a redirect (300-399)");
+		       location == NULL || location[0] == '\0'
+			       ? "no location"
+			       : "the status is not a redirect (300-399)");
 		return 500;
 	}
 	/* fw_set_header refuses CR, LF and the other control characters, and logs it. */

@@ -142,13 +142,14 @@ static int pattern_check(const struct fw_router *r, const char *pattern, char *e
 		if (segment_check(seg, len, seg[len] == '\0', err, errlen) != 0)
 			return -1;
 		if (seg[0] == ':' && param_conflict(n, seg, len)) {
-			snprintf(err, errlen, "':%.*s' conflicts with ':%s' of another route at the same place",
+			snprintf(err, errlen,
+				 "':%.*s' conflicts with ':%s' of another route at the same place",
 				 (int)len - 1, seg + 1, n->param->param_name);
 			return -1;
 		}
 		if (n != NULL)
 			n = seg[0] == ':' ? n->param
-				: literal_child((struct fw_route_node *)n, seg, len, false);
+					  : literal_child((struct fw_route_node *)n, seg, len, false);
 		p = seg + len;
 	}
 	return 0;
@@ -189,8 +190,8 @@ nomem:
 	return NULL;
 }
 
-int fw_router_add(struct fw_router *r, const char *method, const char *pattern, fw_handler fn,
-		  void *arg, char *err, size_t errlen)
+int fw_router_add(struct fw_router *r, const char *method, const char *pattern, fw_handler fn, void *arg,
+		  char *err, size_t errlen)
 {
 	struct fw_route_node *n;
 	struct route_method *m, **list;

@@ -47,8 +47,8 @@ struct fw_route_match {
  * a "." or ".." segment, duplicate route, conflicting parameter names,
  * no memory).
  */
-int fw_router_add(struct fw_router *r, const char *method, const char *pattern, fw_handler fn,
-		  void *arg, char *err, size_t errlen);
+int fw_router_add(struct fw_router *r, const char *method, const char *pattern, fw_handler fn, void *arg,
+		  char *err, size_t errlen);
 
 /*
  * Look up method + path. Returns 200 with m->fn set, 404 when no pattern

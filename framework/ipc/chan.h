@@ -30,7 +30,8 @@ static inline void fw_msg_kind_set(struct fw_msg *m, int i, unsigned kind)
 
 static inline unsigned fw_msg_kind(const struct fw_msg *m, int i)
 {
-	return (unsigned)((m->value >> i) & 1) * FW_CONN_SCGI | (unsigned)((m->value2 >> i) & 1) * FW_CONN_STATUS;
+	return (unsigned)((m->value >> i) & 1) * FW_CONN_SCGI |
+	       (unsigned)((m->value2 >> i) & 1) * FW_CONN_STATUS;
 }
 
 /* A connected pair: fds[0] for the master, fds[1] for the worker. 0 or -1 (errno). */

@@ -82,25 +82,27 @@
 #include <signal.h>
 
 enum fw_msg_type {
-	FW_MSG_READY = 1, /* worker -> master: booted, accepting */
-	FW_MSG_STOP,      /* master -> worker: graceful stop (finish in-flight, exit) */
-	FW_MSG_QUIT,      /* master -> worker: fast stop */
-	FW_MSG_RETIRE,    /* worker -> master: replace me; arg = fw_retire_reason, value = figure;
+	FW_MSG_READY = 1,   /* worker -> master: booted, accepting */
+	FW_MSG_STOP,        /* master -> worker: graceful stop (finish in-flight, exit) */
+	FW_MSG_QUIT,        /* master -> worker: fast stop */
+	FW_MSG_RETIRE,      /* worker -> master: replace me; arg = fw_retire_reason, value = figure;
 			     value2 = 1 when the worker is already draining (memory) */
-	FW_MSG_DRAIN,     /* master -> worker: your replacement is ready; hand over and exit.
+	FW_MSG_DRAIN,       /* master -> worker: your replacement is ready; hand over and exit.
 			     May carry a socket to that replacement, whose other end the
 			     replacement got when it was forked (fw_worker_boot.peer_in). */
-	FW_MSG_HANDOFF,   /* worker -> master, fds attached: idle connections for another worker;
+	FW_MSG_HANDOFF,     /* worker -> master, fds attached: idle connections for another worker;
 			     their kinds in the masks (fw_msg_kind) */
-	FW_MSG_CONN,      /* master -> worker, or retiring worker -> its replacement over the
+	FW_MSG_CONN,        /* master -> worker, or retiring worker -> its replacement over the
 			     socket DRAIN carried, fds attached: adopt these connections, of
 			     the kinds the masks say */
-	FW_MSG_REOPEN,    /* master -> worker: reopen the log files (SIGUSR1) */
-	FW_MSG_LIMITS,    /* master -> worker: memory limits now (bytes): value = rss_limit_mb's,
+	FW_MSG_REOPEN,      /* master -> worker: reopen the log files (SIGUSR1) */
+	FW_MSG_LIMITS,      /* master -> worker: memory limits now (bytes): value = rss_limit_mb's,
 			     value2 = rss_soft_limit_mb's (a budget shared out again, SIGTTIN/TTOU) */
-	FW_MSG_STUCK,     /* worker -> master, the answer to FW_SIG_STUCK: value = the handler's
+	FW_MSG_STUCK,       /* worker -> master, the answer to FW_SIG_STUCK: value = the handler's
 			     start (the signal's value), arg = FW_STUCK_*; with FW_STUCK_ANSWERED
 			     on a kept connection, that connection is attached (for another worker) */
+	FW_MSG_EXEC_FAILED, /* a canary -> master, its last word: the new build's file could not
+			       be executed; value = errno */
 };
 
 /* Why a worker was replaced; the status page counts each. */
@@ -111,7 +113,39 @@ enum fw_retire_reason {
 	FW_RETIRE_TIMEOUT,
 	FW_RETIRE_CRASH,
 	FW_RETIRE_RELOAD,
+	FW_RETIRE_UPGRADE, /* a worker of the build an upgrade replaces */
 	FW_RETIRE_NREASONS,
+};
+
+/*
+ * A live upgrade (SIGUSR2), in the master (master/upgrade.c):
+ *
+ *   NONE --USR2--> CANARY: one worker of the new build, started by exec of
+ *                  the file at the executable's path, replaces the oldest
+ *      |           serving worker (the recycle above, peer and all)
+ *      |-- it exits, crashes or times out before READY --> NONE (refused)
+ *      `-- READY --> EXEC: the master re-executes that file in place (same
+ *                  pid), its table handed over in a memory file
+ *                  --> ROLLING: every worker of the old build is QUEUED
+ *                  (reason upgrade) and replaced by a fork of the new master,
+ *                  recycle_concurrency at a time
+ *                  --> NONE (done) when no worker of the old build is left.
+ *   A stop abandons it; a second SIGUSR2, or a SIGHUP, is refused meanwhile.
+ */
+enum fw_upgrade_phase {
+	FW_UPGRADE_NONE = 0,
+	FW_UPGRADE_CANARY,
+	FW_UPGRADE_EXEC,
+	FW_UPGRADE_ROLLING,
+};
+
+/* How the last upgrade ended. */
+enum fw_upgrade_result {
+	FW_UPGRADE_NO_RESULT = 0, /* none yet */
+	FW_UPGRADE_DONE,
+	FW_UPGRADE_REFUSED,   /* the new build failed its canary; the old one serves on */
+	FW_UPGRADE_ABANDONED, /* the server stopped meanwhile */
+	FW_UPGRADE_NRESULTS,
 };
 
 /* The master's view of a worker (the diagram above). */
@@ -127,23 +161,23 @@ enum fw_wstate {
 
 /* The worker's own mode, published in its scoreboard slot (the diagram above). */
 enum fw_worker_mode {
-	FW_WORKER_FREE = 0,       /* the slot: no worker */
+	FW_WORKER_FREE = 0, /* the slot: no worker */
 	FW_WORKER_BOOTING,
 	FW_WORKER_SERVING,
 	FW_WORKER_DRAINING_ALONE, /* over memory: draining before the master's DRAIN */
 	FW_WORKER_DRAINING,
 	FW_WORKER_STOPPING,
-	FW_WORKER_ORPHANED,       /* the master is gone: stopping within a second */
+	FW_WORKER_ORPHANED, /* the master is gone: stopping within a second */
 };
 
 /* A connection's life in a worker (the diagram above). */
 enum fw_conn_state {
 	FW_CONN_ACTIVE = 0,
-	FW_CONN_LAST,       /* its last request is in: close once answered */
-	FW_CONN_PEER_GONE,  /* the peer closed: send what is queued, then close */
-	FW_CONN_MOVING,     /* idle, marked for handoff: waits for the channel to take it */
-	FW_CONN_LINGERING,  /* write side shut down: read until the peer closes */
-	FW_CONN_BROKEN,     /* I/O or protocol error: close at the next safe point */
+	FW_CONN_LAST,      /* its last request is in: close once answered */
+	FW_CONN_PEER_GONE, /* the peer closed: send what is queued, then close */
+	FW_CONN_MOVING,    /* idle, marked for handoff: waits for the channel to take it */
+	FW_CONN_LINGERING, /* write side shut down: read until the peer closes */
+	FW_CONN_BROKEN,    /* I/O or protocol error: close at the next safe point */
 };
 
 /*
@@ -164,12 +198,15 @@ enum { FW_CONN_SCGI = 1, FW_CONN_STATUS = 2 };
 #define FW_SIG_STUCK (SIGRTMIN + 2)
 
 enum fw_stuck_reply {
-	FW_STUCK_GONE = 0,     /* that handler is no longer running: nothing done */
-	FW_STUCK_ANSWERED,     /* 504 written; the worker waits for its SIGKILL */
-	FW_STUCK_UNANSWERED,   /* still stuck, but the 504 could not be written */
+	FW_STUCK_GONE = 0,   /* that handler is no longer running: nothing done */
+	FW_STUCK_ANSWERED,   /* 504 written; the worker waits for its SIGKILL */
+	FW_STUCK_UNANSWERED, /* still stuck, but the 504 could not be written */
 };
 
 const char *fw_retire_reason_name(enum fw_retire_reason r);
+/* "none", "canary", "exec", "rolling"; "none", "done", "refused", "abandoned". */
+const char *fw_upgrade_phase_name(enum fw_upgrade_phase p);
+const char *fw_upgrade_result_name(enum fw_upgrade_result r);
 /* As the status page names it: booting, ready, draining, stopping. */
 const char *fw_worker_mode_name(enum fw_worker_mode m);
 

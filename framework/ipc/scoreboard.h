@@ -21,11 +21,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/build.h"
 #include "ipc/recycle.h"
 
 #define FW_MAX_SLOTS 1024
 #define FW_HIST_BUCKETS 14
-#define FW_MEM_HISTORY 120   /* samples per worker: 10 minutes */
+#define FW_MEM_HISTORY 120 /* samples per worker: 10 minutes */
 #define FW_MEM_HISTORY_S 5
 #ifndef FW_MAX_LISTENERS
 #define FW_MAX_LISTENERS 8
@@ -36,25 +37,25 @@
 #define FW_SLOT_ALIGN 4096 /* a page: the unit of protection */
 
 struct fw_slot {
-	uint32_t state;          /* its fw_worker_mode */
+	uint32_t state; /* its fw_worker_mode */
 	int32_t pid;
-	uint32_t in_flight;      /* requests in handlers or deferred */
+	uint32_t in_flight; /* requests in handlers or deferred */
 	uint32_t conns;
-	uint32_t retiring;       /* an fw_retire_reason once the worker asked */
-	uint32_t seq;            /* seqlock over the running request's method and path */
-	uint64_t requests;       /* answered since the worker started */
-	uint64_t started_ms;     /* fw_now_ms() at fork */
-	uint64_t heartbeat_ms;   /* the loop ran at this time */
-	uint64_t handler_ms;     /* a handler has been running since; 0 if none */
-	uint64_t rss_kb;         /* last precise measurement (smaps_rollup) */
+	uint32_t retiring;     /* an fw_retire_reason once the worker asked */
+	uint32_t seq;          /* seqlock over the running request's method and path */
+	uint64_t requests;     /* answered since the worker started */
+	uint64_t started_ms;   /* fw_now_ms() at fork */
+	uint64_t heartbeat_ms; /* the loop ran at this time */
+	uint64_t handler_ms;   /* a handler has been running since; 0 if none */
+	uint64_t rss_kb;       /* last precise measurement (smaps_rollup) */
 	uint64_t private_kb;
-	uint64_t heap_kb;        /* allocator: bytes in use */
-	uint64_t heap_free_kb;   /* allocator: free, held for reuse */
+	uint64_t heap_kb;          /* allocator: bytes in use */
+	uint64_t heap_free_kb;     /* allocator: free, held for reuse */
 	uint64_t heap_released_kb; /* allocator: given back to the OS */
-	uint64_t allocs;         /* malloc/free calls, counted with FW_COUNT_ALLOCS=1 */
+	uint64_t allocs;           /* malloc/free calls, counted with FW_COUNT_ALLOCS=1 */
 	uint64_t frees;
-	uint32_t counting;       /* allocs and frees are being counted */
-	uint32_t tcmalloc;       /* tcmalloc really serves malloc here */
+	uint32_t counting; /* allocs and frees are being counted */
+	uint32_t tcmalloc; /* tcmalloc really serves malloc here */
 	uint64_t measured_ms;
 	char req_method[FW_SLOT_METHOD_LEN];
 	char req_path[FW_SLOT_PATH_LEN];
@@ -64,17 +65,36 @@ struct fw_slot {
 	/* Private memory every FW_MEM_HISTORY_S seconds, oldest overwritten. */
 	uint32_t mem_history[FW_MEM_HISTORY];
 	uint32_t mem_history_next; /* where the next sample goes; samples so far */
+	/* The worker's build (core/build.h), written once at its start, behind seq. */
+	char build[FW_BUILD_ID_LEN];
+	char version[FW_VERSION_LEN];
 } __attribute__((aligned(FW_SLOT_ALIGN)));
+
+/*
+ * The master's build and its upgrades (SIGUSR2), written by the master as
+ * a whole behind the header's upgrade_seq (fw_scoreboard_upgrade_store).
+ */
+struct fw_upgrade_info {
+	char master_build[FW_BUILD_ID_LEN];
+	char master_version[FW_VERSION_LEN];
+	uint32_t phase;                       /* enum fw_upgrade_phase: the one under way */
+	uint32_t result;                      /* enum fw_upgrade_result: the last one's */
+	uint64_t started_ms;                  /* the one under way, or the last one: SIGUSR2 */
+	uint64_t ended_ms;                    /* the last one: done, refused or abandoned */
+	uint64_t counts[FW_UPGRADE_NRESULTS]; /* by result, since the master started */
+	char from_build[FW_BUILD_ID_LEN];     /* the build it replaced */
+	char detail[256];                     /* the last one: what happened, or why it was refused */
+};
 
 #define FW_SCOREBOARD_MAGIC 0x66777362u /* "fwsb": a probe checks it reads a scoreboard */
 
 struct fw_scoreboard {
 	/* Written by the master only. */
 	uint32_t magic;
-	uint32_t version;          /* of this layout: a probe refuses another */
+	uint32_t version; /* of this layout: a probe refuses another */
 	int32_t master_pid;
 	uint32_t workers_wanted;
-	uint32_t stopping;         /* the master is stopping: not ready */
+	uint32_t stopping; /* the master is stopping: not ready */
 	uint32_t nlisteners;
 	uint64_t started_ms;
 	uint64_t master_heartbeat_ms; /* CLOCK_MONOTONIC: comparable across processes */
@@ -85,18 +105,20 @@ struct fw_scoreboard {
 	uint64_t hist_sum_us_retired;
 	int64_t accept_queue[FW_MAX_LISTENERS]; /* waiting connections; -1 where unreadable */
 	/* Limits in effect (after a reload, the new ones); 0: none. */
-	uint64_t rss_limit_kb;     /* as set, or derived from the cgroup limit */
+	uint64_t rss_limit_kb; /* as set, or derived from the cgroup limit */
 	uint64_t rss_soft_limit_kb;
 	uint64_t max_requests;
 	uint64_t max_requests_jitter;
 	uint64_t timeout_s;
 	uint64_t cgroup_limit_bytes;       /* the container's memory limit */
 	uint64_t cgroup_working_set_bytes; /* its usage less inactive page cache, each tick */
+	uint32_t upgrade_seq;              /* seqlock over upgrade */
+	struct fw_upgrade_info upgrade;
 	size_t nslots;
 	struct fw_slot slots[];
 };
 
-#define FW_SCOREBOARD_VERSION 5
+#define FW_SCOREBOARD_VERSION 6
 
 _Static_assert(sizeof(struct fw_slot) % FW_SLOT_ALIGN == 0, "a slot is whole pages");
 
@@ -151,6 +173,13 @@ int fw_scoreboard_protect(struct fw_scoreboard *sb, const struct fw_slot *own);
  */
 const struct fw_scoreboard *fw_scoreboard_open(const char *path, uid_t *owner);
 
+/*
+ * Map the scoreboard another image of the program created, from its file
+ * (a worker started by exec, a master that re-executed itself), read and
+ * write. NULL with errno (EPROTO: not a scoreboard of this layout).
+ */
+struct fw_scoreboard *fw_scoreboard_adopt(int fd);
+
 /* Unmap; the creator also removes the file (path NULL: unmap only). */
 void fw_scoreboard_destroy(const struct fw_scoreboard *sb, const char *path);
 
@@ -166,6 +195,16 @@ struct fw_slot_request {
 /* Writer side: the worker records the request its handler is running. */
 void fw_slot_request_begin(struct fw_slot *s, const struct fw_slot_request *r, uint64_t now);
 void fw_slot_request_end(struct fw_slot *s);
+
+/* The worker's build, once at its start (its slot's single writer). */
+void fw_slot_build_set(struct fw_slot *s, const char *build, const char *version);
+/* A reader's copy: false when the slot kept changing. */
+bool fw_slot_build_read(const struct fw_slot *s, char build[FW_BUILD_ID_LEN],
+			char version[FW_VERSION_LEN]);
+
+/* The master's upgrade record: the writer (the master) and any reader. */
+void fw_scoreboard_upgrade_store(struct fw_scoreboard *sb, const struct fw_upgrade_info *u);
+bool fw_scoreboard_upgrade_load(const struct fw_scoreboard *sb, struct fw_upgrade_info *u);
 
 /*
  * Reader side: copy the running request's method and path. false when

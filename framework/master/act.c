@@ -55,6 +55,12 @@ static void gone(struct fw_master *m, const struct fw_action *a, uint64_t now)
 	switch ((enum fw_gone)a->how) {
 	case FW_GONE_RECYCLED:
 		count(m, a->reason);
+		if (a->reason == FW_RETIRE_UPGRADE) {
+			fw_log(FW_LOG_INFO,
+			       "worker %ld of the old build retired after %llu requests, %llu s", pid,
+			       served, (unsigned long long)(a->value2 / 1000));
+			break;
+		}
 		fw_log(FW_LOG_INFO, "worker %ld recycled (%s: %llu %s) after %llu requests, %llu s", pid,
 		       fw_retire_reason_name(a->reason), (unsigned long long)a->value,
 		       a->reason == FW_RETIRE_MEMORY ? "KiB private" : "requests", served,
@@ -80,8 +86,10 @@ static void gone(struct fw_master *m, const struct fw_action *a, uint64_t now)
 		       (unsigned long long)a->value);
 		break;
 	case FW_GONE_BOOT_GAVE_UP:
-		fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s); %d failures in a row, giving up", pid,
-		       how, FW_BOOT_FAILURES_MAX);
+		fw_log(FW_LOG_ERROR, "worker %ld failed to start (%s); %d failures in a row, giving up",
+		       pid, how, FW_BOOT_FAILURES_MAX);
+		break;
+	case FW_GONE_CANARY: /* upgrade.c says it, as the upgrade's refusal */
 		break;
 	}
 }
@@ -98,7 +106,8 @@ static void drain(struct fw_master *m, int slot, int replacement)
 	int fd = peer != NULL ? peer->peer : -1;
 
 	if (fw_proc_send(m, slot, FW_MSG_DRAIN, fd) != 0) {
-		fw_log_errno(FW_LOG_WARN, "telling worker %ld to drain; stopping it", (long)m->procs[slot].pid);
+		fw_log_errno(FW_LOG_WARN, "telling worker %ld to drain; stopping it",
+			     (long)m->procs[slot].pid);
 		kill(m->procs[slot].pid, SIGTERM);
 	}
 	if (peer != NULL)
@@ -126,7 +135,7 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now)
 
 	switch (a->type) {
 	case FW_ACT_SPAWN:
-		if (fw_proc_spawn(m, a->slot, a->peer) != 0)
+		if (fw_proc_spawn(m, a->slot, a->peer, a->how == 1) != 0)
 			fw_master_event(m, &failed);
 		break;
 	case FW_ACT_DRAIN:
@@ -137,7 +146,8 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now)
 		break;
 	case FW_ACT_STOP:
 	case FW_ACT_QUIT:
-		if (fw_proc_send(m, a->slot, a->type == FW_ACT_STOP ? FW_MSG_STOP : FW_MSG_QUIT, -1) != 0)
+		if (fw_proc_send(m, a->slot, a->type == FW_ACT_STOP ? FW_MSG_STOP : FW_MSG_QUIT, -1) !=
+		    0)
 			signal_one(m, a->slot, a->type == FW_ACT_STOP ? SIGTERM : SIGQUIT);
 		break;
 	case FW_ACT_KILL:
@@ -156,7 +166,18 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now)
 		fw_timeout_done(m, a->slot, a->how);
 		break;
 	case FW_ACT_GONE:
-		gone(m, a, now);
+		if (a->how == FW_GONE_CANARY)
+			fw_upgrade_act(m, a, now);
+		else
+			gone(m, a, now);
+		break;
+	case FW_ACT_UPGRADE_START:
+	case FW_ACT_UPGRADE_REFUSED:
+	case FW_ACT_EXEC:
+	case FW_ACT_UPGRADE_ROLLING:
+	case FW_ACT_UPGRADE_DONE:
+	case FW_ACT_UPGRADE_ABANDONED:
+		fw_upgrade_act(m, a, now);
 		break;
 	case FW_ACT_ANNOUNCE:
 		announce(m, "ready");
@@ -179,8 +200,10 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now)
 		break;
 	case FW_ACT_GROUP_ELSEWHERE:
 		fw_log(FW_LOG_WARN,
-		       "the group uses %llu MiB of its %llu MiB memory limit, but the largest worker holds "
-		       "only %llu KiB: the memory is elsewhere (page cache, tmpfs, other processes); not "
+		       "the group uses %llu MiB of its %llu MiB memory limit, but the largest worker "
+		       "holds "
+		       "only %llu KiB: the memory is elsewhere (page cache, tmpfs, other processes); "
+		       "not "
 		       "recycling",
 		       (unsigned long long)(fw_slot_load(m->sb->cgroup_working_set_bytes) >> 20),
 		       (unsigned long long)(m->cgroup.limit >> 20), (unsigned long long)a->value);

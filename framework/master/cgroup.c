@@ -52,8 +52,10 @@ int fw_cgroup_detect(struct fw_cgroup *cg)
 
 	/* A test setting: said once, so that one left in a production environment is seen. */
 	if (test_dir != NULL && !told) {
-		fw_log(FW_LOG_WARN, "FW_CGROUP_DIR=%s: the memory limit is read there, not from this "
-				    "process's cgroup (a setting for tests)", test_dir);
+		fw_log(FW_LOG_WARN,
+		       "FW_CGROUP_DIR=%s: the memory limit is read there, not from this "
+		       "process's cgroup (a setting for tests)",
+		       test_dir);
 		told = true;
 	}
 	memset(cg, 0, sizeof(*cg));

@@ -67,7 +67,8 @@ void fw_handoff_forward(struct fw_master *m)
 				close(batch[k]);
 		} else {
 			for (int k = 0; k < n; k++)
-				left[nleft++] = m->handoffs[picked[k]]; /* its channel is full: next round */
+				left[nleft++] =
+					m->handoffs[picked[k]]; /* its channel is full: next round */
 		}
 	}
 	memcpy(m->handoffs, left, nleft * sizeof(left[0]));

@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -58,15 +59,16 @@ static void raise_nofile(const struct fw_config *cfg)
 				     (unsigned long long)rl.rlim_max);
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_conns + 64)
-		fw_log(FW_LOG_WARN, "open files are limited to %llu, below max_conns (%d) + 64; "
-				    "raise LimitNOFILE or ulimit -n",
+		fw_log(FW_LOG_WARN,
+		       "open files are limited to %llu, below max_conns (%d) + 64; "
+		       "raise LimitNOFILE or ulimit -n",
 		       (unsigned long long)rl.rlim_cur, cfg->max_conns);
 }
 
 static void listeners_close(struct fw_master *m)
 {
 	for (int i = 0; i < m->nlisteners; i++)
-		fw_listen_close(&m->listeners[i]);
+		fw_socket_close(&m->listeners[i]);
 	m->nlisteners = 0;
 }
 
@@ -82,7 +84,8 @@ static int socket_perms(const struct fw_config *cfg, struct fw_socket_perms *per
 	if (cfg->socket_owner[0] == '\0' && cfg->socket_group[0] == '\0')
 		return 0;
 	if (geteuid() != 0) {
-		fw_log(FW_LOG_WARN, "socket_owner and socket_group need the master to start as root; ignored");
+		fw_log(FW_LOG_WARN,
+		       "socket_owner and socket_group need the master to start as root; ignored");
 		return 0;
 	}
 	if (cfg->socket_owner[0] != '\0') {
@@ -111,11 +114,11 @@ static int listeners_open(struct fw_master *m)
 	/* The app's listeners, then the status page's own (status_listen). */
 	for (int i = 0; i < m->cfg.listen.n + m->cfg.status_listen.n; i++) {
 		bool status = i >= m->cfg.listen.n;
-		const struct fw_listen_spec *spec =
-			status ? &m->cfg.status_listen.l[i - m->cfg.listen.n] : &m->cfg.listen.l[i];
+		const struct fw_listen_spec *spec = status ? &m->cfg.status_listen.l[i - m->cfg.listen.n]
+							   : &m->cfg.listen.l[i];
 
 		m->listeners[i].fd = -1;
-		if (fw_listen_open(&m->listeners[i], spec, m->cfg.backlog, &perms) != 0) {
+		if (fw_socket_open(&m->listeners[i], spec, m->cfg.backlog, &perms) != 0) {
 			listeners_close(m);
 			return -1;
 		}
@@ -138,8 +141,9 @@ int fw_access_log_writable(const struct fw_config *cfg)
 	if (cfg->access_log[0] != '/')
 		return 0; /* off, stderr or stdout */
 	if ((fd = fw_log_file_open(cfg->access_log, true)) < 0) {
-		fw_log_errno(FW_LOG_ERROR, "access_log %s: cannot open it for writing as uid %ld (the "
-					   "workers' user); fix its owner or choose another path",
+		fw_log_errno(FW_LOG_ERROR,
+			     "access_log %s: cannot open it for writing as uid %ld (the "
+			     "workers' user); fix its owner or choose another path",
 			     cfg->access_log, (long)geteuid());
 		return -1;
 	}
@@ -169,8 +173,8 @@ int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struc
 	m->single_threaded = single_threaded();
 	m->prefork_due = true;
 	raise_nofile(cfg);
-	fw_policy_init(&m->pol, cfg->workers, cfg->recycle_concurrency, cfg->timeout, cfg->graceful_timeout,
-		       cfg->max_conns);
+	fw_policy_init(&m->pol, cfg->workers, cfg->recycle_concurrency, cfg->timeout,
+		       cfg->graceful_timeout, cfg->max_conns);
 	for (size_t i = 0; i < FW_MAX_SLOTS; i++) {
 		m->procs[i].chan = -1;
 		m->procs[i].chan_worker = -1;
@@ -179,6 +183,9 @@ int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struc
 	m->sb_fd = -1;
 	if (fw_signals_init() != 0)
 		return -1;
+	/* The new image of a live upgrade: everything is open already. */
+	if (getenv(FW_IMAGE_ENV) != NULL)
+		return fw_upgrade_resume(m, getenv(FW_IMAGE_ENV));
 	if (listeners_open(m) != 0)
 		return -1;
 	fw_cgroup_budget(m);
@@ -186,7 +193,8 @@ int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struc
 	if (fw_state_prepare(&m->cfg, m->state_path) != 0)
 		goto fail;
 	m->sb_committed = (size_t)(m->pol.workers_wanted + m->cfg.recycle_concurrency);
-	if ((m->sb = fw_scoreboard_create(m->state_path, FW_MAX_SLOTS, m->sb_committed, &m->sb_fd)) == NULL) {
+	if ((m->sb = fw_scoreboard_create(m->state_path, FW_MAX_SLOTS, m->sb_committed, &m->sb_fd)) ==
+	    NULL) {
 		fw_log_errno(FW_LOG_ERROR, "creating the scoreboard %s", m->state_path);
 		goto fail;
 	}
@@ -199,6 +207,7 @@ int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struc
 	m->sb->started_ms = fw_now_ms();
 	m->sb->workers_wanted = (uint32_t)m->pol.workers_wanted;
 	fw_limits_publish(m);
+	fw_upgrade_publish(m);
 	return 0;
 fail:
 	fw_master_finish(m);

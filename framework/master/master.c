@@ -19,7 +19,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "core/unshared.h"
 #include "ipc/chan.h"
 #include "master/notify.h"
@@ -92,7 +92,8 @@ void fw_master_event(struct fw_master *m, const struct fw_event *ev)
 	static void *acts_mem, *queue_mem;
 	static size_t head, tail;
 	static bool busy;
-	struct fw_action *acts = scratch(&acts_mem, fallback_acts, FW_POLICY_MAX_ACTIONS * sizeof(*acts));
+	struct fw_action *acts = scratch(&acts_mem, fallback_acts,
+					 FW_POLICY_MAX_ACTIONS * sizeof(*acts));
 	struct fw_event *queue = scratch(&queue_mem, fallback_queue, QUEUE * sizeof(*queue));
 	size_t max = acts == fallback_acts ? FW_NELEM(fallback_acts) : FW_POLICY_MAX_ACTIONS;
 	size_t cap = queue == fallback_queue ? FW_NELEM(fallback_queue) : QUEUE;
@@ -195,8 +196,16 @@ static void on_signals(struct fw_master *m, unsigned sigs, uint64_t now)
 		stop(m, false, "SIGTERM", now);
 	if (sigs & FW_SIG_CHLD)
 		fw_proc_reap(m);
-	if ((sigs & FW_SIG_HUP) && m->pol.mode == FW_RUNNING)
-		reload(m, now);
+	if ((sigs & FW_SIG_HUP) && m->pol.mode == FW_RUNNING) {
+		/* An upgrade reads the configuration again itself, and a reload's workers would mix builds. */
+		if (m->pol.upgrade != FW_UPGRADE_NONE)
+			fw_log(FW_LOG_WARN, "SIGHUP: refused, an upgrade is under way (%s)",
+			       fw_upgrade_phase_name(m->pol.upgrade));
+		else
+			reload(m, now);
+	}
+	if (sigs & FW_SIG_USR2)
+		fw_upgrade_signal(m, now);
 	if (sigs & FW_SIG_TTIN)
 		scale(m, +1, now);
 	if (sigs & FW_SIG_TTOU)
@@ -206,15 +215,15 @@ static void on_signals(struct fw_master *m, unsigned sigs, uint64_t now)
 
 		/* logrotate moved the files: the master reopens its own, each worker its own. */
 		if (fw_log_reopen() != 0)
-			fw_log_errno(FW_LOG_ERROR, "SIGUSR1: reopening the error log; still writing the old file");
+			fw_log_errno(FW_LOG_ERROR,
+				     "SIGUSR1: reopening the error log; still writing the old file");
 		else
 			fw_log(FW_LOG_INFO, "SIGUSR1: error log reopened; workers reopen theirs");
 		fw_proc_send_msg_all(m, &reopen);
 	}
 }
 
-static void on_message(struct fw_master *m, int slot, const struct fw_msg *msg, const int *fds,
-		       int nfds)
+static void on_message(struct fw_master *m, int slot, const struct fw_msg *msg, const int *fds, int nfds)
 {
 	struct fw_event ev = {.now = fw_now_ms(), .slot = slot};
 	int used = 0;
@@ -242,8 +251,13 @@ static void on_message(struct fw_master *m, int slot, const struct fw_msg *msg, 
 	case FW_MSG_STUCK:
 		used = fw_timeout_reply(m, slot, msg, nfds > 0 ? fds[0] : -1) ? 1 : 0;
 		break;
+	case FW_MSG_EXEC_FAILED:
+		if (m->pol.slot[slot].exec)
+			m->canary_errno = (int)msg->value;
+		break;
 	default:
-		fw_log(FW_LOG_WARN, "worker %ld sent unknown message %u", (long)m->procs[slot].pid, msg->type);
+		fw_log(FW_LOG_WARN, "worker %ld sent unknown message %u", (long)m->procs[slot].pid,
+		       msg->type);
 	}
 	for (int i = used; i < nfds; i++)
 		close(fds[i]);
@@ -320,6 +334,21 @@ static void tick(struct fw_master *m, uint64_t now)
 	accept_queues(m);
 }
 
+/*
+ * An upgrade's new image (or its old one again) has the table: what
+ * happened while it was executed (exits, messages) is still queued.
+ */
+static void resumed(struct fw_master *m)
+{
+	struct fw_event ev = {.type = m->resumed == FW_RESUMED ? FW_EV_RESUMED : FW_EV_EXEC_FAILED,
+			      .now = fw_now_ms(),
+			      .slot = -1,
+			      .r = fw_master_readings(m)};
+
+	fw_master_event(m, &ev);
+	fw_proc_reap(m);
+}
+
 int fw_master_run(const struct fw_config *cfg, const struct fw_worker_entry *entry)
 {
 	static struct fw_master m;
@@ -328,13 +357,20 @@ int fw_master_run(const struct fw_config *cfg, const struct fw_worker_entry *ent
 
 	if (fw_master_init(&m, cfg, entry) != 0)
 		return 1;
-	fw_listeners_text(&m, where, sizeof(where));
-	fw_log(FW_LOG_INFO, "master %ld starting %d worker(s): %s", (long)m.pid, m.pol.workers_wanted,
-	       where);
+	if (m.resumed != FW_FRESH) {
+		resumed(&m);
+	} else {
+		fw_listeners_text(&m, where, sizeof(where));
+		fw_log(FW_LOG_INFO, "master %ld starting %d worker(s): %s", (long)m.pid,
+		       m.pol.workers_wanted, where);
+	}
 	for (;;) {
 		uint64_t now = fw_now_ms();
 
 		on_signals(&m, fw_signals_take(), now);
+		/* Here, between events, with the signals taken: any later one waits in the kernel. */
+		if (m.exec_due)
+			fw_upgrade_exec(&m);
 		if (m.pol.mode != FW_RUNNING && fw_policy_live(&m.pol) == 0)
 			break;
 		if (now >= next_tick) {

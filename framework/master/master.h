@@ -26,12 +26,12 @@
 
 /* What the master holds for a worker, beside the policy's view (same index). */
 struct fw_proc {
-	pid_t pid;                    /* 0: free */
-	int chan;                     /* master's end of the channel; -1 once closed */
-	int chan_worker;              /* the worker's end, kept until reaping (proc.c); -1 */
-	int peer;                     /* a replacement not yet ready: the master's end of its
+	pid_t pid;              /* 0: free */
+	int chan;               /* master's end of the channel; -1 once closed */
+	int chan_worker;        /* the worker's end, kept until reaping (proc.c); -1 */
+	int peer;               /* a replacement not yet ready: the master's end of its
 				       * socket pair to the worker it replaces, or -1 */
-	struct fw_stuck *stuck;       /* past `timeout`, asked to answer 504 (timeout.c); NULL */
+	struct fw_stuck *stuck; /* past `timeout`, asked to answer 504 (timeout.c); NULL */
 };
 
 /*
@@ -40,43 +40,54 @@ struct fw_proc {
  */
 struct fw_exited {
 	pid_t pid;
-	int status;                   /* from waitpid() */
+	int status; /* from waitpid() */
 	uint64_t requests;
-	uint64_t handler_ms;          /* a handler was running since; 0 */
-	struct fw_slot_request r;     /* ... this one */
+	uint64_t handler_ms;      /* a handler was running since; 0 */
+	struct fw_slot_request r; /* ... this one */
 };
 
 #define FW_HANDOFF_QUEUE 4096
 
 struct fw_master {
-	struct fw_config cfg;         /* the master's copy; replaced by a reload */
+	struct fw_config cfg; /* the master's copy; replaced by a reload */
 	const struct fw_worker_entry *entry;
-	struct fw_listener listeners[FW_MAX_LISTENERS];
+	struct fw_socket listeners[FW_MAX_LISTENERS];
 	int nlisteners;
 	struct fw_scoreboard *sb;
-	int sb_fd;                    /* its file: slots get their blocks before their first worker */
-	size_t sb_committed;          /* slots below this have them */
-	char state_path[256];         /* the scoreboard's file */
-	struct fw_policy pol;         /* the decisions' state (policy.h) */
+	int sb_fd;            /* its file: slots get their blocks before their first worker */
+	size_t sb_committed;  /* slots below this have them */
+	char state_path[256]; /* the scoreboard's file */
+	struct fw_policy pol; /* the decisions' state (policy.h) */
 	struct fw_proc procs[FW_MAX_SLOTS];
 	pid_t pid;
-	bool single_threaded;         /* fork without atfork handlers (_Fork) */
-	bool prefork_due;             /* entry->preboot, fw_trim_zero_pages() before the next fork */
-	struct fw_cgroup cgroup;        /* the container's memory limit, if any */
-	bool rss_limit_derived;         /* cfg.rss_limit_mb came from the cgroup limit */
+	bool single_threaded;    /* fork without atfork handlers (_Fork) */
+	bool prefork_due;        /* entry->preboot, fw_trim_zero_pages() before the next fork */
+	struct fw_cgroup cgroup; /* the container's memory limit, if any */
+	bool rss_limit_derived;  /* cfg.rss_limit_mb came from the cgroup limit */
 	struct fw_handoff {
 		int fd;
-		unsigned kind;          /* FW_CONN_* (ipc/recycle.h) */
-	} handoffs[FW_HANDOFF_QUEUE];   /* connections waiting for a worker */
+		unsigned kind;        /* FW_CONN_* (ipc/recycle.h) */
+	} handoffs[FW_HANDOFF_QUEUE]; /* connections waiting for a worker */
 	size_t nhandoffs;
-	struct fw_exited exited;      /* the worker whose FW_EV_EXIT is being handled */
+	struct fw_exited exited; /* the worker whose FW_EV_EXIT is being handled */
+	/* A live upgrade (upgrade.c) */
+	struct fw_upgrade_info upgrade; /* as the scoreboard shows it */
+	bool exec_due;                  /* the canary is ready: re-execute at the loop's top */
+	int canary_errno;               /* why the canary's exec failed (its last message); 0 */
+	int exec_errno;                 /* why the master's own failed; 0 */
+	enum fw_resumed {
+		FW_FRESH,        /* started by hand, systemd, a container */
+		FW_RESUMED,      /* the new image of an upgrade */
+		FW_RESUMED_BACK, /* the old image again: the new one could not take over */
+	} resumed;
 };
 
 /* Run the master until it stops; returns the process exit status. */
 int fw_master_run(const struct fw_config *cfg, const struct fw_worker_entry *entry);
 
 /* init.c: sockets, scoreboard, privileges; 0, or -1 after logging (what was opened is closed). */
-int fw_master_init(struct fw_master *m, const struct fw_config *cfg, const struct fw_worker_entry *entry);
+int fw_master_init(struct fw_master *m, const struct fw_config *cfg,
+		   const struct fw_worker_entry *entry);
 void fw_master_finish(struct fw_master *m);
 /* "fastcgi on /run/app.sock, scgi on 127.0.0.1:4000" */
 void fw_listeners_text(const struct fw_master *m, char *out, size_t len);
@@ -94,8 +105,11 @@ void fw_act(struct fw_master *m, const struct fw_action *a, uint64_t now);
 struct fw_msg;
 
 /* proc.c: the process table's descriptors */
-/* Fork a worker into slot (replaces: the slot it stands in for, or -1). 0, or -1 after logging. */
-int fw_proc_spawn(struct fw_master *m, int slot, int replaces);
+/*
+ * Fork a worker into slot (replaces: the slot it stands in for, or -1);
+ * exec: of the new build (an upgrade's canary). 0, or -1 after logging.
+ */
+int fw_proc_spawn(struct fw_master *m, int slot, int replaces, bool exec);
 /* Reap every exited worker: its last messages, then FW_EV_EXIT. */
 void fw_proc_reap(struct fw_master *m);
 int fw_proc_send(struct fw_master *m, int slot, uint32_t type, int fd);
@@ -135,6 +149,47 @@ void fw_limits_publish(struct fw_master *m);
  * after logging why.
  */
 int fw_state_prepare(const struct fw_config *cfg, const char *path);
+
+/*
+ * upgrade.c: a live upgrade (SIGUSR2), the executor's side of its phases
+ * (ipc/recycle.h).
+ */
+void fw_upgrade_signal(struct fw_master *m, uint64_t now);
+/* The environment of a canary: malloc'd (fw_exec_env_free), for fw_upgrade_exec_worker; NULL after logging. */
+char **fw_upgrade_worker_env(const struct fw_master *m, int slot, int chan, int peer_in);
+/* In the forked child: become the new build's worker. Sends FW_MSG_EXEC_FAILED if it can't. */
+_Noreturn void fw_upgrade_exec_worker(struct fw_master *m, int chan, int peer_in, char **envp);
+/* At the loop's top, when exec_due: the master re-executes itself; returns only if it failed. */
+void fw_upgrade_exec(struct fw_master *m);
+/* In the new image, from fw_master_init: the table taken over. 0, or -1 after logging. */
+int fw_upgrade_resume(struct fw_master *m, const char *image_env);
+/* An upgrade's action (FW_ACT_UPGRADE_*, FW_ACT_EXEC, a canary's FW_GONE_CANARY) carried out. */
+void fw_upgrade_act(struct fw_master *m, const struct fw_action *a, uint64_t now);
+/* The master's build into the scoreboard, at start. */
+void fw_upgrade_publish(struct fw_master *m);
+
+/*
+ * exec.c: what crosses an execve(). fw_exec_keep_only(): every descriptor
+ * from 3 up closes at exec but keep[] (-1 entries are skipped);
+ * async-signal-safe. fw_exec_cloexec(): those closed at exec again.
+ */
+void fw_exec_keep_only(const int *keep, size_t n);
+void fw_exec_cloexec(const int *fds, size_t n);
+/* Every descriptor the master's next image takes over, and `extra`: malloc'd, *n of them; NULL (errno). */
+int *fw_exec_inherited(const struct fw_master *m, int extra, size_t *n);
+/* The environment with add[] (NAME=value, malloc'd, owned from here) added or replacing; NULL (errno). */
+char **fw_exec_env(char *const *add, size_t nadd);
+void fw_exec_env_free(char **envp);
+
+/*
+ * image.c: the master's table as text for its next image (a live
+ * upgrade). fw_image_read() fills m's table, listeners, scoreboard
+ * descriptor and kept settings; 0, or -1 with why in err.
+ */
+#define FW_IMAGE_VERSION 1
+#define FW_IMAGE_ENV "FW_MASTER_IMAGE"
+int fw_image_write(const struct fw_master *m, struct fw_buf *out);
+int fw_image_read(struct fw_master *m, const char *text, size_t len, char *err, size_t errlen);
 
 /* master.c: can this process (the workers' user) open cfg's access_log? 0, or -1 after logging. */
 int fw_access_log_writable(const struct fw_config *cfg);

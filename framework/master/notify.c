@@ -55,19 +55,27 @@ static void notify(const char *what, const char *msg)
 	if (name[0] == '\0' && !socket_too_long)
 		return;
 	if (socket_too_long || notify_address(name, &sa, &len) != 0) {
-		fw_log(FW_LOG_WARN, "NOTIFY_SOCKET=%s: not a unix socket path or @abstract name; %s not sent",
-		       name, what);
+		fw_log(FW_LOG_WARN,
+		       "NOTIFY_SOCKET=%s: not a unix socket path or @abstract name; %s not sent", name,
+		       what);
 		return;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
 		fw_log_errno(FW_LOG_WARN, "notify %s: socket", what);
 		return;
 	}
+	/*
+	 * Never blocking: a receiver that reads nothing (a stuck or fake
+	 * service manager) would otherwise stop the master at its next
+	 * notification, with every worker waiting on it.
+	 */
 	do
-		r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+		r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+			   len);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
-		fw_log_errno(FW_LOG_WARN, "notify %s: sendto %s", what, name);
+		fw_log_errno(FW_LOG_WARN, "notify %s: sendto %s%s", what, name,
+			     errno == EAGAIN ? " (its queue is full: not sent)" : "");
 	close(fd);
 }
 
@@ -106,4 +114,9 @@ void fw_notify_init(void)
 	/* Notifications are the master's (NotifyAccess=main); a child that
 	 * unset it itself would copy a page of the environment at every fork. */
 	unsetenv("NOTIFY_SOCKET");
+}
+
+const char *fw_notify_socket(void)
+{
+	return socket_name;
 }

@@ -16,5 +16,7 @@ void fw_notify_stopping(void);
  * NotifyAccess=main).
  */
 void fw_notify_init(void);
+/* $NOTIFY_SOCKET as the master found it ("" without), for its next image (an upgrade). */
+const char *fw_notify_socket(void);
 
 #endif

@@ -8,8 +8,8 @@
 #define BOOT_BACKOFF_FIRST_MS 250
 #define BOOT_BACKOFF_MAX_MS 5000
 #define GROUP_WARN_EVERY_MS 60000
-#define GROUP_HIGH_WATER 90      /* % of the limit at which the largest worker goes */
-#define GROUP_WORTH_RECYCLING 2  /* % of the limit the largest worker must hold for that */
+#define GROUP_HIGH_WATER 90     /* % of the limit at which the largest worker goes */
+#define GROUP_WORTH_RECYCLING 2 /* % of the limit the largest worker must hold for that */
 
 struct out {
 	struct fw_action *a;
@@ -27,8 +27,8 @@ static void act1(struct out *o, enum fw_act_type type, int slot)
 	act(o, (struct fw_action){.type = type, .slot = slot, .peer = -1});
 }
 
-void fw_policy_settings(struct fw_policy *p, int workers, int concurrency, int timeout_s,
-			int graceful_s, int max_conns)
+void fw_policy_settings(struct fw_policy *p, int workers, int concurrency, int timeout_s, int graceful_s,
+			int max_conns)
 {
 	p->workers_wanted = workers;
 	p->concurrency = concurrency;
@@ -44,6 +44,7 @@ void fw_policy_init(struct fw_policy *p, int workers, int concurrency, int timeo
 	fw_policy_settings(p, workers, concurrency, timeout_s, graceful_s, max_conns);
 	p->mode = FW_RUNNING;
 	p->cgroup_victim = -1;
+	p->canary = -1;
 	for (size_t i = 0; i < FW_MAX_SLOTS; i++)
 		p->slot[i].replaces = -1;
 }
@@ -101,8 +102,11 @@ static bool same(const struct fw_policy *p, int slot, uint32_t gen)
 	return slot >= 0 && live(&p->slot[slot]) && p->slot[slot].gen == gen;
 }
 
-/* A new worker in the first free slot; replaces is the slot it stands in for, or -1. */
-static int spawn(struct fw_policy *p, struct out *o, int replaces, uint64_t now)
+/*
+ * A new worker in the first free slot; replaces is the slot it stands in
+ * for, or -1; exec: started from the new build's file (a canary).
+ */
+static int spawn_as(struct fw_policy *p, struct out *o, int replaces, uint64_t now, bool exec)
 {
 	int slot = -1;
 
@@ -118,11 +122,17 @@ static int spawn(struct fw_policy *p, struct out *o, int replaces, uint64_t now)
 		.replaces = replaces,
 		.replaces_gen = replaces >= 0 ? p->slot[replaces].gen : 0,
 		.boot_round = p->boot_failures,
+		.exec = exec,
 	};
 	if ((size_t)slot >= p->nslots)
 		p->nslots = (size_t)slot + 1;
-	act(o, (struct fw_action){.type = FW_ACT_SPAWN, .slot = slot, .peer = replaces});
+	act(o, (struct fw_action){.type = FW_ACT_SPAWN, .slot = slot, .peer = replaces, .how = exec});
 	return slot;
+}
+
+static int spawn(struct fw_policy *p, struct out *o, int replaces, uint64_t now)
+{
+	return spawn_as(p, o, replaces, now, false);
 }
 
 static void drain(struct fw_policy *p, struct out *o, int slot, int peer)
@@ -155,7 +165,8 @@ static void stop_deadline(struct fw_policy *p, struct out *o, uint64_t now)
 		return;
 	for (size_t i = 0; i < p->nslots; i++)
 		if (live(&p->slot[i]))
-			act(o, (struct fw_action){.type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 0});
+			act(o, (struct fw_action){
+				       .type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 0});
 	p->killed = true;
 }
 
@@ -163,6 +174,14 @@ static bool reload_left(const struct fw_policy *p)
 {
 	for (size_t i = 0; i < p->nslots; i++)
 		if (live(&p->slot[i]) && p->slot[i].retire == FW_RETIRE_RELOAD)
+			return true;
+	return false;
+}
+
+static bool old_build_left(const struct fw_policy *p)
+{
+	for (size_t i = 0; i < p->nslots; i++)
+		if (live(&p->slot[i]) && p->slot[i].old_build)
 			return true;
 	return false;
 }
@@ -197,6 +216,10 @@ static void step(struct fw_policy *p, struct out *o, uint64_t now)
 		p->reloading = false;
 		act1(o, FW_ACT_RELOAD_DONE, -1);
 	}
+	if (p->upgrade == FW_UPGRADE_ROLLING && !old_build_left(p)) {
+		p->upgrade = FW_UPGRADE_NONE;
+		act1(o, FW_ACT_UPGRADE_DONE, -1);
+	}
 }
 
 static void stop(struct fw_policy *p, struct out *o, bool quit, uint64_t now)
@@ -207,6 +230,11 @@ static void stop(struct fw_policy *p, struct out *o, bool quit, uint64_t now)
 		return;
 	p->mode = mode;
 	p->stop_deadline_ms = now + FW_QUIT_GRACE_MS + (quit ? 0 : (uint64_t)p->graceful_s * 1000);
+	if (p->upgrade != FW_UPGRADE_NONE) {
+		p->upgrade = FW_UPGRADE_NONE;
+		p->canary = -1;
+		act1(o, FW_ACT_UPGRADE_ABANDONED, -1);
+	}
 	act1(o, FW_ACT_STOPPING, -1);
 	for (size_t i = 0; i < p->nslots; i++) {
 		struct fw_pslot *s = &p->slot[i];
@@ -235,15 +263,22 @@ static void on_ready(struct fw_policy *p, struct out *o, int slot)
 	p->boot_failures = 0;
 	if (s->state != FW_W_BOOTING)
 		return; /* stopping: its pair was dropped already */
-	/* Forked before a reload: it serves, and is replaced in turn. */
-	s->state = s->retire == FW_RETIRE_RELOAD ? FW_W_QUEUED : FW_W_SERVING;
+	/* Forked before a reload, or of the build being replaced: it serves, and is replaced in turn. */
+	s->state = s->retire == FW_RETIRE_RELOAD || s->retire == FW_RETIRE_UPGRADE ? FW_W_QUEUED
+										   : FW_W_SERVING;
 	s->replaces = -1;
-	if (old < 0)
-		return;
-	if (same(p, old, s->replaces_gen) && p->slot[old].state == FW_W_REPLACING)
+	if (old >= 0 && same(p, old, s->replaces_gen) && p->slot[old].state == FW_W_REPLACING) {
 		drain(p, o, old, slot);
-	else
+		if (s->exec && p->slot[old].retire == FW_RETIRE_NONE)
+			p->slot[old].retire = FW_RETIRE_UPGRADE;
+	} else if (old >= 0) {
 		act1(o, FW_ACT_DROP_PEER, slot);
+	}
+	/* The new build boots and serves: the master follows it (FW_EV_RESUMED, or EXEC_FAILED). */
+	if (s->exec && p->upgrade == FW_UPGRADE_CANARY && slot == p->canary) {
+		p->upgrade = FW_UPGRADE_EXEC;
+		act1(o, FW_ACT_EXEC, slot);
+	}
 }
 
 static void on_retire(struct fw_policy *p, struct out *o, const struct fw_event *ev)
@@ -312,9 +347,19 @@ static void free_slot(struct fw_policy *p, int slot)
 	struct fw_pslot *s = &p->slot[slot];
 	int old = s->state == FW_W_BOOTING ? s->replaces : -1;
 
-	/* A replacement that did not make it: its old worker waits for another. */
+	/*
+	 * A replacement that did not make it: its old worker waits for
+	 * another. One that a refused upgrade's canary was to replace serves
+	 * on as before.
+	 */
 	if (old >= 0 && same(p, old, s->replaces_gen) && p->slot[old].state == FW_W_REPLACING)
-		p->slot[old].state = FW_W_QUEUED;
+		p->slot[old].state = s->exec && p->slot[old].retire == FW_RETIRE_NONE ? FW_W_SERVING
+										      : FW_W_QUEUED;
+	if (p->canary == slot) {
+		p->canary = -1;
+		if (p->upgrade == FW_UPGRADE_CANARY)
+			p->upgrade = FW_UPGRADE_NONE;
+	}
 	if (p->cgroup_victim == slot)
 		p->cgroup_victim = -1;
 	*s = (struct fw_pslot){.state = FW_W_FREE, .gen = s->gen, .replaces = -1};
@@ -323,11 +368,17 @@ static void free_slot(struct fw_policy *p, int slot)
 static void on_exit(struct fw_policy *p, struct out *o, const struct fw_event *ev)
 {
 	struct fw_pslot *s = &p->slot[ev->slot];
-	struct fw_action a = {.type = FW_ACT_GONE, .slot = ev->slot, .peer = -1, .reason = s->retire,
-			      .value = s->retire_figure, .value2 = ev->now - s->spawned_ms};
+	struct fw_action a = {.type = FW_ACT_GONE,
+			      .slot = ev->slot,
+			      .peer = -1,
+			      .reason = s->retire,
+			      .value = s->retire_figure,
+			      .value2 = ev->now - s->spawned_ms};
 
 	if (s->timed_out)
 		a.how = FW_GONE_TIMED_OUT;
+	else if (s->exec && s->state == FW_W_BOOTING && p->mode == FW_RUNNING)
+		a.how = FW_GONE_CANARY; /* the new build's fault, not the running one's: no backoff */
 	else if (s->state == FW_W_BOOTING && p->mode == FW_RUNNING)
 		a.how = (int)boot_failed(p, o, s, ev->now, &a.value);
 	else if (s->state == FW_W_DRAINING && ev->flag)
@@ -340,8 +391,16 @@ static void on_exit(struct fw_policy *p, struct out *o, const struct fw_event *e
 	free_slot(p, ev->slot);
 }
 
-static void on_spawn_failed(struct fw_policy *p, int slot, uint64_t now)
+static void on_spawn_failed(struct fw_policy *p, struct out *o, int slot, uint64_t now)
 {
+	if (p->slot[slot].exec) {
+		act(o, (struct fw_action){.type = FW_ACT_UPGRADE_REFUSED,
+					  .slot = slot,
+					  .peer = -1,
+					  .how = FW_REFUSED_SPAWN_FAILED});
+		free_slot(p, slot);
+		return;
+	}
 	free_slot(p, slot);
 	p->spawn_after_ms = now + SPAWN_RETRY_MS;
 }
@@ -354,8 +413,8 @@ static void on_stuck_reply(struct fw_policy *p, struct out *o, const struct fw_e
 		return; /* an answer to a question no longer asked */
 	s->stuck_since = 0;
 	s->timed_out = ev->reply != FW_STUCK_GONE;
-	act(o, (struct fw_action){.type = FW_ACT_KILL_STUCK, .slot = ev->slot, .peer = -1,
-				  .how = (int)ev->reply});
+	act(o, (struct fw_action){
+		       .type = FW_ACT_KILL_STUCK, .slot = ev->slot, .peer = -1, .how = (int)ev->reply});
 }
 
 /* Handlers past `timeout`, workers that never boot, questions never answered. */
@@ -370,16 +429,20 @@ static void timeouts(struct fw_policy *p, struct out *o, const struct fw_event *
 		if (!live(s) || s->timed_out)
 			continue;
 		/* One stuck in its start-up hook would hold a recycle (and at concurrency 1 all later ones). */
-		if (s->state == FW_W_BOOTING && !s->boot_killed && now - s->spawned_ms > FW_BOOT_TIMEOUT_MS) {
+		if (s->state == FW_W_BOOTING && !s->boot_killed &&
+		    now - s->spawned_ms > FW_BOOT_TIMEOUT_MS) {
 			s->boot_killed = true;
-			act(o, (struct fw_action){.type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 1});
+			act(o, (struct fw_action){
+				       .type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 1});
 			continue;
 		}
 		if (s->stuck_since != 0) {
 			if (now - s->stuck_asked_ms > FW_STUCK_REPLY_MS) {
 				s->stuck_since = 0;
 				s->timed_out = true;
-				act(o, (struct fw_action){.type = FW_ACT_KILL_STUCK, .slot = (int)i, .peer = -1,
+				act(o, (struct fw_action){.type = FW_ACT_KILL_STUCK,
+							  .slot = (int)i,
+							  .peer = -1,
 							  .how = -1});
 			}
 			continue;
@@ -388,7 +451,10 @@ static void timeouts(struct fw_policy *p, struct out *o, const struct fw_event *
 			continue;
 		s->stuck_since = since;
 		s->stuck_asked_ms = now;
-		act(o, (struct fw_action){.type = FW_ACT_ASK_STUCK, .slot = (int)i, .peer = -1, .value = since,
+		act(o, (struct fw_action){.type = FW_ACT_ASK_STUCK,
+					  .slot = (int)i,
+					  .peer = -1,
+					  .value = since,
 					  .value2 = now - since});
 	}
 }
@@ -426,12 +492,15 @@ static void group(struct fw_policy *p, struct out *o, const struct fw_event *ev)
 	if (biggest * 1024 < r->cgroup_limit / 100 * GROUP_WORTH_RECYCLING) {
 		if (p->cgroup_warned_ms == 0 || ev->now - p->cgroup_warned_ms >= GROUP_WARN_EVERY_MS) {
 			p->cgroup_warned_ms = ev->now;
-			act(o, (struct fw_action){.type = FW_ACT_GROUP_ELSEWHERE, .slot = largest, .peer = -1,
+			act(o, (struct fw_action){.type = FW_ACT_GROUP_ELSEWHERE,
+						  .slot = largest,
+						  .peer = -1,
 						  .value = biggest});
 		}
 		return;
 	}
-	act(o, (struct fw_action){.type = FW_ACT_GROUP_FULL, .slot = largest, .peer = -1, .value = biggest});
+	act(o, (struct fw_action){
+		       .type = FW_ACT_GROUP_FULL, .slot = largest, .peer = -1, .value = biggest});
 	drain(p, o, largest, -1);
 	/* A worker a reload is replacing stays one: "reload done" waits for it. */
 	if (p->slot[largest].retire != FW_RETIRE_RELOAD) {
@@ -442,9 +511,15 @@ static void group(struct fw_policy *p, struct out *o, const struct fw_event *ev)
 	p->cgroup_victim_gen = p->slot[largest].gen;
 }
 
-/* SIGHUP: every worker of the old configuration is replaced, replacement first. */
+/*
+ * SIGHUP: every worker of the old configuration is replaced, replacement
+ * first. Not during an upgrade (the executor refuses it): the upgrade
+ * reads the configuration again itself.
+ */
 static void on_reload(struct fw_policy *p, const struct fw_event *ev)
 {
+	if (p->upgrade != FW_UPGRADE_NONE)
+		return;
 	for (size_t i = 0; i < p->nslots; i++) {
 		struct fw_pslot *s = &p->slot[i];
 
@@ -458,6 +533,116 @@ static void on_reload(struct fw_policy *p, const struct fw_event *ev)
 		s->retire_figure = ev->r != NULL ? ev->r->slot[i].requests : 0;
 	}
 	p->reloading = true;
+}
+
+static void refuse(struct out *o, enum fw_upgrade_refusal why)
+{
+	act(o, (struct fw_action){.type = FW_ACT_UPGRADE_REFUSED, .slot = -1, .peer = -1, .how = why});
+}
+
+/* The oldest worker that serves, not yet being replaced: the canary takes its place. */
+static int oldest_serving(const struct fw_policy *p)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < p->nslots; i++) {
+		const struct fw_pslot *s = &p->slot[i];
+
+		if ((s->state == FW_W_SERVING || s->state == FW_W_QUEUED) && !s->timed_out &&
+		    (best < 0 || s->spawned_ms < p->slot[best].spawned_ms))
+			best = (int)i;
+	}
+	return best;
+}
+
+/*
+ * SIGUSR2: one worker of the new build first, in the place of the oldest
+ * (a recycle's replacement, with its socket pair), so that capacity stays
+ * and nothing else changes until the new build has shown it boots.
+ */
+static void on_upgrade(struct fw_policy *p, struct out *o, uint64_t now)
+{
+	int victim, canary;
+
+	if (p->mode != FW_RUNNING) {
+		refuse(o, FW_REFUSED_STOPPING);
+		return;
+	}
+	if (p->upgrade != FW_UPGRADE_NONE) {
+		refuse(o, FW_REFUSED_BUSY);
+		return;
+	}
+	if ((victim = oldest_serving(p)) < 0) {
+		refuse(o, FW_REFUSED_NO_WORKER);
+		return;
+	}
+	if ((canary = spawn_as(p, o, victim, now, true)) < 0) {
+		refuse(o, FW_REFUSED_SPAWN_FAILED);
+		return;
+	}
+	p->slot[victim].state = FW_W_REPLACING;
+	p->upgrade = FW_UPGRADE_CANARY;
+	p->canary = canary;
+	p->canary_gen = p->slot[canary].gen;
+	act(o, (struct fw_action){.type = FW_ACT_UPGRADE_START, .slot = canary, .peer = victim});
+}
+
+/*
+ * The master could not re-execute: it stays the old build. The canary
+ * is replaced in turn, so that one build serves, as before SIGUSR2.
+ */
+static void on_exec_failed(struct fw_policy *p, struct out *o)
+{
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct fw_pslot *s = &p->slot[i];
+
+		if (!live(s) || !s->exec)
+			continue;
+		s->exec = false;
+		if (s->state == FW_W_SERVING) {
+			s->state = FW_W_QUEUED;
+			s->retire = FW_RETIRE_UPGRADE;
+		}
+	}
+	p->upgrade = FW_UPGRADE_NONE;
+	p->canary = -1;
+	refuse(o, FW_REFUSED_EXEC_FAILED);
+}
+
+/*
+ * The master is the new build now: every worker but the canary is of the
+ * old one, and is replaced like a reload's (the upgrade read the
+ * configuration again, so a reload under way is part of it).
+ */
+static void on_resumed(struct fw_policy *p, struct out *o, const struct fw_event *ev)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct fw_pslot *s = &p->slot[i];
+
+		if (!live(s))
+			continue;
+		if (s->exec) {
+			s->exec = false;
+			continue;
+		}
+		s->old_build = true;
+		n++;
+		if (s->state != FW_W_SERVING && s->state != FW_W_QUEUED && s->state != FW_W_BOOTING)
+			continue; /* going already */
+		if (s->state != FW_W_BOOTING)
+			s->state = FW_W_QUEUED;
+		if (s->retire == FW_RETIRE_NONE || s->retire == FW_RETIRE_RELOAD) {
+			s->retire = FW_RETIRE_UPGRADE;
+			s->retire_ms = ev->now;
+			s->retire_figure = ev->r != NULL ? ev->r->slot[i].requests : 0;
+		}
+	}
+	p->reloading = false;
+	p->upgrade = FW_UPGRADE_ROLLING;
+	p->canary = -1;
+	act(o, (struct fw_action){.type = FW_ACT_UPGRADE_ROLLING, .slot = -1, .peer = -1, .value = n});
 }
 
 static void on_scale(struct fw_policy *p, int delta)
@@ -489,7 +674,7 @@ size_t fw_policy_on(struct fw_policy *p, const struct fw_event *ev, struct fw_ac
 		on_exit(p, &o, ev);
 		break;
 	case FW_EV_SPAWN_FAILED:
-		on_spawn_failed(p, ev->slot, ev->now);
+		on_spawn_failed(p, &o, ev->slot, ev->now);
 		break;
 	case FW_EV_STUCK_REPLY:
 		on_stuck_reply(p, &o, ev);
@@ -502,6 +687,15 @@ size_t fw_policy_on(struct fw_policy *p, const struct fw_event *ev, struct fw_ac
 		break;
 	case FW_EV_STOP:
 		stop(p, &o, ev->flag, ev->now);
+		break;
+	case FW_EV_UPGRADE:
+		on_upgrade(p, &o, ev->now);
+		break;
+	case FW_EV_EXEC_FAILED:
+		on_exec_failed(p, &o);
+		break;
+	case FW_EV_RESUMED:
+		on_resumed(p, &o, ev);
 		break;
 	}
 	step(p, &o, ev->now);
@@ -523,7 +717,8 @@ void fw_policy_place(const struct fw_policy *p, const struct fw_readings *r, uin
 			uint64_t busy = r->slot[i].handler_ms, load;
 
 			if ((s->state != FW_W_SERVING && s->state != FW_W_QUEUED &&
-			     s->state != FW_W_REPLACING) || s->timed_out || s->stuck_since != 0)
+			     s->state != FW_W_REPLACING) ||
+			    s->timed_out || s->stuck_since != 0)
 				continue;
 			/* Not to a worker stuck in a handler, nor past its max_conns. */
 			if ((busy != 0 && now > busy && now - busy > FW_STUCK_MS) ||

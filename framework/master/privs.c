@@ -26,7 +26,8 @@ int fw_privs_drop(const struct fw_config *cfg, const char *state_path)
 		return -1;
 	}
 	if (pw->pw_uid == 0) {
-		fw_log(FW_LOG_WARN, "user %s is root: nothing to drop, the workers run as root", cfg->user);
+		fw_log(FW_LOG_WARN, "user %s is root: nothing to drop, the workers run as root",
+		       cfg->user);
 		return 0;
 	}
 	gid = pw->pw_gid;

@@ -18,8 +18,11 @@
 #include "master/master.h"
 #include "master/signals.h"
 
-/* In the child: drop what belongs to the master, then become a worker. */
-static _Noreturn void child(struct fw_master *m, int slot, int chan, int peer_in)
+/*
+ * In the child: drop what belongs to the master, then become a worker:
+ * this build's, or with envp, the new build's by exec (an upgrade's canary).
+ */
+static _Noreturn void child(struct fw_master *m, int slot, int chan, int peer_in, char **envp)
 {
 	struct fw_slot *s = &m->sb->slots[slot];
 	struct fw_worker_boot boot = {
@@ -40,6 +43,12 @@ static _Noreturn void child(struct fw_master *m, int slot, int chan, int peer_in
 		boot.listen[i].status = m->listeners[i].status;
 	}
 	fw_signals_child();
+	memset(s, 0, sizeof(*s));
+	fw_slot_store(s->pid, (int32_t)getpid());
+	fw_slot_store(s->started_ms, fw_now_ms());
+	fw_slot_store(s->state, (uint32_t)FW_WORKER_BOOTING);
+	if (envp != NULL)
+		fw_upgrade_exec_worker(m, chan, peer_in, envp);
 	/* Opt-in core files and evidence; the workers' user can then read their memory. */
 	if (m->cfg.dumpable && prctl(PR_SET_DUMPABLE, 1) != 0)
 		fw_log_errno(FW_LOG_WARN, "prctl(PR_SET_DUMPABLE)");
@@ -56,10 +65,6 @@ static _Noreturn void child(struct fw_master *m, int slot, int chan, int peer_in
 	for (size_t i = 0; i < m->nhandoffs; i++)
 		close(m->handoffs[i].fd);
 	close(m->sb_fd); /* the mapping stays; the file is the master's to grow */
-	memset(s, 0, sizeof(*s));
-	fw_slot_store(s->pid, (int32_t)getpid());
-	fw_slot_store(s->started_ms, fw_now_ms());
-	fw_slot_store(s->state, (uint32_t)FW_WORKER_BOOTING);
 	fw_fork_exit(m->entry->main(&boot));
 }
 
@@ -93,17 +98,18 @@ static int commit(struct fw_master *m, int slot)
 	if ((size_t)slot < m->sb_committed)
 		return 0;
 	if ((err = fw_scoreboard_commit(m->sb_fd, (size_t)slot + 1)) != 0) {
-		fw_log(FW_LOG_ERROR, "scoreboard %s: no room for worker slot %d: %s", m->state_path, slot,
-		       strerror(err));
+		fw_log(FW_LOG_ERROR, "scoreboard %s: no room for worker slot %d: %s", m->state_path,
+		       slot, strerror(err));
 		return -1;
 	}
 	m->sb_committed = (size_t)slot + 1;
 	return 0;
 }
 
-int fw_proc_spawn(struct fw_master *m, int slot, int replaces)
+int fw_proc_spawn(struct fw_master *m, int slot, int replaces, bool exec)
 {
 	int fds[2], peer[2];
+	char **envp = NULL;
 	pid_t pid;
 
 	if (commit(m, slot) != 0)
@@ -113,18 +119,26 @@ int fw_proc_spawn(struct fw_master *m, int slot, int replaces)
 		return -1;
 	}
 	peer_pair(replaces, peer);
+	/* Made here: after fork, with other threads, only async-signal-safe calls. */
+	if (exec && (envp = fw_upgrade_worker_env(m, slot, fds[1], peer[1])) == NULL) {
+		close_pair(fds);
+		close_pair(peer);
+		return -1;
+	}
 	if ((pid = fw_fork(m)) < 0) {
 		fw_log_errno(FW_LOG_ERROR, "fork");
 		close_pair(fds);
 		close_pair(peer);
+		fw_exec_env_free(envp);
 		return -1;
 	}
 	if (pid == 0) {
 		close(fds[0]);
 		if (peer[0] >= 0)
 			close(peer[0]);
-		child(m, slot, fds[1], peer[1]);
+		child(m, slot, fds[1], peer[1], envp);
 	}
+	fw_exec_env_free(envp);
 	if (peer[1] >= 0)
 		close(peer[1]);
 	m->procs[slot] = (struct fw_proc){
@@ -140,7 +154,8 @@ int fw_proc_spawn(struct fw_master *m, int slot, int replaces)
 		.chan_worker = fds[1],
 		.peer = peer[0],
 	};
-	fw_log(FW_LOG_DEBUG, "worker %ld forked into slot %d", (long)pid, slot);
+	fw_log(FW_LOG_DEBUG, "worker %ld %s into slot %d", (long)pid,
+	       exec ? "started by exec" : "forked", slot);
 	return 0;
 }
 
@@ -216,7 +231,9 @@ static void exited(struct fw_master *m, int slot, int status)
 {
 	struct fw_proc *p = &m->procs[slot];
 	const struct fw_slot *s = &m->sb->slots[slot];
-	struct fw_event ev = {.type = FW_EV_EXIT, .now = fw_now_ms(), .slot = slot,
+	struct fw_event ev = {.type = FW_EV_EXIT,
+			      .now = fw_now_ms(),
+			      .slot = slot,
 			      .flag = WIFEXITED(status) && WEXITSTATUS(status) == 0};
 
 	/*
@@ -226,7 +243,8 @@ static void exited(struct fw_master *m, int slot, int status)
 	 */
 	fw_master_read_channel(m, slot);
 	/* As it was, for the log: the slot is free once the policy hears of it. */
-	m->exited = (struct fw_exited){.pid = p->pid, .status = status,
+	m->exited = (struct fw_exited){.pid = p->pid,
+				       .status = status,
 				       .requests = fw_slot_load(s->requests),
 				       .handler_ms = fw_slot_load(s->handler_ms)};
 	if (m->exited.handler_ms != 0 && !fw_slot_request_read(s, &m->exited.r))

@@ -17,24 +17,17 @@ int fw_reload(struct fw_master *m)
 	const char *key;
 
 	if (fw_config_load(&next, m->cfg.file[0] ? m->cfg.file : NULL, &errors) != 0) {
-		fw_log(FW_LOG_ERROR, "SIGHUP: the configuration has errors; keeping the running one:\n%s",
+		fw_log(FW_LOG_ERROR,
+		       "SIGHUP: the configuration has errors; keeping the running one:\n%s",
 		       errors.data != NULL ? errors.data : "");
 		fw_buf_release(&errors);
 		return -1;
 	}
 	fw_buf_release(&errors);
 	if ((key = fw_config_restart_needed(&m->cfg, &next)) != NULL) {
-		fw_log(FW_LOG_WARN, "SIGHUP: '%s' changed; that needs a restart, keeping the old value", key);
-		next.listen = m->cfg.listen;
-		next.status_listen = m->cfg.status_listen;
-		next.protocol = m->cfg.protocol;
-		next.socket_mode = m->cfg.socket_mode;
-		memcpy(next.socket_owner, m->cfg.socket_owner, sizeof(next.socket_owner));
-		memcpy(next.socket_group, m->cfg.socket_group, sizeof(next.socket_group));
-		next.backlog = m->cfg.backlog;
-		memcpy(next.user, m->cfg.user, sizeof(next.user));
-		memcpy(next.group, m->cfg.group, sizeof(next.group));
-		memcpy(next.state_path, m->cfg.state_path, sizeof(next.state_path));
+		fw_log(FW_LOG_WARN, "SIGHUP: '%s' changed; that needs a restart, keeping the old value",
+		       key);
+		fw_config_keep_restart_keys(&next, &m->cfg);
 	}
 	if (strcmp(m->cfg.error_log, next.error_log) != 0 && fw_log_open(next.error_log) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "SIGHUP: opening error_log %s; keeping %s", next.error_log,

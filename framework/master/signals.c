@@ -12,7 +12,7 @@ static const struct {
 } handled[] = {
 	{SIGCHLD, FW_SIG_CHLD}, {SIGTERM, FW_SIG_TERM}, {SIGINT, FW_SIG_INT},
 	{SIGQUIT, FW_SIG_QUIT}, {SIGHUP, FW_SIG_HUP},   {SIGTTIN, FW_SIG_TTIN},
-	{SIGTTOU, FW_SIG_TTOU}, {SIGUSR1, FW_SIG_USR1},
+	{SIGTTOU, FW_SIG_TTOU}, {SIGUSR1, FW_SIG_USR1}, {SIGUSR2, FW_SIG_USR2},
 };
 
 #define NHANDLED (sizeof(handled) / sizeof(handled[0]))
@@ -65,9 +65,15 @@ int fw_signals_init(void)
 		fw_log_errno(FW_LOG_ERROR, "sigprocmask");
 		return -1;
 	}
-	wait_mask = start_mask;
+	/*
+	 * What the workers start with, and what ppoll() waits with: the mask
+	 * the program started with, but for these. A master's new image (a
+	 * live upgrade) starts with them blocked, as its old image left them
+	 * across the execve so that none was lost meanwhile.
+	 */
 	for (size_t i = 0; i < NHANDLED; i++)
-		sigdelset(&wait_mask, handled[i].sig);
+		sigdelset(&start_mask, handled[i].sig);
+	wait_mask = start_mask;
 	unshare();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -113,5 +119,12 @@ void fw_signals_child(void)
 	for (size_t i = 0; i < NHANDLED; i++)
 		sigaction(handled[i].sig, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
+	/*
+	 * Until the worker's own handler (worker.c): a SIGUSR2 sent to the
+	 * whole group, meant for the master (systemctl kill -s USR2 without
+	 * --kill-whom=main), must not end a worker that is starting.
+	 */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGUSR2, &sa, NULL);
 	sigprocmask(SIG_SETMASK, &start_mask, NULL);
 }

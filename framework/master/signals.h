@@ -16,6 +16,7 @@ enum {
 	FW_SIG_TTIN = 1 << 5,
 	FW_SIG_TTOU = 1 << 6,
 	FW_SIG_USR1 = 1 << 7,
+	FW_SIG_USR2 = 1 << 8,
 };
 
 /* Install the handlers and block the signals. 0, or -1 after logging. */

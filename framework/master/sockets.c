@@ -47,7 +47,7 @@ static int unix_prepare(const struct fw_addr *a)
 	return 0;
 }
 
-static int unix_bind(struct fw_listener *l, const struct fw_socket_perms *perms)
+static int unix_bind(struct fw_socket *l, const struct fw_socket_perms *perms)
 {
 	mode_t old;
 	int r;
@@ -66,7 +66,7 @@ static int unix_bind(struct fw_listener *l, const struct fw_socket_perms *perms)
 }
 
 /* Does a connection through the file pfd names arrive on our listening socket? */
-static bool ours(const struct fw_listener *l, int pfd)
+static bool ours(const struct fw_socket *l, int pfd)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), a = -1;
@@ -93,9 +93,9 @@ static bool ours(const struct fw_listener *l, int pfd)
  * very descriptor arrives here), and only then changed, through the
  * descriptor, never by path (the proof needs /proc; it is only needed
  * when there is an owner to change). Its identity is kept for
- * fw_listen_close().
+ * fw_socket_close().
  */
-static int unix_claim(struct fw_listener *l, const struct fw_socket_perms *perms)
+static int unix_claim(struct fw_socket *l, const struct fw_socket_perms *perms)
 {
 	const char *path = l->addr.path;
 	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), r = -1;
@@ -109,10 +109,13 @@ static int unix_claim(struct fw_listener *l, const struct fw_socket_perms *perms
 	if (fstat(pfd, &st) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "listen %s: fstat", path);
 	} else if (!S_ISSOCK(st.st_mode) || (chown && !ours(l, pfd))) {
-		fw_log(FW_LOG_ERROR, "listen %s: the file was replaced after bind (now %s, uid %ld); "
-				     "someone else can write its directory: refusing to go on",
-		       path, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISSOCK(st.st_mode) ? "another socket"
-											 : "not a socket",
+		fw_log(FW_LOG_ERROR,
+		       "listen %s: the file was replaced after bind (now %s, uid %ld); "
+		       "someone else can write its directory: refusing to go on",
+		       path,
+		       S_ISLNK(st.st_mode)    ? "a symbolic link"
+		       : S_ISSOCK(st.st_mode) ? "another socket"
+					      : "not a socket",
 		       (long)st.st_uid);
 	} else if (chown && fchownat(pfd, "", perms->uid, perms->gid, AT_EMPTY_PATH) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "chown(%s) to socket_owner/socket_group", path);
@@ -125,7 +128,7 @@ static int unix_claim(struct fw_listener *l, const struct fw_socket_perms *perms
 	return r;
 }
 
-static int inet_bind(struct fw_listener *l)
+static int inet_bind(struct fw_socket *l)
 {
 	int one = 1;
 
@@ -143,7 +146,7 @@ static int inet_bind(struct fw_listener *l)
 	return 0;
 }
 
-int fw_listen_open(struct fw_listener *l, const struct fw_listen_spec *spec, int backlog,
+int fw_socket_open(struct fw_socket *l, const struct fw_listen_spec *spec, int backlog,
 		   const struct fw_socket_perms *perms)
 {
 	const struct fw_addr *a = &spec->addr;
@@ -166,11 +169,11 @@ int fw_listen_open(struct fw_listener *l, const struct fw_listen_spec *spec, int
 		goto fail;
 	return 0;
 fail:
-	fw_listen_close(l);
+	fw_socket_close(l);
 	return -1;
 }
 
-void fw_listen_close(struct fw_listener *l)
+void fw_socket_close(struct fw_socket *l)
 {
 	struct stat st;
 

@@ -1,4 +1,4 @@
-/* The listening socket, opened once by the master and inherited by every worker. */
+/* The listening sockets (struct fw_socket), opened once by the master and inherited by every worker. */
 #ifndef FW_MASTER_SOCKETS_H
 #define FW_MASTER_SOCKETS_H
 
@@ -8,12 +8,12 @@
 #include "config/addr.h"
 #include "config/listen.h"
 
-struct fw_listener {
+struct fw_socket {
 	int fd;
 	struct fw_addr addr;
 	enum fw_proto proto;
 	bool status; /* status_listen: only the status page is answered here */
-	dev_t dev; /* identity of the unix socket file we created */
+	dev_t dev;   /* identity of the unix socket file we created */
 	ino_t ino;
 };
 
@@ -30,10 +30,10 @@ struct fw_socket_perms {
  * gets the mode, and the owner and group when given (the master runs as
  * root then). 0, or -1 after logging why.
  */
-int fw_listen_open(struct fw_listener *l, const struct fw_listen_spec *spec, int backlog,
+int fw_socket_open(struct fw_socket *l, const struct fw_listen_spec *spec, int backlog,
 		   const struct fw_socket_perms *perms);
 
 /* Close, and remove the unix socket file if it is still the one we made. */
-void fw_listen_close(struct fw_listener *l);
+void fw_socket_close(struct fw_socket *l);
 
 #endif

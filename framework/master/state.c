@@ -51,21 +51,23 @@ static int dir_prepare(const struct fw_config *cfg, const char *path)
 		return -1;
 	}
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		fw_log_errno(FW_LOG_ERROR, "%s: not a directory of ours (a symbolic link?); remove it "
-					   "or set state_path", dir);
+		fw_log_errno(FW_LOG_ERROR,
+			     "%s: not a directory of ours (a symbolic link?); remove it "
+			     "or set state_path",
+			     dir);
 		return -1;
 	}
 	if (fstat(fd, &st) != 0) {
 		fw_log_errno(FW_LOG_ERROR, "fstat(%s)", dir);
 	} else if (st.st_uid != uid && st.st_uid != 0 && st.st_uid != geteuid()) {
-		fw_log(FW_LOG_ERROR, "%s belongs to uid %ld, not to the server's user (uid %ld) or root: "
-				     "someone else made it; remove it (as root) or set state_path",
+		fw_log(FW_LOG_ERROR,
+		       "%s belongs to uid %ld, not to the server's user (uid %ld) or root: "
+		       "someone else made it; remove it (as root) or set state_path",
 		       dir, (long)st.st_uid, (long)uid);
 	} else if ((st.st_mode & 022) != 0 && (st.st_uid != geteuid() || fchmod(fd, 0750) != 0)) {
-		fw_log(FW_LOG_ERROR, "%s is writable by others (mode %04o); remove it or set state_path", dir,
-		       (unsigned)(st.st_mode & 07777));
-	} else if (geteuid() == 0 && st.st_uid != uid &&
-		   fchown(fd, uid, server_gid(cfg)) != 0) {
+		fw_log(FW_LOG_ERROR, "%s is writable by others (mode %04o); remove it or set state_path",
+		       dir, (unsigned)(st.st_mode & 07777));
+	} else if (geteuid() == 0 && st.st_uid != uid && fchown(fd, uid, server_gid(cfg)) != 0) {
 		/* The master removes its file when it stops, as `user` by then. */
 		fw_log_errno(FW_LOG_ERROR, "chown(%s) to the server's user", dir);
 	} else {

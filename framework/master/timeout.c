@@ -24,7 +24,7 @@
 #include "master/master.h"
 
 struct fw_stuck {
-	uint64_t ms;       /* how long it had run when asked */
+	uint64_t ms; /* how long it had run when asked */
 	struct fw_slot_request r;
 	char state[8], wchan[128], syscall[256], stack[1024];
 };
@@ -65,7 +65,8 @@ static void evidence(pid_t pid, struct fw_stuck *st)
 	proc_text(pid, "stack", st->stack, sizeof(st->stack));
 	proc_text(pid, "stat", stat, sizeof(stat));
 	state = strrchr(stat, ')');
-	snprintf(st->state, sizeof(st->state), "%.1s", state != NULL && state[1] == ' ' ? state + 2 : "?");
+	snprintf(st->state, sizeof(st->state), "%.1s",
+		 state != NULL && state[1] == ' ' ? state + 2 : "?");
 }
 
 /* FW_SIG_STUCK to the worker's main thread (its pid), where the stuck handler runs. */
@@ -93,8 +94,11 @@ void fw_timeout_ask(struct fw_master *m, int slot, uint64_t since, uint64_t ran_
 	struct fw_proc *p = &m->procs[slot];
 	const struct fw_slot *s = &m->sb->slots[slot];
 	struct fw_stuck *st = p->stuck != NULL ? p->stuck : calloc(1, sizeof(*st));
-	struct fw_event ev = {.type = FW_EV_STUCK_REPLY, .now = fw_now_ms(), .slot = slot,
-			      .since = since, .reply = FW_STUCK_UNANSWERED};
+	struct fw_event ev = {.type = FW_EV_STUCK_REPLY,
+			      .now = fw_now_ms(),
+			      .slot = slot,
+			      .since = since,
+			      .reply = FW_STUCK_UNANSWERED};
 
 	p->stuck = st;
 	if (st != NULL) {
@@ -115,11 +119,15 @@ void fw_timeout_done(struct fw_master *m, int slot, int reply)
 {
 	struct fw_proc *p = &m->procs[slot];
 	const struct fw_stuck *st = p->stuck;
-	static const struct fw_stuck unknown = {.r = {.method = "?", .path = "?"}, .state = "?",
-						.wchan = "?", .syscall = "?", .stack = "?"};
+	static const struct fw_stuck unknown = {.r = {.method = "?", .path = "?"},
+						.state = "?",
+						.wchan = "?",
+						.syscall = "?",
+						.stack = "?"};
 
 	if (reply == FW_STUCK_GONE) {
-		fw_log(FW_LOG_INFO, "worker %ld: %s %s returned as it reached timeout (%d s); not killed",
+		fw_log(FW_LOG_INFO,
+		       "worker %ld: %s %s returned as it reached timeout (%d s); not killed",
 		       (long)p->pid, st != NULL ? st->r.method : "?", st != NULL ? st->r.path : "?",
 		       m->cfg.timeout);
 		fw_timeout_forget(p);
@@ -132,8 +140,9 @@ void fw_timeout_done(struct fw_master *m, int slot, int reply)
 	       "syscall %s, kernel stack %s; %s, killing the worker",
 	       (long)p->pid, st->r.method, st->r.path, (unsigned long long)st->ms, m->cfg.timeout,
 	       st->state, st->wchan, st->syscall, st->stack,
-	       reply == FW_STUCK_ANSWERED ? "answered 504" : reply < 0 ? "no answer from it"
-										: "could not answer it");
+	       reply == FW_STUCK_ANSWERED ? "answered 504"
+	       : reply < 0                ? "no answer from it"
+					  : "could not answer it");
 	if (kill(p->pid, SIGKILL) != 0 && errno != ESRCH)
 		fw_log_errno(FW_LOG_ERROR, "kill(%ld, SIGKILL)", (long)p->pid);
 	fw_timeout_forget(p);
@@ -142,8 +151,11 @@ void fw_timeout_done(struct fw_master *m, int slot, int reply)
 bool fw_timeout_reply(struct fw_master *m, int slot, const struct fw_msg *msg, int fd)
 {
 	struct fw_pslot *s = &m->pol.slot[slot];
-	struct fw_event ev = {.type = FW_EV_STUCK_REPLY, .now = fw_now_ms(), .slot = slot,
-			      .since = msg->value, .reply = msg->arg};
+	struct fw_event ev = {.type = FW_EV_STUCK_REPLY,
+			      .now = fw_now_ms(),
+			      .slot = slot,
+			      .since = msg->value,
+			      .reply = msg->arg};
 	bool asked = s->stuck_since != 0 && s->stuck_since == msg->value;
 
 	fw_master_event(m, &ev);

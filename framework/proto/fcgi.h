@@ -22,21 +22,21 @@
 /* ---- record parser ---- */
 
 enum fw_fcgi_ev {
-	FW_FCGI_EV_BEGIN = 1, /* BEGIN_REQUEST: id, role, flags */
-	FW_FCGI_EV_ABORT,     /* ABORT_REQUEST: id */
-	FW_FCGI_EV_PARAMS,    /* a chunk of the PARAMS stream */
-	FW_FCGI_EV_STDIN,     /* a chunk of the STDIN stream */
-	FW_FCGI_EV_DATA,      /* a chunk of the DATA stream (FILTER role) */
-	FW_FCGI_EV_GET_VALUES,/* a chunk of a GET_VALUES management record */
-	FW_FCGI_EV_UNKNOWN,   /* a management record of a type we do not know */
+	FW_FCGI_EV_BEGIN = 1,  /* BEGIN_REQUEST: id, role, flags */
+	FW_FCGI_EV_ABORT,      /* ABORT_REQUEST: id */
+	FW_FCGI_EV_PARAMS,     /* a chunk of the PARAMS stream */
+	FW_FCGI_EV_STDIN,      /* a chunk of the STDIN stream */
+	FW_FCGI_EV_DATA,       /* a chunk of the DATA stream (FILTER role) */
+	FW_FCGI_EV_GET_VALUES, /* a chunk of a GET_VALUES management record */
+	FW_FCGI_EV_UNKNOWN,    /* a management record of a type we do not know */
 };
 
 struct fw_fcgi_event {
 	enum fw_fcgi_ev ev;
-	uint8_t type;     /* the record type (for EV_UNKNOWN: what to name back) */
-	uint16_t id;      /* request id; 0 for management records */
-	uint16_t role;    /* EV_BEGIN */
-	uint8_t flags;    /* EV_BEGIN: FCGI_KEEP_CONN */
+	uint8_t type;  /* the record type (for EV_UNKNOWN: what to name back) */
+	uint16_t id;   /* request id; 0 for management records */
+	uint16_t role; /* EV_BEGIN */
+	uint8_t flags; /* EV_BEGIN: FCGI_KEEP_CONN */
 	/*
 	 * Chunk events: data[0..len) is part of the record's content and points
 	 * into the caller's input. `first` and `last` mark the first and last
@@ -97,8 +97,7 @@ int fw_fcgi_nv_count(const uint8_t *buf, size_t len, size_t *count, const char *
 void fw_fcgi_nv_unpack(uint8_t *buf, size_t len, struct fw_nv *out, size_t count);
 
 /* Append one name-value pair, encoding each length in 1 or 4 bytes. */
-int fw_fcgi_nv_put(struct fw_buf *out, const char *name, size_t nlen, const char *value,
-		   size_t vlen);
+int fw_fcgi_nv_put(struct fw_buf *out, const char *name, size_t nlen, const char *value, size_t vlen);
 
 /* ---- emitter ---- */
 
@@ -107,8 +106,7 @@ int fw_fcgi_nv_put(struct fw_buf *out, const char *name, size_t nlen, const char
  * each with at most FCGI_MAX_LENGTH bytes of content. len 0 appends the
  * empty record that ends the stream.
  */
-int fw_fcgi_put_stream(struct fw_buf *out, uint8_t type, uint16_t id, const void *data,
-		       size_t len);
+int fw_fcgi_put_stream(struct fw_buf *out, uint8_t type, uint16_t id, const void *data, size_t len);
 
 /* Room fw_fcgi_put_stream() needs for len bytes (headers included). */
 size_t fw_fcgi_stream_size(size_t len);

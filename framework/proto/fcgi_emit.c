@@ -1,6 +1,6 @@
 #include "proto/fcgi.h"
 
-#include "core/status.h"
+#include "core/result.h"
 
 void fw_fcgi_header(uint8_t h[FCGI_HEADER_LEN], uint8_t type, uint16_t id, uint16_t content_len,
 		    uint8_t padding_len)
@@ -22,8 +22,7 @@ size_t fw_fcgi_stream_size(size_t len)
 	return len + records * FCGI_HEADER_LEN;
 }
 
-int fw_fcgi_put_stream(struct fw_buf *out, uint8_t type, uint16_t id, const void *data,
-		       size_t len)
+int fw_fcgi_put_stream(struct fw_buf *out, uint8_t type, uint16_t id, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	size_t off = 0;

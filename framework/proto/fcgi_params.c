@@ -2,14 +2,15 @@
 
 #include <string.h>
 
-#include "core/status.h"
+#include "core/result.h"
 
 /*
  * Read one length at buf[*pos]. The high bit of the first byte selects the
  * 4-byte form, whose value is 31 bits: it always fits a uint32_t, and is
  * compared with what remains before any addition, so nothing can overflow.
  */
-__attribute__((always_inline)) static inline int nv_length(const uint8_t *buf, size_t len, size_t *pos, uint32_t *out)
+__attribute__((always_inline)) static inline int nv_length(const uint8_t *buf, size_t len, size_t *pos,
+							   uint32_t *out)
 {
 	const uint8_t *p = buf + *pos;
 
@@ -28,7 +29,8 @@ __attribute__((always_inline)) static inline int nv_length(const uint8_t *buf, s
 }
 
 /* Decode the pair at *pos; on success *pos is past it. */
-__attribute__((always_inline)) static inline int nv_next(const uint8_t *buf, size_t len, size_t *pos, uint32_t *nlen, uint32_t *vlen)
+__attribute__((always_inline)) static inline int nv_next(const uint8_t *buf, size_t len, size_t *pos,
+							 uint32_t *nlen, uint32_t *vlen)
 {
 	if (nv_length(buf, len, pos, nlen) != FW_OK || nv_length(buf, len, pos, vlen) != FW_OK)
 		return FW_ERROR;
@@ -62,7 +64,6 @@ void fw_fcgi_nv_unpack(uint8_t *buf, size_t len, struct fw_nv *out, size_t count
 	uint32_t nlen, vlen;
 
 	while (pos < len && i < count) {
-
 		if (nv_next(buf, len, &pos, &nlen, &vlen) != FW_OK)
 			return; /* not reached after fw_fcgi_nv_count() said FW_OK */
 		/* Name and value sit at the end of the pair just decoded. */
@@ -97,12 +98,10 @@ static int put_length(struct fw_buf *out, size_t n)
 	return fw_buf_append(out, b, 4);
 }
 
-int fw_fcgi_nv_put(struct fw_buf *out, const char *name, size_t nlen, const char *value,
-		   size_t vlen)
+int fw_fcgi_nv_put(struct fw_buf *out, const char *name, size_t nlen, const char *value, size_t vlen)
 {
 	/* Check both lengths first: a failed put leaves out as it was. */
-	if (nlen > 0x7fffffff || vlen > 0x7fffffff ||
-	    fw_buf_reserve(out, 8 + nlen + vlen) != 0)
+	if (nlen > 0x7fffffff || vlen > 0x7fffffff || fw_buf_reserve(out, 8 + nlen + vlen) != 0)
 		return -1;
 	if (put_length(out, nlen) != 0 || put_length(out, vlen) != 0 ||
 	    fw_buf_append(out, name, nlen) != 0 || fw_buf_append(out, value, vlen) != 0)

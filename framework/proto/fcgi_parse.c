@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "core/status.h"
+#include "core/result.h"
 
 enum { ST_HEADER, ST_CONTENT, ST_PADDING };
 

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "core/status.h"
+#include "core/result.h"
 #include "core/str.h"
 
 enum { ST_LEN, ST_HEADERS, ST_COMMA, ST_HEADERS_DONE, ST_BODY, ST_END };

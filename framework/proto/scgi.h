@@ -32,12 +32,12 @@ struct fw_scgi_event {
 
 struct fw_scgi_parser {
 	uint8_t state;
-	uint8_t digits;        /* of the netstring length read so far */
+	uint8_t digits; /* of the netstring length read so far */
 	bool leading_zero;
-	size_t header_len;     /* declared length of the header block */
+	size_t header_len; /* declared length of the header block */
 	size_t header_left;
-	uint64_t body_left;    /* set by fw_scgi_parser_body() */
-	size_t max_header;     /* limit on header_len */
+	uint64_t body_left; /* set by fw_scgi_parser_body() */
+	size_t max_header;  /* limit on header_len */
 	const char *error;
 };
 

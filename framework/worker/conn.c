@@ -18,7 +18,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "ipc/chan.h"
 #include "worker/session.h"
 #include "worker/worker.h"
@@ -221,12 +221,13 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	r = write_some(c, c->out.data + c->out_off, c->out.len - c->out_off, &sent);
 	c->out_off += sent;
 	if (sent > 0)
-		c->active_ms = c->send_ms = fw_now_ms(); /* send_timeout: between two writes, as nginx's */
+		c->active_ms = c->send_ms =
+			fw_now_ms(); /* send_timeout: between two writes, as nginx's */
 	if (r == FW_OK) {
 		writing(c, false);
 		c->out_off = 0;
 		fw_buf_reset(&c->out, 0); /* an idle connection keeps no buffer */
-		conn_resume(c);          /* if the high-water mark had paused reading */
+		conn_resume(c);           /* if the high-water mark had paused reading */
 	} else if (c->out_off > c->out.len / 2) {
 		/* Compact now and then, not at every partial write: linear, not quadratic. */
 		fw_buf_consume(&c->out, c->out_off);
@@ -288,7 +289,6 @@ bool fw_conn_idle(const struct fw_conn *c)
 	       fw_session_at_boundary(c);
 }
 
-
 /*
  * Can the connection change hands now? Only between requests (or, for
  * SCGI, before its only one), with the parser at a record boundary and all
@@ -335,8 +335,9 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 			break;
 		}
 		batch[n] = c;
-		fw_msg_kind_set(&m, n, (c->proto == FW_PROTO_SCGI ? FW_CONN_SCGI : 0) |
-					       (c->status_only ? FW_CONN_STATUS : 0));
+		fw_msg_kind_set(&m, n,
+				(c->proto == FW_PROTO_SCGI ? FW_CONN_SCGI : 0) |
+					(c->status_only ? FW_CONN_STATUS : 0));
 		fds[n++] = c->fd;
 	}
 	if (n == 0)
@@ -350,7 +351,8 @@ static int handoff_batch(struct fw_worker *w, bool *more)
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == ENOMEM)
 			return FW_AGAIN;
 		/* It is gone (or stopping it refused more): the master places them. */
-		fw_log_errno(FW_LOG_DEBUG, "sendmsg(to the replacement); handing over through the master");
+		fw_log_errno(FW_LOG_DEBUG,
+			     "sendmsg(to the replacement); handing over through the master");
 		close(w->peer_out);
 		w->peer_out = -1;
 		m.type = FW_MSG_HANDOFF;

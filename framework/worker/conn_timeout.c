@@ -38,11 +38,15 @@ static bool sweep_one(struct fw_conn *c, void *arg)
 		return true;
 	}
 	if (over(now, c->recv_since, cfg->request_timeout)) {
-		fw_log(FW_LOG_WARN, "connection %d took over request_timeout (%d s) to send its request; "
-				    "closing it", c->fd, cfg->request_timeout);
+		fw_log(FW_LOG_WARN,
+		       "connection %d took over request_timeout (%d s) to send its request; "
+		       "closing it",
+		       c->fd, cfg->request_timeout);
 	} else if (fw_conn_unsent(c) > 0 && over(now, c->send_ms, cfg->send_timeout)) {
-		fw_log(FW_LOG_WARN, "connection %d read none of its %zu unsent bytes for send_timeout (%d s); "
-				    "closing it", c->fd, fw_conn_unsent(c), cfg->send_timeout);
+		fw_log(FW_LOG_WARN,
+		       "connection %d read none of its %zu unsent bytes for send_timeout (%d s); "
+		       "closing it",
+		       c->fd, fw_conn_unsent(c), cfg->send_timeout);
 	} else if (idle(c) && over(now, c->active_ms, cfg->idle_timeout)) {
 		fw_log(FW_LOG_DEBUG, "connection %d idle for idle_timeout (%d s); closing it", c->fd,
 		       cfg->idle_timeout);

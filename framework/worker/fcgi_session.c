@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/resp.h"
 #include "worker/worker.h"
 
@@ -155,7 +155,8 @@ static int on_stdin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 	if (req == NULL || req->state != FW_REQ_READING)
 		return FW_OK; /* answered early: read and drop the rest */
 	if (req->body.len + ev->len > c->w->max_body) {
-		fw_log(FW_LOG_INFO, "%s %s: body over max_body_kb; answering 413", req->method, req->path);
+		fw_log(FW_LOG_INFO, "%s %s: body over max_body_kb; answering 413", req->method,
+		       req->path);
 		fw_request_reject(c, req, 413);
 		return FW_OK;
 	}
@@ -167,7 +168,7 @@ static int on_stdin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 static int on_abort(struct fw_conn *c, const struct fw_fcgi_event *ev)
 {
 	if (!current(c, ev->id) && (c->req == NULL || c->req->id != ev->id))
-		return FW_OK; /* not a request of this connection */
+		return FW_OK;  /* not a request of this connection */
 	c->input_open = false; /* also for one answered early: nothing more comes */
 	if (c->req == NULL || c->req->id != ev->id)
 		return FW_OK; /* answered already: END_REQUEST is on its way */
@@ -193,7 +194,7 @@ static void get_values_answer(struct fw_conn *c)
 	    (nv = calloc(count, sizeof(*nv))) != NULL)
 		fw_fcgi_nv_unpack((uint8_t *)c->mgmt.data, c->mgmt.len, nv, count);
 	for (size_t i = 0; nv != NULL && i < count; i++) {
-		const char *v = strcmp(nv[i].name, FCGI_MAX_CONNS) == 0   ? conns
+		const char *v = strcmp(nv[i].name, FCGI_MAX_CONNS) == 0    ? conns
 				: strcmp(nv[i].name, FCGI_MAX_REQS) == 0   ? conns
 				: strcmp(nv[i].name, FCGI_MPXS_CONNS) == 0 ? "0"
 									   : NULL;
@@ -308,8 +309,9 @@ void fw_fcgi_respond(struct fw_conn *c, fw_req *req, int status)
 	size_t blen = fw_resp_body(req, status, &body);
 
 	/* fcgi_stderr: nginx logs these at error level, before it reads the answer. */
-	if (req->err.len > 0 && (fw_fcgi_put_stream(out, FCGI_STDERR, req->id, req->err.data, req->err.len) != 0 ||
-				 fw_fcgi_put_stream(out, FCGI_STDERR, req->id, NULL, 0) != 0))
+	if (req->err.len > 0 &&
+	    (fw_fcgi_put_stream(out, FCGI_STDERR, req->id, req->err.data, req->err.len) != 0 ||
+	     fw_fcgi_put_stream(out, FCGI_STDERR, req->id, NULL, 0) != 0))
 		fw_conn_break(c);
 	if (put_head(out, req, status) != 0 ||
 	    (blen > 0 && fw_fcgi_put_stream(out, FCGI_STDOUT, req->id, body, blen) != 0) ||

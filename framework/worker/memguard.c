@@ -9,7 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/memstat.h"
-#include "core/status.h"
+#include "core/result.h"
 
 #ifdef FW_HAVE_TCMALLOC
 #include <gperftools/malloc_extension_c.h>
@@ -17,11 +17,11 @@
 #include <sys/mman.h>
 #endif
 
-#define READ_MIN_INTERVAL_MS 250  /* precise readings while near, not over, a limit */
-#define REFRESH_INTERVAL_MS 1000  /* heartbeat readings while limits are set */
-#define REFRESH_IDLE_MS 5000      /* heartbeat readings without limits (status page) */
-#define SOFT_QUIET_MS 1000        /* after a release that left us over the soft limit, */
-#define SOFT_QUIET_MAX_MS 60000   /* doubling each time it does not help */
+#define READ_MIN_INTERVAL_MS 250 /* precise readings while near, not over, a limit */
+#define REFRESH_INTERVAL_MS 1000 /* heartbeat readings while limits are set */
+#define REFRESH_IDLE_MS 5000     /* heartbeat readings without limits (status page) */
+#define SOFT_QUIET_MS 1000       /* after a release that left us over the soft limit, */
+#define SOFT_QUIET_MAX_MS 60000  /* doubling each time it does not help */
 #define NEAR(limit) ((limit) / 10 * 9)
 
 #ifdef FW_HAVE_TCMALLOC
@@ -42,8 +42,8 @@ static void on_munmap(const void *ptr, size_t size)
 	__atomic_sub_fetch(&hooked_mapped, (int64_t)size, __ATOMIC_RELAXED);
 }
 
-static void on_mremap(const void *result, const void *old, size_t old_size, size_t new_size,
-		      int flags, const void *new_addr)
+static void on_mremap(const void *result, const void *old, size_t old_size, size_t new_size, int flags,
+		      const void *new_addr)
 {
 	(void)result, (void)old, (void)flags, (void)new_addr;
 	__atomic_add_fetch(&hooked_mapped, (int64_t)new_size - (int64_t)old_size, __ATOMIC_RELAXED);
@@ -98,9 +98,7 @@ static void hooks_install(void)
 }
 
 /* Nothing to share: /proc/self/statm opened by the master would be the master's. */
-void fw_memguard_preboot(void)
-{
-}
+void fw_memguard_preboot(void) {}
 
 /* RSS in bytes: at least the private memory. */
 static int64_t tier1(void)
@@ -293,15 +291,18 @@ static int decide(struct fw_memguard *g, uint64_t now, struct fw_memstat *mp, ui
 		fw_heap_release();
 		if (measure(g, now, &m, true) != 0)
 			return FW_RETIRE_NONE;
-		fw_log(FW_LOG_INFO, "private memory %llu KiB over rss_soft_limit_mb: released free heap, now %llu KiB",
+		fw_log(FW_LOG_INFO,
+		       "private memory %llu KiB over rss_soft_limit_mb: released free heap, now %llu "
+		       "KiB",
 		       (unsigned long long)before, (unsigned long long)m.private_kb);
 		/*
 		 * Still over: releasing again soon would not help either. Wait
 		 * twice as long each time (up to a minute) before the next try.
 		 */
 		if (m.private_kb * 1024 > g->soft) {
-			g->soft_quiet_ms = g->soft_quiet_ms == 0 ? SOFT_QUIET_MS
-					   : FW_MIN(g->soft_quiet_ms * 2, SOFT_QUIET_MAX_MS);
+			g->soft_quiet_ms = g->soft_quiet_ms == 0
+						   ? SOFT_QUIET_MS
+						   : FW_MIN(g->soft_quiet_ms * 2, SOFT_QUIET_MAX_MS);
 			g->soft_quiet_until = now + g->soft_quiet_ms;
 		} else {
 			g->soft_quiet_ms = 0;

@@ -30,17 +30,17 @@
 #include "ipc/scoreboard.h"
 
 struct fw_memguard {
-	uint64_t soft, hard;       /* bytes; 0 = off */
-	int64_t offset;            /* private - mapped at the last reading */
+	uint64_t soft, hard; /* bytes; 0 = off */
+	int64_t offset;      /* private - mapped at the last reading */
 	uint64_t last_read_ms;
 	uint64_t soft_quiet_until; /* after a release that did not help */
 	uint64_t soft_quiet_ms;
-	bool no_smaps;             /* smaps_rollup unreadable: the estimate decides */
-	uint64_t skip;             /* requests to skip the second tier */
-	uint64_t skip1;            /* ... the first, when it costs a system call */
+	bool no_smaps;  /* smaps_rollup unreadable: the estimate decides */
+	uint64_t skip;  /* requests to skip the second tier */
+	uint64_t skip1; /* ... the first, when it costs a system call */
 	int64_t last_estimate1;
 	int64_t last_estimate;
-	int64_t max_growth;        /* largest growth per request seen */
+	int64_t max_growth; /* largest growth per request seen */
 	struct fw_slot *slot;
 };
 

@@ -15,7 +15,7 @@
 
 #include "core/pool.h"
 #include "core/reuse.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "worker/memguard.h"
 
 static void rehearsal_cb(evutil_socket_t fd, short what, void *arg)

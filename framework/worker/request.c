@@ -8,14 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/hooks.h"
-#include "app/registry.h"
+#include "http/hooks.h"
+#include "http/registry.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/reuse.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/resp.h"
 #include "http/router.h"
+#include "statuspage/statuspage.h"
 #include "worker/session.h"
 #include "worker/worker.h"
 
@@ -121,8 +122,10 @@ int fw_request_params_count(struct fw_conn *c, fw_req *req, size_t count)
 {
 	if (count <= (size_t)c->w->cfg->max_params)
 		return FW_OK;
-	fw_log(FW_LOG_INFO, "request on connection %d has more params than max_params (%zu > %d); "
-			    "answering 431", c->fd, count, c->w->cfg->max_params);
+	fw_log(FW_LOG_INFO,
+	       "request on connection %d has more params than max_params (%zu > %d); "
+	       "answering 431",
+	       c->fd, count, c->w->cfg->max_params);
 	fw_request_reject(c, req, 431);
 	return FW_DONE;
 }
@@ -252,8 +255,9 @@ void fw_request_run(struct fw_conn *c, fw_req *req)
 		fw_set_header(req, "Allow", m.allow);
 	if (req->finish_status != 0) {
 		if (status != FW_ASYNC)
-			fw_log(FW_LOG_WARN, "%s %s: handler called fw_finish() and returned %d; "
-					    "using the status given to fw_finish()",
+			fw_log(FW_LOG_WARN,
+			       "%s %s: handler called fw_finish() and returned %d; "
+			       "using the status given to fw_finish()",
 			       req->method, req->path, status);
 		status = req->finish_status;
 	} else if (status == FW_ASYNC) {

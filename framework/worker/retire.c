@@ -54,7 +54,9 @@ void fw_retire_init(struct fw_worker *w)
  */
 static void retire_send(struct fw_worker *w)
 {
-	struct fw_msg m = {.type = FW_MSG_RETIRE, .arg = w->retire_reason, .value = w->retire_figure,
+	struct fw_msg m = {.type = FW_MSG_RETIRE,
+			   .arg = w->retire_reason,
+			   .value = w->retire_figure,
 			   .value2 = w->retire_reason == FW_RETIRE_MEMORY};
 
 	if (w->retire_sent || w->mode == FW_WORKER_ORPHANED || w->retire_reason == FW_RETIRE_NONE)
@@ -139,7 +141,8 @@ void fw_retire_tick(struct fw_worker *w)
 	if (fw_memguard_refresh(&w->mem, now, &kb) == FW_RETIRE_MEMORY && memory_watched(w))
 		retire_memory(w, kb);
 	/* Not before the first measurement: a 0 would draw as growth. */
-	if (now - w->mem_sampled_ms >= FW_MEM_HISTORY_S * 1000 && fw_slot_load(w->slot->measured_ms) != 0) {
+	if (now - w->mem_sampled_ms >= FW_MEM_HISTORY_S * 1000 &&
+	    fw_slot_load(w->slot->measured_ms) != 0) {
 		struct fw_slot *s = w->slot;
 		uint32_t i = fw_slot_load(s->mem_history_next);
 

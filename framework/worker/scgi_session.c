@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/resp.h"
 #include "proto/scgi.h"
 #include "worker/worker.h"
@@ -17,8 +17,8 @@ void fw_scgi_session_init(struct fw_conn *c)
 bool fw_scgi_at_boundary(const struct fw_conn *c)
 {
 	/* Nothing read yet, or the body complete (the connection only closes then). */
-	return !c->input_open && (c->req != NULL || fw_scgi_parser_untouched(&c->p.scgi) ||
-				  fw_conn_ending(c));
+	return !c->input_open &&
+	       (c->req != NULL || fw_scgi_parser_untouched(&c->p.scgi) || fw_conn_ending(c));
 }
 
 bool fw_scgi_fresh(const struct fw_conn *c)
@@ -140,7 +140,8 @@ void fw_scgi_respond(struct fw_conn *c, fw_req *req, int status)
 	const char *body;
 	size_t blen = fw_resp_body(req, status, &body);
 
-	if (fw_resp_head(req, status, out) != FW_OK || (blen > 0 && fw_buf_append(out, body, blen) != 0)) {
+	if (fw_resp_head(req, status, out) != FW_OK ||
+	    (blen > 0 && fw_buf_append(out, body, blen) != 0)) {
 		fw_log(FW_LOG_ERROR, "out of memory building a %zu-byte response; closing", blen);
 		fw_conn_break(c);
 	}

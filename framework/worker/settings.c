@@ -3,7 +3,7 @@
  * fw_setting(): the application's [app] settings, from the configuration
  * the worker was forked with (the master's copy, re-read at SIGHUP).
  */
-#include "app/hooks.h"
+#include "http/hooks.h"
 #include "config/app_settings.h"
 #include "config/current.h"
 #include "http/form.h"

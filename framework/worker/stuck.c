@@ -34,14 +34,13 @@
 #include "proto/fcgi.h"
 #include "worker/worker.h"
 
-#define WRITE_TRIES 10   /* of 20 ms each, for the 504 to go out */
-#define PARK_S 10        /* the master kills at once; this is for a master that died meanwhile */
+#define WRITE_TRIES 10 /* of 20 ms each, for the 504 to go out */
+#define PARK_S 10      /* the master kills at once; this is for a master that died meanwhile */
 
 static const char answer[] = "Status: 504 Gateway Timeout\r\n"
 			     "Content-Type: text/plain; charset=utf-8\r\n"
 			     "Content-Length: 20\r\n\r\n"
 			     "504 Gateway Timeout\n";
-
 
 /* The 504, framed for the connection's protocol. */
 static size_t frame(uint8_t *buf, enum fw_proto proto, uint16_t id)

@@ -11,15 +11,15 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "app/registry.h"
+#include "http/registry.h"
+#include "core/build.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "ipc/chan.h"
 #include "worker/settings.h"
 
-#define FW_EXIT_BOOT 3          /* a start-up hook failed */
-#define MASTER_GONE_GRACE_S 1   /* the master died: finish within this */
+#define MASTER_GONE_GRACE_S 1 /* the master died: finish within this */
 
 struct fw_worker *fw_current_worker;
 
@@ -34,10 +34,14 @@ FW_API struct event_base *fw_event_base(void)
  * in a handler that never returns to the loop: alarm() is async-signal-safe
  * and SIGALRM's default action ends the process within a second.
  */
+static pid_t parent_pid; /* the master's: SIGUSR2 from anyone else while it lives means nothing */
+
 static void on_parent_death(int sig)
 {
 	(void)sig;
-	alarm(MASTER_GONE_GRACE_S + 1);
+	/* The same signal may be one sent to the whole group for the master (an upgrade). */
+	if (getppid() != parent_pid)
+		alarm(MASTER_GONE_GRACE_S + 1);
 }
 
 static int orphan_guard(pid_t master_pid)
@@ -45,6 +49,7 @@ static int orphan_guard(pid_t master_pid)
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
+	parent_pid = master_pid;
 	sa.sa_handler = on_parent_death;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGUSR2, &sa, NULL) != 0 || prctl(PR_SET_PDEATHSIG, SIGUSR2) != 0) {
@@ -93,7 +98,9 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	peer_read(w);
 	/* Connections already marked for handoff still go: they are idle. */
 	fw_conn_send_handoffs(w);
-	fw_log(FW_LOG_WARN, "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing them",
+	fw_log(FW_LOG_WARN,
+	       "graceful_timeout reached with %zu connection(s) and %zu request(s) in flight; closing "
+	       "them",
 	       w->nconns, w->in_flight);
 	fw_conn_close_all(w);
 	event_base_loopbreak(w->base);
@@ -190,7 +197,8 @@ static void adopt(struct fw_worker *w, const struct fw_msg *m, const int *fds, i
 	for (int i = 0; i < n; i++) {
 		unsigned kind = fw_msg_kind(m, i);
 		bool scgi = (kind & FW_CONN_SCGI) != 0;
-		struct fw_conn *c = fw_conn_open(w, fds[i], scgi ? FW_PROTO_SCGI : FW_PROTO_FASTCGI, true, scgi);
+		struct fw_conn *c = fw_conn_open(w, fds[i], scgi ? FW_PROTO_SCGI : FW_PROTO_FASTCGI,
+						 true, scgi);
 
 		if (c == NULL) {
 			close(fds[i]);
@@ -198,7 +206,8 @@ static void adopt(struct fw_worker *w, const struct fw_msg *m, const int *fds, i
 		}
 		c->status_only = (kind & FW_CONN_STATUS) != 0;
 		if (fw_worker_stopping(w))
-			fw_conn_settle(c); /* raced with our own drain or stop: pass it on, or close it */
+			fw_conn_settle(
+				c); /* raced with our own drain or stop: pass it on, or close it */
 	}
 	fw_listener_conn_opened(w);
 }
@@ -244,7 +253,8 @@ static void peer_in_set(struct fw_worker *w, int fd)
 	event_assign(&w->peer_ev, w->base, fd, EV_READ | EV_PERSIST, on_peer, w);
 	if (event_add(&w->peer_ev, NULL) != 0) {
 		/* Its sends fail then, and the connections go through the master. */
-		fw_log(FW_LOG_WARN, "event_add: cannot watch the socket from the worker this one replaces");
+		fw_log(FW_LOG_WARN,
+		       "event_add: cannot watch the socket from the worker this one replaces");
 		close(fd);
 		return;
 	}
@@ -454,6 +464,8 @@ int fw_worker_main(const struct fw_worker_boot *boot)
 	w.peer_in = -1;
 	w.max_body = (size_t)boot->cfg->max_body_kb * 1024;
 	w.access_fd = -1;
+	/* Which build this worker runs: the status page shows a rollout's progress. */
+	fw_slot_build_set(boot->slot, fw_build_id(), fw_build_version());
 	/* Before any app code runs: a stray write may only hit this worker's own slot. */
 	if (fw_scoreboard_protect(boot->sb, boot->slot) != 0)
 		fw_log_errno(FW_LOG_DEBUG, "mprotect(the scoreboard, but slot %d)", boot->slot_index);

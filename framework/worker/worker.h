@@ -31,12 +31,11 @@ struct fw_worker;
 struct fw_worker_listener {
 	int fd;
 	enum fw_proto proto;
-	bool inet;            /* TCP: allowed_clients applies */
-	bool status;          /* status_listen: the status page only */
+	bool inet;   /* TCP: allowed_clients applies */
+	bool status; /* status_listen: the status page only */
 	struct event ev;
 	struct fw_worker *w;
 };
-
 
 struct fw_conn;
 
@@ -64,25 +63,25 @@ struct fw_worker {
 	struct event sig_term, sig_int, sig_quit;
 	bool events_started;
 	bool accepting;
-	enum fw_worker_mode mode; /* ipc/recycle.h; also in its slot */
-	int peer_out;            /* retiring: socket to the replacement, or -1 (then the master) */
-	int peer_in;             /* socket from the worker this one replaces, or -1 */
-	struct event peer_ev;    /* watches peer_in */
-	struct event handoff_ev; /* sends marked connections; retries a full channel */
-	struct event drain_ev;   /* settles connections after fw_worker_drain() */
-	struct event linger_ev;  /* sweeps lingering connections (conn.c) */
-	size_t nlingering;       /* connections lingering, unwatched */
+	enum fw_worker_mode mode;    /* ipc/recycle.h; also in its slot */
+	int peer_out;                /* retiring: socket to the replacement, or -1 (then the master) */
+	int peer_in;                 /* socket from the worker this one replaces, or -1 */
+	struct event peer_ev;        /* watches peer_in */
+	struct event handoff_ev;     /* sends marked connections; retries a full channel */
+	struct event drain_ev;       /* settles connections after fw_worker_drain() */
+	struct event linger_ev;      /* sweeps lingering connections (conn.c) */
+	size_t nlingering;           /* connections lingering, unwatched */
 	struct fw_conn *reading_now; /* fw_conn_read_now()'s connection */
 	bool reading_now_closed;     /* ... and it was closed meanwhile */
 
 	/* Recycling. */
-	uint64_t retire_after; /* max_requests + jitter, 0 = never */
+	uint64_t retire_after;               /* max_requests + jitter, 0 = never */
 	enum fw_retire_reason retire_reason; /* asked for, NONE before */
 	uint64_t retire_figure;
-	bool retire_sent;      /* the master has the request */
+	bool retire_sent; /* the master has the request */
 	struct fw_memguard mem;
 	uint64_t last_timeout_scan_ms;
-	uint64_t mem_sampled_ms;   /* the last sample of the memory history */
+	uint64_t mem_sampled_ms; /* the last sample of the memory history */
 
 	struct fw_conn *conns; /* doubly linked, all open connections */
 	size_t nconns;
@@ -90,7 +89,7 @@ struct fw_worker {
 	size_t nfree_conns;
 	fw_req *free_reqs;
 	size_t nfree_reqs;
-	size_t in_flight; /* requests in handlers or deferred */
+	size_t in_flight;      /* requests in handlers or deferred */
 	uint64_t requests;     /* answered */
 	uint64_t app_requests; /* ... of them, the app's (not the status page): what max_requests counts */
 	size_t max_body;
@@ -99,7 +98,7 @@ struct fw_worker {
 	 * its own output buffer only when the socket would not take it all. */
 	struct fw_buf scratch;
 
-	int access_fd;             /* -1: no access log */
+	int access_fd; /* -1: no access log */
 
 	long pid;                  /* getpid(), once: the access log writes it per line */
 	struct fw_buf access_line; /* one line, reused */
@@ -115,25 +114,25 @@ struct fw_conn {
 	union {
 		struct fw_fcgi_parser fcgi;
 		struct fw_scgi_parser scgi;
-	} p;                  /* the protocol's parser state */
-	struct fw_buf out;    /* output the socket has not taken yet, from out_off */
+	} p;               /* the protocol's parser state */
+	struct fw_buf out; /* output the socket has not taken yet, from out_off */
 	size_t out_off;
-	struct fw_buf held;   /* input not parsed while output is backed up */
-	struct fw_buf mgmt;   /* a GET_VALUES record being collected */
-	fw_req *req;          /* the request on this connection, if any */
-	uint16_t cur_id;      /* id of the last BEGIN_REQUEST */
-	bool input_open;      /* its STDIN has not ended yet (also after an early answer) */
+	struct fw_buf held; /* input not parsed while output is backed up */
+	struct fw_buf mgmt; /* a GET_VALUES record being collected */
+	fw_req *req;        /* the request on this connection, if any */
+	uint16_t cur_id;    /* id of the last BEGIN_REQUEST */
+	bool input_open;    /* its STDIN has not ended yet (also after an early answer) */
 	bool params_done;
-	bool reading;         /* rev is added */
-	bool writing;         /* wev is added */
-	bool keepalive;         /* the last request asked to keep the connection */
+	bool reading;             /* rev is added */
+	bool writing;             /* wev is added */
+	bool keepalive;           /* the last request asked to keep the connection */
 	enum fw_conn_state state; /* its life (ipc/recycle.h); whether the worker stops is the worker's */
 	uint64_t linger_since;
-	bool visit;           /* walks that may close other connections */
-	bool status_only;     /* accepted on status_listen */
-	uint64_t recv_since;  /* receiving a request since (ms; from accept for a new one); 0 when not */
-	uint64_t active_ms;   /* bytes last read or written (or opened): idle_timeout counts from it */
-	uint64_t send_ms;     /* unsent output last shrank (or began): send_timeout counts from it */
+	bool visit;          /* walks that may close other connections */
+	bool status_only;    /* accepted on status_listen */
+	uint64_t recv_since; /* receiving a request since (ms; from accept for a new one); 0 when not */
+	uint64_t active_ms;  /* bytes last read or written (or opened): idle_timeout counts from it */
+	uint64_t send_ms;    /* unsent output last shrank (or began): send_timeout counts from it */
 };
 
 /* Not accepting any more: draining (alone or told to), stopping, or orphaned. */
@@ -218,9 +217,6 @@ int fw_access_open(struct fw_worker *w);
 void fw_access_reopen(struct fw_worker *w);
 void fw_access_log(struct fw_worker *w, fw_req *req, int status, size_t bytes, uint64_t us);
 
-/* status.c: the status page (status_path), answered before routing. */
-int fw_status_page(fw_req *req, const struct fw_scoreboard *sb);
-
 /* listener.c */
 void fw_listener_start(struct fw_worker *w);
 void fw_listener_stop(struct fw_worker *w);
@@ -287,8 +283,6 @@ void fw_request_reject(struct fw_conn *c, fw_req *req, int status);
 void fw_request_abandon(struct fw_conn *c, fw_req *req);
 /* A deferred request ran past `timeout`: cancel it and answer 504. */
 void fw_request_time_out(struct fw_conn *c, fw_req *req);
-
-#define FW_DONE 1
 
 extern struct fw_worker *fw_current_worker;
 

@@ -123,6 +123,14 @@ FW_API int fw_on_worker_exit(void (*fn)(void *arg), void *arg);
 FW_API const char *fw_setting(const char *name);
 
 /*
+ * The application's version, shown beside the build's identity on the
+ * status page and in the master's log lines (an upgrade logs the old and
+ * the new). Call it before fw_main(); v is copied (31 characters kept;
+ * anything but printable ASCII, '"' and '\\' becomes '_'). NULL clears it.
+ */
+FW_API void fw_set_version(const char *v);
+
+/*
  * The entry point. Command line:
  *   -c FILE   configuration (ini); without it, built-in defaults and
  *             FW_<SECTION>_<KEY> environment variables

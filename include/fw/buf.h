@@ -29,7 +29,10 @@ typedef struct fw_buf {
 	size_t cap; /* usable bytes, not counting the byte kept for the NUL */
 } fw_buf;
 
-#define FW_BUF_INIT {NULL, 0, 0}
+#define FW_BUF_INIT        \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 /* ---- growing: 0, or -1 when out of memory (the buffer is unchanged) ---- */
 

@@ -41,10 +41,10 @@ enum fw_same_site {
 
 /* Attributes of a Set-Cookie. A zeroed struct gives the defaults. */
 typedef struct fw_cookie_opts {
-	long long max_age;  /* > 0: Max-Age; < 0: Max-Age=0 (deletes the cookie); 0: none */
-	long long expires;  /* > 0: Expires at this time (seconds since 1970, UTC); 0: none */
-	const char *domain; /* NULL: none (this host only); else letters, digits, '-', '.' */
-	const char *path;   /* NULL: "/"; "": no Path; else no control character or ';' */
+	long long max_age;             /* > 0: Max-Age; < 0: Max-Age=0 (deletes the cookie); 0: none */
+	long long expires;             /* > 0: Expires at this time (seconds since 1970, UTC); 0: none */
+	const char *domain;            /* NULL: none (this host only); else letters, digits, '-', '.' */
+	const char *path;              /* NULL: "/"; "": no Path; else no control character or ';' */
 	enum fw_cookie_flag secure;    /* default: on when the request came over HTTPS */
 	enum fw_cookie_flag http_only; /* default: on (scripts cannot read the cookie) */
 	enum fw_same_site same_site;   /* default: Lax */
@@ -60,8 +60,7 @@ typedef struct fw_cookie_opts {
  * Returns 0, or -1 (logged, nothing is sent) for a name, value or
  * attribute that breaks these rules, no memory, a finished response.
  */
-FW_API int fw_set_cookie(fw_req *req, const char *name, const char *value,
-			 const fw_cookie_opts *opts);
+FW_API int fw_set_cookie(fw_req *req, const char *name, const char *value, const fw_cookie_opts *opts);
 
 #ifdef __cplusplus
 }

@@ -1,18 +1,22 @@
 /*
  * LD_PRELOAD shim for e2e-security: after a successful bind() of a unix
- * socket, sleep FW_TEST_BIND_DELAY_MS. It makes deterministic the race an
- * attacker would win with inotify: the socket file swapped for a symbolic
- * link between the master's bind() and its chown().
+ * socket, wait until the file FW_TEST_BIND_UNTIL exists (at most
+ * FW_TEST_BIND_DELAY_MS; without FW_TEST_BIND_UNTIL, that long). It makes
+ * deterministic the race an attacker would win with inotify: the socket
+ * file swapped for a symbolic link between the master's bind() and its
+ * chown(). The attacker creates the file once it has swapped, so the
+ * master goes on after the swap however slow the machine is.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	static int (*real)(int, const struct sockaddr *, socklen_t);
-	const char *ms = getenv("FW_TEST_BIND_DELAY_MS");
+	const char *ms = getenv("FW_TEST_BIND_DELAY_MS"), *until = getenv("FW_TEST_BIND_UNTIL");
 	int r;
 
 	if (real == NULL)
@@ -21,10 +25,10 @@ int bind(int fd, const struct sockaddr *sa, socklen_t len)
 		abort();
 	r = real(fd, sa, len);
 	if (r == 0 && ms != NULL && sa->sa_family == AF_UNIX) {
-		long n = atol(ms);
-		struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
+		struct timespec step = {0, 1000000L};
 
-		nanosleep(&ts, NULL);
+		for (long left = atol(ms); left > 0 && !(until != NULL && access(until, F_OK) == 0); left--)
+			nanosleep(&step, NULL);
 	}
 	return r;
 }

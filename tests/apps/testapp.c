@@ -5,8 +5,13 @@
  *   GET  /pid              the worker's pid
  *   GET  /users/:id        "id=ID path=PATH\n": what the router gave (front-end tests)
  *   GET  /leak?kb=N        keeps N KiB (touched) for the worker's life
- *   GET  /block?ms=N       blocks the worker in the handler (a stuck handler)
+ *   GET  /block?ms=N[&until=PATH]
+ *                          blocks the worker in the handler (a stuck handler)
+ *                          for N ms, or until the file PATH exists
  *   GET  /slow?ms=N        answers after N ms without blocking (FW_ASYNC)
+ *   GET  /hold?until=PATH[&ms=N]
+ *                          deferred (FW_ASYNC) until the file PATH exists:
+ *                          200 "released"; 504 after N ms (default 120000)
  *   GET  /crash            dies with SIGSEGV
  *   GET  /big?mb=N         an N MiB body written with fw_write (64 KiB at a time)
  *   GET  /headers?kb=N     N KiB of response headers (a head over 64 KiB spans records)
@@ -19,16 +24,23 @@
  *                          reads and writes through them: the first 32 bytes
  *                          of each, in hex, one "name hex" line each (409
  *                          when this worker kept nothing)
- * Boot: if the file named by $TESTAPP_BOOT_FAIL exists, the worker start-up
- * hook fails.
+ * Boot: while the file named by $TESTAPP_BOOT_FAIL exists, the worker
+ * start-up hook fails; if it holds a number N, only the next N boots fail.
+ * While the file named by $TESTAPP_BOOT_SLOW exists, the hook waits.
+ *
+ * The tests release /block, /hold and a slow boot by creating or removing a
+ * file, not after a time: what they check then does not depend on how fast
+ * the machine is.
  */
 #include <event2/event.h>
+#include <fcntl.h>
 #include <fw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,14 +98,34 @@ static int leak(fw_req *req, void *arg)
 	return 200;
 }
 
+static bool exists(const char *path)
+{
+	return path != NULL && access(path, F_OK) == 0;
+}
+
+/* 10 ms, even across signals (the master's FW_SIG_STUCK interrupts it). */
+static void nap(void)
+{
+	struct timespec ts = {0, 10 * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
 static int block(fw_req *req, void *arg)
 {
 	long ms = query_long(req, "ms", 1000);
+	const char *until = fw_query(req, "until");
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	(void)arg;
-	while (nanosleep(&ts, &ts) != 0)
-		;
+	if (until == NULL) {
+		while (nanosleep(&ts, &ts) != 0)
+			;
+	} else {
+		for (long left = ms; left > 0 && !exists(until); left -= 10)
+			nap();
+	}
 	fw_printf(req, "blocked %ld ms\n", ms);
 	return 200;
 }
@@ -133,6 +165,58 @@ static int slow(fw_req *req, void *arg)
 	s->req = req;
 	evtimer_add(s->ev, &tv);
 	fw_on_cancel(req, slow_cancel, s);
+	return FW_ASYNC;
+}
+
+struct hold {
+	struct event *ev;
+	fw_req *req;
+	char *until;
+	long left;
+};
+
+static void hold_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct hold *h = arg;
+	struct timeval tv = {0, 10 * 1000};
+	bool released = exists(h->until);
+
+	(void)fd, (void)what;
+	h->left -= 10;
+	if (!released && h->left > 0) {
+		evtimer_add(h->ev, &tv);
+		return;
+	}
+	event_free(h->ev);
+	fw_printf(h->req, "%s\n", released ? "released" : "not released");
+	fw_finish(h->req, released ? 200 : 504);
+}
+
+static void hold_cancel(fw_req *req, void *arg)
+{
+	struct hold *h = arg;
+
+	(void)req;
+	event_free(h->ev);
+}
+
+static int hold(fw_req *req, void *arg)
+{
+	const char *until = fw_query(req, "until");
+	struct hold *h = fw_alloc(req, sizeof(*h));
+	struct timeval tv = {0, 10 * 1000};
+
+	(void)arg;
+	if (until == NULL)
+		return 400;
+	if (h == NULL || (h->until = fw_alloc(req, strlen(until) + 1)) == NULL ||
+	    (h->ev = evtimer_new(fw_event_base(), hold_tick, h)) == NULL)
+		return 500;
+	memcpy(h->until, until, strlen(until) + 1);
+	h->req = req;
+	h->left = query_long(req, "ms", 120000);
+	evtimer_add(h->ev, &tv);
+	fw_on_cancel(req, hold_cancel, h);
 	return FW_ASYNC;
 }
 
@@ -290,18 +374,47 @@ static int stale(fw_req *req, void *arg)
 	return 400;
 }
 
+/*
+ * Does this boot fail? While the file exists, yes; if it holds a number,
+ * only while that number, taken down by one per failure under a lock, was
+ * above 0: workers forked together may boot at the same moment.
+ */
+static bool boot_fails(const char *flag)
+{
+	char buf[32];
+	ssize_t n;
+	long left;
+	int len, fd = open(flag, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return exists(flag); /* gone: boot; not ours to write: fail as before */
+	if (flock(fd, LOCK_EX) != 0 || (n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0) {
+		close(fd);
+		return true;
+	}
+	buf[n] = '\0';
+	left = strtol(buf, NULL, 10);
+	if (left > 0) {
+		len = snprintf(buf, sizeof(buf), "%ld\n", left - 1);
+		if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len)
+			fw_log(FW_LOG_ERROR, "testapp: cannot count down %s", flag);
+	}
+	close(fd); /* drops the lock */
+	return left > 0;
+}
+
 static int boot(void *arg)
 {
 	const char *flag = getenv("TESTAPP_BOOT_FAIL"), *slow = getenv("TESTAPP_BOOT_SLOW");
 
 	(void)arg;
-	if (flag != NULL && access(flag, F_OK) == 0) {
+	if (flag != NULL && boot_fails(flag)) {
 		fw_log(FW_LOG_ERROR, "testapp: %s exists, failing the boot on purpose", flag);
 		return 1;
 	}
-	/* While this file exists, a worker's boot takes a second (a replacement still booting). */
-	if (slow != NULL && access(slow, F_OK) == 0)
-		sleep(1);
+	/* While this file exists (a minute at most), a worker's boot waits: a replacement still booting. */
+	for (int i = 0; i < 6000 && exists(slow); i++)
+		nap();
 	return 0;
 }
 
@@ -321,16 +434,17 @@ int main(int argc, char **argv)
 	if (line != NULL)
 		printf("%s\n", line);
 	if (fw_route("GET", "/hello", hello, NULL) != 0 || fw_route("POST", "/hello", echo, NULL) != 0 ||
-	    fw_route("POST", "/echo", echo, NULL) != 0 ||
-	    fw_route("GET", "/pid", pid, NULL) != 0 || fw_route("GET", "/leak", leak, NULL) != 0 ||
+	    fw_route("POST", "/echo", echo, NULL) != 0 || fw_route("GET", "/pid", pid, NULL) != 0 ||
+	    fw_route("GET", "/leak", leak, NULL) != 0 ||
 	    fw_route("GET", "/users/:id", user, NULL) != 0 ||
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
+	    fw_route("GET", "/hold", hold, NULL) != 0 ||
 	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_route("GET", "/big", big, NULL) != 0 ||
 	    fw_route("GET", "/headers", headers, NULL) != 0 ||
 	    fw_route("GET", "/log", log_line, NULL) != 0 ||
 	    fw_route("GET", "/write-error", write_error, NULL) != 0 ||
-	    fw_route("POST", "/stale", stale, NULL) != 0 || fw_route("GET", "/stale", stale, NULL) != 0 ||
-	    fw_on_worker_start(boot, NULL) != 0)
+	    fw_route("POST", "/stale", stale, NULL) != 0 ||
+	    fw_route("GET", "/stale", stale, NULL) != 0 || fw_on_worker_start(boot, NULL) != 0)
 		return 1;
 	return fw_main(argc, argv);
 }

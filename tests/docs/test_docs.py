@@ -12,7 +12,11 @@
   docs/databases.md);
 - every relative link (and #anchor) in README.md and docs/*.md points to
   a file (and heading) that exists;
-- the man page docs/fw.7, when there is one, names every key in bold.
+- the man page docs/fw.7, when there is one, names every key in bold;
+- docs/architecture.md names every file of framework/ under its folder's
+  heading, and no file that does not exist; every folder has a row in its
+  "Layers" table, and every `#include "folder/..."` (and libevent include)
+  of a framework file is one its folder's row allows.
 
 Before checking the real files, it checks that each rule catches a
 mutated copy (a key row removed, a function removed, a link broken), so
@@ -47,7 +51,7 @@ def config_keys(config_c):
     """[(section, name, type, default, min, max)] from the keys[] table."""
     text = strip_c_comments(config_c)
     macros = dict((m.group(1), m.group(2)) for m in re.finditer(
-        r'#define\s+(\w+)\(name,\s*type,\s*def,\s*min,\s*max\)\s*\\\s*\{\s*"(\w+)"', text))
+        r'#define\s+(\w+)\(name,\s*type,\s*def,\s*min,\s*max\)[\s\\]*\{[\s\\]*"(\w+)"', text))
     table = re.search(r'static\s+const\s+struct\s+key\s+keys\[\]\s*=\s*\{(.*?)\n\};', text, re.S)
     if not macros or not table:
         raise ValueError('config.c: no keys[] table or section macro found')
@@ -268,6 +272,41 @@ def check_links(files):
     return problems
 
 
+def check_architecture(tree, md, where='docs/architecture.md'):
+    """tree: {folder: {file name: text}} of framework/. The map and the layers."""
+    problems = []
+    layers = {}
+    text = section_text(md, r'Layers', 2)
+    if text is None:
+        return [f'{where}: no "## Layers" section']
+    for line in text.split('\n'):
+        cells = [c.strip() for c in line.strip().strip('|').split('|')] if line.startswith('|') else []
+        if len(cells) >= 3 and re.fullmatch(r'`\w+`', cells[0]):
+            layers[cells[0].strip('`')] = (set(re.findall(r'`(\w+)`', cells[1])), cells[2] == 'yes')
+    for folder in sorted(tree):
+        if folder not in layers:
+            problems.append(f'{where}: folder {folder} has no row in "Layers"')
+            continue
+        allowed, libevent = layers[folder]
+        section = section_text(md, re.escape(f'`framework/{folder}/`'), 3)
+        if section is None:
+            problems.append(f'{where}: no "### `framework/{folder}/`" heading')
+            section = ''
+        named = set(re.findall(r'`([\w.]+\.[ch])`', section))
+        for name in sorted(set(tree[folder]) - named):
+            problems.append(f'{where}: framework/{folder}/{name} is not on the map')
+        for name in sorted(named - set(tree[folder])):
+            problems.append(f'{where}: the map names framework/{folder}/{name}, which does not exist')
+        for name, code in sorted(tree[folder].items()):
+            for inc in re.findall(r'^\s*#\s*include\s+"(\w+)/', code, re.M):
+                if inc not in allowed:
+                    problems.append(f'framework/{folder}/{name}: includes "{inc}/...", which '
+                                    f'{folder} may not (docs/architecture.md, "Layers")')
+            if not libevent and re.search(r'^\s*#\s*include\s+<event2/', code, re.M):
+                problems.append(f'framework/{folder}/{name}: includes libevent, which {folder} may not')
+    return problems
+
+
 # ---- running ----
 
 
@@ -276,7 +315,7 @@ def read(path):
         return f.read()
 
 
-def self_test(keys, restart, names, config_md, handlers_md, files, man):
+def self_test(keys, restart, names, config_md, handlers_md, files, man, tree=None, arch_md=None):
     """Each rule must catch a broken copy; returns problems with the rules themselves."""
     bad = []
     name = keys[-1][1]
@@ -310,6 +349,13 @@ def self_test(keys, restart, names, config_md, handlers_md, files, man):
     found = check_links(broken)
     if not any('no/such/file.md' in p for p in found) or not any('no-such-heading' in p for p in found):
         bad.append('self-test: a broken link or anchor went unnoticed')
+    if tree is not None:
+        broken = {f: dict(files) for f, files in tree.items()}
+        broken['core']['extra.c'] = '#include "worker/worker.h"\n#include <event2/event.h>\n'
+        found = check_architecture(broken, arch_md)
+        for what in ('core/extra.c is not on the map', 'includes "worker/', 'includes libevent'):
+            if not any(what in p for p in found):
+                bad.append(f'self-test: "{what}" went unnoticed')
     return bad
 
 
@@ -326,10 +372,16 @@ def main():
     handlers_md = read('docs/handlers.md')
     files = {p: read(p) for p in ['README.md'] + sorted(glob.glob('docs/*.md'))}
     man = read('docs/fw.7') if os.path.exists('docs/fw.7') else None
+    tree = {}
+    for path in sorted(glob.glob('framework/*/*.[ch]')):
+        folder, name = path.split('/')[1:3]
+        tree.setdefault(folder, {})[name] = read(path)
+    arch_md = read('docs/architecture.md')
 
     print(f'# {len(keys)} configuration keys ({len(restart)} need a restart), '
           f'{len(names)} public names, {len(files)} markdown files')
-    problems = self_test(keys, restart, names, config_md, handlers_md, files, man)
+    problems = self_test(keys, restart, names, config_md, handlers_md, files, man, tree, arch_md)
+    problems += check_architecture(tree, arch_md)
     problems += check_config_doc(keys, restart, config_md)
     problems += check_api_doc({n: h for n, h in names.items() if h not in MODULE_DOCS}, handlers_md)
     for header, page in MODULE_DOCS.items():

@@ -27,6 +27,7 @@ FASTCGI_LISTEN = '127.0.0.1:8080'
 SCGI_LISTEN = '127.0.0.1:8081'
 RUN_DIR = '/tmp/fw-run/'
 H2O_LISTEN = 'host: 127.0.0.1\n  port: 8080\n'
+LIGHTTPD_PORT = 'server.port = 8080\n'
 
 
 def _apache_argv(conf):
@@ -152,12 +153,17 @@ def render(t, kind, ports):
         conf = f.read()
     # H2O spells the address as host and port, the others as one string.
     listens = {'fastcgi': H2O_LISTEN if kind == 'h2o' else FASTCGI_LISTEN, 'scgi': SCGI_LISTEN}
-    for old in [RUN_DIR] + [listens[p] for p in ports]:
+    # lighttpd also listens on server.bind:server.port, its default socket,
+    # which the FastCGI site's $SERVER["socket"] condition names again.
+    extra = {'fastcgi': LIGHTTPD_PORT} if kind == 'lighttpd' else {}
+    for old in [RUN_DIR] + [listens[p] for p in ports] + list(extra.values()):
         if old not in conf:
             raise harness.HarnessError(f'{src} no longer contains {old!r}; update tests/e2e/frontends.py')
     for proto, port in ports.items():
         conf = conf.replace(listens[proto], listens[proto].replace('8080', str(port))
                             .replace('8081', str(port)))
+        if proto in extra:
+            conf = conf.replace(extra[proto], extra[proto].replace('8080', str(port)))
     conf = conf.replace(RUN_DIR, t.tmp + '/')
     path = t.path(f'{kind}-{name}')
     with open(path, 'w') as f:

@@ -28,6 +28,7 @@ import atexit
 import contextlib
 import http.client as httpclient
 import os
+import re
 import shutil
 import signal
 import socket
@@ -46,9 +47,13 @@ FW_INI = os.path.join(SOURCE_DIR, 'conf', 'fw.ini')
 NGINX_CONF = os.path.join(SOURCE_DIR, 'conf', 'nginx.conf')
 NGINX = shutil.which('nginx') or '/usr/sbin/nginx'
 
-START_TIMEOUT = 10.0   # an app or nginx must accept connections within this
-STOP_TIMEOUT = 10.0    # SIGTERM, then this long, then SIGKILL
+# Bounds, not expectations: on a loaded machine (CI shares its cores) a
+# start or a stop can take many times what it takes on an idle one. A wait
+# returns as soon as its event happens; only a failure waits this long.
+START_TIMEOUT = 60.0   # an app or nginx must accept connections within this
+STOP_TIMEOUT = 30.0    # SIGTERM, then this long, then SIGKILL
 IO_TIMEOUT = 30.0      # any single socket operation of a client
+WAIT = 60.0            # any other event a test waits for
 
 
 def app_binary(name):
@@ -120,6 +125,129 @@ def wait_until(pred, timeout, interval=0.05):
 
 def wait_pids_gone(pids, timeout):
     return wait_until(lambda: not any(pid_alive(p) for p in pids), timeout)
+
+
+# ------------------------------------------------------------- scoreboard
+#
+# Some events have no other witness than the scoreboard: that the master
+# ran its once-a-second tick (timeouts, the cgroup check), that a worker
+# measured its memory. The layout is framework/ipc/scoreboard.h's, checked
+# by its magic and version: a test fails with a clear message when it
+# changes, instead of reading wrong figures.
+
+SB_MAGIC = 0x66777362    # FW_SCOREBOARD_MAGIC
+SB_VERSION = 6           # FW_SCOREBOARD_VERSION
+SB_PAGE = 4096           # the header, then one page per slot (FW_SLOT_ALIGN)
+SB_MASTER_HEARTBEAT = 32  # offsetof(struct fw_scoreboard, master_heartbeat_ms)
+SB_RECYCLED = 56         # offsetof(struct fw_scoreboard, recycled): FW_RETIRE_NREASONS u64
+SB_REASONS = ('none', 'max_requests', 'memory', 'timeout', 'crash', 'reload', 'upgrade')
+SB_SLOT_STATE = 0        # offsetof(struct fw_slot, state)
+SB_SLOT_PID = 4          # offsetof(struct fw_slot, pid)
+SB_SLOT_RETIRING = 16    # offsetof(struct fw_slot, retiring)
+SB_SLOT_HANDLER = 48     # offsetof(struct fw_slot, handler_ms): a handler runs since
+SB_SLOT_MEASURED = 120   # offsetof(struct fw_slot, measured_ms)
+SB_STATES = ('free', 'booting', 'ready', 'draining', 'stopping')
+
+
+class Scoreboard:
+    """The scoreboard of a running master, found among its shared mappings."""
+
+    def __init__(self, master_pid):
+        self.path = None
+        with open(f'/proc/{master_pid}/maps') as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) < 6 or not parts[1].endswith('s') or not parts[5].startswith('/'):
+                    continue
+                path = parts[5].strip()
+                try:
+                    with open(path, 'rb') as g:
+                        head = g.read(12)
+                except OSError:
+                    continue
+                if len(head) == 12 and struct.unpack('=IIi', head)[0] == SB_MAGIC:
+                    magic, version, pid = struct.unpack('=IIi', head)
+                    if version != SB_VERSION:
+                        raise HarnessError(f'{path}: scoreboard version {version}, the harness reads '
+                                           f'{SB_VERSION}: update tests/e2e/harness.py')
+                    if pid == master_pid:
+                        self.path = path
+                        break
+        if self.path is None:
+            raise HarnessError(f'master {master_pid} maps no scoreboard')
+
+    def _u64(self, offset):
+        with open(self.path, 'rb') as f:
+            f.seek(offset)
+            return struct.unpack('=Q', f.read(8))[0]
+
+    def master_heartbeat_ms(self):
+        """CLOCK_MONOTONIC ms at which the master's last tick began."""
+        return self._u64(SB_MASTER_HEARTBEAT)
+
+    def slot_offset(self, worker_pid):
+        size = os.path.getsize(self.path)
+        with open(self.path, 'rb') as f:
+            for off in range(SB_PAGE, size - SB_PAGE + 1, SB_PAGE):
+                f.seek(off + SB_SLOT_PID)
+                if struct.unpack('=i', f.read(4))[0] == worker_pid:
+                    return off
+        raise HarnessError(f'no slot of worker {worker_pid} in {self.path}')
+
+    def measured_ms(self, worker_pid):
+        """When the worker's last memory reading (the status page's figures) began."""
+        return self._u64(self.slot_offset(worker_pid) + SB_SLOT_MEASURED)
+
+    def recycled(self):
+        """The status page's `recycled` counts, read without asking a worker:
+        a worker that answers the status page reads every slot's page (a
+        page fault each), which a test counting a worker's faults avoids."""
+        with open(self.path, 'rb') as f:
+            f.seek(SB_RECYCLED)
+            counts = struct.unpack(f'={len(SB_REASONS)}Q', f.read(8 * len(SB_REASONS)))
+        return dict(zip(SB_REASONS[1:], counts[1:]))
+
+    def workers(self):
+        """[{'pid', 'state', 'retiring', 'busy'}] of the slots in use, as the
+        status page lists them; busy: a handler is running."""
+        with open(self.path, 'rb') as f:
+            data = f.read()
+        out = []
+        for off in range(SB_PAGE, len(data) - SB_PAGE + 1, SB_PAGE):
+            state, pid = struct.unpack_from('=Ii', data, off + SB_SLOT_STATE)
+            if state:
+                retiring = struct.unpack_from('=I', data, off + SB_SLOT_RETIRING)[0]
+                handler = struct.unpack_from('=Q', data, off + SB_SLOT_HANDLER)[0]
+                out.append({'pid': pid, 'state': SB_STATES[state] if state < len(SB_STATES) else state,
+                            'retiring': SB_REASONS[retiring] if 0 < retiring < len(SB_REASONS) else '',
+                            'busy': handler != 0})
+        return out
+
+
+def wait_master_tick(master_pid, after=None, timeout=WAIT):
+    """Wait until the master has run a whole tick that began after `after`
+    (time.monotonic(), default now): a deterministic witness that whatever
+    its once-a-second work would do about a state set up before `after` is
+    done, where a sleep would only make it likely. True if it came in time.
+    (fw's clock is CLOCK_MONOTONIC, as Python's time.monotonic() on Linux.)"""
+    sb = Scoreboard(master_pid)
+    after_ms = (time.monotonic() if after is None else after) * 1000
+    # The tick that began after `after` has ended once the next one began.
+    first = wait_until(lambda: (lambda hb: hb if hb > after_ms else None)(sb.master_heartbeat_ms()),
+                       timeout)
+    return bool(first) and bool(wait_until(lambda: sb.master_heartbeat_ms() > first, timeout))
+
+
+def wait_worker_measured(master_pid, worker_pid, after=None, timeout=WAIT):
+    """Wait until the memory figures worker_pid publishes (rss, private,
+    heap) come from a reading that began after `after` (time.monotonic(),
+    default now): two readings, since the first may still be writing its
+    heap figures when it is seen. True if that came in time."""
+    sb = Scoreboard(master_pid)
+    after_ms = (time.monotonic() if after is None else after) * 1000
+    first = wait_until(lambda: (lambda m: m if m > after_ms else None)(sb.measured_ms(worker_pid)),
+                       timeout)
+    return bool(first) and bool(wait_until(lambda: sb.measured_ms(worker_pid) > first, timeout))
 
 
 class Proc:
@@ -198,7 +326,7 @@ class Proc:
         # Workers outlive a SIGKILLed master for a moment; do not leave any.
         left = [p for p, st in self.known_children.items()
                 if pid_alive(p) and proc_start_time(p) == st]
-        if left and not wait_pids_gone(left, 3.0):
+        if left and not wait_pids_gone(left, 10.0):
             for p in left:
                 if pid_alive(p) and proc_start_time(p) == self.known_children[p]:
                     sys.stdout.write(f'# worker {p} of {self.name} still alive: SIGKILL\n')
@@ -228,15 +356,25 @@ class App(Proc):
             if unix_accepts(self.sock):
                 n = len(self.workers())
                 # 'ready:' is an info line; with a quieter log_level the
-                # worker count alone tells.
+                # scoreboard tells when the workers are ready (a forked
+                # worker may still be booting: a test that measures it at
+                # once, its descriptors say, would measure a boot).
                 if ('ready:' in self.log_text() and (workers is None or n >= workers)) or \
                         (workers is not None and n >= workers and
-                         self.env.get('FW_SERVER_LOG_LEVEL') in ('warn', 'error')):
+                         self.env.get('FW_SERVER_LOG_LEVEL') in ('warn', 'error') and
+                         self.ready_in_scoreboard() >= workers):
                     return self
             if time.monotonic() >= deadline:
                 raise HarnessError(f'{self.name} did not accept on {self.sock} within {timeout} s; '
                                    f'its log:\n{self.log_text()}')
             time.sleep(0.05)
+
+
+    def ready_in_scoreboard(self):
+        try:
+            return sum(w['state'] == 'ready' for w in Scoreboard(self.pid).workers())
+        except (HarnessError, OSError):
+            return 0  # not mapped yet
 
 
 class Nginx(Proc):
@@ -531,9 +669,40 @@ def npm_install(t, packages, marker):
         ok, detail = False, f'npm install took over {NPM_TIMEOUT} s'
     modules = os.path.join(prefix, 'node_modules')
     ok = ok and os.path.isfile(os.path.join(modules, marker))
+    if not ok:
+        detail = npm_failure(detail, env) + '\n' + detail
     if not t.check(f'npm install {" ".join(packages)} (needs the npm registry: CI has it)', ok, detail):
         return None
     return modules
+
+
+# npm's error codes for a registry this machine cannot use, and what to say.
+NPM_TLS = ('SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+           'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID')
+NPM_NET = ('ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENETUNREACH',
+           'EHOSTUNREACH', 'ERR_SOCKET_TIMEOUT')
+
+
+def npm_failure(output, env):
+    """One line first: why npm install failed, when it is the registry
+    (unreachable, or its certificate not trusted here) rather than fw."""
+    m = re.search(r'npm (?:error|ERR!) code (\S+)', output)
+    code = m.group(1) if m else ''
+    try:
+        registry = subprocess.run([shutil.which('npm'), 'config', 'get', 'registry'], capture_output=True,
+                                  text=True, timeout=30, env=env).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        registry = ''
+    registry = registry or 'the npm registry'
+    if code in NPM_TLS:
+        return (f'{registry} is not trusted from this machine ({code}): a proxy with a CA of its own? '
+                'Put its certificate in /usr/local/share/ca-certificates/ and run update-ca-certificates '
+                '(Debian\'s node reads those; another node needs NODE_EXTRA_CA_CERTS or npm\'s cafile)')
+    if code in NPM_NET:
+        return f'{registry} cannot be reached from this machine ({code}): no network, DNS or proxy to it'
+    if 'took over' in output:
+        return f'{registry} did not answer in time'
+    return f'npm install failed ({code or "no npm error code"}), with {registry} as the registry'
 
 
 def short(v, n=200):
@@ -830,8 +999,10 @@ class FcgiConn:
                   + fcgi_stream(FCGI_STDIN, req_id, stdin, chunk))
         return self.read_response(req_id)
 
-    def closed_by_peer(self, timeout=5.0):
-        """True when the server closes the connection (EOF or reset) within timeout."""
+    def closed_by_peer(self, timeout=IO_TIMEOUT):
+        """True when the server closes the connection (EOF or reset) within
+        timeout: a bound for a close that must come, never a window to
+        prove that none does (a loaded machine closes late)."""
         self.sock.settimeout(timeout)
         try:
             deadline = time.monotonic() + timeout

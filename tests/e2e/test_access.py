@@ -32,10 +32,13 @@ def start(t, listen, env=None, name='hello'):
     return app
 
 
+BURSTS = 5  # tries at 5 refusals within 0.9 s
+
+
 def served(addr):
     """A GET /hello/acl over FastCGI: True if answered "hello, acl"."""
     try:
-        with FcgiConn(addr, timeout=10) as c:
+        with FcgiConn(addr) as c:
             r = c.request(fcgi_params('GET', '/hello/acl'))
         return r.cgi()[2] == b'hello, acl\n'
     except OSError:
@@ -44,13 +47,13 @@ def served(addr):
 
 def refused(addr):
     """True when the server closes the connection without a byte of answer."""
-    with FcgiConn(addr, timeout=10) as c:
+    with FcgiConn(addr) as c:
         try:
             c.send(harness.fcgi_begin(1) + harness.fcgi_stream(
                 harness.FCGI_PARAMS, 1, harness.fcgi_nv(fcgi_params('GET', '/hello'))))
         except (BrokenPipeError, ConnectionResetError):
             return True
-        return c.closed_by_peer(5.0) and c.buf == b''
+        return c.closed_by_peer() and c.buf == b''
 
 
 def check_t(t, what, env, rc_want, *needles):
@@ -76,34 +79,45 @@ def main(t):
         unix = t.path('acl.sock')
         app = start(t, f'127.0.0.1:{p1}, scgi:127.0.0.1:{p2}, {unix}',
                     env={'FW_SERVER_ALLOWED_CLIENTS': '10.0.0.0/8'})
-        mark = len(app.log_text())
-        first = time.monotonic()
-        t.check('FastCGI over TCP: closed without a response', refused(('127.0.0.1', p1)))
-        t.check('the log says why',
-                harness.wait_until(lambda: REFUSED in app.log_text()[mark:], 3), app.log_text()[mark:])
-        lines = [ln for ln in app.log_text()[mark:].splitlines() if REFUSED in ln]
-        t.check('one line, naming the peer 127.0.0.1, at warn level',
-                len(lines) == 1 and 'connection from 127.0.0.1' in lines[0] and '[warn]' in lines[0],
-                lines)
-        # Rate limit: at most one line a second; the next says how many it kept quiet.
-        n_quiet = 0
-        for _ in range(4):
-            raw, closed, _ = harness.scgi_exchange(('127.0.0.1', p2), harness.scgi_request(
-                harness.scgi_params('GET', '/hello')), timeout=5)
-            n_quiet += closed and raw == b''
-        quick = time.monotonic() - first < 0.9
-        t.equal('SCGI over TCP: 4 more connections closed without a response', n_quiet, 4)
+        # Rate limit: at most one line a second; the next says how many it
+        # kept quiet. Five refusals within 0.9 s of the first's start all
+        # fall in the second after the logged one: then exactly one line.
+        # A loaded machine may take longer: then the burst is tried again,
+        # a second and more later (a new first line), up to BURSTS times.
+        for attempt in range(1, BURSTS + 1):
+            mark = len(app.log_text())
+            first = time.monotonic()
+            t.check(f'FastCGI over TCP: closed without a response (burst {attempt})',
+                    refused(('127.0.0.1', p1)))
+            t.check('the log says why',
+                    harness.wait_until(lambda: REFUSED in app.log_text()[mark:], harness.WAIT),
+                    app.log_text()[mark:])
+            lines = [ln for ln in app.log_text()[mark:].splitlines() if REFUSED in ln]
+            t.check('one line, naming the peer 127.0.0.1, at warn level',
+                    len(lines) == 1 and 'connection from 127.0.0.1' in lines[0] and '[warn]' in lines[0],
+                    lines)
+            n_quiet = 0
+            for _ in range(4):
+                raw, closed, _ = harness.scgi_exchange(('127.0.0.1', p2), harness.scgi_request(
+                    harness.scgi_params('GET', '/hello')))
+                n_quiet += closed and raw == b''
+            quick = time.monotonic() - first < 0.9
+            t.equal('SCGI over TCP: 4 more connections closed without a response', n_quiet, 4)
+            if quick:
+                break
+            print(f'# burst {attempt}: 5 connections took over 0.9 s here; again', flush=True)
+            time.sleep(1.2)  # at least: the next refusal starts a new second
         if quick:
             t.equal('and not logged (rate limit: one line a second)',
                     app.log_text()[mark:].count(REFUSED), 1)
         else:
-            print('# note: the machine is slow (5 connections took over 0.9 s): '
+            print(f'# note: the machine is slow ({BURSTS} bursts of 5 connections each took over 0.9 s): '
                   'rate-limit checks skipped', flush=True)
         t.check('the unix socket of the same server is not subject to allowed_clients', served(unix))
-        time.sleep(1.2)
+        time.sleep(1.2)  # at least a second after the last logged line: a lower bound
         mark2 = len(app.log_text())
         t.check('a connection a second later refused', refused(('127.0.0.1', p1)))
-        harness.wait_until(lambda: REFUSED in app.log_text()[mark2:], 3)
+        harness.wait_until(lambda: REFUSED in app.log_text()[mark2:], harness.WAIT)
         lines = [ln for ln in app.log_text()[mark2:].splitlines() if REFUSED in ln]
         t.check('logged again' + (', counting the 4 not logged' if quick else ''),
                 len(lines) == 1 and (not quick or '(4 more not logged)' in lines[0]), lines)
@@ -136,7 +150,8 @@ def main(t):
                 t.check(f'allowed_clients {acl or "default"}: ::1 {"served" if ok else "refused"}', got)
                 if not ok:
                     t.check('the log names ::1', harness.wait_until(
-                        lambda: 'connection from ::1 refused' in app.log_text(), 3), app.log_text()[-500:])
+                        lambda: 'connection from ::1 refused' in app.log_text(), harness.WAIT),
+                        app.log_text()[-500:])
                 app.stop()
 
     with t.section('bad values are caught by -t'):
@@ -197,7 +212,7 @@ def main(t):
             group = next((g for g in ('nogroup', 'daemon') if _group(g)), None)
             user = next((u for u in ('nobody', 'daemon') if _user(u)), None)
             if group is None or user is None:
-                print(f'# note: no group nogroup/daemon or user nobody/daemon; skipped', flush=True)
+                print('# note: no group nogroup/daemon or user nobody/daemon; skipped', flush=True)
             else:
                 fc = t.path('owned.sock')
                 app = t.start_app('hello', sock=fc, env={'FW_SERVER_SOCKET_GROUP': group,

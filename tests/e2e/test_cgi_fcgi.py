@@ -156,7 +156,10 @@ def main(t):
                 t.check(f'request {i + 1} ({uri}) answered', st == 200 and body == want,
                         repr(r.stdout))
                 t.equal(f'request {i + 1} END_REQUEST complete', r.protocol_status, 0)
-            t.check('the connection stays open after the third', not c.closed_by_peer(0.3))
+            # Open, not merely not closed yet: a fourth request is answered on it.
+            r = c.request(fcgi_params('GET', '/hello/four'), req_id=4, keep_conn=True)
+            t.check('the connection stays open after the third: a fourth is answered',
+                    r.cgi()[2] == b'hello, four\n', repr(r.stdout))
 
     with t.section('pipelined requests on one connection'):
         with FcgiConn(hello.sock) as c:
@@ -183,10 +186,12 @@ def main(t):
                    + fcgi_stream(FCGI_STDIN, 2, b'small'))
             sender = threading.Thread(target=c.send, args=(msg,), daemon=True)
             sender.start()
-            time.sleep(1.0)  # the worker meets a full socket buffer
+            # Coverage, not correctness: the worker likely meets a full socket
+            # buffer meanwhile; the checks below hold either way.
+            time.sleep(1.0)
             r1 = c.read_response(1)
             r2 = c.read_response(2)
-            sender.join(10)
+            sender.join(harness.IO_TIMEOUT)
             t.check('the 2 MiB echo arrives intact', r1.cgi()[2] == big, f'{len(r1.cgi()[2])} bytes')
             t.check('then the pipelined request\'s answer', r2.cgi()[2] == b'small'
                     and cgi_header(r2.cgi()[1], 'Content-Type') == 'c/d', repr(r2.stdout))
@@ -197,7 +202,7 @@ def main(t):
             c.send(fcgi_begin(1, flags=FCGI_KEEP_CONN)
                    + fcgi_stream(FCGI_PARAMS, 1, fcgi_nv(fcgi_params('POST', '/echo', 'a/b', body)))
                    + fcgi_record(FCGI_STDIN, 1, body[:500]))
-            time.sleep(0.1)
+            time.sleep(0.1)  # likely a read of its own for the abort; either way the same answer
             c.send(fcgi_record(harness.FCGI_ABORT_REQUEST, 1))
             r = c.read_response(1)
             t.check('END_REQUEST REQUEST_COMPLETE without output',
@@ -226,7 +231,7 @@ def main(t):
             r = c.request(fcgi_params('GET', '/hello'), keep_conn=False)
             st, hdrs, body = r.cgi()
             t.check('answered', st == 200 and body == b'hello\n', repr(r.stdout))
-            t.check('then the server closes the connection', c.closed_by_peer(5.0))
+            t.check('then the server closes the connection', c.closed_by_peer())
 
     with t.section('FCGI_GET_VALUES'):
         with FcgiConn(hello.sock) as c:
@@ -289,10 +294,10 @@ def main(t):
             with FcgiConn(hello.sock) as bad:
                 bad.send(struct.pack('>BBHHBB', 2, 1, 1, 8, 0, 0) + b'\0\1\1\0\0\0\0\0')
                 t.check('the server closes the connection that sent version 2',
-                        bad.closed_by_peer(5.0))
+                        bad.closed_by_peer())
             with FcgiConn(hello.sock) as bad:
                 bad.send(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
-                t.check('the server closes a connection that speaks HTTP', bad.closed_by_peer(5.0))
+                t.check('the server closes a connection that speaks HTTP', bad.closed_by_peer())
             for i in range(3):
                 r = other.request(fcgi_params('GET', f'/hello/again{i}'), req_id=3 + i,
                                   keep_conn=True)

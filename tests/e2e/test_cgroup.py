@@ -10,7 +10,6 @@ workers that leak until the master must act before the OOM killer does."""
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -36,6 +35,12 @@ def fake_group(t, limit_mb):
     return d
 
 
+def ticks(app, n):
+    """Wait for n whole ticks of the master, each begun after the one before
+    (bounded): what its once-a-second cgroup check would do, it has done."""
+    return all(harness.wait_master_tick(app.pid) for _ in range(n))
+
+
 def section_fake(t):
     d = fake_group(t, 3000)
     with t.section('derived rss_limit_mb: 85% of the limit over workers + recycle_concurrency'):
@@ -47,12 +52,12 @@ def section_fake(t):
         t.equal('the status page shows it', s and s.get('limits', {}).get('rss_limit_mb'), 850)
         t.equal('and the group', s and s.get('cgroup', {}).get('limit_bytes'), 3000 * MIB)
         app.send_signal(signal.SIGTTIN)  # 3 workers: 3000 * 85% / 4 = 637 MiB
-        s = rc.wait_status(app.sock, lambda s: s.get('limits', {}).get('rss_limit_mb') == 637, 10)
+        s = rc.wait_status(app.sock, lambda s: s.get('limits', {}).get('rss_limit_mb') == 637, harness.WAIT)
         t.check('SIGTTIN shares it anew: 637 MiB over 3 workers and a replacement',
                 s is not None and s['limits']['rss_limit_mb'] == 637 and ': 637 MiB per worker' in app.log_text(),
                 app.log_text()[-600:])
         app.send_signal(signal.SIGTTOU)
-        s = rc.wait_status(app.sock, lambda s: s.get('limits', {}).get('rss_limit_mb') == 850, 10)
+        s = rc.wait_status(app.sock, lambda s: s.get('limits', {}).get('rss_limit_mb') == 850, harness.WAIT)
         t.check('SIGTTOU: back to 850 MiB', s is not None and s['limits']['rss_limit_mb'] == 850,
                 app.log_text()[-600:])
     with t.section('the group near its limit: the largest worker goes, one at a time, nothing lost'):
@@ -60,19 +65,24 @@ def section_fake(t):
         mark = rc.LogMark(app.log_text)
         write(os.path.join(d, 'memory.current'), f'{2800 * MIB}\n')  # 93%
         t.check('93% with small workers: a warning that the memory is elsewhere',
-                harness.wait_until(lambda: 'the memory is elsewhere' in mark.text(), 5), mark.text())
-        time.sleep(1.5)
+                harness.wait_until(lambda: 'the memory is elsewhere' in mark.text(), harness.WAIT), mark.text())
+        # The master looks once a tick: two whole ticks after the warning, it
+        # would have recycled or warned again.
+        t.check('the master ran two ticks since', ticks(app, 2))
         t.check('and no recycle, and the warning not repeated every second',
                 'recycling worker' not in mark.text() and len(rc.lines_with(mark.text(), 'elsewhere')) == 1,
                 mark.text())
         write(os.path.join(d, 'memory.current'), f'{10 * MIB}\n')
         # Make one worker clearly the largest, over 2% of the limit: hold one
-        # in a handler while the other leaks 72 MiB.
-        hold = threading.Thread(target=lambda: harness.fcgi_get(app.sock, '/block?ms=2500'))
+        # in a handler (until the test releases it) while the other leaks 72 MiB.
+        release = t.path('leak-release')
+        hold = threading.Thread(target=lambda: harness.fcgi_get(app.sock, f'/block?ms=120000&until={release}'))
         hold.start()
-        time.sleep(0.2)
+        t.check('one worker is held in its handler', rc.wait_status(
+            app.sock, lambda s: sum(w['busy_ms'] > 0 for w in s['workers']) == 1, harness.WAIT))
         codes = [harness.fcgi_get(app.sock, '/leak?kb=4096')[0] for _ in range(18)]
-        hold.join(10)
+        open(release, 'w').close()
+        hold.join(harness.IO_TIMEOUT)
         t.equal('leaks answered', codes, [200] * 18)
         big, sizes = None, {}
 
@@ -83,33 +93,37 @@ def section_fake(t):
             top = sorted(sizes.values())
             big = max(sizes, key=sizes.get) if len(top) == 2 and top[1] > top[0] + 64 * 1024 else None
             return big is not None
-        harness.wait_until(apart, 5, interval=0.2)  # memory figures are a second old at most
+        harness.wait_until(apart, harness.WAIT, interval=0.2)  # memory figures are a second old at most
         t.check('one worker is 64 MiB larger than the other', big is not None, sizes)
         mark = rc.LogMark(app.log_text)
         write(os.path.join(d, 'memory.current'), f'{2800 * MIB}\n')  # 93%
         t.check('the master recycles the largest worker',
-                harness.wait_until(lambda: f'recycling worker {big}, the largest' in mark.text(), 5), mark.text())
+                harness.wait_until(lambda: f'recycling worker {big}, the largest' in mark.text(), harness.WAIT),
+                mark.text())
         t.check('that worker exits and a new one takes its place',
-                harness.wait_until(lambda: big not in app.workers() and len(app.workers()) == 2, 15),
+                harness.wait_until(lambda: big not in app.workers() and len(app.workers()) == 2, harness.WAIT),
                 app.workers())
         code, _, body, _ = harness.fcgi_get(app.sock, '/hello')
         t.equal('requests served meanwhile', (code, body), (200, b'hello\n'))
-        s = rc.wait_status(app.sock, lambda s: s['recycled'].get('memory', 0) >= 1, 5)
+        s = rc.wait_status(app.sock, lambda s: s['recycled'].get('memory', 0) >= 1, harness.WAIT)
         t.check('counted as a memory recycle', s and s['recycled'].get('memory', 0) >= 1, s and s['recycled'])
         # Still high: one more worker goes (after the first is gone), not both at once.
         n = len(rc.lines_with(mark.text(), 'recycling worker'))
         t.check('only one worker at a time', n <= 2, mark.text())
         write(os.path.join(d, 'memory.current'), f'{100 * MIB}\n')
-        time.sleep(2.5)
+        # Once a whole tick has read 100 MiB, no decision is left to come
+        # from the high figure; two more ticks are the witness for what
+        # the low one decides.
+        t.check('the master ran a tick that read 100 MiB', ticks(app, 1))
         quiet = rc.LogMark(app.log_text)
-        time.sleep(2.5)
+        t.check('and two more', ticks(app, 2))
         t.check('below the mark: no more recycles', 'recycling worker' not in quiet.text(), quiet.text())
         app.stop()
     with t.section('inactive page cache does not count (memory.stat inactive_file)'):
         write(os.path.join(d, 'memory.current'), f'{2900 * MIB}\n')
         write(os.path.join(d, 'memory.stat'), f'anon 1000\ninactive_file {800 * MIB}\n')
         app = rc.start(t, workers=1, extra_env={'FW_CGROUP_DIR': d})
-        time.sleep(3)
+        t.check('the master ran two ticks', ticks(app, 2))
         t.check('no recycle at 2100 MiB of working set (70%)',
                 'recycling worker' not in app.log_text() and 'elsewhere' not in app.log_text(), app.log_text())
         app.stop()
@@ -217,13 +231,15 @@ def section_real(t):
     try:
         run_real(t, d, version, limit_file)
     finally:
-        # Every process of the test is gone by now (stopped or killed).
-        for _ in range(50):
+        # Every process of the test is gone by now (stopped or killed); the
+        # kernel may hold the group a moment longer.
+        def removed():
             try:
                 os.rmdir(d)
-                break
+                return True
             except OSError:
-                time.sleep(0.1)
+                return False
+        harness.wait_until(removed, harness.WAIT, interval=0.1)
 
 
 def run_real(t, d, version, limit_file):
@@ -246,24 +262,24 @@ def run_real(t, d, version, limit_file):
         print(f'# group usage at start {base / MIB:.1f} MiB; limit set to {limit / MIB:.1f} MiB')
         app.send_signal(signal.SIGHUP)  # the master reads the limit again on reload
         t.check('the master sees the limit',
-                harness.wait_until(lambda: 'reload done' in app.log_text(), 15), app.log_text())
+                harness.wait_until(lambda: 'reload done' in app.log_text(), harness.WAIT), app.log_text())
         mark = rc.LogMark(app.log_text)
         oom0 = oom_kills(d, version)
         failed = 0
         sent = 0
-        deadline = time.monotonic() + 60
-        # Leak fast to 70% of the headroom, then slowly (1 MiB every 0.2 s:
-        # the last 10% of the limit lasts some 4 s, against the master's
-        # look every second): the master must recycle before the kernel's
-        # OOM killer acts.
+        deadline = time.monotonic() + 180
+        # Leak fast to 70% of the headroom, then 4 MiB at a time, each step
+        # once the master has had a whole tick to look at the one before:
+        # it sees the group's usage at most 4 MiB short of what it is, and
+        # must recycle at 90%, before the kernel's OOM killer acts at 100%.
         while time.monotonic() < deadline and 'recycling worker' not in mark.text():
             u = usage(d, version)
-            step = 8192 if u < base + 140 * MIB else 1024
+            step = 8192 if u < base + 140 * MIB else 4096
             code, _, _, _ = harness.fcgi_get(sock, f'/leak?kb={step}')
             sent += 1
             failed += code != 200
-            if step == 1024:
-                time.sleep(0.2)
+            if step == 4096:
+                harness.wait_master_tick(app.pid)
         print(f'# {sent} leak requests; group usage {usage(d, version) / MIB:.1f} MiB; '
               f'oom kills {oom_kills(d, version) - oom0}')
         t.check('the master recycled the largest worker before the limit',
@@ -272,9 +288,9 @@ def run_real(t, d, version, limit_file):
         t.equal('every leak request answered 200', failed, 0)
         t.check('master alive', app.alive())
         t.check('two workers again',
-                harness.wait_until(lambda: len(app.workers()) == 2, 15), app.workers())
+                harness.wait_until(lambda: len(app.workers()) == 2, harness.WAIT), app.workers())
         t.check('the group fell back under 90%',
-                harness.wait_until(lambda: usage(d, version) < limit * 0.9, 15), usage(d, version))
+                harness.wait_until(lambda: usage(d, version) < limit * 0.9, harness.WAIT), usage(d, version))
         app.stop()
 
 

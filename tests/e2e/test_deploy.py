@@ -248,7 +248,7 @@ def section_unit_run(t, unit, ini):
             reload = shlex.split(svc('ExecReload').replace('$MAINPID', str(app.pid)))
             code, out = run_cmd(reload)
             t.check(f'{" ".join(reload)}: exit 0', code == 0, out)
-            t.check('RELOADING=1', harness.wait_notify(notify, got, 'RELOADING=1', 10), got)
+            t.check('RELOADING=1', harness.wait_notify(notify, got, 'RELOADING=1', harness.WAIT), got)
             t.check('READY=1 after it', harness.wait_notify(
                 notify, [x for x in got if 'RELOADING=1' not in x[1]], 'READY=1', 30), got)
             code, _, body, _ = harness.fcgi_get(sock_path, '/hello')
@@ -266,7 +266,7 @@ def section_unit_run(t, unit, ini):
             got += harness.recv_notify(notify, 0.5)
             t.check('STOPPING=1', any('STOPPING=1' in x for _, x in got), got)
             t.check(f'exit 0 within TimeoutStopSec ({limit} s)', code == 0, f'exit {code} after {took:.1f} s')
-            t.check('no worker left for systemd to kill', harness.wait_pids_gone(workers, 5), workers)
+            t.check('no worker left for systemd to kill', harness.wait_pids_gone(workers, harness.WAIT), workers)
         bad = rc.error_lines(app.log_text())
         t.check('no error lines in its log', not bad, '\n'.join(bad[:10]))
     finally:
@@ -466,7 +466,7 @@ def section_k8s_run(t, k, limit):
         # The worker writes the line after it has sent the answer: wait for it.
         def access_lines():
             return [ln for ln in app.log_text().splitlines() if ln.startswith('{') and '"/hello"' in ln]
-        lines = harness.wait_until(access_lines, 15) or []
+        lines = harness.wait_until(access_lines, harness.WAIT) or []
         try:
             rec = json.loads(lines[-1]) if lines else None
         except ValueError:

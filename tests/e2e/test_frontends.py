@@ -209,12 +209,12 @@ def keepalive(t, fe, proto, what, hello):
     for _ in range(5):
         harness.http(port, 'GET', p)
     if proto == 'fastcgi' and KEEPALIVE[fe.kind]:
-        n = harness.wait_until(lambda: (open_conns(hello.sock) or 0) >= 1, 5)
+        n = harness.wait_until(lambda: (open_conns(hello.sock) or 0) >= 1, harness.WAIT)
         t.check(f'{what}: the front end keeps its FastCGI connections to fw open',
                 n, open_conns(hello.sock))
     else:
         # Closed by the front end after each answer (fw lingers up to 2 s).
-        n = harness.wait_until(lambda: open_conns(hello.sock) == before, 10)
+        n = harness.wait_until(lambda: open_conns(hello.sock) == before, harness.WAIT)
         t.check(f'{what}: a connection per request, none kept open ({before} before)', n,
                 open_conns(hello.sock))
 

@@ -2,7 +2,6 @@
 """Our output stays valid FastCGI whatever a handler does: a head over
 64 KiB, a body over 64 KiB, writes after an error; and nginx 1.22 keeps
 using the connection afterwards."""
-import os
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -58,7 +57,7 @@ def main(t):
             t.equal('the status given to fw_finish wins', st, 500)
             t.equal('the body written before it is kept', body, b'partial output\n')
             t.equal('the late header is not sent', harness.cgi_header(hdrs, 'X-Late'), None)
-        line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'said'), 5)
+        line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'said'), harness.WAIT)
         t.check('fw_write and fw_set_header refused after fw_finish (-1 -1)',
                 line and line[0].endswith('said -1 -1'), line)
 

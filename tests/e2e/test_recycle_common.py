@@ -91,7 +91,7 @@ def write_ini(path, **keys):
 
 # ------------------------------------------------------------ status page
 
-def status(sock, tries=5, timeout=5.0):
+def status(sock, tries=5, timeout=10.0):
     """The status page as a dict, straight from the app's socket; None if
     it could not be read (a request can meet a worker as it is killed, or
     one that accepted it and is now stuck in a handler: hence the timeout)."""
@@ -127,7 +127,12 @@ def wait_status(sock, pred, timeout):
     return last[0]
 
 
-def settled(app, n, timeout=20):
+def in_flight(s):
+    """Requests in flight in a status page's workers, but the status request itself."""
+    return sum(w['in_flight'] for w in s['workers']) - 1
+
+
+def settled(app, n, timeout=harness.WAIT):
     """Wait until the master has exactly n workers, all ready in the status
     page; the worker pids, or None."""
     def ok():

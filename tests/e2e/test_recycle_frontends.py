@@ -20,7 +20,7 @@ import test_recycle_common as rc  # noqa: E402
 
 MAX_REQUESTS = 100
 MIN_RECYCLES = 30
-WRK_MAX_S = 30
+WRK_MAX_S = 60
 CONNS = 16
 
 CASES = [('apache', 'fastcgi'), ('lighttpd', 'fastcgi'), ('caddy', 'fastcgi'), ('h2o', 'fastcgi'),

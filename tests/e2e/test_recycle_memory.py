@@ -41,7 +41,7 @@ def main(t):
                 if r.status != 200:
                     failed.append(f'request {sent}: {r!r}')
             s = rc.wait_status(app.sock, lambda s: sum(w['private_kb'] for w in s['workers'])
-                               >= 8 * LEAK_KB, 5)
+                               >= 8 * LEAK_KB, harness.WAIT)
             total = s and sum(w['private_kb'] for w in s['workers'])
             t.check(f'idle, the status page shows the 8 MiB kept (private_kb total {total})',
                     total and total >= 8 * LEAK_KB, s)

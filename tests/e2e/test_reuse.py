@@ -40,6 +40,7 @@ SANITIZE = os.environ.get('FW_SANITIZE', '')
 ASAN = 'address' in SANITIZE
 POISON = os.environ.get('FW_BUILDTYPE', '') == 'debug' and not ASAN
 CONNS = 8
+MAX_RUNS = 30  # measured wrk runs of 2 s, at most
 ECHO_BODY = '0123456789abcdef0123456789ABCDEF'  # 32 bytes
 
 parts = {}  # part -> 'ran' | 'skipped: why'
@@ -165,11 +166,13 @@ def zero_allocs(t, app_name, path, method, body, want, status_path):
         t.check(f'{what}: reading the status page allocates nothing '
                 f'({w1["allocs"]} -> {w1b["allocs"]})',
                 w1b['allocs'] == w1['allocs'] and w1b['frees'] == w1['frees'], (w1, w1b))
-        n = 0
-        for i in range(2):
-            n += check_wrk(t, f'{what}: measured run {i + 1}',
-                           *wrk(t, ngx.port, path, 2, method, body, want))
-        w2 = one_worker(status_http(conn))
+        # Two runs of 2 s, and more until the worker has served 1000
+        # requests (at most MAX_RUNS): how many a run makes depends on the machine.
+        w2, runs = w1b, 0
+        while (runs < 2 or w2['requests'] - w1b['requests'] < 1000) and runs < MAX_RUNS:
+            runs += 1
+            check_wrk(t, f'{what}: measured run {runs}', *wrk(t, ngx.port, path, 2, method, body, want))
+            w2 = one_worker(status_http(conn))
         grew = w2['requests'] - w1b['requests']
         print(f'#   {what}: requests {w1b["requests"]} -> {w2["requests"]} (+{grew}), '
               f'allocs {w1b["allocs"]} -> {w2["allocs"]}, frees {w1b["frees"]} -> {w2["frees"]}',
@@ -327,7 +330,7 @@ HELLO_SHARED = os.path.join(harness.BUILD_DIR, 'tests', 'apps', 'hello_shared')
 def allocators(t, app, ngx, what):
     conn = keepalive(ngx.port, '/status')
     s = harness.wait_until(lambda: (lambda s: s if len(s['workers']) == 2 and all(
-        w['state'] == 'ready' for w in s['workers']) else None)(status_http(conn)), 10)
+        w['state'] == 'ready' for w in s['workers']) else None)(status_http(conn)), harness.WAIT)
     conn.close()
     if not t.check(f'{what}: two ready workers in the status page', s, s):
         return None
@@ -403,15 +406,23 @@ def died(text):
             if 'exited with status' in line or 'killed by signal' in line][-3:]
 
 
+def served_by(ngx):
+    """The pid of the worker that answers GET /pid through nginx (None if none does)."""
+    r = harness.http(ngx.port, 'GET', '/pid')
+    return int(r.body) if r.status == 200 else None
+
+
 def stale_asan(t, app, ngx, kind):
     before = app.workers()
     mark0 = rc.LogMark(app.log_text)
     r = harness.http(ngx.port, 'POST', f'/stale?step=keep&what={kind}', body=STALE_BODY,
                      headers={'Content-Type': 'text/plain'})
     t.equal(f'{kind}: POST /stale?step=keep is 200', r.status, 200)
-    time.sleep(0.3)
+    # The witness that the worker (the only one) survived the end of that
+    # request: it answers the next one. A death would also leave its
+    # report in the log before this answer.
+    survived = served_by(ngx) == before[0]
     mark = rc.LogMark(app.log_text)
-    survived = app.workers() == before
     if not t.check(f'{kind}: the worker survived the request that kept the pointer '
                    f'(workers {before} -> {app.workers()})', survived,
                    '\n'.join(died(app.log_text()))):
@@ -419,13 +430,13 @@ def stale_asan(t, app, ngx, kind):
         if rep:
             print('#   the worker died at the end of the keep request:', flush=True)
             print('\n'.join('#   ' + line for line in rep.splitlines()[:30]), flush=True)
-        harness.wait_until(lambda: len(app.workers()) == 1 and app.workers() != before, 10)
+        harness.wait_until(lambda: len(app.workers()) == 1 and app.workers() != before, harness.WAIT)
         return
     r = harness.http(ngx.port, 'GET', f'/stale?step=use&what={kind}')
     print(f'#   GET /stale?step=use&what={kind}: {r.status} {r.body[:200]!r}', flush=True)
     t.check(f'{kind}: the use request got no answer from the worker (502; 409 if nginx retried it '
             f'on the replacement)', r.status in (502, 409), r)
-    rep = harness.wait_until(lambda: asan_report(mark.text()), 10)
+    rep = harness.wait_until(lambda: asan_report(mark.text()), harness.WAIT)
     if t.check(f'{kind}: the app log has the AddressSanitizer report', rep, mark.text()[-3000:]):
         print('\n'.join('#   ' + line for line in rep.splitlines()[:12]), flush=True)
         t.check(f'{kind}: it is a heap-use-after-free', 'heap-use-after-free' in rep, rep[:500])
@@ -434,7 +445,7 @@ def stale_asan(t, app, ngx, kind):
             t.check(f'{kind}: in the handler that used the pointer (stale_use)', 'stale_use' in rep,
                     rep[:3000])
     after = harness.wait_until(lambda: (lambda ws: ws if len(ws) == 1 and ws != before else None)(
-        app.workers()), 10)
+        app.workers()), harness.WAIT)
     t.check(f'{kind}: the master replaced the worker ({before} -> {after})', after, app.workers())
     ok = all(harness.http(ngx.port, 'GET', '/hello').status == 200 for _ in range(5))
     t.check(f'{kind}: GET /hello works afterwards', ok)
@@ -445,11 +456,10 @@ def stale_poison(t, app, ngx, kind):
     r = harness.http(ngx.port, 'POST', f'/stale?step=keep&what={kind}', body=STALE_BODY,
                      headers={'Content-Type': 'text/plain'})
     t.equal(f'{kind}: POST /stale?step=keep is 200', r.status, 200)
-    time.sleep(0.3)
-    if not t.check(f'{kind}: the worker survived the request that kept the pointer '
-                   f'(workers {before} -> {app.workers()})', app.workers() == before,
+    if not t.check(f'{kind}: the worker survived the request that kept the pointer: it answers '
+                   f'the next one (workers {before} -> {app.workers()})', served_by(ngx) == before[0],
                    '\n'.join(died(app.log_text()))):
-        harness.wait_until(lambda: len(app.workers()) == 1 and app.workers() != before, 10)
+        harness.wait_until(lambda: len(app.workers()) == 1 and app.workers() != before, harness.WAIT)
         return
     r = harness.http(ngx.port, 'GET', f'/stale?step=use&what={kind}')
     print(f'#   GET /stale?step=use&what={kind}: {r.status} {r.body!r}', flush=True)
@@ -503,12 +513,14 @@ def heap(sock):
     return one_worker(s) if s else None
 
 
-def fresh_heap(sock, after):
+def fresh_heap(app, after):
     """The worker's heap figures once refreshed after `after` (monotonic):
     they are read at the heartbeat, every second while a memory limit is
-    set, so wait a little over two heartbeats."""
-    time.sleep(max(0.0, after + 2.5 - time.monotonic()))
-    return heap(sock)
+    set; the scoreboard says when the last reading began."""
+    w = app.workers()
+    if len(w) != 1 or not harness.wait_worker_measured(app.pid, w[0], after):
+        raise harness.HarnessError(f'no fresh memory reading of the worker {w}')
+    return heap(app.sock)
 
 
 def part_d(t):
@@ -520,14 +532,14 @@ def part_d(t):
         conn = keepalive(ngx.port, '/status')
         for _ in range(200):
             harness.http_on(conn, 'GET', '/hello')
-        base = fresh_heap(app.sock, time.monotonic())
+        base = fresh_heap(app, time.monotonic())
         print(f'#   before: {base}', flush=True)
         r = harness.http_on(conn, 'GET', '/big?mb=8')
         t.check('GET /big?mb=8 is 200 with 8 MiB', r.status == 200 and len(r.body) == 8 << 20,
                 (r.status, len(r.body)))
         ok = all(harness.http_on(conn, 'GET', '/hello').status == 200 for _ in range(50))
         t.check('50 small requests after it', ok)
-        after = fresh_heap(app.sock, time.monotonic())
+        after = fresh_heap(app, time.monotonic())
         print(f'#   after:  {after}', flush=True)
         print(f'#   (free heap kept by the allocator: {base["heap_free_kb"]} -> {after["heap_free_kb"]} '
               f'KiB; private memory {base["private_kb"]} -> {after["private_kb"]} KiB)', flush=True)
@@ -539,7 +551,7 @@ def part_d(t):
         # Control: memory the worker does keep shows in the same figure.
         r = harness.http_on(conn, 'GET', '/leak?kb=8192')
         t.equal('GET /leak?kb=8192 (the control) is 200', r.status, 200)
-        leak = fresh_heap(app.sock, time.monotonic())
+        leak = fresh_heap(app, time.monotonic())
         print(f'#   with 8 MiB kept: {leak}', flush=True)
         kept = leak['heap_kb'] - after['heap_kb']
         if kept >= 7 * 1024:
@@ -565,7 +577,7 @@ def part_d(t):
         conn = keepalive(ngx.port, '/status')
         for _ in range(200):
             harness.http_on(conn, 'GET', '/hello')
-        base = fresh_heap(app.sock, time.monotonic())
+        base = fresh_heap(app, time.monotonic())
         figures = [base['heap_kb']]
         for mb in (1, 1, 8):
             r = harness.http_on(conn, 'GET', f'/big?mb={mb}')
@@ -573,7 +585,7 @@ def part_d(t):
                     (r.status, len(r.body)))
             for _ in range(20):
                 harness.http_on(conn, 'GET', '/hello')
-            figures.append(fresh_heap(app.sock, time.monotonic())['heap_kb'])
+            figures.append(fresh_heap(app, time.monotonic())['heap_kb'])
         print(f'#   heap_kb: before {figures[0]}, after 1 MiB {figures[1]}, after 1 MiB again '
               f'{figures[2]}, after 8 MiB {figures[3]}', flush=True)
         t.check(f'the 1 MiB body buffer is kept for the next request (under buffer_keep_kb): '

@@ -25,11 +25,8 @@ import os
 import pwd
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import threading
-import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness  # noqa: E402
@@ -64,7 +61,7 @@ def vm_hwm_kb(pid):
 
 
 def only_worker(app):
-    ws = harness.wait_until(lambda: (lambda w: len(w) == 1 and w)(app.workers()), 10)
+    ws = harness.wait_until(lambda: (lambda w: len(w) == 1 and w)(app.workers()), harness.WAIT)
     return ws[0] if ws else None
 
 
@@ -82,10 +79,12 @@ def start(t, name, sock=None, listen=None, wait=True, workers=1, extra_env=None,
 
 # ------------------------------------------------------------ 1. the socket
 
+# The attacker: waits for the socket, swaps it for a link to the victim,
+# then says so with a file the master's bind() waits for (bind_delay.c).
 SWAP = r'''
 import os, stat, sys, time
-sock, victim = sys.argv[1], sys.argv[2]
-deadline = time.monotonic() + 20
+sock, victim, done = sys.argv[1], sys.argv[2], sys.argv[3]
+deadline = time.monotonic() + 60
 while time.monotonic() < deadline:
     try:
         if stat.S_ISSOCK(os.lstat(sock).st_mode):
@@ -95,6 +94,7 @@ while time.monotonic() < deadline:
     time.sleep(0.002)
 os.symlink(victim, sock + '.evil')
 os.rename(sock + '.evil', sock)
+open(done, 'w').close()
 print('swapped', flush=True)
 '''
 
@@ -113,13 +113,16 @@ def section_socket_swap(t):
             f.write('root only\n')
         os.chmod(victim, 0o600)
         sock = os.path.join(d, 'app.sock')
-        attacker = subprocess.Popen([SYSTEM_PYTHON, '-c', SWAP, sock, victim], cwd='/',
+        swapped = os.path.join(d, 'swapped')
+        attacker = subprocess.Popen([SYSTEM_PYTHON, '-c', SWAP, sock, victim, swapped], cwd='/',
                                     preexec_fn=as_user(nobody), stdout=subprocess.PIPE, text=True)
+        # After bind(), the master waits (a minute at most) until the attacker has swapped.
         app = start(t, 'swap', sock=sock, wait=False, socket_owner='nobody', socket_mode='0666',
-                    extra_env={'LD_PRELOAD': BIND_DELAY, 'FW_TEST_BIND_DELAY_MS': '700'})
-        out, _ = attacker.communicate(timeout=30)
+                    extra_env={'LD_PRELOAD': BIND_DELAY, 'FW_TEST_BIND_DELAY_MS': '60000',
+                               'FW_TEST_BIND_UNTIL': swapped})
+        out, _ = attacker.communicate(timeout=90)
         t.check('the attacker swapped the socket for a link to the victim', 'swapped' in out, out)
-        code = app.wait(20)
+        code = app.wait(harness.WAIT)
         t.equal('the master refuses to go on (exit 1)', code, 1)
         t.check('naming what happened', 'replaced after bind' in app.log_text(), app.log_text()[-1500:])
         st = os.stat(victim)
@@ -150,7 +153,7 @@ def section_scgi_length(t):
         raw, closed, took = harness.scgi_exchange(sock, head + body, timeout=30)
         t.check(f'the connection is closed, unanswered ({took:.1f} s)', closed and raw == b'', raw[:200])
         t.check('the log names the repeated CONTENT_LENGTH',
-                harness.wait_until(lambda: 'CONTENT_LENGTH is repeated' in app.log_text(), 5),
+                harness.wait_until(lambda: 'CONTENT_LENGTH is repeated' in app.log_text(), harness.WAIT),
                 app.log_text()[-1000:])
         after = vm_hwm_kb(worker)
         t.check(f'the worker held none of it: peak {before} -> {after} KiB',
@@ -162,29 +165,37 @@ def section_scgi_length(t):
 
 # --------------------------------------------- 3, 11. a stuck handler's 504
 
+# Under IO_TIMEOUT and nginx's read timeouts (60 s): a handler that returned
+# would answer 200 to a client still waiting.
+BLOCK_MS = 25000
+
+
 def section_stuck(t):
     with t.section('3. SCGI: a stuck handler is answered 504 as SCGI, not in FastCGI records'):
         sock = t.path('hello.sock')
         scgi = t.path('hello-scgi.sock')
         app = start(t, 'hello', sock=sock, listen=f'{sock}, scgi:{scgi}', workers=2, timeout=1)
+        # The handler blocks BLOCK_MS, far past timeout (1 s): only the
+        # master's answer comes before it would have returned.
         raw, closed, took = harness.scgi_exchange(
-            scgi, harness.scgi_request(harness.scgi_params('GET', '/block?ms=8000')), timeout=20)
+            scgi, harness.scgi_request(harness.scgi_params('GET', f'/block?ms={BLOCK_MS}')),
+            timeout=harness.IO_TIMEOUT + 10)
         t.check(f'a plain CGI head: {raw[:40]!r}', raw.startswith(b'Status: 504'), raw[:100])
         t.check(f'and the connection closed after it ({took:.1f} s), before the handler returns',
-                closed and took < 7.5)
-        line = harness.wait_until(lambda: rc.lines_with(app.log_text(), 'timed out: GET /block'), 10)
+                closed and took < BLOCK_MS / 1000)
+        line = harness.wait_until(lambda: rc.lines_with(app.log_text(), 'timed out: GET /block'), harness.WAIT)
         t.check('the master logged it, answered', line and 'answered 504' in line[0], line)
         t.check('a replacement came', rc.settled(app, 2))
         ngx = t.start_nginx()
         ngx_log = rc.LogMark(ngx.error_log)
-        r = harness.http(ngx.port, 'GET', '/scgi/block?ms=8000')
+        r = harness.http(ngx.port, 'GET', f'/scgi/block?ms={BLOCK_MS}')
         t.equal('through nginx, /scgi/block: 504 (not 502)', r.status, 504)
         bad = [x for x in rc.nginx_bad_lines(ngx_log.text()) if 'invalid header' in x]
         t.check('nginx saw no invalid header', not bad, bad)
     with t.section('11. the 504 on a kept connection: the same connection serves the next request'):
         rc.settled(app, 2)
         with harness.FcgiConn(sock) as c:
-            r = c.request(harness.fcgi_params('GET', '/block?ms=8000'), keep_conn=True)
+            r = c.request(harness.fcgi_params('GET', f'/block?ms={BLOCK_MS}'), keep_conn=True)
             t.equal('GET /block on a kept connection: 504', r.cgi()[0], 504)
             t.equal('END_REQUEST: request complete', r.protocol_status, harness.FCGI_REQUEST_COMPLETE)
             r = c.request(harness.fcgi_params('GET', '/hello'), keep_conn=True)
@@ -198,7 +209,7 @@ def section_stuck(t):
 
 def http_from(port, addr, path):
     """GET path from a client bound to addr (127.0.0.2: not 127.0.0.1)."""
-    s = socket.create_connection(('127.0.0.1', port), timeout=10, source_address=(addr, 0))
+    s = socket.create_connection(('127.0.0.1', port), timeout=harness.IO_TIMEOUT, source_address=(addr, 0))
     try:
         s.sendall(f'GET {path} HTTP/1.0\r\nHost: x\r\n\r\n'.encode())
         data = b''
@@ -314,7 +325,7 @@ def section_scoreboard(t):
             os.chown(d, 12345, 12345)  # another local user got there first
         try:
             app = start(t, 'squat', sock=t.path('squat.sock'), wait=False, user='nobody')
-            code = app.wait(20)
+            code = app.wait(harness.WAIT)
             t.equal('the master exits 1 (no hang)', code, 1)
             t.check('naming the directory\'s owner', 'belongs to uid 12345' in app.log_text(),
                     app.log_text()[-1000:])
@@ -338,12 +349,14 @@ def section_send_timeout(t):
             s.sendall(harness.fcgi_begin(1) + harness.fcgi_stream(harness.FCGI_PARAMS, 1, harness.fcgi_nv(
                 harness.fcgi_params('GET', '/big?mb=16'))) + harness.fcgi_stream(harness.FCGI_STDIN, 1, b''))
             clients.append(s)
-        held = rc.wait_status(sock, lambda s: s['workers'][0]['heap_kb'] > heap0 + 3 * 15 * 1024, 20)
+        held = rc.wait_status(sock, lambda s: s['workers'][0]['heap_kb'] > heap0 + 3 * 15 * 1024,
+                              harness.WAIT)
         t.check('the worker holds the three answers', held, held and held['workers'][0]['heap_kb'])
-        gone = harness.wait_until(lambda: len(rc.lines_with(app.log_text(), 'send_timeout')) >= 3, 30)
+        gone = harness.wait_until(lambda: len(rc.lines_with(app.log_text(), 'send_timeout')) >= 3,
+                                  harness.WAIT)
         t.check('each is closed after send_timeout, logged', gone, app.log_text()[-1500:])
         s = rc.wait_status(sock, lambda s: s['workers'][0]['conns'] <= 1 and
-                           s['workers'][0]['heap_kb'] < heap0 + 8 * 1024, 10)
+                           s['workers'][0]['heap_kb'] < heap0 + 8 * 1024, harness.WAIT)
         t.check('and their memory went back', s, s and s['workers'][0])
         for c in clients:
             c.close()
@@ -357,7 +370,7 @@ def section_silent(t):
         silent = []
         for _ in range(4):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(20)
+            s.settimeout(harness.IO_TIMEOUT)
             s.connect(sock)
             silent.append(s)
 
@@ -395,11 +408,11 @@ def section_rss_tick(t):
             for i in range(0, len(body), 65535):
                 c.send(harness.fcgi_record(harness.FCGI_STDIN, 1, body[i:i + 65535]))
             uploads.append(c)
-        line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'over rss_limit_mb'), 20)
+        line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'over rss_limit_mb'), harness.WAIT)
         t.check(f'the worker retires over rss_limit_mb ({limit} MiB) with no request ended', line,
                 mark.text()[-1500:])
         t.check('its replacement comes', harness.wait_until(
-            lambda: any(p != worker for p in app.workers()), 20), app.workers())
+            lambda: any(p != worker for p in app.workers()), harness.WAIT), app.workers())
         for c in uploads:
             c.close()
         app.stop()
@@ -453,10 +466,13 @@ def section_budget(t):
                     extra_env={'FW_CGROUP_DIR': d})
         old = app.workers()
         t.check('113 MiB per worker at start', ': 113 MiB per worker' in app.log_text(), app.log_text()[-800:])
-        for _ in range(3):
+        for i in range(3):
+            # Three signals, not one merged: each is taken before the next is sent.
             app.send_signal(signal.SIGTTIN)
-            time.sleep(0.2)  # three signals, not one merged: each is read before the next
-        s = rc.wait_status(sock, lambda s: s['limits']['rss_limit_mb'] == 56 and len(s['workers']) == 5, 20)
+            t.check(f'SIGTTIN {i + 1}: {3 + i} workers wanted', rc.wait_status(
+                sock, lambda s: s['workers_wanted'] == 3 + i, harness.WAIT))
+        s = rc.wait_status(sock, lambda s: s['limits']['rss_limit_mb'] == 56 and len(s['workers']) == 5,
+                           harness.WAIT)
         t.check('5 workers, 56 MiB each on the status page', s, s and s['limits'])
         mark = rc.LogMark(app.log_text)
         # Grow one of the workers started before the signals past 56 MiB, below 113.
@@ -470,7 +486,7 @@ def section_budget(t):
                     grown = pid
                     break
         t.check(f'a worker from before the signals grew by 70 MiB ({grown})', grown in old, old)
-        line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'over rss_limit_mb (56 MiB)'), 20)
+        line = harness.wait_until(lambda: rc.lines_with(mark.text(), 'over rss_limit_mb (56 MiB)'), harness.WAIT)
         t.check('it retires over the new 56 MiB, not the 113 it started with', line, mark.text()[-1000:])
         app.stop()
 
@@ -490,12 +506,12 @@ def section_loose_ends(t):
         for _ in range(5):
             harness.fcgi_get(sock, '/hello')
         t.check('5 app requests make it retire', rc.wait_status(
-            sock, lambda s: s['recycled']['max_requests'] >= 1 or s['workers'][0]['retiring'] != '', 20))
+            sock, lambda s: s['recycled']['max_requests'] >= 1 or s['workers'][0]['retiring'] != '', harness.WAIT))
     with t.section('HEAD requests log 0 bytes, as nginx does'):
         st, hdrs, body, _ = harness.fcgi_get(sock, '/hello', method='HEAD')
         t.equal('HEAD /hello: 200 with no body', (st, body), (200, b''))
         line = harness.wait_until(lambda: [x for x in open(t.path('count-access.log')).read().splitlines()
-                                           if '"HEAD /hello' in x], 5)
+                                           if '"HEAD /hello' in x], harness.WAIT)
         t.check(f'logged with 0 bytes: {line}', line and ' 200 0 ' in line[0], line)
         app.stop()
 

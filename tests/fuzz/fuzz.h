@@ -17,13 +17,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A broken invariant is a finding: say which and abort (libFuzzer saves the input). */
-#define FZ_CHECK(cond)                                                                        \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,   \
-				#cond);                                                        \
-			abort();                                                               \
-		}                                                                              \
+#define FZ_CHECK(cond)                                                                               \
+	do {                                                                                         \
+		if (!(cond)) {                                                                       \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
+			abort();                                                                     \
+		}                                                                                    \
 	} while (0)
 
 /*

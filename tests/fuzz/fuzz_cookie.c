@@ -16,7 +16,7 @@
 #include "fuzz_req.h"
 
 #include "core/buf.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "core/str.h"
 #include "http/cookie.h"
 #include "http/req.h"
@@ -115,7 +115,8 @@ static void check_lookup(const uint8_t *data, size_t size)
 		const char *got = fw_cookie(req, name);
 
 		for (size_t k = 0; k < n && want == NULL; k++) {
-			if (refs[k].nlen == refs[i].nlen && memcmp(refs[k].name, name, refs[i].nlen) == 0)
+			if (refs[k].nlen == refs[i].nlen &&
+			    memcmp(refs[k].name, name, refs[i].nlen) == 0)
 				want = cstr(refs[k].value, refs[k].vlen);
 		}
 		FZ_CHECK(got != NULL && want != NULL && strcmp(got, want) == 0);

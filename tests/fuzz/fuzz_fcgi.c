@@ -13,7 +13,7 @@
 #include "fuzz.h"
 
 #include "core/buf.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/fcgi.h"
 
 #define PARAMS_CAP (256 * 1024) /* what max_params_kb allows by default, roughly */
@@ -93,8 +93,7 @@ static void check_unpacked(const uint8_t *buf, size_t len, const struct fw_nv *o
 }
 
 /* Count and unpack an exact-size copy; returns the count, or -1 when invalid. */
-static long nv_decode_check(const uint8_t *stream, size_t len, const struct ref_pair *ref,
-			    long want)
+static long nv_decode_check(const uint8_t *stream, size_t len, const struct ref_pair *ref, long want)
 {
 	uint8_t *buf = fz_dup(stream, len);
 	const char *err = NULL;
@@ -293,8 +292,7 @@ static void on_event(struct run *r, const struct fw_fcgi_event *ev, const uint8_
 	uint64_t h = r->hash;
 
 	FZ_CHECK(ev->ev >= FW_FCGI_EV_BEGIN && ev->ev <= FW_FCGI_EV_UNKNOWN);
-	FZ_CHECK((ev->id == 0) ==
-		 (ev->ev == FW_FCGI_EV_GET_VALUES || ev->ev == FW_FCGI_EV_UNKNOWN));
+	FZ_CHECK((ev->id == 0) == (ev->ev == FW_FCGI_EV_GET_VALUES || ev->ev == FW_FCGI_EV_UNKNOWN));
 	if (is_chunk(ev->ev)) {
 		FZ_CHECK(ev->data != NULL && ev->data >= piece);
 		FZ_CHECK(ev->len <= (size_t)(piece + piece_len - ev->data));

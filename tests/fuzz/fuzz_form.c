@@ -18,7 +18,7 @@
 #include "fuzz_req.h"
 
 #include "core/buf.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/form.h"
 #include "http/multipart.h"
 #include "http/req.h"
@@ -78,7 +78,8 @@ static void check_urlencoded(const uint8_t *body, size_t len, size_t limit)
 			const uint8_t *eq = memchr(body + pos, '=', end - pos);
 			size_t nend = eq != NULL ? (size_t)(eq - body) : end;
 			char *name = ref_decode(body + pos, nend - pos);
-			char *value = eq != NULL ? ref_decode(eq + 1, end - nend - 1) : ref_decode(body, 0);
+			char *value = eq != NULL ? ref_decode(eq + 1, end - nend - 1)
+						 : ref_decode(body, 0);
 			const char *gn, *gv;
 
 			if (n < limit && status == 0) {
@@ -121,10 +122,9 @@ static size_t ref_parts(const uint8_t *body, size_t len, size_t limit, struct re
 	while ((rc = fw_multipart_parse(p, body + pos, len - pos, &used, &ev)) == FW_OK) {
 		pos += used;
 		if (ev.ev == FW_MP_PART && n < max) {
-			parts[n] = (struct ref_part){strdup(ev.part.name),
-						     ev.part.filename ? strdup(ev.part.filename) : NULL,
-						     ev.part.content_type ? strdup(ev.part.content_type) : NULL,
-						     NULL, 0};
+			parts[n] = (struct ref_part){
+				strdup(ev.part.name), ev.part.filename ? strdup(ev.part.filename) : NULL,
+				ev.part.content_type ? strdup(ev.part.content_type) : NULL, NULL, 0};
 			n++;
 		} else if (ev.ev == FW_MP_DATA) {
 			if (parts[n - 1].data == NULL)
@@ -156,22 +156,28 @@ static void check_multipart(const uint8_t *body, size_t len, size_t limit)
 	for (size_t i = 0; i < nparts && ok; i++) {
 		if (parts[i].filename == NULL) {
 			const char *n, *v;
-			size_t vlen = parts[i].data != NULL ? strnlen((const char *)parts[i].data, parts[i].len) : 0;
+			size_t vlen = parts[i].data != NULL
+					      ? strnlen((const char *)parts[i].data, parts[i].len)
+					      : 0;
 
 			FZ_CHECK(fw_form_at(req, nfields++, &n, &v) == 0);
 			FZ_CHECK(strcmp(n, parts[i].name) == 0);
-			FZ_CHECK(strlen(v) == vlen && memcmp(v, parts[i].data ? (const char *)parts[i].data : "", vlen) == 0);
+			FZ_CHECK(strlen(v) == vlen &&
+				 memcmp(v, parts[i].data ? (const char *)parts[i].data : "", vlen) == 0);
 		} else {
 			const fw_upload *f = fw_form_file_at(req, nfiles++);
 
 			FZ_CHECK(f != NULL && strcmp(f->name, parts[i].name) == 0);
 			FZ_CHECK(strcmp(f->filename, parts[i].filename) == 0);
-			FZ_CHECK(strcmp(f->content_type, parts[i].content_type ? parts[i].content_type : "text/plain") == 0);
+			FZ_CHECK(strcmp(f->content_type, parts[i].content_type ? parts[i].content_type
+									       : "text/plain") == 0);
 			FZ_CHECK(f->len == parts[i].len && f->data != NULL);
 			if (f->len > 0) {
 				FZ_CHECK((const char *)f->data >= req->body.data &&
-					 (const char *)f->data + f->len <= req->body.data + req->body.len);
-				FZ_CHECK(memcmp(f->data, body + ((const uint8_t *)parts[i].data - body), f->len) == 0);
+					 (const char *)f->data + f->len <=
+						 req->body.data + req->body.len);
+				FZ_CHECK(memcmp(f->data, body + ((const uint8_t *)parts[i].data - body),
+						f->len) == 0);
 			}
 		}
 	}

@@ -15,7 +15,7 @@
  */
 #include "fuzz.h"
 
-#include "core/status.h"
+#include "core/result.h"
 #include "http/multipart.h"
 
 struct run {

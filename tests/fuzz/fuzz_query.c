@@ -16,7 +16,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "core/str.h"
 #include "http/req.h"
 #include "proto/fcgi.h"

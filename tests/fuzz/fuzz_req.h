@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/status.h"
+#include "core/result.h"
 #include "http/req.h"
 #include "proto/fcgi.h"
 

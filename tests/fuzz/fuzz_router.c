@@ -17,7 +17,7 @@
  */
 #include "fuzz.h"
 
-#include "core/status.h"
+#include "core/result.h"
 #include "http/router.h"
 
 #define MAX_LINES 64
@@ -159,7 +159,8 @@ static bool dot_seg(const char *s, size_t len)
 	for (size_t i = 0; i < len; n++) {
 		if (n == sizeof(d))
 			return false;
-		if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] == 'e' || s[i + 2] == 'E')) {
+		if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2' &&
+		    (s[i + 2] == 'e' || s[i + 2] == 'E')) {
 			d[n] = '.';
 			i += 3;
 		} else {
@@ -300,8 +301,8 @@ static bool ref_match(const char *pattern, const char *path, struct ref_param *p
 		if (is_param(&ps[k])) {
 			if (xs[j].len == 0)
 				return false;
-			params[(*np)++] =
-				(struct ref_param){ps[k].s + 1, ps[k].len - 1, xs[j].s, xs[j].len};
+			params[(*np)++] = (struct ref_param){ps[k].s + 1, ps[k].len - 1, xs[j].s,
+							     xs[j].len};
 		} else if (!same_place(&ps[k], &xs[j])) {
 			return false;
 		}
@@ -356,8 +357,8 @@ static bool in_list(const char *list, const char *m)
 }
 
 /* Allow: ", "-separated, no duplicates, each a method of a route of the deciding pattern. */
-static void check_allow(const struct fw_route_match *m, const struct route *routes,
-			size_t nroutes, const char *path, const char *best)
+static void check_allow(const struct fw_route_match *m, const struct route *routes, size_t nroutes,
+			const char *path, const char *best)
 {
 	char copy[sizeof(m->allow)], *save = NULL;
 	struct ref_param params[FW_ROUTE_MAX_PARAMS + 1];
@@ -391,8 +392,10 @@ static void check_allow(const struct fw_route_match *m, const struct route *rout
 			const char *rm = routes[r].line->method;
 			for (int pass = 0; pass < 2; pass++) {
 				const char *add = pass == 0 ? rm : "HEAD";
-				if (!routes[r].added || !ref_match(routes[r].line->rest, path, params, &np) ||
-				    specificity(routes[r].line->rest, best) != 0 || (pass == 1 && strcmp(rm, "GET") != 0) || in_list(all, add))
+				if (!routes[r].added ||
+				    !ref_match(routes[r].line->rest, path, params, &np) ||
+				    specificity(routes[r].line->rest, best) != 0 ||
+				    (pass == 1 && strcmp(rm, "GET") != 0) || in_list(all, add))
 					continue;
 				if (all_len + strlen(add) + 3 > sizeof(all))
 					return;
@@ -408,8 +411,8 @@ static void check_allow(const struct fw_route_match *m, const struct route *rout
 	}
 }
 
-static void check_params(const struct fw_route_match *m, const char *path,
-			 const struct ref_param *want, size_t nwant)
+static void check_params(const struct fw_route_match *m, const char *path, const struct ref_param *want,
+			 size_t nwant)
 {
 	size_t plen = strlen(path);
 

@@ -12,7 +12,7 @@
  */
 #include "fuzz.h"
 
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/scgi.h"
 
 #define MAX_HEADER (64 * 1024)

@@ -357,6 +357,43 @@ def form_seeds():
         write("form", name, data)
 
 
+# ---- a live upgrade's hand-over (fuzz_upgrade.c: even first byte, a boot variable; odd, an image) ----
+
+IMAGE = b"""fw-master-image 1
+master sb_fd=4 sb_committed=3 nlisteners=1 nhandoffs=1
+state_path /dev/shm/fw-0/x.sb
+listener i=0 fd=3 proto=0 status=0 dev=0 ino=0
+listener_addr 0 /run/app.sock
+keep socket_mode=432 backlog=511
+keep_str socket_owner 
+keep_str socket_group 
+keep_str user 
+keep_str group 
+keep_str state_path 
+policy mode=0 nslots=2 boot_failures=0 spawn_after_ms=0 stop_deadline_ms=0 killed=0 announced=0 \
+reloading=0 cgroup_victim=-1 cgroup_victim_gen=0 cgroup_warned_ms=0 exit_status=0 upgrade=2 canary=1 canary_gen=0
+slot i=0 state=5 gen=1 spawned_ms=1000 retire=0 retire_ms=0 retire_figure=0 replaces=-1 replaces_gen=0 \
+boot_round=0 timed_out=0 stuck_since=0 stuck_asked_ms=0 boot_killed=0 exec=0 old_build=0
+proc i=0 pid=100 chan=6 chan_worker=7 peer=-1
+slot i=1 state=2 gen=1 spawned_ms=2000 retire=0 retire_ms=0 retire_figure=0 replaces=-1 replaces_gen=0 \
+boot_round=0 timed_out=0 stuck_since=0 stuck_asked_ms=0 boot_killed=0 exec=1 old_build=0
+proc i=1 pid=101 chan=8 chan_worker=9 peer=10
+handoff fd=11 kind=1
+end
+"""
+
+
+def upgrade_seeds():
+    seeds = {
+        "boot-env": b"\0" + b"1 chan=5 peer=-1 slot=3 sb=9 master=1234 image=1 listen=3:0:0:0,4:1:1:1",
+        "boot-env-peer": b"\0" + b"1 chan=5 peer=7 slot=0 sb=9 master=1 image=1 listen=3:0:1:0",
+        "image": b"\1" + IMAGE.replace(b"\\\n", b""),
+        "image-cut": b"\1" + IMAGE.replace(b"\\\n", b"")[:300],
+    }
+    for name, data in seeds.items():
+        write("upgrade", name, data)
+
+
 if __name__ == "__main__":
     fcgi_seeds()
     scgi_seeds()
@@ -365,3 +402,4 @@ if __name__ == "__main__":
     multipart_seeds()
     cookie_seeds()
     form_seeds()
+    upgrade_seeds()

@@ -50,12 +50,12 @@ static inline bool check_eq_int(const char *file, int line, intmax_t a, intmax_t
 	return a == b || check_fail(file, line, "%s == %s failed: %jd != %jd", ea, eb, a, b);
 }
 
-static inline bool check_eq_uint(const char *file, int line, uintmax_t a, uintmax_t b,
-				 const char *ea, const char *eb)
+static inline bool check_eq_uint(const char *file, int line, uintmax_t a, uintmax_t b, const char *ea,
+				 const char *eb)
 {
 	check_count++;
-	return a == b || check_fail(file, line, "%s == %s failed: %ju (0x%jx) != %ju (0x%jx)", ea, eb,
-				    a, a, b, b);
+	return a == b ||
+	       check_fail(file, line, "%s == %s failed: %ju (0x%jx) != %ju (0x%jx)", ea, eb, a, a, b, b);
 }
 
 /* Print up to 60 bytes of p[0..n) escaped, for messages. */
@@ -73,8 +73,8 @@ static inline void check_print_mem(const void *p, size_t n)
 	fputs(n > 60 ? "\"..." : "\"", stderr);
 }
 
-static inline bool check_eq_mem(const char *file, int line, const void *a, size_t alen,
-				const void *b, size_t blen, const char *ea, const char *eb)
+static inline bool check_eq_mem(const char *file, int line, const void *a, size_t alen, const void *b,
+				size_t blen, const char *ea, const char *eb)
 {
 	size_t i = 0;
 
@@ -87,8 +87,8 @@ static inline bool check_eq_mem(const char *file, int line, const void *a, size_
 		return true;
 	while (i < alen && i < blen && ((const char *)a)[i] == ((const char *)b)[i])
 		i++;
-	fprintf(stderr, "%s:%d: %s == %s failed: lengths %zu and %zu, first difference at %zu\n  ",
-		file, line, ea, eb, alen, blen, i);
+	fprintf(stderr, "%s:%d: %s == %s failed: lengths %zu and %zu, first difference at %zu\n  ", file,
+		line, ea, eb, alen, blen, i);
 	check_print_mem(a, alen);
 	fputs("\n  ", stderr);
 	check_print_mem(b, blen);
@@ -97,8 +97,8 @@ static inline bool check_eq_mem(const char *file, int line, const void *a, size_
 	return false;
 }
 
-static inline bool check_eq_str(const char *file, int line, const char *a, const char *b,
-				const char *ea, const char *eb)
+static inline bool check_eq_str(const char *file, int line, const char *a, const char *b, const char *ea,
+				const char *eb)
 {
 	check_count++;
 	if (a != NULL && b != NULL && strcmp(a, b) == 0)
@@ -154,8 +154,7 @@ static inline bool check_in_child(const char *file, int line, void (*fn)(void), 
 #define CHECK_EQ_INT(a, b) check_eq_int(__FILE__, __LINE__, (intmax_t)(a), (intmax_t)(b), #a, #b)
 #define CHECK_EQ_UINT(a, b) check_eq_uint(__FILE__, __LINE__, (uintmax_t)(a), (uintmax_t)(b), #a, #b)
 #define CHECK_EQ_STR(a, b) check_eq_str(__FILE__, __LINE__, (a), (b), #a, #b)
-#define CHECK_EQ_MEM(a, alen, b, blen) \
-	check_eq_mem(__FILE__, __LINE__, (a), (alen), (b), (blen), #a, #b)
+#define CHECK_EQ_MEM(a, alen, b, blen) check_eq_mem(__FILE__, __LINE__, (a), (alen), (b), (blen), #a, #b)
 #define CHECK_IN_CHILD(fn) check_in_child(__FILE__, __LINE__, (fn), #fn)
 
 static inline int check_done(void)

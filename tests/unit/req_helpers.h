@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/req.h"
 #include "proto/fcgi.h"
 

@@ -274,10 +274,10 @@ static void test_trim(void)
 
 /* ---- percent_decode ---- */
 
-#define DECODE(in, plus, want)                                  \
-	do {                                                    \
-		SET(b, in);                                     \
-		fw_buf_percent_decode(&b, plus);                \
+#define DECODE(in, plus, want)                                   \
+	do {                                                     \
+		SET(b, in);                                      \
+		fw_buf_percent_decode(&b, plus);                 \
 		check_buf(&b, want, sizeof(want) - 1, __LINE__); \
 	} while (0)
 
@@ -378,11 +378,11 @@ static char *ref_replace(const char *s, size_t n, const char *from, const char *
 	return out;
 }
 
-#define REPLACE(in, from, to, want_n, want)                                            \
-	do {                                                                           \
-		SET(b, in);                                                            \
-		CHECK_EQ_INT(fw_buf_replace(&b, from, to), want_n);                    \
-		check_buf(&b, want, sizeof(want) - 1, __LINE__);                        \
+#define REPLACE(in, from, to, want_n, want)                         \
+	do {                                                        \
+		SET(b, in);                                         \
+		CHECK_EQ_INT(fw_buf_replace(&b, from, to), want_n); \
+		check_buf(&b, want, sizeof(want) - 1, __LINE__);    \
 	} while (0)
 
 static void test_replace_cases(void)
@@ -560,7 +560,8 @@ static void test_replace_random(void)
 			ok = ok && b.data == p && b.cap == cap_before;
 		if (!ok) {
 			failures++;
-			check_fail(__FILE__, __LINE__, "random case %d: replace \"%s\" by \"%s\": got %ld, want %ld", k,
+			check_fail(__FILE__, __LINE__,
+				   "random case %d: replace \"%s\" by \"%s\": got %ld, want %ld", k,
 				   from, to, got, wn);
 			fputs("  in   ", stderr);
 			check_print_mem(in, n);
@@ -626,19 +627,46 @@ static void test_nul_always(void)
 
 		random_string(s, n, " \tab%+2A\n", 9);
 		switch (rnd(13)) {
-		case 0: fw_buf_append(&b, s, n); break;
-		case 1: fw_buf_putc(&b, s[0]); break;
-		case 2: fw_buf_printf(&b, "%.*s", (int)n, s); break;
-		case 3: fw_buf_clear(&b); break;
-		case 4: fw_buf_truncate(&b, rnd((uint32_t)b.len + 1)); break;
-		case 5: fw_buf_erase(&b, rnd((uint32_t)b.len + 2), rnd(8)); break;
-		case 6: fw_buf_trim(&b); break;
-		case 7: fw_buf_percent_decode(&b, (int)rnd(2)); break;
-		case 8: fw_buf_replace_byte(&b, 'a', 'b'); break;
-		case 9: fw_buf_replace(&b, "a", rnd(2) ? "xyz" : ""); break;
-		case 10: rnd(2) ? fw_buf_lower(&b) : fw_buf_upper(&b); break;
-		case 11: fw_buf_reserve(&b, rnd(600)); break;
-		case 12: if (rnd(20) == 0) fw_buf_release(&b); break;
+		case 0:
+			fw_buf_append(&b, s, n);
+			break;
+		case 1:
+			fw_buf_putc(&b, s[0]);
+			break;
+		case 2:
+			fw_buf_printf(&b, "%.*s", (int)n, s);
+			break;
+		case 3:
+			fw_buf_clear(&b);
+			break;
+		case 4:
+			fw_buf_truncate(&b, rnd((uint32_t)b.len + 1));
+			break;
+		case 5:
+			fw_buf_erase(&b, rnd((uint32_t)b.len + 2), rnd(8));
+			break;
+		case 6:
+			fw_buf_trim(&b);
+			break;
+		case 7:
+			fw_buf_percent_decode(&b, (int)rnd(2));
+			break;
+		case 8:
+			fw_buf_replace_byte(&b, 'a', 'b');
+			break;
+		case 9:
+			fw_buf_replace(&b, "a", rnd(2) ? "xyz" : "");
+			break;
+		case 10:
+			rnd(2) ? fw_buf_lower(&b) : fw_buf_upper(&b);
+			break;
+		case 11:
+			fw_buf_reserve(&b, rnd(600));
+			break;
+		case 12:
+			if (rnd(20) == 0)
+				fw_buf_release(&b);
+			break;
 		}
 		if (!nul_ok(&b)) {
 			ok = false;

@@ -57,8 +57,7 @@ static int auto_workers(void)
 }
 
 /* Load file (or NULL) and compare the whole error text (with FILE replaced by the path). */
-static bool load(struct fw_config *c, const char *file, int want_rc, const char *want_errors,
-		 int line)
+static bool load(struct fw_config *c, const char *file, int want_rc, const char *want_errors, int line)
 {
 	struct fw_buf errors = FW_BUF_INIT, want = FW_BUF_INIT;
 	int rc = fw_config_load(c, file, &errors);
@@ -193,10 +192,8 @@ static void test_file_errors(void)
 	LOAD_FAILS(&c, ini("[server]\nworkers = 2\nwrkers = 3\n"),
 		   "FILE:3: unknown key 'wrkers' in [server]\n");
 	/* An unknown section is named on its own line, keys or not. */
-	LOAD_FAILS(&c, ini("[server]\n\n[srv]\nworkers = 2\n"),
-		   "FILE:3: unknown section [srv]\n");
-	LOAD_FAILS(&c, ini("[server]\nworkers = 2\n[empty]\n"),
-		   "FILE:3: unknown section [empty]\n");
+	LOAD_FAILS(&c, ini("[server]\n\n[srv]\nworkers = 2\n"), "FILE:3: unknown section [srv]\n");
+	LOAD_FAILS(&c, ini("[server]\nworkers = 2\n[empty]\n"), "FILE:3: unknown section [empty]\n");
 	LOAD_FAILS(&c, ini("workers = 2\n"),
 		   "FILE:1: 'workers' is outside any section (put it under [server])\n");
 	/* An indented line continues the value above it (inih's multi-line values). */
@@ -210,8 +207,7 @@ static void test_file_errors(void)
 		   "FILE:2: backlog: '12abc' is not a whole number\n");
 	LOAD_FAILS(&c, ini("[server]\nbacklog = 1.5\n"),
 		   "FILE:2: backlog: '1.5' is not a whole number\n");
-	LOAD_FAILS(&c, ini("[server]\nbacklog =\n"),
-		   "FILE:2: backlog: '' is not a whole number\n");
+	LOAD_FAILS(&c, ini("[server]\nbacklog =\n"), "FILE:2: backlog: '' is not a whole number\n");
 	LOAD_FAILS(&c, ini("[server]\nmax_body_kb = 99999999999999999999\n"),
 		   "FILE:2: max_body_kb: '99999999999999999999' is not a whole number\n");
 	LOAD_FAILS(&c, ini("[server]\nlog_level = verbose\n"),
@@ -258,8 +254,9 @@ static void test_long_lines(void)
 
 	/* 250 characters on line 3, reported; the lines after keep their numbers. */
 	snprintf(text, sizeof(text), "[server]\nworkers = 2\n;%0249d\nwrkers = 1\nbacklog = 7\n", 0);
-	if (LOAD_FAILS(&c, ini(text), "FILE:3: line longer than 198 characters\n"
-				      "FILE:4: unknown key 'wrkers' in [server]\n"))
+	if (LOAD_FAILS(&c, ini(text),
+		       "FILE:3: line longer than 198 characters\n"
+		       "FILE:4: unknown key 'wrkers' in [server]\n"))
 		CHECK_EQ_INT(c.backlog, 7);
 	/* A long value is reported, not cut and parsed as a new line. */
 	snprintf(text, sizeof(text), "[server]\nlisten = /%0300d\nbacklog = 9\n", 0);
@@ -279,17 +276,17 @@ static void test_many_errors(void)
 	struct fw_config c;
 
 	LOAD_FAILS(&c,
-		   ini("[server]\n"               /* 1 */
-		       "workers = 0\n"            /* 2 */
-		       "; comment\n"              /* 3 */
-		       "nope = 1\n"               /* 4 */
-		       "backlog = x\n"            /* 5 */
-		       "workers = 2\n"            /* 6 */
-		       "[other]\n"                /* 7 */
-		       "a = 1\n"                  /* 8 */
-		       "[server]\n"               /* 9 */
-		       "log_level = loud\n"       /* 10 */
-		       "garbage\n"                /* 11 */
+		   ini("[server]\n"         /* 1 */
+		       "workers = 0\n"      /* 2 */
+		       "; comment\n"        /* 3 */
+		       "nope = 1\n"         /* 4 */
+		       "backlog = x\n"      /* 5 */
+		       "workers = 2\n"      /* 6 */
+		       "[other]\n"          /* 7 */
+		       "a = 1\n"            /* 8 */
+		       "[server]\n"         /* 9 */
+		       "log_level = loud\n" /* 10 */
+		       "garbage\n"          /* 11 */
 		       "listen = 1.2.3.4:99999\n" /* 12 */),
 		   "FILE:2: workers: 0 is out of range (1 to 512)\n"
 		   "FILE:4: unknown key 'nope' in [server]\n"
@@ -515,7 +512,8 @@ static void test_recycling_keys(void)
 	CHECK_EQ_INT(c.recycle_concurrency, 1);
 	CHECK_EQ_STR(c.status_path, "");
 	f = ini("[server]\nmax_requests = 100\nmax_requests_jitter = 20\nrss_limit_mb = 256\n"
-		"rss_soft_limit_mb = 200\ntimeout = 0\nrecycle_concurrency = 2\nstatus_path = /status\n");
+		"rss_soft_limit_mb = 200\ntimeout = 0\nrecycle_concurrency = 2\nstatus_path = "
+		"/status\n");
 	LOAD_OK(&c, f);
 	CHECK_EQ_INT(c.max_requests, 100);
 	CHECK_EQ_INT(c.max_requests_jitter, 20);
@@ -577,15 +575,15 @@ static void test_state_path(void)
 	CHECK(chdir(cwd) == 0);
 }
 
-
 /* [app]: any key, FW_APP_* over it, by value in the struct; default_type and max_form_fields. */
 static void test_app_and_request_keys(void)
 {
 	static struct fw_config c, copy;
 	struct fw_buf big = FW_BUF_INIT;
 
-	LOAD_OK(&c, ini("[server]\nworkers = 1\n[app]\ndb_path = /var/lib/x.db\nSecret = s e c r e t ; no\n"
-			"feature.flag = on\nempty =\n"));
+	LOAD_OK(&c,
+		ini("[server]\nworkers = 1\n[app]\ndb_path = /var/lib/x.db\nSecret = s e c r e t ; no\n"
+		    "feature.flag = on\nempty =\n"));
 	CHECK_EQ_STR(fw_app_settings_get(&c.app, "db_path"), "/var/lib/x.db");
 	CHECK_EQ_STR(fw_app_settings_get(&c.app, "DB_PATH"), "/var/lib/x.db");
 	CHECK_EQ_STR(fw_app_settings_get(&c.app, "secret"), "s e c r e t"); /* inih drops " ; no" */
@@ -626,7 +624,8 @@ static void test_app_and_request_keys(void)
 			fw_buf_putc(&big, 'v');
 		fw_buf_putc(&big, '\n');
 	}
-	CHECK(fw_config_load(&c, ini(big.data), &big) == -1 && strstr(big.data, "more than 32 KiB") != NULL);
+	CHECK(fw_config_load(&c, ini(big.data), &big) == -1 &&
+	      strstr(big.data, "more than 32 KiB") != NULL);
 	fw_buf_release(&big);
 
 	LOAD_OK(&c, ini("[server]\ndefault_type = application/octet-stream\nmax_form_fields = 5\n"));
@@ -635,7 +634,8 @@ static void test_app_and_request_keys(void)
 	LOAD_OK(&c, ini("[server]\ndefault_type =\n"));
 	CHECK_EQ_STR(c.default_type, "");
 	LOAD_FAILS(&c, ini("[server]\ndefault_type = html\n"),
-		   "FILE:2: default_type: 'html' is not a media type (text/html; charset=utf-8) of at most 127 characters\n");
+		   "FILE:2: default_type: 'html' is not a media type (text/html; charset=utf-8) of at "
+		   "most 127 characters\n");
 	LOAD_FAILS(&c, ini("[server]\nmax_form_fields = 0\n"),
 		   "FILE:2: max_form_fields: 0 is out of range (1 to 1000000)\n");
 }

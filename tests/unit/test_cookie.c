@@ -64,13 +64,16 @@ static void test_format(void)
 	FORMAT("sid", "abc123", NULL, true, "sid=abc123; Path=/; Secure; HttpOnly; SameSite=Lax");
 	FORMAT("sid", "", &((fw_cookie_opts){.max_age = -1}), false,
 	       "sid=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
-	FORMAT("a", "\"q\"", &((fw_cookie_opts){.max_age = 3600, .domain = ".example.com",
-						.path = "/app", .secure = FW_COOKIE_OFF,
-						.http_only = FW_COOKIE_OFF,
-						.same_site = FW_SAME_SITE_STRICT}),
+	FORMAT("a", "\"q\"",
+	       &((fw_cookie_opts){.max_age = 3600,
+				  .domain = ".example.com",
+				  .path = "/app",
+				  .secure = FW_COOKIE_OFF,
+				  .http_only = FW_COOKIE_OFF,
+				  .same_site = FW_SAME_SITE_STRICT}),
 	       true, "a=\"q\"; Path=/app; Domain=.example.com; Max-Age=3600; SameSite=Strict");
-	FORMAT("e", "1", &((fw_cookie_opts){.expires = 1445412480, .path = "",
-						.same_site = FW_SAME_SITE_OMIT}),
+	FORMAT("e", "1",
+	       &((fw_cookie_opts){.expires = 1445412480, .path = "", .same_site = FW_SAME_SITE_OMIT}),
 	       false, "e=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT; HttpOnly");
 	FORMAT("n", "1", &((fw_cookie_opts){.same_site = FW_SAME_SITE_NONE}), false,
 	       "n=1; Path=/; Secure; HttpOnly; SameSite=None");
@@ -122,8 +125,8 @@ static void test_format(void)
 
 static void test_request(void)
 {
-	fw_req *req = PREPARED("HTTP_COOKIE", "sid=abc; theme=\"dark\"; sid=second; lone; e=",
-			       "HTTPS", "on");
+	fw_req *req = PREPARED("HTTP_COOKIE", "sid=abc; theme=\"dark\"; sid=second; lone; e=", "HTTPS",
+			       "on");
 	fw_buf *b;
 
 	CHECK_EQ_STR(fw_cookie(req, "sid"), "abc");

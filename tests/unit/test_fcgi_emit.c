@@ -27,10 +27,11 @@ static size_t check_stream(const struct fw_buf *out, size_t off, uint8_t type, u
 		uint8_t want[8];
 
 		fw_fcgi_header(want, type, id, (uint16_t)clens[i], 0);
-		if (!check_true(__FILE__, line, off + 8 + clens[i] <= out->len, "record inside output") ||
+		if (!check_true(__FILE__, line, off + 8 + clens[i] <= out->len,
+				"record inside output") ||
 		    !check_eq_mem(__FILE__, line, o + off, 8, want, 8, "header", "expected header") ||
-		    !check_eq_mem(__FILE__, line, o + off + 8, clens[i], data + done, clens[i], "content",
-				  "input"))
+		    !check_eq_mem(__FILE__, line, o + off + 8, clens[i], data + done, clens[i],
+				  "content", "input"))
 			return out->len;
 		off += 8 + clens[i];
 		done += clens[i];
@@ -73,9 +74,9 @@ static void test_stream_split(void)
 		CHECK_EQ_UINT(check_stream(&out, 0, FCGI_STDOUT, 2, data, two, 2, __LINE__), out.len);
 		fw_buf_reset(&out, 0);
 		CHECK_EQ_INT(fw_fcgi_put_stream(&out, FCGI_STDOUT, 3, "z", 1), 0);
-		CHECK_EQ_UINT(check_stream(&out, 0, FCGI_STDOUT, 3, (const uint8_t *)"z", small, 1,
-					   __LINE__),
-			      9);
+		CHECK_EQ_UINT(
+			check_stream(&out, 0, FCGI_STDOUT, 3, (const uint8_t *)"z", small, 1, __LINE__),
+			9);
 		CHECK_EQ_UINT(out.len, 9);
 	}
 	CHECK_EQ_UINT(fw_fcgi_stream_size(0), 8);

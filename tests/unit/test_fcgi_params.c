@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/fcgi.h"
 
 /* Count pairs in a copy of exactly len bytes (ASan sees any over-read). */
@@ -46,14 +46,24 @@ static bool count_fails(const void *in, size_t len, int line)
 static void test_lengths(void)
 {
 	COUNT_IS("", 0);
-	COUNT_IS("\x01\x01" "AB", 1);
+	COUNT_IS("\x01\x01"
+		 "AB",
+		 1);
 	COUNT_IS("\x00\x00", 1);
 	COUNT_IS("\x00\x00\x00\x00", 2);
-	COUNT_IS("\x01\x00" "A", 1);
-	COUNT_IS("\x00\x01" "B", 1);
+	COUNT_IS("\x01\x00"
+		 "A",
+		 1);
+	COUNT_IS("\x00\x01"
+		 "B",
+		 1);
 	/* The 4-byte form, also for lengths that would fit in one byte. */
-	COUNT_IS("\x80\x00\x00\x01\x01" "AB", 1);
-	COUNT_IS("\x01\x80\x00\x00\x01" "AB", 1);
+	COUNT_IS("\x80\x00\x00\x01\x01"
+		 "AB",
+		 1);
+	COUNT_IS("\x01\x80\x00\x00\x01"
+		 "AB",
+		 1);
 	COUNT_IS("\x80\x00\x00\x00\x80\x00\x00\x00", 1);
 
 	/* A length byte or a 4-byte length cut short. */
@@ -64,20 +74,34 @@ static void test_lengths(void)
 	COUNT_FAILS("\x80\x00\x00\x01");
 	COUNT_FAILS("\x00\x00\x01");
 	/* Name or value running past the end. */
-	COUNT_FAILS("\x02\x00" "A");
-	COUNT_FAILS("\x00\x02" "A");
-	COUNT_FAILS("\x03\x03" "abcxy");
-	COUNT_FAILS("\x01\x01" "AB" "\x01\x01" "C");
+	COUNT_FAILS("\x02\x00"
+		    "A");
+	COUNT_FAILS("\x00\x02"
+		    "A");
+	COUNT_FAILS("\x03\x03"
+		    "abcxy");
+	COUNT_FAILS("\x01\x01"
+		    "AB"
+		    "\x01\x01"
+		    "C");
 	/* Claims of up to 0x7fffffff bytes in a short buffer. */
-	COUNT_FAILS("\xff\xff\xff\xff\x00" "abc");
-	COUNT_FAILS("\x00\xff\xff\xff\xff" "abc");
-	COUNT_FAILS("\xff\xff\xff\xff\xff\xff\xff\xff" "abc");
-	COUNT_FAILS("\x7f\xff\xff\xff\xff" "abc");
-	COUNT_FAILS("\x80\x00\x00\x05\xff\xff\xff\xfb" "abcde");
-	COUNT_FAILS("\x01\x7f" "A");
+	COUNT_FAILS("\xff\xff\xff\xff\x00"
+		    "abc");
+	COUNT_FAILS("\x00\xff\xff\xff\xff"
+		    "abc");
+	COUNT_FAILS("\xff\xff\xff\xff\xff\xff\xff\xff"
+		    "abc");
+	COUNT_FAILS("\x7f\xff\xff\xff\xff"
+		    "abc");
+	COUNT_FAILS("\x80\x00\x00\x05\xff\xff\xff\xfb"
+		    "abcde");
+	COUNT_FAILS("\x01\x7f"
+		    "A");
 	/* Lengths whose sum wraps a 32-bit integer. */
-	COUNT_FAILS("\xff\xff\xff\xff\x80\x00\x00\x01" "A");
-	COUNT_FAILS("\x80\x00\x00\x01\xff\xff\xff\xff" "A");
+	COUNT_FAILS("\xff\xff\xff\xff\x80\x00\x00\x01"
+		    "A");
+	COUNT_FAILS("\x80\x00\x00\x01\xff\xff\xff\xff"
+		    "A");
 }
 
 /* Lengths checked against a buffer that really is big (1 MiB). */
@@ -117,7 +141,10 @@ static void test_put_encoding(void)
 		return;
 	memset(v, 'v', 70000);
 	CHECK_EQ_INT(fw_fcgi_nv_put(&b, "A", 1, "B", 1), 0);
-	CHECK_EQ_MEM(b.data, b.len, "\x01\x01" "AB", 4);
+	CHECK_EQ_MEM(b.data, b.len,
+		     "\x01\x01"
+		     "AB",
+		     4);
 	fw_buf_reset(&b, 0);
 	CHECK_EQ_INT(fw_fcgi_nv_put(&b, "", 0, "", 0), 0);
 	CHECK_EQ_MEM(b.data, b.len, "\x00\x00", 2);
@@ -145,10 +172,13 @@ static void test_put_encoding(void)
 
 static void test_unpack_simple(void)
 {
-	uint8_t buf[] = "\x04\x03" "HOSTabc"
+	uint8_t buf[] = "\x04\x03"
+			"HOSTabc"
 			"\x00\x00"
-			"\x05\x07" "EMPTYa\0b\r\nc\x7f"
-			"\x01\x00" "N";
+			"\x05\x07"
+			"EMPTYa\0b\r\nc\x7f"
+			"\x01\x00"
+			"N";
 	size_t len = sizeof(buf) - 1, n;
 	struct fw_nv nv[4];
 	const char *error;
@@ -282,7 +312,10 @@ static void test_roundtrip(void)
 /* unpack fills no more than count entries. */
 static void test_unpack_count_limit(void)
 {
-	uint8_t buf[] = "\x01\x01" "ab" "\x01\x01" "cd";
+	uint8_t buf[] = "\x01\x01"
+			"ab"
+			"\x01\x01"
+			"cd";
 	struct fw_nv nv[2];
 
 	memset(nv, 0, sizeof(nv));

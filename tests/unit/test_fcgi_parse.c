@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/fcgi.h"
 
 /* ---- building input ---- */
@@ -11,8 +11,9 @@
 static void rec(struct fw_buf *b, uint8_t version, uint8_t type, uint16_t id, const void *content,
 		size_t clen, uint8_t padding)
 {
-	uint8_t h[8] = {version, type, (uint8_t)(id >> 8), (uint8_t)id, (uint8_t)(clen >> 8),
-			(uint8_t)clen, padding, 0};
+	uint8_t h[8] = {
+		version, type, (uint8_t)(id >> 8), (uint8_t)id, (uint8_t)(clen >> 8), (uint8_t)clen,
+		padding, 0};
 	uint8_t pad[255];
 
 	memset(pad, 0xEE, sizeof(pad)); /* padding bytes must be ignored whatever they are */
@@ -169,8 +170,7 @@ static bool feed(struct fw_fcgi_parser *p, const uint8_t *piece, size_t len, str
 }
 
 /* Parse all of in, cut at the given offsets (ascending, 0 < cut < len). */
-static void parse_cuts(const uint8_t *in, size_t len, const size_t *cuts, size_t ncuts,
-		       struct log *l)
+static void parse_cuts(const uint8_t *in, size_t len, const size_t *cuts, size_t ncuts, struct log *l)
 {
 	struct fw_fcgi_parser p;
 	size_t start = 0;
@@ -219,16 +219,16 @@ static bool log_same(const struct log *a, const struct log *b)
 }
 
 /* One expected logical record. */
-#define EXPECT_REC(l, i, e, t, rid, content, clen)                                   \
-	do {                                                                         \
-		if (CHECK((l)->n > (i))) {                                           \
-			CHECK_EQ_INT((l)->r[i].ev, e);                               \
-			CHECK_EQ_INT((l)->r[i].type, t);                             \
-			CHECK_EQ_INT((l)->r[i].id, rid);                             \
-			CHECK((l)->r[i].closed);                                     \
-			CHECK_EQ_MEM((l)->r[i].data.data, (l)->r[i].data.len,        \
-				     (const void *)(content), (size_t)(clen));       \
-		}                                                                    \
+#define EXPECT_REC(l, i, e, t, rid, content, clen)                                                     \
+	do {                                                                                           \
+		if (CHECK((l)->n > (i))) {                                                             \
+			CHECK_EQ_INT((l)->r[i].ev, e);                                                 \
+			CHECK_EQ_INT((l)->r[i].type, t);                                               \
+			CHECK_EQ_INT((l)->r[i].id, rid);                                               \
+			CHECK((l)->r[i].closed);                                                       \
+			CHECK_EQ_MEM((l)->r[i].data.data, (l)->r[i].data.len, (const void *)(content), \
+				     (size_t)(clen));                                                  \
+		}                                                                                      \
 	} while (0)
 
 /* ---- the nginx-like request ---- */
@@ -239,11 +239,17 @@ static size_t params_len;
 static void build_nginx_request(struct fw_buf *b)
 {
 	static const char *const kv[] = {
-		"SCRIPT_FILENAME", "/srv/www/index.php", "QUERY_STRING", "a=1&b=2",
-		"REQUEST_METHOD", "POST", "CONTENT_TYPE", "application/x-www-form-urlencoded",
-		"CONTENT_LENGTH", "27", "DOCUMENT_URI", "/items/42", "REQUEST_URI",
-		"/items/42?a=1&b=2", "SERVER_PROTOCOL", "HTTP/1.1", "REMOTE_ADDR", "127.0.0.1",
-		"HTTP_HOST", "localhost", "HTTP_USER_AGENT", "curl/8.0",
+		"SCRIPT_FILENAME", "/srv/www/index.php",
+		"QUERY_STRING",    "a=1&b=2",
+		"REQUEST_METHOD",  "POST",
+		"CONTENT_TYPE",    "application/x-www-form-urlencoded",
+		"CONTENT_LENGTH",  "27",
+		"DOCUMENT_URI",    "/items/42",
+		"REQUEST_URI",     "/items/42?a=1&b=2",
+		"SERVER_PROTOCOL", "HTTP/1.1",
+		"REMOTE_ADDR",     "127.0.0.1",
+		"HTTP_HOST",       "localhost",
+		"HTTP_USER_AGENT", "curl/8.0",
 	};
 	struct fw_buf pb = FW_BUF_INIT;
 
@@ -509,8 +515,16 @@ static void test_begin_length(void)
 static void test_bad_types(void)
 {
 	static const uint8_t types[] = {
-		0, FCGI_END_REQUEST, FCGI_STDOUT, FCGI_STDERR, FCGI_GET_VALUES,
-		FCGI_GET_VALUES_RESULT, FCGI_UNKNOWN_TYPE, 12, 100, 255,
+		0,
+		FCGI_END_REQUEST,
+		FCGI_STDOUT,
+		FCGI_STDERR,
+		FCGI_GET_VALUES,
+		FCGI_GET_VALUES_RESULT,
+		FCGI_UNKNOWN_TYPE,
+		12,
+		100,
+		255,
 	};
 
 	for (size_t i = 0; i < sizeof(types); i++) {
@@ -529,8 +543,15 @@ static void test_bad_types(void)
 
 static void test_management(void)
 {
-	static const uint8_t unknown[] = {0, FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_STDOUT,
-					  FCGI_GET_VALUES_RESULT, FCGI_UNKNOWN_TYPE, 12, 200, 255};
+	static const uint8_t unknown[] = {0,
+					  FCGI_BEGIN_REQUEST,
+					  FCGI_END_REQUEST,
+					  FCGI_STDOUT,
+					  FCGI_GET_VALUES_RESULT,
+					  FCGI_UNKNOWN_TYPE,
+					  12,
+					  200,
+					  255};
 	struct fw_buf in = FW_BUF_INIT, nv = FW_BUF_INIT;
 	struct log l, lb;
 

@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "config/config.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/fcgi.h"
 #include "worker/session.h"
 #include "worker/worker.h"
@@ -119,8 +119,7 @@ static void begin(struct fw_buf *b, uint16_t id, bool keep)
 }
 
 /* PARAMS of a request for method + path (cl: CONTENT_LENGTH, NULL for none), and its end. */
-static void params(struct fw_buf *b, uint16_t id, const char *method, const char *path,
-		   const char *cl)
+static void params(struct fw_buf *b, uint16_t id, const char *method, const char *path, const char *cl)
 {
 	struct fw_buf nv = FW_BUF_INIT;
 
@@ -190,7 +189,8 @@ static bool next_answer(struct peer *p, struct answer *a)
 	if (done) {
 		const char *sep = out.len > 0 ? strstr(out.data, "\r\n\r\n") : NULL;
 
-		a->status = sep != NULL && strncmp(out.data, "Status: ", 8) == 0 ? atoi(out.data + 8) : 0;
+		a->status = sep != NULL && strncmp(out.data, "Status: ", 8) == 0 ? atoi(out.data + 8)
+										 : 0;
 		if (sep != NULL) {
 			a->body_len = out.len - (size_t)(sep + 4 - out.data);
 			memcpy(a->body, sep + 4, a->body_len < sizeof(a->body) ? a->body_len : 0);
@@ -214,8 +214,8 @@ static void expect_answer(struct peer *p, uint16_t id, int status, const char *b
 	check_eq_int(__FILE__, line, a.protocol_status, FCGI_REQUEST_COMPLETE, "protocol status",
 		     "FCGI_REQUEST_COMPLETE");
 	if (body != NULL)
-		check_true(__FILE__, line, a.body_len == strlen(body) && memcmp(a.body, body, a.body_len) == 0,
-			   body);
+		check_true(__FILE__, line,
+			   a.body_len == strlen(body) && memcmp(a.body, body, a.body_len) == 0, body);
 }
 
 #define EXPECT_ANSWER(p, id, status, body) expect_answer(p, id, status, body, __LINE__)

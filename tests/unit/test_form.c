@@ -9,7 +9,8 @@
 static void test_urlencoded(void)
 {
 	static const char body[] = "title=Hello+w%C3%B6rld&tag=a&tag=b&empty=&x=1%002";
-	fw_req *req = running_post("application/x-www-form-urlencoded; charset=UTF-8", body, sizeof(body) - 1);
+	fw_req *req = running_post("application/x-www-form-urlencoded; charset=UTF-8", body,
+				   sizeof(body) - 1);
 	const char *n = "untouched", *v = "untouched";
 
 	CHECK_EQ_INT(fw_form_parse(req), 0);
@@ -78,12 +79,14 @@ static void test_multipart(void)
 	static const char body[] =
 		"preamble\r\n"
 		"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nMy note\r\n"
-		"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a \\\"b\\\".bin\"\r\n"
+		"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a "
+		"\\\"b\\\".bin\"\r\n"
 		"Content-Type: application/octet-stream\r\n\r\n\x00\x01\r\n\xff\r\n"
 		"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\"\r\n\r\n\r\n"
 		"--XyZ\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\nx\r\n"
 		"--XyZ\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\ny\r\n"
-		"--XyZ\r\nContent-Disposition: form-data; name=\"nul\"\r\n\r\nab\0" "cd\r\n"
+		"--XyZ\r\nContent-Disposition: form-data; name=\"nul\"\r\n\r\nab\0"
+		"cd\r\n"
 		"--XyZ--\r\nepilogue";
 	fw_req *req = running_post("multipart/form-data; boundary=\"XyZ\"", body, sizeof(body) - 1);
 	const fw_upload *f;
@@ -148,7 +151,8 @@ static void test_malformed(void)
 		for (int i = 0; i < 8200; i++)
 			fw_buf_putc(&b, 'x');
 		fw_buf_puts(&b, "\r\n\r\nv\r\n--b--");
-		BAD("multipart/form-data; boundary=b", b.data, "a part's headers are longer than the limit");
+		BAD("multipart/form-data; boundary=b", b.data,
+		    "a part's headers are longer than the limit");
 		fw_buf_release(&b);
 	}
 }

@@ -166,17 +166,17 @@ static void test_escapes(void)
 static void test_utf8(void)
 {
 	/* Valid sequences pass through, at each length's edges. */
-	JSON_IS("\xc2\x80", "\"\xc2\x80\"");                 /* U+0080 */
+	JSON_IS("\xc2\x80", "\"\xc2\x80\"");                   /* U+0080 */
 	JSON_IS("\xc3\xa9t\xc3\xa9", "\"\xc3\xa9t\xc3\xa9\""); /* été */
-	JSON_IS("\xdf\xbf", "\"\xdf\xbf\"");                 /* U+07FF */
-	JSON_IS("\xe0\xa0\x80", "\"\xe0\xa0\x80\"");         /* U+0800 */
-	JSON_IS("\xe2\x82\xac", "\"\xe2\x82\xac\"");         /* U+20AC */
-	JSON_IS("\xed\x9f\xbf", "\"\xed\x9f\xbf\"");         /* U+D7FF */
-	JSON_IS("\xee\x80\x80", "\"\xee\x80\x80\"");         /* U+E000 */
-	JSON_IS("\xef\xbf\xbf", "\"\xef\xbf\xbf\"");         /* U+FFFF */
-	JSON_IS("\xf0\x90\x80\x80", "\"\xf0\x90\x80\x80\""); /* U+10000 */
-	JSON_IS("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""); /* U+1F600 */
-	JSON_IS("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""); /* U+10FFFF */
+	JSON_IS("\xdf\xbf", "\"\xdf\xbf\"");                   /* U+07FF */
+	JSON_IS("\xe0\xa0\x80", "\"\xe0\xa0\x80\"");           /* U+0800 */
+	JSON_IS("\xe2\x82\xac", "\"\xe2\x82\xac\"");           /* U+20AC */
+	JSON_IS("\xed\x9f\xbf", "\"\xed\x9f\xbf\"");           /* U+D7FF */
+	JSON_IS("\xee\x80\x80", "\"\xee\x80\x80\"");           /* U+E000 */
+	JSON_IS("\xef\xbf\xbf", "\"\xef\xbf\xbf\"");           /* U+FFFF */
+	JSON_IS("\xf0\x90\x80\x80", "\"\xf0\x90\x80\x80\"");   /* U+10000 */
+	JSON_IS("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"");   /* U+1F600 */
+	JSON_IS("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"");   /* U+10FFFF */
 
 	/* Invalid bytes become U+FFFD, one per byte that starts no valid sequence. */
 	JSON_IS("\x80", "\"\\ufffd\"");
@@ -184,7 +184,9 @@ static void test_utf8(void)
 	JSON_IS("\xff", "\"\\ufffd\"");
 	JSON_IS("\xfe", "\"\\ufffd\"");
 	JSON_IS("\xf5\x80\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
-	JSON_IS("a\xff" "b", "\"a\\ufffdb\"");
+	JSON_IS("a\xff"
+		"b",
+		"\"a\\ufffdb\"");
 	/* Overlong forms. */
 	JSON_IS("\xc0\xaf", "\"\\ufffd\\ufffd\"");
 	JSON_IS("\xc1\xbf", "\"\\ufffd\\ufffd\"");
@@ -196,15 +198,16 @@ static void test_utf8(void)
 	/* UTF-16 surrogates encoded in UTF-8 (CESU-8). */
 	JSON_IS("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
 	JSON_IS("\xed\xbf\xbf", "\"\\ufffd\\ufffd\\ufffd\"");
-	JSON_IS("\xed\xa0\xbd\xed\xb8\x80",
-		"\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	JSON_IS("\xed\xa0\xbd\xed\xb8\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
 	/* Beyond U+10FFFF. */
 	JSON_IS("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
 	/* Truncated sequences, at the end and before other bytes. */
 	JSON_IS("\xc3", "\"\\ufffd\"");
 	JSON_IS("\xe2\x82", "\"\\ufffd\\ufffd\"");
 	JSON_IS("\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\"");
-	JSON_IS("\xe2\x82" "A", "\"\\ufffd\\ufffdA\"");
+	JSON_IS("\xe2\x82"
+		"A",
+		"\"\\ufffd\\ufffdA\"");
 	JSON_IS("\xc3(", "\"\\ufffd(\"");
 	JSON_IS("\xc3\"", "\"\\ufffd\\\"\"");
 	JSON_IS("\xe2\x82\n", "\"\\ufffd\\ufffd\\u000a\"");
@@ -280,8 +283,8 @@ static void test_always_valid(void)
 	}
 	/* Pseudo-random inputs biased to the bytes that matter for UTF-8. */
 	static const unsigned char interesting[] = {
-		0x00, 0x1f, 0x20, '"', '\\', 'a', 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0,
-		0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff,
+		0x00, 0x1f, 0x20, '"',  '\\', 'a',  0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+		0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff,
 	};
 	for (int iter = 0; iter < 200000; iter++) {
 		size_t n = 1 + iter % 8;

@@ -46,8 +46,9 @@ static void test_writer(void)
 	fw_json_key(&j, "");
 	fw_json_strn(&j, "a\0b", 3);
 	fw_json_close(&j);
-	OUT_IS(&j, &b, "{\"id\":-42,\"title\":\"a \\\"quote\\\"\\u000a\\ufffd\",\"tags\":[\"x\","
-		       "18446744073709551615,0.1,1e+300,2,true,false,null,null,{},[]],\"\":\"a\\u0000b\"}");
+	OUT_IS(&j, &b,
+	       "{\"id\":-42,\"title\":\"a \\\"quote\\\"\\u000a\\ufffd\",\"tags\":[\"x\","
+	       "18446744073709551615,0.1,1e+300,2,true,false,null,null,{},[]],\"\":\"a\\u0000b\"}");
 
 	/* A top-level scalar is a whole document. */
 	fw_json_init(&j, &b);
@@ -55,26 +56,49 @@ static void test_writer(void)
 	OUT_IS(&j, &b, "7");
 
 	/* Misuse fails, and the failure sticks. */
-	static const char *const cases[] = {"value in object", "key in array", "two values",
-					    "close at top", "key then close", "nan", "unfinished",
-					    "too deep", "nothing"};
+	static const char *const cases[] = {"value in object", "key in array",   "two values",
+					    "close at top",    "key then close", "nan",
+					    "unfinished",      "too deep",       "nothing"};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		int r = 0;
 
 		fw_json_init(&j, &b);
 		switch (c) {
-		case 0: fw_json_object(&j); r = fw_json_int(&j, 1); break;
-		case 1: fw_json_array(&j); r = fw_json_key(&j, "k"); break;
-		case 2: fw_json_int(&j, 1); r = fw_json_int(&j, 2); break;
-		case 3: r = fw_json_close(&j); break;
-		case 4: fw_json_object(&j); fw_json_key(&j, "k"); r = fw_json_close(&j); break;
-		case 5: fw_json_array(&j); r = fw_json_double(&j, NAN); break;
-		case 6: r = -1; fw_json_array(&j); break;
+		case 0:
+			fw_json_object(&j);
+			r = fw_json_int(&j, 1);
+			break;
+		case 1:
+			fw_json_array(&j);
+			r = fw_json_key(&j, "k");
+			break;
+		case 2:
+			fw_json_int(&j, 1);
+			r = fw_json_int(&j, 2);
+			break;
+		case 3:
+			r = fw_json_close(&j);
+			break;
+		case 4:
+			fw_json_object(&j);
+			fw_json_key(&j, "k");
+			r = fw_json_close(&j);
+			break;
+		case 5:
+			fw_json_array(&j);
+			r = fw_json_double(&j, NAN);
+			break;
+		case 6:
+			r = -1;
+			fw_json_array(&j);
+			break;
 		case 7:
 			for (int d = 0; d < FW_JSON_MAX_DEPTH && r == 0; d++)
 				r = fw_json_array(&j);
 			break;
-		default: r = -1; break;
+		default:
+			r = -1;
+			break;
 		}
 		if (!CHECK_EQ_INT(r, -1) || !CHECK_EQ_INT(fw_json_end(&j), -1))
 			fprintf(stderr, "  case: %s\n", cases[c]);
@@ -106,8 +130,10 @@ static void test_body(void)
 		CHECK_EQ_INT(fw_json_init_response(&j, req), 0);
 		CHECK_EQ_INT(fw_json_value(&j, root), 0);
 		CHECK_EQ_INT(fw_json_end(&j), 0);
-		CHECK_EQ_MEM(req->out.data, req->out.len,
-			     "{\"title\":\"Caf\xc3\xa9\",\"n\":[1,2.5,true,null],\"o\":{},\"added\":\"x\"}", 58);
+		CHECK_EQ_MEM(
+			req->out.data, req->out.len,
+			"{\"title\":\"Caf\xc3\xa9\",\"n\":[1,2.5,true,null],\"o\":{},\"added\":\"x\"}",
+			58);
 		CHECK(fw_resp_has_header(req, "Content-Type"));
 		if (CHECK(req->headers != NULL))
 			CHECK_EQ_STR(req->headers->value, "application/json");

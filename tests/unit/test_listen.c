@@ -12,7 +12,8 @@ static void test_lists(void)
 	char err[256];
 
 	CHECK_EQ_INT(fw_listen_list_parse("/run/a.sock, scgi:127.0.0.1:4000 fastcgi:[::1]:9000", &l, err,
-					  sizeof(err)), 0);
+					  sizeof(err)),
+		     0);
 	CHECK_EQ_INT(l.n, 3);
 	CHECK_EQ_INT(l.l[0].addr.family, AF_UNIX);
 	CHECK(!l.l[0].proto_given);

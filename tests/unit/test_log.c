@@ -34,7 +34,8 @@ static void test_forged_line(void)
 	close(fd);
 	CHECK(fw_log_open(path) == 0);
 	fw_log_capture(&cap);
-	fw_log(FW_LOG_WARN, "GET %s: no answer", "/x\n2026-11-25T20:00:00.000Z [error] 1: forged\r\x1b[2J");
+	fw_log(FW_LOG_WARN, "GET %s: no answer",
+	       "/x\n2026-11-25T20:00:00.000Z [error] 1: forged\r\x1b[2J");
 	fw_log(FW_LOG_INFO, "two lines:\nsecond\tline");
 	fw_log_capture(NULL);
 	dup2(saved, 2);
@@ -47,7 +48,8 @@ static void test_forged_line(void)
 	fclose(f);
 	unlink(path);
 	CHECK_EQ_INT(entries(text), 2);
-	CHECK(strstr(text, "\n  2026-11-25T20:00:00.000Z [error] 1: forged\\x0D\\x1B[2J: no answer\n") != NULL);
+	CHECK(strstr(text, "\n  2026-11-25T20:00:00.000Z [error] 1: forged\\x0D\\x1B[2J: no answer\n") !=
+	      NULL);
 	CHECK(strstr(text, "two lines:\n  second\tline\n") != NULL);
 	CHECK(cap.len > 0 && strstr(cap.data, "[warn]") == cap.data);
 	CHECK(cap.len > 0 && memmem(cap.data, cap.len, "\n  2026", 7) != NULL);
@@ -88,7 +90,8 @@ static void test_planted_link(void)
 	if (CHECK(f != NULL)) {
 		CHECK(fgets(text, sizeof(text), f) != NULL);
 		CHECK_EQ_STR(text, "root:x:0:0\n");
-		CHECK(fgets(text, sizeof(text), f) != NULL && strstr(text, "through our own link") != NULL);
+		CHECK(fgets(text, sizeof(text), f) != NULL &&
+		      strstr(text, "through our own link") != NULL);
 		CHECK(fgets(text, sizeof(text), f) == NULL);
 		fclose(f);
 	}
@@ -113,9 +116,19 @@ static int utc_differs(time_t t)
 static void test_utc(void)
 {
 	static const long long edges[] = {
-		0, -1, 59, 86399, 86400, 951782400 /* 2000-02-29 */, 951868800, 4107542400LL /* 2100-02-28 */,
-		4107628800LL, 1709164800 /* 2024-02-29 */, 253402300799LL /* 9999-12-31T23:59:59 */,
-		-2208988800LL /* 1900-01-01 */, -62135596800LL /* 0001-01-01 */,
+		0,
+		-1,
+		59,
+		86399,
+		86400,
+		951782400 /* 2000-02-29 */,
+		951868800,
+		4107542400LL /* 2100-02-28 */,
+		4107628800LL,
+		1709164800 /* 2024-02-29 */,
+		253402300799LL /* 9999-12-31T23:59:59 */,
+		-2208988800LL /* 1900-01-01 */,
+		-62135596800LL /* 0001-01-01 */,
 	};
 	int bad = 0;
 

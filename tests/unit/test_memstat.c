@@ -67,7 +67,8 @@ static void test_read_self(void)
 	 * maps them: a test starting beside this one can move some from
 	 * private to shared between the two reads. What moved is added back.
 	 */
-	CHECK(after.private_kb + (after.shared_kb > before.shared_kb ? after.shared_kb - before.shared_kb : 0) >=
+	CHECK(after.private_kb +
+		      (after.shared_kb > before.shared_kb ? after.shared_kb - before.shared_kb : 0) >=
 	      before.private_kb + 7 * 1024);
 	CHECK(after.rss_kb >= after.private_kb);
 #ifdef FW_HAVE_TCMALLOC

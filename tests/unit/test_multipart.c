@@ -4,7 +4,7 @@
 
 #include "check.h"
 #include "core/buf.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/mime.h"
 #include "http/multipart.h"
 
@@ -33,8 +33,8 @@ static void test_mime(void)
 	CHECK_EQ_INT(fw_mime_param_next(ct, strlen(ct), &pos, &p), FW_AGAIN);
 
 	/* Malformed: no '=', blanks around it, unterminated quotes, a CR inside, an empty value. */
-	static const char *const bad[] = {"t; a", "t; a =1", "t; a= 1", "t; a=\"x", "t; a=\"x\r\"",
-					  "t; a=", "t; a=1 b=2", "t; =1", "t; a=\"x\\"};
+	static const char *const bad[] = {"t; a",  "t; a =1",    "t; a= 1", "t; a=\"x",  "t; a=\"x\r\"",
+					  "t; a=", "t; a=1 b=2", "t; =1",   "t; a=\"x\\"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc;
 
@@ -82,10 +82,11 @@ static void test_boundary(void)
 	boundary_is("multipart/form-data; boundary=\"bad\rchar\"", NULL, __LINE__);
 	boundary_is("multipart/form-data; boundary=\"a<b\"", NULL, __LINE__);
 	boundary_is("multipart/form-data; boundary=12345678901234567890123456789012345678901234567890"
-		    "12345678901234567890", "1234567890123456789012345678901234567890123456789012345678901234567890",
-		    __LINE__);
+		    "12345678901234567890",
+		    "1234567890123456789012345678901234567890123456789012345678901234567890", __LINE__);
 	boundary_is("multipart/form-data; boundary=12345678901234567890123456789012345678901234567890"
-		    "123456789012345678901", NULL, __LINE__);
+		    "123456789012345678901",
+		    NULL, __LINE__);
 }
 
 /* ---- bodies ---- */
@@ -112,7 +113,8 @@ static void trace(const char *body, size_t len, size_t piece, size_t max_parts, 
 		for (;;) {
 			struct fw_mp_event ev;
 			size_t used = 0;
-			int rc = fw_multipart_parse(p, (const uint8_t *)body + pos + off, n - off, &used, &ev);
+			int rc = fw_multipart_parse(p, (const uint8_t *)body + pos + off, n - off, &used,
+						    &ev);
 
 			off += used;
 			if (rc == FW_AGAIN)
@@ -209,11 +211,14 @@ static void test_bodies(void)
 	ERRS("--XyZ\r\nContent-Disposition: form-data; name=a\r\n",
 	     "the multipart body is cut short (no closing boundary)");
 	ERRS("--XyZ\r\n\r\ndata\r\n--XyZ--", "a part has no Content-Disposition");
-	ERRS("--XyZ\r\nContent-Type: text/plain\r\n\r\n\r\n--XyZ--", "a part has no Content-Disposition");
+	ERRS("--XyZ\r\nContent-Type: text/plain\r\n\r\n\r\n--XyZ--",
+	     "a part has no Content-Disposition");
 	ERRS("--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Disposition: form-data; name=b"
-	     "\r\n\r\n\r\n--XyZ--", "a part has two Content-Disposition headers");
+	     "\r\n\r\n\r\n--XyZ--",
+	     "a part has two Content-Disposition headers");
 	ERRS("--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Type: a/b\r\nContent-type: c/d"
-	     "\r\n\r\n\r\n--XyZ--", "a part has two Content-Type headers");
+	     "\r\n\r\n\r\n--XyZ--",
+	     "a part has two Content-Type headers");
 	ERRS("--XyZ\r\nContent-Disposition: form-data; name=a; name=b\r\n\r\n\r\n--XyZ--",
 	     "a part's Content-Disposition repeats a parameter");
 	ERRS("--XyZ\r\nContent-Disposition: form-data\r\n\r\n\r\n--XyZ--",
@@ -285,7 +290,8 @@ static void test_error_sticks(void)
 	if (p == NULL)
 		abort();
 	fw_multipart_init(p, "XyZ", 3, 10, 512);
-	CHECK_EQ_INT(fw_multipart_parse(p, (const uint8_t *)body, sizeof(body) - 1, &used, &ev), FW_ERROR);
+	CHECK_EQ_INT(fw_multipart_parse(p, (const uint8_t *)body, sizeof(body) - 1, &used, &ev),
+		     FW_ERROR);
 	CHECK_EQ_UINT(used, 7);
 	CHECK_EQ_INT(fw_multipart_parse(p, (const uint8_t *)"x", 1, &used, &ev), FW_ERROR);
 	CHECK_EQ_UINT(used, 0);

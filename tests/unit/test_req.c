@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "http/req.h"
 #include "http/resp.h"
 #include "http/router.h"
@@ -70,8 +70,8 @@ static void test_method(void)
 static void test_path(void)
 {
 	/* DOCUMENT_URI wins over everything else. */
-	PATH_IS("/doc", "REQUEST_URI", "/r?x=1", "SCRIPT_NAME", "/s", "PATH_INFO", "/p",
-		"DOCUMENT_URI", "/doc");
+	PATH_IS("/doc", "REQUEST_URI", "/r?x=1", "SCRIPT_NAME", "/s", "PATH_INFO", "/p", "DOCUMENT_URI",
+		"/doc");
 	PATH_IS("/doc", "DOCUMENT_URI", "/doc", "SCRIPT_NAME", "/s", "PATH_INFO", "/p");
 	PATH_IS("/a b", "DOCUMENT_URI", "/a b", "REQUEST_URI", "/a%20c");
 	/* Then SCRIPT_NAME + PATH_INFO, either of which may be missing or empty. */
@@ -114,8 +114,8 @@ static void test_path_dot_segments(void)
 	REFUSED(dot, "SCRIPT_NAME", "/users/..");
 	REFUSED(dot, "SCRIPT_NAME", "", "PATH_INFO", "/users/..");
 	REFUSED(dot, "SCRIPT_NAME", "", "PATH_INFO", "/users/./x");
-	REFUSED(dot, "DOCUMENT_URI", "", "SCRIPT_NAME", "", "PATH_INFO", "/users/..",
-		"REQUEST_URI", "/users/.%2e");
+	REFUSED(dot, "DOCUMENT_URI", "", "SCRIPT_NAME", "", "PATH_INFO", "/users/..", "REQUEST_URI",
+		"/users/.%2e");
 	/* SCRIPT_NAME and PATH_INFO meet at a slash: "/app/." + "./x" is "/app/../x". */
 	REFUSED(dot, "SCRIPT_NAME", "/app/.", "PATH_INFO", "./x");
 	REFUSED(dot, "REQUEST_URI", "/users/..");
@@ -319,7 +319,8 @@ static void test_content_length(void)
 	CL_BAD("18446744073709551616");
 	CL_BAD("99999999999999999999999999");
 	CL_BAD("5\0");
-	CL_BAD("\0" "5");
+	CL_BAD("\0"
+	       "5");
 }
 
 static int never_called(fw_req *req, void *arg)
@@ -337,9 +338,8 @@ static void test_route_params_body_alloc(void)
 	fw_req *req = PREPARED("DOCUMENT_URI", "/users/42/files/a/b");
 	size_t len = 99;
 
-	CHECK_EQ_INT(fw_router_add(&r, "GET", "/users/:id/files/*", never_called, NULL, err,
-				   sizeof(err)),
-		     0);
+	CHECK_EQ_INT(
+		fw_router_add(&r, "GET", "/users/:id/files/*", never_called, NULL, err, sizeof(err)), 0);
 	CHECK_EQ_INT(fw_router_match(&r, fw_method(req), fw_path(req), &m), 200);
 	CHECK_EQ_INT(fw_req_set_route_params(req, &m), FW_OK);
 	CHECK_EQ_STR(fw_param(req, "id"), "42");
@@ -422,7 +422,8 @@ static void test_response_basic(void)
 	CHECK_EQ_INT(fw_write(req, "hel", 3), 0);
 	CHECK_EQ_INT(fw_printf(req, "%s", "lo"), 0);
 	CHECK_EQ_INT(respond(req, 200, &head), 200);
-	CHECK_EQ_STR(head.data, "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n");
+	CHECK_EQ_STR(head.data,
+		     "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n");
 	BODY_IS(req, 200, "hello");
 	fw_req_destroy(req);
 
@@ -553,7 +554,8 @@ static void test_response_head_and_bodyless(void)
 	fw_set_header(req, "Content-Type", "text/html");
 	fw_write(req, "hello", 5);
 	CHECK_EQ_INT(respond(req, 200, &head), 200);
-	CHECK_EQ_STR(head.data, "Status: 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\n");
+	CHECK_EQ_STR(head.data,
+		     "Status: 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\n");
 	BODY_IS(req, 200, NULL);
 	fw_req_destroy(req);
 
@@ -699,7 +701,8 @@ static void test_default_type(void)
 	CHECK(strstr(head.data, "Content-Type") == NULL);
 	fw_req_reset(req, 0);
 	req->state = FW_REQ_RUNNING;
-	CHECK_EQ_INT(respond(req, 404, &head), 404); /* fw's error body is text whatever default_type says */
+	CHECK_EQ_INT(respond(req, 404, &head),
+		     404); /* fw's error body is text whatever default_type says */
 	CHECK(strstr(head.data, "Content-Type: text/plain; charset=utf-8\r\n") != NULL);
 	fw_req_destroy(req);
 	fw_buf_release(&head);
@@ -708,7 +711,8 @@ static void test_default_type(void)
 
 int main(void)
 {
-	fw_resp_configure(""); /* default_type off: the heads below are exact (tested in test_default_type) */
+	fw_resp_configure(
+		""); /* default_type off: the heads below are exact (tested in test_default_type) */
 	test_method();
 	test_path();
 	test_path_dot_segments();

@@ -197,9 +197,9 @@ static void scratch_lend_and_return(void)
 	}
 	/* Independent of each other and of the request's own buffers. */
 	CHECK(s[0] != fw_request_body(req) && s[0] != fw_response_body(req));
-	fill(s[0], 'a', 10);          /* small */
-	fill(s[1], 'b', 3000);        /* under the ceiling */
-	fill(s[2], 'c', 100 * 1024);  /* over it */
+	fill(s[0], 'a', 10);         /* small */
+	fill(s[1], 'b', 3000);       /* under the ceiling */
+	fill(s[2], 'c', 100 * 1024); /* over it */
 	/* s[3] left without memory */
 	CHECK(s[0]->len == 10 && s[1]->len == 3000 && s[2]->len == 100 * 1024 && s[3]->len == 0);
 	CHECK(s[0]->data[0] == 'a' && s[1]->data[0] == 'b' && s[2]->data[0] == 'c');

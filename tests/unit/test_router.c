@@ -31,8 +31,8 @@ static bool add_ok(struct fw_router *r, const char *method, const char *pattern,
 }
 
 /* Add with a label other than the pattern (same pattern, other methods). */
-static bool add_label(struct fw_router *r, const char *method, const char *pattern,
-		      const char *label, int line)
+static bool add_label(struct fw_router *r, const char *method, const char *pattern, const char *label,
+		      int line)
 {
 	char err[256] = "";
 	int rc = fw_router_add(r, method, pattern, other_handler, (void *)label, err, sizeof(err));
@@ -43,8 +43,8 @@ static bool add_label(struct fw_router *r, const char *method, const char *patte
 }
 
 /* The add must fail with a message containing `why`. */
-static bool add_fails(struct fw_router *r, const char *method, const char *pattern,
-		      const char *why, int line)
+static bool add_fails(struct fw_router *r, const char *method, const char *pattern, const char *why,
+		      int line)
 {
 	char err[256] = "";
 	size_t before = r->routes;
@@ -80,8 +80,8 @@ static const char *param(const struct fw_route_match *m, const char *name)
 }
 
 /* Expect 200 with the route labelled `label`. */
-static bool matches(const struct fw_router *r, const char *method, const char *path,
-		    const char *label, struct fw_route_match *m, int line)
+static bool matches(const struct fw_router *r, const char *method, const char *path, const char *label,
+		    struct fw_route_match *m, int line)
 {
 	int code = fw_router_match(r, method, path, m);
 
@@ -428,9 +428,11 @@ static void test_method_length(void)
 	char err[256];
 
 	CHECK_EQ_INT(fw_router_add(&r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", "/x", handler, NULL, err,
-				   sizeof(err)), 0);
+				   sizeof(err)),
+		     0);
 	CHECK_EQ_INT(fw_router_add(&r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456", "/x", handler, NULL, err,
-				   sizeof(err)), -1);
+				   sizeof(err)),
+		     -1);
 	CHECK_EQ_STR(err, "method longer than 32 characters");
 	CHECK_EQ_INT(fw_router_match(&r, "GET", "/x", &m), 405);
 	CHECK_EQ_STR(m.allow, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345");

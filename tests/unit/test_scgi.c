@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "core/status.h"
+#include "core/result.h"
 #include "proto/scgi.h"
 
 struct result {
@@ -67,7 +67,12 @@ static void run(const char *in, size_t len, size_t step, struct result *r)
 }
 
 #define REQ(h, b) h b
-static const char good_headers[] = "CONTENT_LENGTH\0" "5\0" "SCGI\0" "1\0" "REQUEST_METHOD\0" "POST\0";
+static const char good_headers[] = "CONTENT_LENGTH\0"
+				   "5\0"
+				   "SCGI\0"
+				   "1\0"
+				   "REQUEST_METHOD\0"
+				   "POST\0";
 
 static void test_whole_and_split(void)
 {
@@ -98,7 +103,9 @@ static void test_after_body(void)
 {
 	struct fw_scgi_parser p;
 	struct fw_scgi_event ev;
-	static const char in[] = "17:CONTENT_LENGTH\0" "0\0" ",NEXT REQUEST";
+	static const char in[] = "17:CONTENT_LENGTH\0"
+				 "0\0"
+				 ",NEXT REQUEST";
 	size_t used, pos = 0;
 	int events = 0, rc;
 
@@ -114,7 +121,8 @@ static void test_after_body(void)
 	}
 	CHECK_EQ_INT(events, 3); /* headers, headers end, end */
 	CHECK_EQ_UINT(pos, sizeof(in) - 1 - strlen("NEXT REQUEST"));
-	CHECK_EQ_INT(fw_scgi_parse(&p, (const uint8_t *)in + pos, sizeof(in) - 1 - pos, &used, &ev), FW_AGAIN);
+	CHECK_EQ_INT(fw_scgi_parse(&p, (const uint8_t *)in + pos, sizeof(in) - 1 - pos, &used, &ev),
+		     FW_AGAIN);
 	CHECK_EQ_UINT(used, 0);
 	CHECK(!fw_scgi_parser_untouched(&p));
 }
@@ -129,13 +137,22 @@ static int framing(const char *in, size_t len)
 
 static void test_netstring_errors(void)
 {
-	CHECK_EQ_INT(framing("017:CONTENT_LENGTH\0" "0\0,", 20), 1);  /* leading zero */
-	CHECK_EQ_INT(framing("1x:a,", 5), 1);                           /* non-digit */
-	CHECK_EQ_INT(framing(":a,", 3), 1);                             /* no length */
+	CHECK_EQ_INT(framing("017:CONTENT_LENGTH\0"
+			     "0\0,",
+			     20),
+		     1);                                                 /* leading zero */
+	CHECK_EQ_INT(framing("1x:a,", 5), 1);                            /* non-digit */
+	CHECK_EQ_INT(framing(":a,", 3), 1);                              /* no length */
 	CHECK_EQ_INT(framing("999999999999999999999999999999:", 31), 1); /* overflow */
-	CHECK_EQ_INT(framing("5000:", 5), 1);                           /* over the limit */
-	CHECK_EQ_INT(framing("17CONTENT_LENGTH\0" "0\0,", 19), 1);     /* no ':' */
-	CHECK_EQ_INT(framing("17:CONTENT_LENGTH\0" "0\0;", 21), 1);    /* no ',' */
+	CHECK_EQ_INT(framing("5000:", 5), 1);                            /* over the limit */
+	CHECK_EQ_INT(framing("17CONTENT_LENGTH\0"
+			     "0\0,",
+			     19),
+		     1); /* no ':' */
+	CHECK_EQ_INT(framing("17:CONTENT_LENGTH\0"
+			     "0\0;",
+			     21),
+		     1); /* no ',' */
 }
 
 static int headers_error(const char *block, size_t len, const char *want)
@@ -153,24 +170,58 @@ static int headers_error(const char *block, size_t len, const char *want)
 
 static void test_header_errors(void)
 {
-	headers_error("SCGI\0" "1\0" "CONTENT_LENGTH\0" "0\0", 25, "CONTENT_LENGTH is not the first header");
-	headers_error("CONTENT_LENGTH\0" "0\0" "SCGI\0", 22, "header name without a value (odd number of strings)");
-	headers_error("CONTENT_LENGTH\0" "0\0" "\0" "x\0", 20, "empty header name");
-	headers_error("CONTENT_LENGTH\0" "-5\0", 18, "CONTENT_LENGTH is not a decimal number");
-	headers_error("CONTENT_LENGTH\0" "+5\0", 18, "CONTENT_LENGTH is not a decimal number");
-	headers_error("CONTENT_LENGTH\0" "05\0", 18, "CONTENT_LENGTH is not a decimal number");
-	headers_error("CONTENT_LENGTH\0" "\0", 16, "CONTENT_LENGTH is not a decimal number");
-	headers_error("CONTENT_LENGTH\0" "99999999999999999999\0", 36, "CONTENT_LENGTH is not a decimal number");
-	headers_error("CONTENT_LENGTH\0" "0", 16, "header block does not end with a NUL");
+	headers_error("SCGI\0"
+		      "1\0"
+		      "CONTENT_LENGTH\0"
+		      "0\0",
+		      25, "CONTENT_LENGTH is not the first header");
+	headers_error("CONTENT_LENGTH\0"
+		      "0\0"
+		      "SCGI\0",
+		      22, "header name without a value (odd number of strings)");
+	headers_error("CONTENT_LENGTH\0"
+		      "0\0"
+		      "\0"
+		      "x\0",
+		      20, "empty header name");
+	headers_error("CONTENT_LENGTH\0"
+		      "-5\0",
+		      18, "CONTENT_LENGTH is not a decimal number");
+	headers_error("CONTENT_LENGTH\0"
+		      "+5\0",
+		      18, "CONTENT_LENGTH is not a decimal number");
+	headers_error("CONTENT_LENGTH\0"
+		      "05\0",
+		      18, "CONTENT_LENGTH is not a decimal number");
+	headers_error("CONTENT_LENGTH\0"
+		      "\0",
+		      16, "CONTENT_LENGTH is not a decimal number");
+	headers_error("CONTENT_LENGTH\0"
+		      "99999999999999999999\0",
+		      36, "CONTENT_LENGTH is not a decimal number");
+	headers_error("CONTENT_LENGTH\0"
+		      "0",
+		      16, "header block does not end with a NUL");
 	headers_error("", 0, "header block does not end with a NUL");
 	/* A second CONTENT_LENGTH would let one pass max_body_kb and the other size the body. */
-	headers_error("CONTENT_LENGTH\0" "41943040\0" "A\0" "b\0" "CONTENT_LENGTH\0" "0\0", 45,
-		      "CONTENT_LENGTH is repeated");
+	headers_error("CONTENT_LENGTH\0"
+		      "41943040\0"
+		      "A\0"
+		      "b\0"
+		      "CONTENT_LENGTH\0"
+		      "0\0",
+		      45, "CONTENT_LENGTH is repeated");
 }
 
 static void test_header_index(void)
 {
-	static const char block[] = "CONTENT_LENGTH\0" "12\0" "EMPTY\0" "\0" "X\0" "a\x01" "b\0";
+	static const char block[] = "CONTENT_LENGTH\0"
+				    "12\0"
+				    "EMPTY\0"
+				    "\0"
+				    "X\0"
+				    "a\x01"
+				    "b\0";
 	struct fw_nv nv[3];
 	const char *err = NULL;
 	size_t n = 0;
@@ -187,7 +238,8 @@ static void test_header_index(void)
 /* A body shorter than declared just waits (request_timeout ends it). */
 static void test_short_body(void)
 {
-	static const char in[] = "18:CONTENT_LENGTH\0" "10\0,short";
+	static const char in[] = "18:CONTENT_LENGTH\0"
+				 "10\0,short";
 	struct result r;
 
 	run(in, sizeof(in) - 1, 0, &r);

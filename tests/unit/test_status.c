@@ -1,12 +1,12 @@
 /*
- * worker/status*.c: the status page's forms written from a scoreboard made
+ * statuspage/: the status page's forms written from a scoreboard made
  * up here (no processes), and the formatting helpers they share.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "worker/status.h"
+#include "statuspage/statuspage.h"
 
 static void test_seconds(void)
 {
@@ -14,7 +14,7 @@ static void test_seconds(void)
 		uint64_t us;
 		const char *want;
 	} cases[] = {
-		{0, "0"},         {1000, "0.001"}, {2500, "0.0025"},   {1000000, "1"},
+		{0, "0"},         {1000, "0.001"},   {2500, "0.0025"}, {1000000, "1"},
 		{1500000, "1.5"}, {123, "0.000123"}, {10000000, "10"}, {60013000, "60.013"},
 	};
 	char out[32];
@@ -48,12 +48,8 @@ static void test_people(void)
 		uint64_t v;
 		const char *kb, *age;
 	} cases[] = {
-		{0, "0 KiB", "0s"},
-		{59, "59 KiB", "59s"},
-		{1023, "1023 KiB", "17m 3s"},
-		{1024, "1.0 MiB", "17m 4s"},
-		{5808, "5.6 MiB", "1h 36m"},
-		{1048576, "1.0 GiB", "12d 3h"},
+		{0, "0 KiB", "0s"},          {59, "59 KiB", "59s"},       {1023, "1023 KiB", "17m 3s"},
+		{1024, "1.0 MiB", "17m 4s"}, {5808, "5.6 MiB", "1h 36m"}, {1048576, "1.0 GiB", "12d 3h"},
 	};
 	char out[32];
 
@@ -88,8 +84,9 @@ static void test_sparkline(void)
 	spark(ring, 60, 1, ": 100 KiB, one sample</title><polyline points=\"0,50 10,50\"/>");
 	/* Few samples fill the width; the tooltip says the time they span. */
 	spark(ring, 60, 3, "viewBox=\"0 0 20 100\"");
-	spark(ring, 60, 3, "100 KiB to 300 KiB over 10s, 3 samples 5s apart</title>"
-			   "<polyline points=\"0,98 10,50 20,2\"/>");
+	spark(ring, 60, 3,
+	      "100 KiB to 300 KiB over 10s, 3 samples 5s apart</title>"
+	      "<polyline points=\"0,98 10,50 20,2\"/>");
 	/* Wrapped: 6 written into 4, the oldest at 6 % 4 = 2. */
 	spark(small, 4, 6, "viewBox=\"0 0 30 100\"");
 	spark(small, 4, 6, "points=\"0,98 10,66 20,34 30,2\"");
@@ -121,13 +118,27 @@ static struct fw_scoreboard *board(void)
 	sb->nlisteners = 2;
 	sb->accept_queue[0] = -1;
 	sb->accept_queue[1] = 3;
-	*a = (struct fw_slot){.state = FW_WORKER_SERVING, .pid = 101, .requests = 10, .conns = 2,
-			      .in_flight = 1, .private_kb = 100, .rss_kb = 200, .heap_kb = 50,
-			      .started_ms = 4000, .hist = {[0] = 7, [2] = 3}, .hist_sum_us = 12000,
-			      .mem_history = {90, 100}, .mem_history_next = 2};
-	*d = (struct fw_slot){.state = FW_WORKER_DRAINING, .pid = 102, .requests = 5,
-			      .retiring = FW_RETIRE_MAX_REQUESTS, .started_ms = 2000, .handler_ms = 10000,
-			      .hist = {[FW_HIST_BUCKETS - 1] = 5}, .hist_sum_us = 60000000};
+	*a = (struct fw_slot){.state = FW_WORKER_SERVING,
+			      .pid = 101,
+			      .requests = 10,
+			      .conns = 2,
+			      .in_flight = 1,
+			      .private_kb = 100,
+			      .rss_kb = 200,
+			      .heap_kb = 50,
+			      .started_ms = 4000,
+			      .hist = {[0] = 7, [2] = 3},
+			      .hist_sum_us = 12000,
+			      .mem_history = {90, 100},
+			      .mem_history_next = 2};
+	*d = (struct fw_slot){.state = FW_WORKER_DRAINING,
+			      .pid = 102,
+			      .requests = 5,
+			      .retiring = FW_RETIRE_MAX_REQUESTS,
+			      .started_ms = 2000,
+			      .handler_ms = 10000,
+			      .hist = {[FW_HIST_BUCKETS - 1] = 5},
+			      .hist_sum_us = 60000000};
 	return sb;
 }
 
@@ -237,11 +248,13 @@ static void test_html_json(void)
 
 	fw_buf_clear(&b);
 	CHECK_EQ_INT(fw_status_json(&b, sb, 10500), 0);
-	has(&b, "\"master_pid\": 100,\n  \"uptime_s\": 9,\n  \"workers_wanted\": 2,\n  \"requests\": 35,");
+	has(&b,
+	    "\"master_pid\": 100,\n  \"uptime_s\": 9,\n  \"workers_wanted\": 2,\n  \"requests\": 35,");
 	has(&b, "{\"slot\": 1, \"pid\": 101, \"state\": \"ready\", \"requests\": 10,");
-	has(&b, "\"age_s\": 8, \"retiring\": \"max_requests\", \"busy_ms\": 500}");
+	has(&b, "\"age_s\": 8, \"retiring\": \"max_requests\", \"busy_ms\": 500, \"build\": \"\", "
+		"\"version\": \"\"}");
 	has(&b, "\"recycled\": {\"max_requests\": 2, \"memory\": 0, \"timeout\": 0, \"crash\": 0, "
-		"\"reload\": 0}");
+		"\"reload\": 0, \"upgrade\": 0}");
 	fw_buf_release(&b);
 	free(sb);
 }
@@ -272,9 +285,10 @@ static void test_limits(void)
 	sb->cgroup_working_set_bytes = 300ull << 20;
 	fw_buf_clear(&b);
 	CHECK_EQ_INT(fw_status_json(&b, sb, 10500), 0);
-	has(&b, "\"limits\": {\"rss_limit_mb\": 145, \"rss_soft_limit_mb\": 100, \"max_requests\": 10000, "
-		"\"max_requests_jitter\": 1000, \"timeout_s\": 60},\n"
-		"  \"cgroup\": {\"limit_bytes\": 536870912, \"working_set_bytes\": 314572800},");
+	has(&b,
+	    "\"limits\": {\"rss_limit_mb\": 145, \"rss_soft_limit_mb\": 100, \"max_requests\": 10000, "
+	    "\"max_requests_jitter\": 1000, \"timeout_s\": 60},\n"
+	    "  \"cgroup\": {\"limit_bytes\": 536870912, \"working_set_bytes\": 314572800},");
 	fw_buf_clear(&b);
 	CHECK_EQ_INT(fw_status_prometheus(&b, sb, 10500), 0);
 	prom_lines(&b);
@@ -291,6 +305,59 @@ static void test_limits(void)
 	free(sb);
 }
 
+/* A rollout: two builds side by side, the upgrade under way, the last one's result, each form. */
+static void test_builds(void)
+{
+	struct fw_scoreboard *sb = board();
+	struct fw_upgrade_info u = {.phase = FW_UPGRADE_ROLLING,
+				    .result = FW_UPGRADE_REFUSED,
+				    .started_ms = 8500,
+				    .ended_ms = 6500,
+				    .counts = {[FW_UPGRADE_DONE] = 3, [FW_UPGRADE_REFUSED] = 1}};
+	struct fw_status_build builds[4];
+	fw_buf b = FW_BUF_INIT;
+
+	snprintf(u.master_build, sizeof(u.master_build), "build-id:0123456789abcdef0123");
+	snprintf(u.master_version, sizeof(u.master_version), "1.4.2");
+	snprintf(u.from_build, sizeof(u.from_build), "build-id:ffff");
+	snprintf(u.detail, sizeof(u.detail), "upgrade refused: \"/opt/app\" <crashed>");
+	fw_scoreboard_upgrade_store(sb, &u);
+	fw_slot_build_set(&sb->slots[1], "build-id:0123456789abcdef0123", "1.4.2");
+	fw_slot_build_set(&sb->slots[2], "build-id:ffff", "1.4.1");
+	CHECK_EQ_UINT(fw_status_builds(sb, builds, 4), 2);
+	CHECK_EQ_UINT(builds[0].workers, 1);
+	CHECK_EQ_STR(builds[1].version, "1.4.1");
+	CHECK_EQ_UINT(fw_status_builds(sb, builds, 1), 1); /* more than asked for: the first */
+
+	CHECK_EQ_INT(fw_status_json(&b, sb, 10500), 0);
+	has(&b, "\"busy_ms\": 0, \"build\": \"build-id:0123456789abcdef0123\", \"version\": \"1.4.2\"}");
+	has(&b, "\"build\": {\"master\": \"build-id:0123456789abcdef0123\", \"version\": \"1.4.2\", "
+		"\"workers\": [{\"build\": \"build-id:0123456789abcdef0123\", \"version\": \"1.4.2\", "
+		"\"workers\": 1}, {\"build\": \"build-id:ffff\", \"version\": \"1.4.1\", \"workers\": "
+		"1}]},");
+	has(&b, "\"upgrade\": {\"state\": \"rolling\", \"last\": \"refused\", \"started_age_s\": 2, "
+		"\"ended_age_s\": 4, \"from\": \"build-id:ffff\", \"detail\": \"upgrade refused: "
+		"\\\"/opt/app\\\" <crashed>\", \"done\": 3, \"refused\": 1, \"abandoned\": 0}");
+	fw_buf_truncate(&b, 0);
+	CHECK_EQ_INT(fw_status_prometheus(&b, sb, 10500), 0);
+	prom_lines(&b);
+	has(&b, "fw_build_info{build=\"build-id:0123456789abcdef0123\",version=\"1.4.2\"} 1\n");
+	has(&b, "fw_workers_by_build{build=\"build-id:ffff\",version=\"1.4.1\"} 1\n");
+	has(&b, "fw_upgrade_in_progress 1\n");
+	has(&b, "fw_upgrades_total{result=\"done\"} 3\nfw_upgrades_total{result=\"refused\"} 1\n");
+	fw_buf_truncate(&b, 0);
+	CHECK_EQ_INT(fw_status_html(&b, sb, 10500), 0);
+	has(&b, "<span title=\"build-id:0123456789abcdef0123\">0123456789ab</span> 1.4.2");
+	has(&b, "under way (rolling), for 2s");
+	u.phase = FW_UPGRADE_NONE;
+	fw_scoreboard_upgrade_store(sb, &u);
+	fw_buf_truncate(&b, 0);
+	CHECK_EQ_INT(fw_status_html(&b, sb, 10500), 0);
+	has(&b, "upgrade refused: &quot;/opt/app&quot; &lt;crashed&gt; (4s ago)");
+	fw_buf_release(&b);
+	free(sb);
+}
+
 int main(void)
 {
 	test_seconds();
@@ -301,5 +368,6 @@ int main(void)
 	test_prometheus();
 	test_html_json();
 	test_limits();
+	test_builds();
 	return check_done();
 }

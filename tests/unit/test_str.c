@@ -6,8 +6,7 @@
 #include "core/str.h"
 
 /* Decode the first len bytes of in; compare with out[0..outlen). */
-static bool decodes(const char *in, size_t len, bool plus, const char *out, size_t outlen,
-		    int line)
+static bool decodes(const char *in, size_t len, bool plus, const char *out, size_t outlen, int line)
 {
 	char buf[256];
 	size_t n;
@@ -172,15 +171,50 @@ static void test_parse_uint(void)
 static void test_path_dot_segment(void)
 {
 	static const char *const dotted[] = {
-		"/..", "/.", "/users/..", "/users/.", "/users/../admin", "/a/./b", "..", ".",
-		"../a", "./a", "/users/.%2e", "/users/%2e.", "/users/%2e%2e", "/users/%2E%2E",
-		"/users/%2e", "/users/%2E", "/%2e%2E/x", "/a/..//b", "//./", "/a/b/c/..",
+		"/..",
+		"/.",
+		"/users/..",
+		"/users/.",
+		"/users/../admin",
+		"/a/./b",
+		"..",
+		".",
+		"../a",
+		"./a",
+		"/users/.%2e",
+		"/users/%2e.",
+		"/users/%2e%2e",
+		"/users/%2E%2E",
+		"/users/%2e",
+		"/users/%2E",
+		"/%2e%2E/x",
+		"/a/..//b",
+		"//./",
+		"/a/b/c/..",
 	};
 	static const char *const clean[] = {
-		"/", "", "/users", "/users/...", "/users/.../x", "/users/..a", "/users/a..",
-		"/users/.a", "/users/a.", "/a.b", "/.well-known/x", "/users/%2e%2e%2e",
-		"/users/%2", "/users/%2f", "/users/%252e", "/users/.%2", "/users/%2e%2", "//",
-		"/a//b", "/users/%2e_", "/users/%3e", "/users/%2ea",
+		"/",
+		"",
+		"/users",
+		"/users/...",
+		"/users/.../x",
+		"/users/..a",
+		"/users/a..",
+		"/users/.a",
+		"/users/a.",
+		"/a.b",
+		"/.well-known/x",
+		"/users/%2e%2e%2e",
+		"/users/%2",
+		"/users/%2f",
+		"/users/%252e",
+		"/users/.%2",
+		"/users/%2e%2",
+		"//",
+		"/a//b",
+		"/users/%2e_",
+		"/users/%3e",
+		"/users/%2ea",
 	};
 
 	for (size_t i = 0; i < sizeof(dotted) / sizeof(dotted[0]); i++)
