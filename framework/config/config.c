@@ -50,8 +50,8 @@ struct key {
 	{                                                                              \
 		"server", #name, type, offsetof(struct fw_config, name), def, min, max \
 	}
-#define PG(name, type, def, min, max)                                              \
-	{                                                                          \
+#define PG(name, type, def, min, max)                                                 \
+	{                                                                             \
 		"pg", #name, type, offsetof(struct fw_config, pg.name), def, min, max \
 	}
 
@@ -115,6 +115,17 @@ static int parse_long(const char *v, int base, long *out)
 }
 
 /* Parse value for key into c. 0, or -1 with a message in err. */
+/* A string key's value into its field, if it fits. */
+static int copy_text(const struct key *k, void *dst, const char *v, char *err, size_t errlen)
+{
+	if (strlen(v) > (size_t)k->max) {
+		snprintf(err, errlen, "longer than %ld characters", k->max);
+		return -1;
+	}
+	snprintf(dst, (size_t)k->max + 1, "%s", v);
+	return 0;
+}
+
 static int key_set(struct fw_config *c, const struct key *k, const char *v, char *err, size_t errlen)
 {
 	void *dst = (char *)c + k->offset;
@@ -146,12 +157,7 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 				 v);
 			return -1;
 		}
-		if (strlen(v) > (size_t)k->max) {
-			snprintf(err, errlen, "longer than %ld characters", k->max);
-			return -1;
-		}
-		snprintf(dst, (size_t)k->max + 1, "%s", v);
-		return 0;
+		return copy_text(k, dst, v, err, errlen);
 	case K_BOOL:
 		if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
 		    strcmp(v, "1") == 0)
@@ -208,12 +214,7 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 				snprintf(err, errlen, "a control character in the value");
 				return -1;
 			}
-		if (strlen(v) > (size_t)k->max) {
-			snprintf(err, errlen, "longer than %ld characters", k->max);
-			return -1;
-		}
-		snprintf(dst, (size_t)k->max + 1, "%s", v);
-		return 0;
+		return copy_text(k, dst, v, err, errlen);
 	case K_LEVEL:
 		if (fw_log_level_parse(v, dst) == 0)
 			return 0;
