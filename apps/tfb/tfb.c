@@ -96,11 +96,11 @@ int main(int argc, char **argv)
 	if (fw_pg_prepare(TFB_WORLD, "SELECT id, randomnumber FROM world WHERE id = $1::int") != 0 ||
 	    fw_pg_prepare(TFB_FORTUNES, "SELECT id, message FROM fortune") != 0 ||
 	    /* A bulk update (allowed by the rules): one statement, rows in id order (see world.c). */
-	    fw_pg_prepare(TFB_UPDATE, "UPDATE world SET randomnumber = v.r "
-				      "FROM unnest($1::int[], $2::int[]) AS v(id, r) WHERE world.id = v.id") != 0)
+	    fw_pg_prepare(TFB_UPDATE,
+			  "UPDATE world SET randomnumber = v.r "
+			  "FROM unnest($1::int[], $2::int[]) AS v(id, r) WHERE world.id = v.id") != 0)
 		return 1;
-	if (fw_on_worker_start(seed, NULL) != 0 ||
-	    fw_route("GET", "/json", json, NULL) != 0 ||
+	if (fw_on_worker_start(seed, NULL) != 0 || fw_route("GET", "/json", json, NULL) != 0 ||
 	    fw_route("GET", "/plaintext", plaintext, NULL) != 0 ||
 	    fw_route("GET", "/db", tfb_db, NULL) != 0 ||
 	    fw_route("GET", "/queries", tfb_multi, NULL) != 0 ||

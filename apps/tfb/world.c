@@ -171,7 +171,8 @@ static int update_arrays(fw_req *req, struct updates *u, char **ids, char **numb
 		for (int k = i; k < last; k++)
 			u->number[order[k].at] = u->number[order[last].at];
 		li += (size_t)snprintf(*ids + li, cap - li, "%s%d", li > 1 ? "," : "", order[i].id);
-		ln += (size_t)snprintf(*numbers + ln, cap - ln, "%s%d", ln > 1 ? "," : "", u->number[order[last].at]);
+		ln += (size_t)snprintf(*numbers + ln, cap - ln, "%s%d", ln > 1 ? "," : "",
+				       u->number[order[last].at]);
 		i = last;
 	}
 	snprintf(*ids + li, cap - li, "}");
@@ -211,7 +212,8 @@ static void updates_read(fw_req *req, fw_pg *pg, void *arg)
 		return;
 	}
 	if ((st = fw_pg_send(write, updates_written, u)) != FW_ASYNC) {
-		fw_log(FW_LOG_ERROR, "tfb: /updates: %s", fw_pg_error(write) ? fw_pg_error(write) : "not sent");
+		fw_log(FW_LOG_ERROR, "tfb: /updates: %s",
+		       fw_pg_error(write) ? fw_pg_error(write) : "not sent");
 		fw_finish(req, st);
 	}
 }

@@ -61,7 +61,8 @@ static void batch_cancelled(fw_req *req, void *arg)
 	struct fw_pg *b = arg;
 
 	(void)req;
-	fw_log(FW_LOG_DEBUG, "pg: the request of a batch of %d queries ended before its answer; cancelling", b->n);
+	fw_log(FW_LOG_DEBUG,
+	       "pg: the request of a batch of %d queries ended before its answer; cancelling", b->n);
 }
 
 /* Give the request its cancel callback back, unless a later batch of it holds it now. */
@@ -95,8 +96,8 @@ static void batch_event(evutil_socket_t fd, short what, void *arg)
 		batch_call_done(b);
 		return;
 	}
-	fw_log(FW_LOG_WARN, "pg: a batch of %d queries timed out after %d ms (%s); cancelling it", b->n, ms,
-	       b->state == PG_BATCH_WAITING ? "waiting for a connection" : "running");
+	fw_log(FW_LOG_WARN, "pg: a batch of %d queries timed out after %d ms (%s); cancelling it", b->n,
+	       ms, b->state == PG_BATCH_WAITING ? "waiting for a connection" : "running");
 	if (b->state == PG_BATCH_WAITING && p != NULL)
 		pg_pool_unwait(p, b);
 	else if (b->state == PG_BATCH_RUNNING && b->conn != NULL)
@@ -136,8 +137,8 @@ void pg_batch_complete(struct fw_pg *b)
 			continue;
 		b->status = pg_http_status(r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
 		pg_batch_error(b, "query %d of %d%s%s: %s", i + 1, b->n, b->q[i].stmt ? " " : "",
-			    b->q[i].stmt ? b->q[i].stmt->name : "",
-			    r != NULL ? PQresultErrorMessage(r) : "no result");
+			       b->q[i].stmt ? b->q[i].stmt->name : "",
+			       r != NULL ? PQresultErrorMessage(r) : "no result");
 	}
 	batch_finished(b);
 }
@@ -204,8 +205,11 @@ static int batch_add(struct fw_pg *b, const struct pg_stmt *stmt, const char *sq
 
 	if (b == NULL || b->state != PG_BATCH_NEW || nparams < 0 || nparams > 65535 ||
 	    (nparams > 0 && values == NULL) || (stmt == NULL && sql == NULL) || b->n >= MAX_QUERIES) {
-		fw_log(FW_LOG_ERROR, "fw_pg_add: %s", b == NULL ? "no batch" : b->state != PG_BATCH_NEW ? "the batch was sent"
-			: b->n >= MAX_QUERIES ? "more than 100000 queries in one batch" : "bad arguments");
+		fw_log(FW_LOG_ERROR, "fw_pg_add: %s",
+		       b == NULL                  ? "no batch"
+		       : b->state != PG_BATCH_NEW ? "the batch was sent"
+		       : b->n >= MAX_QUERIES      ? "more than 100000 queries in one batch"
+						  : "bad arguments");
 		return -1;
 	}
 	if ((q = batch_slot(b)) == NULL)
@@ -238,7 +242,8 @@ FW_API int fw_pg_add_prepared(fw_pg *pg, const char *name, int nparams, const ch
 	const struct pg_stmt *s = name != NULL ? pg_stmt_find(name) : NULL;
 
 	if (s == NULL) {
-		fw_log(FW_LOG_ERROR, "fw_pg_add_prepared: no statement '%s' (fw_pg_prepare() it in main())",
+		fw_log(FW_LOG_ERROR,
+		       "fw_pg_add_prepared: no statement '%s' (fw_pg_prepare() it in main())",
 		       name ? name : "(null)");
 		return -1;
 	}
@@ -254,8 +259,11 @@ FW_API int fw_pg_send(fw_pg *pg, fw_pg_done done, void *arg)
 	if (b == NULL)
 		return 500;
 	if (b->state != PG_BATCH_NEW || b->n == 0 || done == NULL || p == NULL) {
-		pg_batch_error(b, "fw_pg_send: %s", b->state != PG_BATCH_NEW ? "the batch was sent already"
-				   : b->n == 0 ? "an empty batch" : done == NULL ? "no done callback" : "no pool");
+		pg_batch_error(b, "fw_pg_send: %s",
+			       b->state != PG_BATCH_NEW ? "the batch was sent already"
+			       : b->n == 0              ? "an empty batch"
+			       : done == NULL           ? "no done callback"
+							: "no pool");
 		fw_log(FW_LOG_ERROR, "pg: %s", b->error ? b->error : "fw_pg_send: refused");
 		return 500;
 	}
@@ -265,7 +273,8 @@ FW_API int fw_pg_send(fw_pg *pg, fw_pg_done done, void *arg)
 	event_assign(&b->ev, p->base, -1, 0, batch_event, b);
 	b->ev_set = true;
 	if (p->cfg.query_timeout_ms > 0) {
-		struct timeval tv = {p->cfg.query_timeout_ms / 1000, (p->cfg.query_timeout_ms % 1000) * 1000};
+		struct timeval tv = {p->cfg.query_timeout_ms / 1000,
+				     (p->cfg.query_timeout_ms % 1000) * 1000};
 		event_add(&b->ev, &tv);
 	}
 	if ((st = pg_pool_submit(p, b)) != FW_ASYNC) {

@@ -25,11 +25,17 @@ struct pg_query {
 	const struct pg_stmt *stmt; /* a prepared statement, or NULL */
 	const char *sql;            /* else the SQL text (request memory) */
 	int nparams;
-	const char **values;        /* request memory; an element NULL is SQL NULL */
-	PGresult *res;              /* the answer, freed when the request ends */
+	const char **values; /* request memory; an element NULL is SQL NULL */
+	PGresult *res;       /* the answer, freed when the request ends */
 };
 
-enum pg_batch_state { PG_BATCH_NEW, PG_BATCH_WAITING, PG_BATCH_RUNNING, PG_BATCH_FINISHED, PG_BATCH_DONE };
+enum pg_batch_state {
+	PG_BATCH_NEW,
+	PG_BATCH_WAITING,
+	PG_BATCH_RUNNING,
+	PG_BATCH_FINISHED,
+	PG_BATCH_DONE
+};
 
 struct fw_pg {
 	fw_req *req;
@@ -38,13 +44,13 @@ struct fw_pg {
 	enum pg_batch_state state;
 	fw_pg_done done;
 	void *arg;
-	struct pg_conn *conn;          /* RUNNING: the connection it runs on */
-	struct fw_pg *prev, *next;     /* WAITING: the pool's queue */
-	struct event ev;               /* query_timeout_ms, and the call of done */
+	struct pg_conn *conn;      /* RUNNING: the connection it runs on */
+	struct fw_pg *prev, *next; /* WAITING: the pool's queue */
+	struct event ev;           /* query_timeout_ms, and the call of done */
 	bool ev_set;
 	uint64_t sent_ms;
-	int status;                    /* 0, or the HTTP status of the first failure */
-	const char *error;             /* why (request memory), or NULL */
+	int status;        /* 0, or the HTTP status of the first failure */
+	const char *error; /* why (request memory), or NULL */
 };
 
 /* Record why the batch fails (the first reason stays), for fw_pg_error(). */

@@ -26,8 +26,8 @@
 
 /* One report, written at once (under PIPE_BUF, so never torn). */
 struct cancel_note {
-	uint32_t index;   /* the connection's slot */
-	uint32_t gen;     /* its generation when the cancel started */
+	uint32_t index; /* the connection's slot */
+	uint32_t gen;   /* its generation when the cancel started */
 	int32_t ok;
 	char error[116];
 };

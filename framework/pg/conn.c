@@ -36,8 +36,8 @@ static void conn_notice(void *arg, const PGresult *res)
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
 	(void)arg;
-	fw_log(sev != NULL && strcmp(sev, "WARNING") == 0 ? FW_LOG_WARN : FW_LOG_INFO, "pg: server %s: %s",
-	       sev != NULL ? sev : "notice", msg != NULL ? msg : "");
+	fw_log(sev != NULL && strcmp(sev, "WARNING") == 0 ? FW_LOG_WARN : FW_LOG_INFO,
+	       "pg: server %s: %s", sev != NULL ? sev : "notice", msg != NULL ? msg : "");
 }
 
 static void timer_arm(struct pg_conn *c, int ms)
@@ -139,11 +139,11 @@ static int conn_send_query(struct pg_conn *c, const struct pg_query *q)
 	int ok;
 
 	if (q->stmt != NULL)
-		ok = PQsendQueryPrepared(c->pg, q->stmt->name, q->nparams, (const char *const *)q->values, NULL,
-					 NULL, 0);
+		ok = PQsendQueryPrepared(c->pg, q->stmt->name, q->nparams,
+					 (const char *const *)q->values, NULL, NULL, 0);
 	else
-		ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->values, NULL, NULL,
-				       0);
+		ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->values,
+				       NULL, NULL, 0);
 	return ok && PQpipelineSync(c->pg) ? 0 : -1;
 }
 
@@ -238,7 +238,8 @@ int pg_conn_send(struct pg_conn *c, struct fw_pg *b)
 		if (conn_send_query(c, &b->q[i]) != 0) {
 			char msg[512];
 
-			fw_log(FW_LOG_ERROR, "pg: sending a query: %s", conn_message(c, msg, sizeof(msg)));
+			fw_log(FW_LOG_ERROR, "pg: sending a query: %s",
+			       conn_message(c, msg, sizeof(msg)));
 			pg_conn_close(c);
 			return -1;
 		}
@@ -266,7 +267,8 @@ static void conn_deliver(struct pg_conn *c, PGresult *r)
 		pg_batch_result(c->batch, c->cur, r);
 		return;
 	}
-	if (c->state == PGC_PREPARING && PQresultStatus(r) != PGRES_COMMAND_OK && c->cur < pg_stmt_count()) {
+	if (c->state == PGC_PREPARING && PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    c->cur < pg_stmt_count()) {
 		char msg[512];
 
 		fw_log(FW_LOG_ERROR, "pg: cannot prepare statement '%s': %s", pg_stmt_at(c->cur)->name,
@@ -350,7 +352,8 @@ static void conn_io(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_WRITE)
 		c->wev_on = false;
 	if ((what & EV_READ) && !PQconsumeInput(c->pg)) {
-		conn_lost(c, c->state == PGC_IDLE ? "the idle connection was closed" : "reading results");
+		conn_lost(c,
+			  c->state == PGC_IDLE ? "the idle connection was closed" : "reading results");
 		return;
 	}
 	if (conn_flush(c) != 0) {
@@ -358,12 +361,14 @@ static void conn_io(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (c->syncs > 0 && (r = conn_results(c)) < 0) {
-		fw_log(FW_LOG_ERROR, "pg: the results do not match the queries sent; closing the connection");
+		fw_log(FW_LOG_ERROR,
+		       "pg: the results do not match the queries sent; closing the connection");
 		conn_lost(c, "reading results");
 		return;
 	}
 	if (PQstatus(c->pg) == CONNECTION_BAD) {
-		conn_lost(c, c->state == PGC_IDLE ? "the idle connection was closed" : "reading results");
+		conn_lost(c,
+			  c->state == PGC_IDLE ? "the idle connection was closed" : "reading results");
 		return;
 	}
 	if (r == 1)
@@ -385,7 +390,8 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (c->state == PGC_DRAINING) {
-		fw_log(FW_LOG_WARN, "pg: a cancelled query did not end within %d ms; closing its connection",
+		fw_log(FW_LOG_WARN,
+		       "pg: a cancelled query did not end within %d ms; closing its connection",
 		       c->pool->cfg.connect_timeout_ms);
 		pg_conn_close(c);
 		pg_pool_conn_closed(c);
@@ -432,14 +438,16 @@ void pg_conn_settle(struct pg_conn *c, uint64_t deadline_ms)
 		if (st == PGRES_POLLING_OK)
 			c->state = PGC_PREPARING;
 		else if (st == PGRES_POLLING_FAILED ||
-			 settle_wait(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline_ms) != 0)
+			 settle_wait(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline_ms) !=
+				 0)
 			break;
 	}
 	if (c->state == PGC_PREPARING && c->syncs == 0)
 		c->state = PGC_IDLE;
 	/* What is in flight ends first (cancelled queries end quickly), so the close is clean. */
 	while (c->pg != NULL && c->syncs > 0 && PQstatus(c->pg) == CONNECTION_OK) {
-		if (PQflush(c->pg) < 0 || settle_wait(c, POLLIN, deadline_ms) != 0 || !PQconsumeInput(c->pg))
+		if (PQflush(c->pg) < 0 || settle_wait(c, POLLIN, deadline_ms) != 0 ||
+		    !PQconsumeInput(c->pg))
 			break;
 		c->batch = NULL;
 		if (conn_results(c) != 0)

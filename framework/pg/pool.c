@@ -133,14 +133,17 @@ int pg_pool_submit(struct pg_pool *p, struct fw_pg *b)
 			return FW_ASYNC; /* a connection that broke on the way is closed: try the next */
 	}
 	if (p->nwaiting >= p->cfg.max_waiting) {
-		pg_batch_error(b, "%d queries wait for a database connection already (max_waiting)", p->nwaiting);
+		pg_batch_error(b, "%d queries wait for a database connection already (max_waiting)",
+			       p->nwaiting);
 		fw_log(FW_LOG_WARN, "pg: %s; answering 503", b->error ? b->error : "max_waiting");
 		return 503;
 	}
 	maybe_open(p, p->nwaiting + 1);
 	if (!pg_pool_alive(p)) {
-		pg_batch_error(b, "the database is unavailable (%d failed connection attempts; the next in %llu ms)",
-			       p->failures, (unsigned long long)(p->retry_at_ms > now ? p->retry_at_ms - now : 0));
+		pg_batch_error(
+			b, "the database is unavailable (%d failed connection attempts; the next in %llu ms)",
+			p->failures,
+			(unsigned long long)(p->retry_at_ms > now ? p->retry_at_ms - now : 0));
 		return 503;
 	}
 	wait_push(p, b);
@@ -182,8 +185,8 @@ void pg_pool_connected(struct pg_conn *c)
 	struct pg_pool *p = c->pool;
 
 	if (p->failures > 0)
-		fw_log(FW_LOG_INFO, "pg: connected to the database again after %d failed attempt%s", p->failures,
-		       p->failures == 1 ? "" : "s");
+		fw_log(FW_LOG_INFO, "pg: connected to the database again after %d failed attempt%s",
+		       p->failures, p->failures == 1 ? "" : "s");
 	p->failures = 0;
 	p->retry_at_ms = 0;
 }
@@ -196,8 +199,10 @@ void pg_pool_connect_failed(struct pg_conn *c, const char *why)
 	p->failures++;
 	ms = pg_backoff_ms(p->failures, p->cfg.reconnect_max_ms, pool_random(p));
 	p->retry_at_ms = fw_now_ms() + (uint64_t)ms;
-	fw_log(FW_LOG_ERROR, "pg: cannot connect to the database (attempt %d): %s; next attempt in %d ms at the "
-			     "earliest, queries meanwhile get 503", p->failures, why, ms);
+	fw_log(FW_LOG_ERROR,
+	       "pg: cannot connect to the database (attempt %d): %s; next attempt in %d ms at the "
+	       "earliest, queries meanwhile get 503",
+	       p->failures, why, ms);
 	if (!pg_pool_alive(p))
 		fail_waiting(p, "the database is unavailable");
 }
@@ -241,8 +246,8 @@ int pg_pool_start(void *arg)
 	} else if (cfg->pg.conninfo[0] != '\0') {
 		PQconninfoFree(opts);
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL || (p->conns = calloc((size_t)cfg->pg.pool_size,
-								       sizeof(*p->conns))) == NULL) {
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->conns = calloc((size_t)cfg->pg.pool_size, sizeof(*p->conns))) == NULL) {
 		free(p);
 		fw_log(FW_LOG_ERROR, "pg: out of memory");
 		return -1;

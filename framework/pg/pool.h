@@ -32,19 +32,19 @@ enum pg_conn_state { PGC_CLOSED, PGC_CONNECTING, PGC_PREPARING, PGC_IDLE, PGC_BU
 struct pg_conn {
 	struct pg_pool *pool;
 	int index;
-	unsigned gen;                /* connections made on this slot: tells a late cancel notice */
+	unsigned gen; /* connections made on this slot: tells a late cancel notice */
 	enum pg_conn_state state;
 	PGconn *pg;
-	evutil_socket_t fd;          /* the socket events are assigned to, or -1 */
-	struct event rev;            /* connecting: one-shot, as PQconnectPoll asks; then persistent reads */
-	struct event wev;            /* a flush that could not finish */
-	struct event timer;          /* the connect deadline; a drain's deadline */
+	evutil_socket_t fd; /* the socket events are assigned to, or -1 */
+	struct event rev;   /* connecting: one-shot, as PQconnectPoll asks; then persistent reads */
+	struct event wev;   /* a flush that could not finish */
+	struct event timer; /* the connect deadline; a drain's deadline */
 	bool rev_on, wev_on, timer_on;
-	struct fw_pg *batch;         /* BUSY: the batch; NULL while DRAINING or PREPARING */
-	int syncs;                   /* queries whose Sync has not come back */
-	int cur;                     /* the query whose results come next */
-	bool want_sync;              /* cur's results are over: its Sync comes next */
-	bool cancelling;             /* a cancel request is on its way (cancel.c) */
+	struct fw_pg *batch; /* BUSY: the batch; NULL while DRAINING or PREPARING */
+	int syncs;           /* queries whose Sync has not come back */
+	int cur;             /* the query whose results come next */
+	bool want_sync;      /* cur's results are over: its Sync comes next */
+	bool cancelling;     /* a cancel request is on its way (cancel.c) */
 };
 
 struct pg_pool {
@@ -54,12 +54,12 @@ struct pg_pool {
 	int nconns;
 	struct fw_pg *wait_head, *wait_tail;
 	int nwaiting;
-	int failures;                /* connection attempts failed in a row */
-	uint64_t retry_at_ms;        /* no attempt before this (backoff) */
-	uint64_t rnd;                /* the backoff's jitter */
-	int notify[2];               /* cancel threads -> the loop */
+	int failures;         /* connection attempts failed in a row */
+	uint64_t retry_at_ms; /* no attempt before this (backoff) */
+	uint64_t rnd;         /* the backoff's jitter */
+	int notify[2];        /* cancel threads -> the loop */
 	struct event notify_ev;
-	int cancels;                 /* cancel threads running */
+	int cancels; /* cancel threads running */
 	bool closing;
 };
 

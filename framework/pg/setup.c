@@ -44,7 +44,9 @@ FW_API int fw_pg_prepare(const char *name, const char *sql)
 
 	if (name == NULL || name[0] == '\0' || sql == NULL || pg_stmt_find(name) != NULL) {
 		fw_log(FW_LOG_ERROR, "fw_pg_prepare(%s): %s", name ? name : "(null)",
-		       name == NULL || name[0] == '\0' ? "no name" : sql == NULL ? "no SQL" : "the name is taken");
+		       name == NULL || name[0] == '\0' ? "no name"
+		       : sql == NULL                   ? "no SQL"
+						       : "the name is taken");
 		return -1;
 	}
 	if (too_late("fw_pg_prepare") || fw_pg_setup() != 0)

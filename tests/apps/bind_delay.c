@@ -27,7 +27,8 @@ int bind(int fd, const struct sockaddr *sa, socklen_t len)
 	if (r == 0 && ms != NULL && sa->sa_family == AF_UNIX) {
 		struct timespec step = {0, 1000000L};
 
-		for (long left = atol(ms); left > 0 && !(until != NULL && access(until, F_OK) == 0); left--)
+		for (long left = atol(ms); left > 0 && !(until != NULL && access(until, F_OK) == 0);
+		     left--)
 			nanosleep(&step, NULL);
 	}
 	return r;

@@ -438,9 +438,8 @@ int main(int argc, char **argv)
 	    fw_route("GET", "/leak", leak, NULL) != 0 ||
 	    fw_route("GET", "/users/:id", user, NULL) != 0 ||
 	    fw_route("GET", "/block", block, NULL) != 0 || fw_route("GET", "/slow", slow, NULL) != 0 ||
-	    fw_route("GET", "/hold", hold, NULL) != 0 ||
-	    fw_route("GET", "/crash", crash, NULL) != 0 || fw_route("GET", "/big", big, NULL) != 0 ||
-	    fw_route("GET", "/headers", headers, NULL) != 0 ||
+	    fw_route("GET", "/hold", hold, NULL) != 0 || fw_route("GET", "/crash", crash, NULL) != 0 ||
+	    fw_route("GET", "/big", big, NULL) != 0 || fw_route("GET", "/headers", headers, NULL) != 0 ||
 	    fw_route("GET", "/log", log_line, NULL) != 0 ||
 	    fw_route("GET", "/write-error", write_error, NULL) != 0 ||
 	    fw_route("POST", "/stale", stale, NULL) != 0 ||

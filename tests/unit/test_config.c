@@ -653,7 +653,8 @@ static void test_pg_keys(void)
 	CHECK_EQ_INT(c.pg.max_waiting, 1024);
 	CHECK_EQ_INT(c.pg.reconnect_max_ms, 5000);
 	LOAD_OK(&c, ini("[pg]\nconninfo = host=/run/postgresql dbname='my app' user=app\npool_size = 8\n"
-			"connect_timeout_ms = 250\nquery_timeout_ms = 0\nmax_waiting = 0\nreconnect_max_ms = 100\n"));
+			"connect_timeout_ms = 250\nquery_timeout_ms = 0\nmax_waiting = "
+			"0\nreconnect_max_ms = 100\n"));
 	CHECK_EQ_STR(c.pg.conninfo, "host=/run/postgresql dbname='my app' user=app");
 	CHECK_EQ_INT(c.pg.pool_size, 8);
 	CHECK_EQ_INT(c.pg.connect_timeout_ms, 250);
@@ -681,7 +682,8 @@ static void test_pg_keys(void)
 		   "FILE:3: query_timeout_ms: -1 is out of range (0 to 86400000)\n"
 		   "FILE:4: connect_timeout_ms: 99 is out of range (100 to 600000)\n");
 	LOAD_FAILS(&c, ini("[pg]\npoolsize = 2\n"), "FILE:2: unknown key 'poolsize' in [pg]\n");
-	LOAD_FAILS(&c, ini("[server]\npool_size = 2\n"), "FILE:2: unknown key 'pool_size' in [server]\n");
+	LOAD_FAILS(&c, ini("[server]\npool_size = 2\n"),
+		   "FILE:2: unknown key 'pool_size' in [server]\n");
 }
 
 int main(void)
