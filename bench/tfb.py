@@ -49,7 +49,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 import benchlib as b
