@@ -5,8 +5,9 @@
  * Each worker keeps a pool of connections, opened after fork when a query
  * needs one (never in the master), configured in the ini's [pg] section
  * (docs/configuration.md). A handler builds a batch of queries, sends it
- * and returns FW_ASYNC; the queries go to the server in one write (libpq's
- * pipeline mode), each followed by its own Sync, so they run exactly as
+ * and returns FW_ASYNC; the queries go to the server in one round trip
+ * (libpq's pipeline mode: all sent before any result is read), each
+ * followed by its own Sync, so they run exactly as
  * if sent one after another; and the batch's callback gets every result
  * at once. The worker serves other requests meanwhile.
  *

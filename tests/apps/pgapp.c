@@ -11,6 +11,13 @@
  *                       last one's callback
  *   GET /big?n=N        one batch of N queries (a pipeline longer than the
  *                       socket buffers)
+ *   GET /add?a=A&b=B    the prepared statement "add" ($1::int + $2::int)
+ *   GET /echo?s=S       SELECT $1::text: a parameter is a value, never SQL
+ *   GET /broken         the prepared statement "broken", which the server
+ *                       refuses at every connection: 500, and each query
+ *                       fails alone ("add", prepared after it, still works)
+ *   GET /pipeline       three queries in one batch, the first sleeping 0.2 s:
+ *                       "2 3" (test_pg.py traces that all are sent first)
  *   GET /stats          this worker's counters: done callbacks, requests ended early
  */
 #include <stdio.h>
@@ -77,6 +84,37 @@ static int error(fw_req *req, void *arg)
 {
 	(void)arg;
 	return one_query(req, "SELEKT 1", 0, NULL);
+}
+
+static int prepared(fw_req *req, const char *name, int n, const char *const *v)
+{
+	fw_pg *pg = fw_pg_new(req);
+
+	if (pg == NULL || fw_pg_add_prepared(pg, name, n, v) != 0)
+		return 500;
+	return fw_pg_send(pg, text_done, NULL);
+}
+
+static int add(fw_req *req, void *arg)
+{
+	const char *v[] = {fw_query(req, "a"), fw_query(req, "b")};
+
+	(void)arg;
+	return prepared(req, "add", 2, v);
+}
+
+static int broken(fw_req *req, void *arg)
+{
+	(void)arg;
+	return prepared(req, "broken", 0, NULL);
+}
+
+static int echo(fw_req *req, void *arg)
+{
+	const char *v[] = {fw_query(req, "s")};
+
+	(void)arg;
+	return one_query(req, "SELECT $1::text", 1, v);
 }
 
 static void mixed_done(fw_req *req, fw_pg *pg, void *arg)
@@ -151,6 +189,28 @@ static int chain(fw_req *req, void *arg)
 	return fw_pg_send(pg, chain_done, c);
 }
 
+static void pipeline_done(fw_req *req, fw_pg *pg, void *arg)
+{
+	int st = check(req, pg);
+
+	(void)arg;
+	if (st == 0)
+		fw_printf(req, "%s %s\n", PQgetvalue(fw_pg_result(pg, 1), 0, 0),
+			  PQgetvalue(fw_pg_result(pg, 2), 0, 0));
+	fw_finish(req, st != 0 ? st : 200);
+}
+
+static int pipeline(fw_req *req, void *arg)
+{
+	fw_pg *pg = fw_pg_new(req);
+
+	(void)arg;
+	if (pg == NULL || fw_pg_add(pg, "SELECT pg_sleep(0.2)::text", 0, NULL) != 0 ||
+	    fw_pg_add(pg, "SELECT 2", 0, NULL) != 0 || fw_pg_add(pg, "SELECT 3", 0, NULL) != 0)
+		return 500;
+	return fw_pg_send(pg, pipeline_done, NULL);
+}
+
 static void big_done(fw_req *req, fw_pg *pg, void *arg)
 {
 	long sum = 0;
@@ -187,10 +247,16 @@ static int stats(fw_req *req, void *arg)
 
 int main(int argc, char **argv)
 {
-	if (fw_pg_setup() != 0 || fw_route("GET", "/one", one, NULL) != 0 ||
-	    fw_route("GET", "/sleep", sleep_route, NULL) != 0 || fw_route("GET", "/error", error, NULL) != 0 ||
-	    fw_route("GET", "/mixed", mixed, NULL) != 0 || fw_route("GET", "/chain", chain, NULL) != 0 ||
-	    fw_route("GET", "/big", big, NULL) != 0 || fw_route("GET", "/stats", stats, NULL) != 0)
+	/* "broken" first: a statement the server refuses must not take the next ones with it. */
+	if (fw_pg_prepare("broken", "SELECT * FROM no_such_table") != 0 ||
+	    fw_pg_prepare("add", "SELECT ($1::int + $2::int)::text") != 0 ||
+	    fw_route("GET", "/one", one, NULL) != 0 ||
+	    fw_route("GET", "/sleep", sleep_route, NULL) != 0 ||
+	    fw_route("GET", "/error", error, NULL) != 0 || fw_route("GET", "/mixed", mixed, NULL) != 0 ||
+	    fw_route("GET", "/chain", chain, NULL) != 0 || fw_route("GET", "/big", big, NULL) != 0 ||
+	    fw_route("GET", "/stats", stats, NULL) != 0 || fw_route("GET", "/add", add, NULL) != 0 ||
+	    fw_route("GET", "/broken", broken, NULL) != 0 || fw_route("GET", "/echo", echo, NULL) != 0 ||
+	    fw_route("GET", "/pipeline", pipeline, NULL) != 0)
 		return 1;
 	return fw_main(argc, argv);
 }

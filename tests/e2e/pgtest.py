@@ -11,7 +11,9 @@ ends. Run as root, the server runs as the user postgres (setpriv).
     pg = pgtest.restart(t, pg)      # stop, then a new server on the same data
 """
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -52,6 +54,19 @@ class Postgres(harness.Proc):
         return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fw' "
                              f"AND state = 'active' AND query LIKE '%{pattern}%'"))
 
+    def client_sockets(self):
+        """The inodes of the client ends of every connection to this server's
+        unix socket, from ss (the server's end names the client's as its peer)."""
+        _, sock = pgcluster.paths(self.top)
+        out = subprocess.run(['ss', '-xHn'], capture_output=True, text=True, check=True, timeout=30).stdout
+        peers = set()
+        for line in out.splitlines():
+            f = line.split()
+            # u_str ESTAB recv-q send-q LOCAL-PATH LOCAL-INODE PEER-PATH PEER-INODE
+            if len(f) >= 8 and f[4].startswith(sock + '/.s.PGSQL.') and f[7].isdigit() and f[7] != '0':
+                peers.add(int(f[7]))
+        return peers
+
     def log_size(self):
         try:
             return os.path.getsize(self.log_path)
@@ -62,6 +77,22 @@ class Postgres(harness.Proc):
         with open(self.log_path, 'rb') as f:
             f.seek(offset)
             return f.read().decode('utf-8', 'replace')
+
+
+def socket_inodes(pid):
+    """The inodes of the sockets process pid has open."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f'/proc/{pid}/fd'):
+            try:
+                m = re.fullmatch(r'socket:\[(\d+)\]', os.readlink(f'/proc/{pid}/fd/{fd}'))
+            except OSError:
+                continue
+            if m:
+                inodes.add(int(m.group(1)))
+    except OSError:
+        pass
+    return inodes
 
 
 def bad_lines(text, allowed=()):
