@@ -417,6 +417,16 @@ static void on_stuck_reply(struct fw_policy *p, struct out *o, const struct fw_e
 		       .type = FW_ACT_KILL_STUCK, .slot = ev->slot, .peer = -1, .how = (int)ev->reply});
 }
 
+/*
+ * How long since t, or 0 when t is later than now: the master stamps a
+ * turn's tick with the time the turn began, and a worker it spawned in
+ * that turn (after a child's exit, stamped when read) with a later one.
+ */
+static uint64_t elapsed(uint64_t now, uint64_t t)
+{
+	return now > t ? now - t : 0;
+}
+
 /* Handlers past `timeout`, workers that never boot, questions never answered. */
 static void timeouts(struct fw_policy *p, struct out *o, const struct fw_event *ev)
 {
@@ -430,14 +440,14 @@ static void timeouts(struct fw_policy *p, struct out *o, const struct fw_event *
 			continue;
 		/* One stuck in its start-up hook would hold a recycle (and at concurrency 1 all later ones). */
 		if (s->state == FW_W_BOOTING && !s->boot_killed &&
-		    now - s->spawned_ms > FW_BOOT_TIMEOUT_MS) {
+		    elapsed(now, s->spawned_ms) > FW_BOOT_TIMEOUT_MS) {
 			s->boot_killed = true;
 			act(o, (struct fw_action){
 				       .type = FW_ACT_KILL, .slot = (int)i, .peer = -1, .how = 1});
 			continue;
 		}
 		if (s->stuck_since != 0) {
-			if (now - s->stuck_asked_ms > FW_STUCK_REPLY_MS) {
+			if (elapsed(now, s->stuck_asked_ms) > FW_STUCK_REPLY_MS) {
 				s->stuck_since = 0;
 				s->timed_out = true;
 				act(o, (struct fw_action){.type = FW_ACT_KILL_STUCK,
