@@ -20,6 +20,11 @@ FW_PACKAGES=(
 	# Serve and test: nginx in front; clients (curl, wrk, cgi-fcgi, Perl's
 	# FCGI::Client); promtool checks the metrics; python3 runs the tests.
 	nginx curl wrk libfcgi-bin libfcgi-client-perl prometheus python3
+	# PostgreSQL (framework/pg, apps/tfb): libpq to build; the server and
+	# psql for the private clusters of the demo, the tests and bench/
+	# (scripts/pgcluster.py), which runs it as postgres through setpriv
+	# (util-linux) when started as root.
+	libpq-dev postgresql-15 postgresql-client-15 util-linux
 	# The other front ends, started from their files in conf/ by the tests
 	# and bench/ (tests/e2e/frontends.py): Apache, lighttpd, Caddy, H2O.
 	apache2-bin lighttpd caddy h2o
@@ -42,8 +47,11 @@ FW_PACKAGES=(
 # themselves with private configs on free ports of 127.0.0.1: the system
 # services must not run beside them, nor take port 80 of a developer's
 # machine or a CI runner. (apache2-bin above is Apache's binary and modules
-# without the apache2 service.)
-FW_SERVICE_PACKAGES=(nginx lighttpd caddy h2o)
+# without the apache2 service.) postgresql-common brings postgresql.service,
+# which would serve the cluster postgresql-15 creates on port 5432: fw's
+# demo, tests and benchmarks run private clusters on unix sockets
+# instead (scripts/pgcluster.py).
+FW_SERVICE_PACKAGES=(nginx lighttpd caddy h2o postgresql-common)
 
 fw_say() { printf '==> %s\n' "$*" >&2; }
 

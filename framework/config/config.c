@@ -33,7 +33,8 @@ enum key_type {
 	K_LOG,
 	K_BOOL,
 	K_FORMAT,
-	K_MIME
+	K_MIME,
+	K_TEXT
 };
 
 struct key {
@@ -48,6 +49,10 @@ struct key {
 #define SERVER(name, type, def, min, max)                                              \
 	{                                                                              \
 		"server", #name, type, offsetof(struct fw_config, name), def, min, max \
+	}
+#define PG(name, type, def, min, max)                                                 \
+	{                                                                             \
+		"pg", #name, type, offsetof(struct fw_config, pg.name), def, min, max \
 	}
 
 /* Every key fw knows; docs/configuration.md describes each one. */
@@ -93,6 +98,12 @@ static const struct key keys[] = {
 	SERVER(max_stream_body_mb, K_INT, "0", 0, 16 * 1024 * 1024),
 	SERVER(offload_threads, K_INT, "4", 0, 1024),
 	SERVER(heap_release_kb, K_INT, "4096", 0, 4 * 1024 * 1024),
+	PG(conninfo, K_TEXT, "", 0, 1023),
+	PG(pool_size, K_INT, "4", 1, 1000),
+	PG(connect_timeout_ms, K_INT, "5000", 100, 600000),
+	PG(query_timeout_ms, K_INT, "30000", 0, 86400000),
+	PG(max_waiting, K_INT, "1024", 0, 1000000),
+	PG(reconnect_max_ms, K_INT, "5000", 100, 600000),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -107,6 +118,17 @@ static int parse_long(const char *v, int base, long *out)
 }
 
 /* Parse value for key into c. 0, or -1 with a message in err. */
+/* A string key's value into its field, if it fits. */
+static int copy_text(const struct key *k, void *dst, const char *v, char *err, size_t errlen)
+{
+	if (strlen(v) > (size_t)k->max) {
+		snprintf(err, errlen, "longer than %ld characters", k->max);
+		return -1;
+	}
+	snprintf(dst, (size_t)k->max + 1, "%s", v);
+	return 0;
+}
+
 static int key_set(struct fw_config *c, const struct key *k, const char *v, char *err, size_t errlen)
 {
 	void *dst = (char *)c + k->offset;
@@ -138,12 +160,7 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 				 v);
 			return -1;
 		}
-		if (strlen(v) > (size_t)k->max) {
-			snprintf(err, errlen, "longer than %ld characters", k->max);
-			return -1;
-		}
-		snprintf(dst, (size_t)k->max + 1, "%s", v);
-		return 0;
+		return copy_text(k, dst, v, err, errlen);
 	case K_BOOL:
 		if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
 		    strcmp(v, "1") == 0)
@@ -194,6 +211,13 @@ static int key_set(struct fw_config *c, const struct key *k, const char *v, char
 		}
 		snprintf(dst, (size_t)k->max + 1, "%s", v);
 		return 0;
+	case K_TEXT: /* any text without control characters (a libpq connection string) */
+		for (const char *p = v; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				snprintf(err, errlen, "a control character in the value");
+				return -1;
+			}
+		return copy_text(k, dst, v, err, errlen);
 	case K_LEVEL:
 		if (fw_log_level_parse(v, dst) == 0)
 			return 0;
@@ -397,7 +421,7 @@ static void env_name(const struct key *k, char *out, size_t len)
 		out[i] = (char)toupper((unsigned char)out[i]);
 }
 
-/* A FW_SERVER_* variable that names no key is a typo worth stopping for. */
+/* A FW_SERVER_* or FW_PG_* variable that names no key is a typo worth stopping for. */
 static int env_unknown(struct fw_buf *errors)
 {
 	int bad = 0;
@@ -406,7 +430,7 @@ static int env_unknown(struct fw_buf *errors)
 		char name[128];
 		bool known = false;
 
-		if (strncmp(*e, "FW_SERVER_", 10) != 0)
+		if (strncmp(*e, "FW_SERVER_", 10) != 0 && strncmp(*e, "FW_PG_", 6) != 0)
 			continue;
 		for (size_t i = 0; i < NKEYS && !known; i++) {
 			env_name(&keys[i], name, sizeof(name));

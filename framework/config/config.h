@@ -73,6 +73,16 @@ struct fw_config {
 
 	/* [app]: the application's settings (fw_setting), by value */
 	struct fw_app_settings app;
+
+	/* [pg]: each worker's PostgreSQL pool (framework/pg, when built with libpq) */
+	struct fw_pg_settings {
+		char conninfo[1024]; /* a libpq connection string; "" = libpq's defaults */
+		int pool_size;       /* connections per worker */
+		int connect_timeout_ms;
+		int query_timeout_ms; /* 0 = none */
+		int max_waiting;      /* queries of a worker waiting for a connection */
+		int reconnect_max_ms; /* the longest pause between connection attempts */
+	} pg;
 };
 
 /*

@@ -5,6 +5,7 @@
  */
 #include "http/hooks.h"
 #include "config/app_settings.h"
+#include "config/current.h"
 #include "http/form.h"
 #include "http/resp.h"
 #include "worker/settings.h"
@@ -14,6 +15,7 @@ void fw_worker_request_side(const struct fw_config *cfg)
 {
 	fw_form_configure((size_t)cfg->max_form_fields);
 	fw_resp_configure(cfg->default_type);
+	fw_config_set_current(cfg); /* for the modules beside worker/: [pg] */
 }
 
 FW_API const char *fw_setting(const char *name)

@@ -8,6 +8,8 @@
   fw_config_restart_needed() names is listed under "Reload or restart";
 - every public name of include/fw.h and include/fw/*.h (FW_API functions,
   macros, typedefs, enum constants) is in docs/handlers.md, in backticks;
+  those of an optional module's header in its own page (include/fw/pg.h:
+  docs/databases.md);
 - every relative link (and #anchor) in README.md and docs/*.md points to
   a file (and heading) that exists;
 - the man page docs/fw.7, when there is one, names every key in bold;
@@ -176,7 +178,10 @@ def table_rows(text):
 # ---- the rules: each returns a list of problems ----
 
 NUMERIC = {'K_INT', 'K_WORKERS', 'K_MODE'}
-LENGTH = {'K_NAME', 'K_PATH', 'K_FILE', 'K_LOG', 'K_MIME'}
+LENGTH = {'K_NAME', 'K_PATH', 'K_FILE', 'K_LOG', 'K_MIME', 'K_TEXT'}
+
+# The headers of optional modules, documented on pages of their own.
+MODULE_DOCS = {'pg.h': 'docs/databases.md'}
 
 
 def check_config_doc(keys, restart, md, where='docs/configuration.md'):
@@ -378,7 +383,9 @@ def main():
     problems = self_test(keys, restart, names, config_md, handlers_md, files, man, tree, arch_md)
     problems += check_architecture(tree, arch_md)
     problems += check_config_doc(keys, restart, config_md)
-    problems += check_api_doc(names, handlers_md)
+    problems += check_api_doc({n: h for n, h in names.items() if h not in MODULE_DOCS}, handlers_md)
+    for header, page in MODULE_DOCS.items():
+        problems += check_api_doc({n: h for n, h in names.items() if h == header}, files[page], page)
     if man is not None:
         problems += check_man(keys, man)
     problems += check_links(files)

@@ -173,6 +173,8 @@ def main(t):
     t.check('the fw-static program needs none of fw, libevent, inih, jansson, the allocator as '
             'shared libraries', not shared, needed)
 
+    pg_module(t, dest, env, cc, san)
+
     libdir = os.path.dirname(libs[0])
     run_env = {'LD_LIBRARY_PATH': libdir}
     v = run_cmd(t, 'outoftree -V', [binary, '-V'], env=dict(os.environ, **run_env))
@@ -203,6 +205,54 @@ def main(t):
     t.check(f'its master has at least 10 memory mappings fewer ({static_maps} against {maps})',
             static_maps + 10 <= maps)
     t.check_logs()
+
+
+PG_APP_C = r'''
+#include <fw.h>
+#include <fw/pg.h>
+
+static void done(fw_req *req, fw_pg *pg, void *arg)
+{
+    fw_finish(req, fw_pg_status(pg) != 0 ? fw_pg_status(pg) : 200);
+}
+
+static int one(fw_req *req, void *arg)
+{
+    fw_pg *pg = fw_pg_new(req);
+
+    if (pg == NULL || fw_pg_add(pg, "SELECT 1", 0, NULL) != 0)
+        return 500;
+    return fw_pg_send(pg, done, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (fw_pg_prepare("one", "SELECT 1") != 0 || fw_route("GET", "/one", one, NULL) != 0)
+        return 1;
+    return fw_main(argc, argv);
+}
+'''
+
+
+def pg_module(t, dest, env, cc, san):
+    """<fw/pg.h> and fw-pg.pc, when the module was built: a program that links it."""
+    if not glob.glob(os.path.join(dest, '**', 'include', 'fw', 'pg.h'), recursive=True):
+        return
+    t.check('libfw_pg.a is installed', glob.glob(os.path.join(dest, '**', 'libfw_pg.a'), recursive=True))
+    flags = run_cmd(t, 'pkg-config --cflags --libs fw-pg',
+                    ['pkg-config', '--cflags', '--libs', 'fw-pg'], env=env).stdout.split()
+    # PKG_CONFIG_SYSROOT_DIR (the staged install) moves libpq's own
+    # -I/usr/include/postgresql under dest too: add the system's.
+    flags += run_cmd(t, 'pkg-config --cflags libpq', ['pkg-config', '--cflags', 'libpq']).stdout.split()
+    src, binary = t.path('pgapp.c'), t.path('outoftree-pg')
+    with open(src, 'w') as f:
+        f.write(PG_APP_C)
+    run_cmd(t, 'cc pgapp.c $(pkg-config --cflags --libs fw-pg)', cc + san + [src] + flags + ['-o', binary],
+            env=env)
+    needed = dynamic_section(binary)
+    t.check('the program links libpq', 'libpq.so' in needed, needed)
+    v = run_cmd(t, 'outoftree-pg -V', [binary, '-V'])
+    t.check('the fw-pg program\'s -V names fw', v.stdout.startswith('fw 0.'), v.stdout)
 
 
 def request_side(t, port):

@@ -29,7 +29,7 @@ static const char *ini(const char *text)
 	return path;
 }
 
-/* Remove every FW_SERVER_* and FW_APP_* variable so the tests start from a known state. */
+/* Remove every FW_SERVER_*, FW_APP_* and FW_PG_* variable so the tests start from a known state. */
 static void clear_env(void)
 {
 	for (;;) {
@@ -37,7 +37,8 @@ static void clear_env(void)
 		char **e;
 
 		for (e = environ; *e != NULL; e++) {
-			if (strncmp(*e, "FW_SERVER_", 10) == 0 || strncmp(*e, "FW_APP_", 7) == 0)
+			if (strncmp(*e, "FW_SERVER_", 10) == 0 || strncmp(*e, "FW_APP_", 7) == 0 ||
+			    strncmp(*e, "FW_PG_", 6) == 0)
 				break;
 		}
 		if (*e == NULL)
@@ -639,6 +640,52 @@ static void test_app_and_request_keys(void)
 		   "FILE:2: max_form_fields: 0 is out of range (1 to 1000000)\n");
 }
 
+/* [pg]: the PostgreSQL pool's keys, FW_PG_* over them, typos in FW_PG_* caught. */
+static void test_pg_keys(void)
+{
+	static struct fw_config c;
+
+	LOAD_OK(&c, NULL);
+	CHECK_EQ_STR(c.pg.conninfo, "");
+	CHECK_EQ_INT(c.pg.pool_size, 4);
+	CHECK_EQ_INT(c.pg.connect_timeout_ms, 5000);
+	CHECK_EQ_INT(c.pg.query_timeout_ms, 30000);
+	CHECK_EQ_INT(c.pg.max_waiting, 1024);
+	CHECK_EQ_INT(c.pg.reconnect_max_ms, 5000);
+	LOAD_OK(&c, ini("[pg]\nconninfo = host=/run/postgresql dbname='my app' user=app\npool_size = 8\n"
+			"connect_timeout_ms = 250\nquery_timeout_ms = 0\nmax_waiting = "
+			"0\nreconnect_max_ms = 100\n"));
+	CHECK_EQ_STR(c.pg.conninfo, "host=/run/postgresql dbname='my app' user=app");
+	CHECK_EQ_INT(c.pg.pool_size, 8);
+	CHECK_EQ_INT(c.pg.connect_timeout_ms, 250);
+	CHECK_EQ_INT(c.pg.query_timeout_ms, 0);
+	CHECK_EQ_INT(c.pg.max_waiting, 0);
+	CHECK_EQ_INT(c.pg.reconnect_max_ms, 100);
+
+	setenv("FW_PG_CONNINFO", "postgresql://app@db.internal/app", 1);
+	setenv("FW_PG_POOL_SIZE", "2", 1);
+	if (LOAD_OK(&c, ini("[pg]\nconninfo = host=/tmp\npool_size = 8\n"))) {
+		CHECK_EQ_STR(c.pg.conninfo, "postgresql://app@db.internal/app");
+		CHECK_EQ_INT(c.pg.pool_size, 2);
+	}
+	clear_env();
+	setenv("FW_PG_POOL", "2", 1);
+	LOAD_FAILS(&c, NULL, "environment FW_PG_POOL: unknown key\n");
+	clear_env();
+	/* The value is not repeated in the message: a connection string may hold a password. */
+	setenv("FW_PG_CONNINFO", "password=secret\x01", 1);
+	LOAD_FAILS(&c, NULL, "environment FW_PG_CONNINFO: a control character in the value\n");
+	clear_env();
+
+	LOAD_FAILS(&c, ini("[pg]\npool_size = 0\nquery_timeout_ms = -1\nconnect_timeout_ms = 99\n"),
+		   "FILE:2: pool_size: 0 is out of range (1 to 1000)\n"
+		   "FILE:3: query_timeout_ms: -1 is out of range (0 to 86400000)\n"
+		   "FILE:4: connect_timeout_ms: 99 is out of range (100 to 600000)\n");
+	LOAD_FAILS(&c, ini("[pg]\npoolsize = 2\n"), "FILE:2: unknown key 'poolsize' in [pg]\n");
+	LOAD_FAILS(&c, ini("[server]\npool_size = 2\n"),
+		   "FILE:2: unknown key 'pool_size' in [server]\n");
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/fw-test-config-XXXXXX");
@@ -658,6 +705,7 @@ int main(void)
 	test_recycling_keys();
 	test_state_path();
 	test_app_and_request_keys();
+	test_pg_keys();
 
 	for (int i = 0; i < nfiles; i++) {
 		snprintf(path, sizeof(path), "%s/t%d.ini", dir, i);

@@ -2,10 +2,11 @@
  * The master's policy (master/policy.c), without processes or sleeps:
  * each scenario is a table of events and of the actions each must give,
  * written as text. An event line:
- *     [+MS] step | tick | ready S | retire S REASON [alone] | exit S clean|crash
+ *     [+MS|-MS] step | tick | ready S | retire S REASON [alone] | exit S clean|crash
  *           | spawnfail S | reply S answered|unanswered|gone | reload | ttin | ttou
  *           | term | quit | usr2 | execfail | resumed
- * (+MS moves the clock first, +-MS back, as a loop's earlier reading does; a tick reads the scenario's readings, set
+ * (+MS moves the clock first, -MS back: the master's tick is stamped
+ * when its turn began, an exit read in that turn later; a tick reads the scenario's readings, set
  * with lines "handler S AGO_MS", "private S KB", "group LIMIT_MB WS_MB",
  * which give no actions). Actions are written as:
  *     spawn S [for R] | drain S [peer R] | drop S | stop S | quit S | kill S [boot]
@@ -178,10 +179,10 @@ static bool event(struct run *run, const char *line, struct fw_event *ev)
 	char word[32] = "", arg[32] = "", arg2[32] = "";
 	int slot = -1, adv = 0, n = 0;
 
-	if (line[0] == '+') {
-		sscanf(line, "+%d %n", &adv, &n);
-		run->now += (uint64_t)adv;
-		line += n;
+	if (line[0] == '+' || line[0] == '-') { /* -MS: stamped before the last event */
+		sscanf(line + 1, "%d %n", &adv, &n);
+		run->now = line[0] == '+' ? run->now + (uint64_t)adv : run->now - (uint64_t)adv;
+		line += n + 1;
 	}
 	if (readings(run, line))
 		return false;
@@ -270,6 +271,16 @@ static const struct scenario scenarios[] = {
 	  {"exit 0 clean", "gone 0 recycled max_requests"},
 	  {"+1000 step", ""},
 	  {NULL}}},
+	{"a tick stamped before the spawn of its turn: the new worker is not 'not ready after 60 s'",
+	 1,
+	 1,
+	 60,
+	 {{"step", "spawn 0"},
+	  {"ready 0", "announce"},
+	  {"+100 retire 0 max_requests", "spawn 1 for 0"},
+	  {"-5 tick", ""},
+	  {"+60006 tick", "kill 1 boot"},
+	  {NULL}}},
 	{"a wave at recycle_concurrency 1: one at a time, oldest first",
 	 3,
 	 1,
@@ -326,7 +337,7 @@ static const struct scenario scenarios[] = {
 	  {"retire 1 max_requests", ""},
 	  {"ready 2", "drain 0 peer 2"},
 	  {"+12 exit 0 clean", "gone 0 recycled max_requests; spawn 0 for 1"},
-	  {"+-2 tick", ""},
+	  {"-2 tick", ""},
 	  {"+61000 tick", "kill 0 boot"},
 	  {NULL}}},
 	{"a fork that fails: the old worker waits, the master retries in a second",
