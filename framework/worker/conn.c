@@ -106,6 +106,19 @@ static void conn_feed(struct fw_conn *c, const uint8_t *data, size_t len)
 }
 
 /*
+ * request_timeout counts from the first byte of a request (or the accept)
+ * to its last: once that has been parsed the clock stops, whether the last
+ * byte came from a read or from input held while the body was paused.
+ */
+static bool request_arrived(struct fw_conn *c)
+{
+	if (c->input_open || !fw_session_at_boundary(c))
+		return false;
+	c->recv_since = 0;
+	return true;
+}
+
+/*
  * The output drained (or a paused body resumed): parse what was held, then
  * read again. With nothing held the parser is still given a turn, on no
  * input: an SCGI body ends by its length, so a parse that stopped after
@@ -127,6 +140,7 @@ static void conn_resume(struct fw_conn *c)
 			return; /* backed up again */
 		fw_buf_release(&c->held);
 	}
+	request_arrived(c);
 	if (c->state != FW_CONN_PEER_GONE && !feed_stop(c))
 		reading(c, true);
 }
@@ -168,10 +182,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	if (n > 0) {
 		c->active_ms = fw_now_ms();
 		conn_feed(c, read_buf, (size_t)n);
-		/* request_timeout counts from the first byte of a request (or the accept) to its last. */
-		if (!c->input_open && fw_session_at_boundary(c))
-			c->recv_since = 0;
-		else if (c->recv_since == 0)
+		if (!request_arrived(c) && c->recv_since == 0)
 			c->recv_since = c->active_ms;
 	} else if (n == 0) {
 		conn_eof(c);
@@ -512,7 +523,8 @@ void fw_conn_close(struct fw_conn *c, const char *why)
 		fw_log(FW_LOG_DEBUG, "connection %d %s with a request in progress", c->fd, why);
 	if (c->req != NULL)
 		fw_request_abandon(c, c->req);
-	if (c->state == FW_CONN_LINGERING)
+	/* By membership, not state: a lingering connection may have been broken since. */
+	if (fw_conn_lingering(c))
 		fw_conn_linger_forget(c);
 	if (c->reading)
 		event_del(&c->rev);

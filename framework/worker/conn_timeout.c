@@ -11,7 +11,7 @@
  *   idle_timeout     a kept connection with nothing in progress (above
  *                    the front end's own keep-alive timeout, so that it
  *                    is the front end that closes, never a race with it);
- *   the lingering close's own bound (conn.c).
+ *   the lingering close's own bound (linger.c).
  *
  * Closing one gives its buffers back at once (fw_conn_close).
  */
@@ -34,7 +34,10 @@ static bool sweep_one(struct fw_conn *c, void *arg)
 	uint64_t now = *(const uint64_t *)arg;
 	const struct fw_config *cfg = c->w->cfg;
 
-	if (fw_conn_linger_expired(c, now)) {
+	/* A lingering connection has answered: only its own bound applies. */
+	if (c->state == FW_CONN_LINGERING) {
+		if (!fw_conn_linger_expired(c, now))
+			return false;
 		fw_conn_close(c, NULL); /* the peer never closed its side */
 		return true;
 	}

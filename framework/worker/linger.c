@@ -96,8 +96,11 @@ int fw_conn_linger(struct fw_conn *c)
 		fw_log(FW_LOG_ERROR, "out of memory for a lingering close; closing at once");
 		return -1;
 	}
-	if (shutdown(c->fd, SHUT_WR) != 0)
-		return -1; /* ENOTCONN: the peer is gone already */
+	if (shutdown(c->fd, SHUT_WR) != 0) {
+		if (errno != ENOTCONN) /* ENOTCONN: the peer is gone already */
+			fw_log_errno(FW_LOG_WARN, "shutdown(fd %d)", c->fd);
+		return -1;
+	}
 	w->linger_pfd[i] = (struct pollfd){.fd = c->fd, .events = POLLIN | POLLRDHUP};
 	w->linger_conns[i] = c;
 	c->linger_slot = i;
@@ -148,7 +151,7 @@ static void linger_check(struct fw_conn *c, short revents, uint64_t now)
 		fw_conn_close(c, NULL);
 		return;
 	}
-	if (now - c->linger_since > LINGER_MS)
+	if (fw_elapsed_ms(now, c->linger_since) > LINGER_MS)
 		fw_conn_close(c, NULL); /* the peer never closed its side */
 }
 
@@ -179,7 +182,14 @@ void fw_conn_linger_init(struct fw_worker *w)
 
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now)
 {
-	return c->state == FW_CONN_LINGERING && now - c->linger_since > LINGER_MS;
+	return c->state == FW_CONN_LINGERING && fw_elapsed_ms(now, c->linger_since) > LINGER_MS;
+}
+
+bool fw_conn_lingering(const struct fw_conn *c)
+{
+	const struct fw_worker *w = c->w;
+
+	return c->linger_slot < w->nlingering && w->linger_conns[c->linger_slot] == c;
 }
 
 void fw_conn_linger_free(struct fw_worker *w)

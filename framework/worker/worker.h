@@ -282,7 +282,9 @@ void fw_conn_linger_init(struct fw_worker *w);
 bool fw_conn_linger_needed(const struct fw_conn *c);
 /* Linger instead (c unwatched by epoll first): 0, or -1 (close it now). */
 int fw_conn_linger(struct fw_conn *c);
-/* c closes while lingering: out of the sweep's arrays. */
+/* Is c in the sweep's arrays (whatever its state has become since)? */
+bool fw_conn_lingering(const struct fw_conn *c);
+/* c closes while in them: out of the sweep's arrays. */
 void fw_conn_linger_forget(struct fw_conn *c);
 /* Has c been waiting for its peer's close for too long? */
 bool fw_conn_linger_expired(const struct fw_conn *c, uint64_t now);

@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <signal.h>
 
+#include "core/clock.h"
 #include "core/reuse.h"
 #include "session_helpers.h"
 
@@ -672,6 +673,67 @@ static void test_ended_while_paused(void)
 	fw_buf_release(&g.err);
 }
 
+/*
+ * A body paused on its last chunk ends when it resumes, from input held
+ * meanwhile (its empty STDIN came in the same read): request_timeout's
+ * clock stops there as it does at a read, or the kept connection would
+ * be closed as "took over request_timeout to send its request" later.
+ */
+static void test_resumed_then_kept(void)
+{
+	struct peer p;
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
+	uint64_t later = fw_now_ms() + (uint64_t)cfg.request_timeout * 1000 + 1000;
+
+	CHECK((uint64_t)cfg.idle_timeout * 1000 > (uint64_t)cfg.request_timeout * 1000 + 2000);
+	up_reset();
+	up.pause_first = true;
+	peer_watched(&p);
+	upload(&p, 1, 1000, NULL); /* one chunk and the end, in one read */
+	collect_all(&p, &g);
+	CHECK(g.ended && strcmp(body_of(&g), "1000") == 0);
+	CHECK_EQ_INT(up.ends, 1);
+	CHECK_EQ_UINT(p.c->recv_since, 0);
+	fw_conn_timeouts(&worker, later); /* the heartbeat, past request_timeout */
+	fw_buf_clear(&g.out);
+	g.ended = false;
+	request(&p, 2, "GET", "/flush", true);
+	collect_all(&p, &g);
+	CHECK(g.ended && !g.eof && strncmp(body_of(&g), "abcd", 4) == 0);
+	peer_close(&p);
+	fw_buf_release(&g.out);
+	fw_buf_release(&g.err);
+}
+
+/*
+ * A connection that lingers after its last answer (FastCGI over a unix
+ * socket, no keep-conn) and is then broken and closed leaves the sweep's
+ * arrays: membership, not its state, says so. A stale entry would be read
+ * after the connection's memory went to the next accept.
+ */
+static void test_linger_broken(void)
+{
+	struct peer p;
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
+	size_t before = worker.nlingering;
+
+	peer_watched(&p);
+	request(&p, 1, "GET", "/flush", false);
+	for (int i = 0; i < 2000 && p.c->state != FW_CONN_LINGERING; i++)
+		spin(1);
+	if (CHECK_EQ_INT(p.c->state, FW_CONN_LINGERING)) {
+		CHECK_EQ_UINT(worker.nlingering, before + 1);
+		fw_conn_break(p.c);
+		fw_conn_settle(p.c);
+		CHECK_EQ_UINT(worker.nlingering, before);
+	}
+	p.c = NULL; /* closed by the worker */
+	collect_all(&p, &g);
+	peer_close(&p);
+	fw_buf_release(&g.out);
+	fw_buf_release(&g.err);
+}
+
 /* ---- SCGI ---- */
 
 static void scgi_watched(struct peer *p)
@@ -794,6 +856,8 @@ int main(void)
 	test_head();
 	test_upload();
 	test_ended_while_paused();
+	test_resumed_then_kept();
+	test_linger_broken();
 	test_scgi_paused();
 	worker_finish();
 	return check_done();
