@@ -49,9 +49,16 @@ int fw_exec_worker_main(const struct fw_config *cfg, const struct fw_worker_entr
 	if (e.image_version != FW_IMAGE_VERSION)
 		return incompatible("master table format", e.image_version, FW_IMAGE_VERSION);
 	if (pread(e.sb_fd, &version, sizeof(version), offsetof(struct fw_scoreboard, version)) !=
-		    (ssize_t)sizeof(version) ||
-	    (sb = fw_scoreboard_adopt(e.sb_fd)) == NULL)
+	    (ssize_t)sizeof(version)) {
+		fw_log_errno(FW_LOG_ERROR, "upgrade: reading the scoreboard's version");
+		return 1;
+	}
+	if (version != FW_SCOREBOARD_VERSION)
 		return incompatible("scoreboard version", (long)version, FW_SCOREBOARD_VERSION);
+	if ((sb = fw_scoreboard_adopt(e.sb_fd)) == NULL) {
+		fw_log_errno(FW_LOG_ERROR, "upgrade: mapping the scoreboard");
+		return 1;
+	}
 	close(e.sb_fd); /* the mapping stays, as in a forked worker */
 	if (getppid() != e.master_pid) {
 		fw_log(FW_LOG_ERROR, "master %ld exited before the worker started", (long)e.master_pid);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -13,6 +14,7 @@
 
 #include "core/log.h"
 #include "master/master.h"
+#include "master/notify.h"
 
 extern char **environ;
 
@@ -66,6 +68,34 @@ char **fw_exec_env(char *const *add, size_t nadd)
 	for (size_t j = 0; j < nadd; j++)
 		envp[k++] = add[j];
 	return envp;
+}
+
+/*
+ * The environment of the master's next image: FW_MASTER_IMAGE=<value>,
+ * and NOTIFY_SOCKET again (fw_notify_init took it out of this one), on
+ * the way forward and on the way back alike: without it the image that
+ * serves on would never tell systemd READY=1 after RELOADING=1.
+ */
+char **fw_exec_master_env(const char *image_value)
+{
+	char *add[2] = {NULL, NULL};
+	size_t n = 0;
+	char **envp;
+
+	if (asprintf(&add[n], "%s=%s", FW_IMAGE_ENV, image_value) < 0)
+		return NULL;
+	n++;
+	if (fw_notify_socket()[0] != '\0') {
+		if (asprintf(&add[n], "NOTIFY_SOCKET=%s", fw_notify_socket()) < 0)
+			goto fail;
+		n++;
+	}
+	if ((envp = fw_exec_env(add, n)) != NULL)
+		return envp;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(add[i]);
+	return NULL;
 }
 
 /* envp from env_with(), and the added strings, which follow the inherited ones. */

@@ -346,6 +346,7 @@ static void resumed(struct fw_master *m)
 			      .r = fw_master_readings(m)};
 
 	fw_master_event(m, &ev);
+	m->resumed = FW_FRESH; /* said: a later execve failure is this image's own */
 	fw_proc_reap(m);
 }
 

@@ -179,6 +179,8 @@ void fw_exec_cloexec(const int *fds, size_t n);
 int *fw_exec_inherited(const struct fw_master *m, int extra, size_t *n);
 /* The environment with add[] (NAME=value, malloc'd, owned from here) added or replacing; NULL (errno). */
 char **fw_exec_env(char *const *add, size_t nadd);
+/* The environment of the master's next image (FW_MASTER_IMAGE=image_value, NOTIFY_SOCKET); NULL (errno). */
+char **fw_exec_master_env(const char *image_value);
 void fw_exec_env_free(char **envp);
 
 /*

@@ -77,19 +77,30 @@ static void keep_running(struct fw_master *m, const struct fw_config *file)
 	fw_config_keep_restart_keys(&m->cfg, &running);
 }
 
-/* Back to the build that wrote the table: it takes its own table back. */
+/*
+ * Back to the build that wrote the table: it takes its own table back,
+ * and NOTIFY_SOCKET with it. The descriptor of that build is closed at the
+ * exec (an ELF program needs no path to itself), so the old build does
+ * not carry it on into its workers.
+ */
 static void roll_back(const struct fw_master *m, int image, int rollback)
 {
-	char *add;
+	char value[64];
 	char **envp;
 
-	if (rollback < 0 || lseek(image, 0, SEEK_SET) != 0 ||
-	    asprintf(&add, "%s=%d -1 back", FW_IMAGE_ENV, image) < 0)
+	if (rollback < 0)
 		return;
-	if ((envp = fw_exec_env(&add, 1)) == NULL) {
-		free(add);
+	snprintf(value, sizeof(value), "%d -1 back", image);
+	if (lseek(image, 0, SEEK_SET) != 0) {
+		fw_log_errno(FW_LOG_ERROR, "upgrade: lseek(the master's table); no way back");
 		return;
 	}
+	if ((envp = fw_exec_master_env(value)) == NULL) {
+		fw_log_errno(FW_LOG_ERROR, "upgrade: the environment of the way back");
+		return;
+	}
+	if (fcntl(rollback, F_SETFD, FD_CLOEXEC) != 0)
+		fw_log_errno(FW_LOG_WARN, "upgrade: fcntl(the running build, FD_CLOEXEC)");
 	fw_log(FW_LOG_ERROR, "upgrade: going back to the running build");
 	fflush(NULL);
 	fexecve(rollback, m->entry->argv, envp);

@@ -158,24 +158,10 @@ out:
 /* FW_MASTER_IMAGE=<table> <old build, to go back to>, and NOTIFY_SOCKET again. */
 static char **master_env(int image, int rollback)
 {
-	char *add[2] = {NULL, NULL};
-	size_t n = 0;
-	char **envp = NULL;
+	char value[64];
 
-	if (asprintf(&add[n], "%s=%d %d", FW_IMAGE_ENV, image, rollback) < 0)
-		return NULL;
-	n++;
-	if (fw_notify_socket()[0] != '\0') {
-		if (asprintf(&add[n], "NOTIFY_SOCKET=%s", fw_notify_socket()) < 0)
-			goto fail;
-		n++;
-	}
-	if ((envp = fw_exec_env(add, n)) != NULL)
-		return envp;
-fail:
-	for (size_t i = 0; i < n; i++)
-		free(add[i]);
-	return NULL;
+	snprintf(value, sizeof(value), "%d %d", image, rollback);
+	return fw_exec_master_env(value);
 }
 
 static void exec_failed(struct fw_master *m, int err)

@@ -361,13 +361,27 @@ def section_way_back(t):
     """The new build's master cannot read the table: the old build is executed
     again from the descriptor kept for that, takes its table back, serves on."""
     marker = t.path('resume-fail')
-    srv = Server(t, 'a', workers=2, env={'LD_PRELOAD': RESUME_FAIL, 'FW_TEST_RESUME_FAIL': marker})
-    pid = srv.app.pid
-    with open(marker, 'w'):
-        pass
-    mark = rc.LogMark(srv.app.log_text)
-    srv.upgrade('b')
-    s = srv.wait_result('refused', 1)
+    notify_path = t.path('notify-back.sock')
+    notify = harness.notify_listener(notify_path)
+    got = []
+    try:
+        srv = Server(t, 'a', workers=2, notify=notify_path,
+                     env={'LD_PRELOAD': RESUME_FAIL, 'FW_TEST_RESUME_FAIL': marker})
+        harness.wait_notify(notify, got, 'READY=1', 10)
+        pid = srv.app.pid
+        with open(marker, 'w'):
+            pass
+        mark = rc.LogMark(srv.app.log_text)
+        got.clear()
+        srv.upgrade('b')
+        s = srv.wait_result('refused', 1)
+        # The build that came back still has systemd's socket: the
+        # RELOADING=1 of the upgrade is ended by its READY=1.
+        t.check('systemd hears READY=1 from the build that came back, from the master',
+                harness.wait_notify(notify, got, 'READY=1', 30) and
+                all(p == pid for p, text in got if 'READY=1' in text), got)
+    finally:
+        notify.close()
     t.check('refused: the new master could not take over',
             s and 'could not take over' in s['upgrade']['detail'], s and s['upgrade'])
     text = mark.text()
