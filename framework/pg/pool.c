@@ -100,21 +100,28 @@ static void fail_waiting(struct pg_pool *p, const char *why)
  * Open connections for the batches that wait, as long as fewer are being
  * opened than batches wait, a slot is free and the backoff allows it.
  */
-static void maybe_open(struct pg_pool *p, int wanted)
+static int opening(const struct pg_pool *p)
 {
-	int opening = 0;
+	int n = 0;
 
 	for (int i = 0; i < p->nconns; i++)
 		if (p->conns[i].state == PGC_CONNECTING || p->conns[i].state == PGC_PREPARING)
-			opening++;
-	for (int i = 0; i < p->nconns && opening < wanted; i++) {
+			n++;
+	return n;
+}
+
+static void maybe_open(struct pg_pool *p, int wanted)
+{
+	int n = opening(p);
+
+	for (int i = 0; i < p->nconns && n < wanted; i++) {
 		if (p->conns[i].state != PGC_CLOSED)
 			continue;
 		if (fw_now_ms() < p->retry_at_ms)
 			return;
 		if (pg_conn_open(&p->conns[i]) != 0)
 			return; /* the pool was told, and backs off */
-		opening++;
+		n++;
 	}
 }
 
@@ -132,13 +139,18 @@ int pg_pool_submit(struct pg_pool *p, struct fw_pg *b)
 		if (c->state == PGC_IDLE && pg_conn_send(c, b) == 0)
 			return FW_ASYNC; /* a connection that broke on the way is closed: try the next */
 	}
-	if (p->nwaiting >= p->cfg.max_waiting) {
+	/*
+	 * Opened first: max_waiting bounds the batches that wait for a busy
+	 * connection, not those a connection being opened will take (with
+	 * max_waiting = 0, a cold pool would otherwise never open one).
+	 */
+	maybe_open(p, p->nwaiting + 1);
+	if (p->nwaiting >= p->cfg.max_waiting + opening(p)) {
 		pg_batch_error(b, "%d queries wait for a database connection already (max_waiting)",
 			       p->nwaiting);
 		fw_log(FW_LOG_WARN, "pg: %s; answering 503", b->error ? b->error : "max_waiting");
 		return 503;
 	}
-	maybe_open(p, p->nwaiting + 1);
 	if (!pg_pool_alive(p)) {
 		pg_batch_error(
 			b, "the database is unavailable (%d failed connection attempts; the next in %llu ms)",

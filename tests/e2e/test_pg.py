@@ -368,6 +368,12 @@ def main(t):
         small = start_pgapp(t, pg, 'pgapp-small', FW_PG_POOL_SIZE=1, FW_PG_MAX_WAITING=1, FW_PG_QUERY_TIMEOUT_MS=0)
         check_max_waiting(t, pg, small)
         small.stop()
+        # max_waiting = 0: no wait for a busy connection, but a cold pool
+        # still opens its connections (it refused every query for good).
+        none = start_pgapp(t, pg, 'pgapp-none', FW_PG_MAX_WAITING=0)
+        t.equal('max_waiting = 0: a query on a cold pool opens a connection', get(none, '/one'), (200, b'1\n'))
+        t.equal('max_waiting = 0: and the next query uses it', get(none, '/one'), (200, b'1\n'))
+        none.stop()
     with t.section('the database down, then back'):
         pg = check_down(t, pg, app)
     with t.section('the database restarted under load'):
