@@ -359,8 +359,8 @@ static void free_slot(struct fw_policy *p, int slot)
 										      : FW_W_QUEUED;
 	if (p->canary == slot) {
 		p->canary = -1;
-		if (p->upgrade == FW_UPGRADE_CANARY)
-			p->upgrade = FW_UPGRADE_NONE;
+		if (p->upgrade == FW_UPGRADE_CANARY || p->upgrade == FW_UPGRADE_EXEC)
+			p->upgrade = FW_UPGRADE_NONE; /* the master's exec, if due, sees it and stays */
 	}
 	if (p->cgroup_victim == slot)
 		p->cgroup_victim = -1;
@@ -379,8 +379,14 @@ static void on_exit(struct fw_policy *p, struct out *o, const struct fw_event *e
 
 	if (s->timed_out)
 		a.how = FW_GONE_TIMED_OUT;
-	else if (s->exec && s->state == FW_W_BOOTING && p->mode == FW_RUNNING)
-		a.how = FW_GONE_CANARY; /* the new build's fault, not the running one's: no backoff */
+	else if (s->exec && p->mode == FW_RUNNING &&
+		 (s->state == FW_W_BOOTING || (ev->slot == p->canary && p->upgrade == FW_UPGRADE_EXEC)))
+		/*
+		 * The new build's fault, not the running one's: no backoff. Also
+		 * after its READY, until the master has executed the new build:
+		 * that exec is called off.
+		 */
+		a.how = FW_GONE_CANARY;
 	else if (s->state == FW_W_BOOTING && p->mode == FW_RUNNING)
 		a.how = (int)boot_failed(p, o, s, ev->now, &a.value);
 	else if (s->state == FW_W_DRAINING && ev->flag)

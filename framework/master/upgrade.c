@@ -299,10 +299,10 @@ static void canary_gone(struct fw_master *m)
 			 "says why)",
 			 FW_EXIT_INCOMPATIBLE);
 	else if (WIFEXITED(e->status))
-		snprintf(how, sizeof(how), "exited with status %d before it was ready",
+		snprintf(how, sizeof(how), "exited with status %d before the master took over",
 			 WEXITSTATUS(e->status));
 	else if (WIFSIGNALED(e->status))
-		snprintf(how, sizeof(how), "was killed by signal %d (%s) before it was ready",
+		snprintf(how, sizeof(how), "was killed by signal %d (%s) before the master took over",
 			 WTERMSIG(e->status), strsignal(WTERMSIG(e->status)));
 	else
 		snprintf(how, sizeof(how), "ended with wait status %#x", (unsigned)e->status);

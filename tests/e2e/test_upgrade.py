@@ -268,7 +268,7 @@ def section_refused(t, srv, ngx, notify, got):
     cases = [
         ('not executable', dict(version='a', mode=0o644), None, 'cannot be executed (Permission denied)'),
         ('not a program', dict(src=t.path('garbage')), None, 'cannot be executed (Exec format error)'),
-        ('exits before READY', dict(version='a'), 'a exit', 'exited with status 7 before it was ready'),
+        ('exits before READY', dict(version='a'), 'a exit', 'exited with status 7 before the master took over'),
         ('its start-up hook fails', dict(version='a'), 'a fail', 'failed its start-up hook'),
         ('it crashes at boot', dict(version='a'), 'a crash', 'was killed by signal 6'),
     ]
