@@ -104,6 +104,16 @@ static void maybe_open(struct pg_pool *p, int wanted)
 {
 	int opening = 0;
 
+	/*
+	 * Draining, the replacement opens its own: a batch still to come here
+	 * (a request's next round) waits for a connection this worker holds,
+	 * and one is opened only when none is left, so that it never fails.
+	 */
+	if (p->draining) {
+		if (pg_pool_alive(p))
+			return;
+		wanted = wanted > 0 ? 1 : 0;
+	}
 	for (int i = 0; i < p->nconns; i++)
 		if (p->conns[i].state == PGC_CONNECTING || p->conns[i].state == PGC_PREPARING)
 			opening++;
@@ -178,6 +188,9 @@ void pg_pool_conn_idle(struct pg_conn *c)
 			return;
 		}
 	}
+	/* Draining, a connection nothing waits for is let go at once: the replacement needs it. */
+	if (p->draining && c->state == PGC_IDLE)
+		pg_conn_close(c);
 }
 
 void pg_pool_connected(struct pg_conn *c)
@@ -276,6 +289,31 @@ int pg_pool_start(void *arg)
 	}
 	pool = p;
 	return 0;
+}
+
+/*
+ * The worker takes no new request (its replacement serves, or it stops):
+ * idle connections close now (a Terminate each), busy ones once their
+ * batch and the queue are done (pg_pool_conn_idle), so that this worker
+ * and its replacement together hold little more than pool_size.
+ */
+void pg_pool_drain(void *arg)
+{
+	struct pg_pool *p = pool;
+	int closed = 0;
+
+	(void)arg;
+	if (p == NULL || p->draining)
+		return;
+	p->draining = true;
+	for (int i = 0; i < p->nconns; i++)
+		if (p->conns[i].state == PGC_IDLE) {
+			pg_conn_close(&p->conns[i]);
+			closed++;
+		}
+	if (closed > 0)
+		fw_log(FW_LOG_DEBUG, "pg: draining: closed %d idle connection%s", closed,
+		       closed == 1 ? "" : "s");
 }
 
 /* Worker exit: every connection ends cleanly (a Terminate, no "unexpected EOF" on the server). */
