@@ -104,16 +104,6 @@ static void maybe_open(struct pg_pool *p, int wanted)
 {
 	int opening = 0;
 
-	/*
-	 * Draining, the replacement opens its own: a batch still to come here
-	 * (a request's next round) waits for a connection this worker holds,
-	 * and one is opened only when none is left, so that it never fails.
-	 */
-	if (p->draining) {
-		if (pg_pool_alive(p))
-			return;
-		wanted = wanted > 0 ? 1 : 0;
-	}
 	for (int i = 0; i < p->nconns; i++)
 		if (p->conns[i].state == PGC_CONNECTING || p->conns[i].state == PGC_PREPARING)
 			opening++;
@@ -188,9 +178,35 @@ void pg_pool_conn_idle(struct pg_conn *c)
 			return;
 		}
 	}
-	/* Draining, a connection nothing waits for is let go at once: the replacement needs it. */
+	/*
+	 * Draining, a connection nothing waits for is let go (the replacement
+	 * needs it), but only after the done callback activated with it has
+	 * run (the same priority, activated later): a batch that callback
+	 * chains takes this connection rather than open another.
+	 */
 	if (p->draining && c->state == PGC_IDLE)
-		pg_conn_close(c);
+		event_active(&p->sweep_ev, EV_TIMEOUT, 1);
+}
+
+static void close_idle(struct pg_pool *p)
+{
+	int closed = 0;
+
+	for (int i = 0; i < p->nconns; i++)
+		if (p->conns[i].state == PGC_IDLE) {
+			pg_conn_close(&p->conns[i]);
+			closed++;
+		}
+	if (closed > 0)
+		fw_log(FW_LOG_DEBUG, "pg: draining: closed %d idle connection%s", closed,
+		       closed == 1 ? "" : "s");
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	close_idle(arg);
 }
 
 void pg_pool_connected(struct pg_conn *c)
@@ -279,6 +295,7 @@ int pg_pool_start(void *arg)
 		pool_free(p);
 		return -1;
 	}
+	evtimer_assign(&p->sweep_ev, p->base, on_sweep, p);
 	event_assign(&p->notify_ev, p->base, p->notify[0], EV_READ | EV_PERSIST, pg_cancel_notified, p);
 	if (event_add(&p->notify_ev, NULL) != 0) {
 		fw_log(FW_LOG_ERROR, "pg: event_add: cannot watch the cancel pipe");
@@ -295,25 +312,21 @@ int pg_pool_start(void *arg)
  * The worker takes no new request (its replacement serves, or it stops):
  * idle connections close now (a Terminate each), busy ones once their
  * batch and the queue are done (pg_pool_conn_idle), so that this worker
- * and its replacement together hold little more than pool_size.
+ * and its replacement together hold little more than pool_size. A batch
+ * still to come here is served as before: chained from a callback it
+ * takes the connection that just finished; else one is opened if none is
+ * free, rather than have it wait behind another request's long query.
  */
 void pg_pool_drain(void *arg)
 {
 	struct pg_pool *p = pool;
-	int closed = 0;
 
 	(void)arg;
 	if (p == NULL || p->draining)
 		return;
 	p->draining = true;
-	for (int i = 0; i < p->nconns; i++)
-		if (p->conns[i].state == PGC_IDLE) {
-			pg_conn_close(&p->conns[i]);
-			closed++;
-		}
-	if (closed > 0)
-		fw_log(FW_LOG_DEBUG, "pg: draining: closed %d idle connection%s", closed,
-		       closed == 1 ? "" : "s");
+	/* Not now: this may run inside a callback of one of them. */
+	event_active(&p->sweep_ev, EV_TIMEOUT, 1);
 }
 
 /* Worker exit: every connection ends cleanly (a Terminate, no "unexpected EOF" on the server). */
@@ -331,6 +344,7 @@ void pg_pool_stop(void *arg)
 	for (int i = 0; i < p->nconns; i++)
 		pg_conn_settle(&p->conns[i], deadline);
 	event_del(&p->notify_ev);
+	event_del(&p->sweep_ev);
 	/* A cancel thread still running writes to the pipe when it ends: keep it open then. */
 	if (p->cancels == 0) {
 		close(p->notify[0]);

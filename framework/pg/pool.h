@@ -61,7 +61,8 @@ struct pg_pool {
 	struct event notify_ev;
 	int cancels; /* cancel threads running */
 	bool closing;
-	bool draining; /* the worker takes no new request: connections close once idle */
+	bool draining;         /* the worker takes no new request: connections close once idle */
+	struct event sweep_ev; /* draining: closes the idle ones, after the callbacks due */
 };
 
 /* The pool of this worker, or NULL (not set up, or not a worker). */
