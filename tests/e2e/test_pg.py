@@ -16,9 +16,10 @@ apps/tfb (load, recycling), over FastCGI:
   worker lost, answers again afterwards;
 - connections: at most workers x pool_size (+ pool_size while a worker
   is replaced); a draining worker closes its idle connections at once
-  and its busy ones as their queries end, opening none; recycling every 40 requests under load loses nothing and
-  leaves no error in the server's log (no "unexpected EOF"); a worker
-  that stops with a query in flight cancels it and closes cleanly;
+  and its busy ones as their queries end; recycling every 40 requests
+  under load loses nothing and leaves no error in the server's log (no
+  "unexpected EOF"); a worker that stops with a query in flight cancels
+  it and closes cleanly;
 - a connection string libpq cannot parse fails the workers' start, said
   in the log.
 """
