@@ -23,7 +23,7 @@ struct hooks {
 	size_t n;
 };
 
-static struct hooks before, after, worker_exit;
+static struct hooks before, after, worker_drain, worker_exit;
 static struct hook on_error;
 
 static bool can_add(const char *what, any_fn fn)
@@ -66,6 +66,11 @@ FW_API int fw_after(void (*fn)(fw_req *req, int status, void *arg), void *arg)
 FW_API int fw_on_worker_exit(void (*fn)(void *arg), void *arg)
 {
 	return hook_add(&worker_exit, "fw_on_worker_exit", (any_fn)fn, arg);
+}
+
+FW_API int fw_on_worker_drain(void (*fn)(void *arg), void *arg)
+{
+	return hook_add(&worker_drain, "fw_on_worker_drain", (any_fn)fn, arg);
 }
 
 FW_API int fw_on_error(int (*fn)(fw_req *req, int status, void *arg), void *arg)
@@ -140,11 +145,21 @@ void fw_hooks_request_end(fw_req *req)
 		fw_hooks_after(req, CLIENT_GONE);
 }
 
+static void run_void_hooks(const struct hooks *list)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		void (*fn)(void *) = (void (*)(void *))list->h[i].fn;
+
+		fn(list->h[i].arg);
+	}
+}
+
+void fw_hooks_worker_drain(void)
+{
+	run_void_hooks(&worker_drain);
+}
+
 void fw_hooks_worker_exit(void)
 {
-	for (size_t i = 0; i < worker_exit.n; i++) {
-		void (*fn)(void *) = (void (*)(void *))worker_exit.h[i].fn;
-
-		fn(worker_exit.h[i].arg);
-	}
+	run_void_hooks(&worker_exit);
 }

@@ -1,7 +1,7 @@
 /*
  * The request hooks the application registered before fw_main()
- * (fw_before, fw_after, fw_on_error) and the worker-exit hooks, and
- * where the worker calls them. Like the routes, they are filled in
+ * (fw_before, fw_after, fw_on_error) and the worker-drain and -exit
+ * hooks, and where the worker calls them. Like the routes, they are filled in
  * main() and read-only afterwards (workers inherit them by fork).
  */
 #ifndef FW_HTTP_HOOKS_H
@@ -25,6 +25,9 @@ void fw_hooks_after(fw_req *req, int status);
 
 /* A request fw lets go of: its after hooks, with 499, if it never got an answer. */
 void fw_hooks_request_end(fw_req *req);
+
+/* In a worker that stops taking new requests (draining, stopping): once, its requests still running. */
+void fw_hooks_worker_drain(void);
 
 /* In a worker that exits normally, after its last response. */
 void fw_hooks_worker_exit(void);

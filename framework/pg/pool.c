@@ -190,6 +190,35 @@ void pg_pool_conn_idle(struct pg_conn *c)
 			return;
 		}
 	}
+	/*
+	 * Draining, a connection nothing waits for is let go (the replacement
+	 * needs it), but only after the done callback activated with it has
+	 * run (the same priority, activated later): a batch that callback
+	 * chains takes this connection rather than open another.
+	 */
+	if (p->draining && c->state == PGC_IDLE)
+		event_active(&p->sweep_ev, EV_TIMEOUT, 1);
+}
+
+static void close_idle(struct pg_pool *p)
+{
+	int closed = 0;
+
+	for (int i = 0; i < p->nconns; i++)
+		if (p->conns[i].state == PGC_IDLE) {
+			pg_conn_close(&p->conns[i]);
+			closed++;
+		}
+	if (closed > 0)
+		fw_log(FW_LOG_DEBUG, "pg: draining: closed %d idle connection%s", closed,
+		       closed == 1 ? "" : "s");
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	close_idle(arg);
 }
 
 void pg_pool_connected(struct pg_conn *c)
@@ -278,6 +307,7 @@ int pg_pool_start(void *arg)
 		pool_free(p);
 		return -1;
 	}
+	evtimer_assign(&p->sweep_ev, p->base, on_sweep, p);
 	event_assign(&p->notify_ev, p->base, p->notify[0], EV_READ | EV_PERSIST, pg_cancel_notified, p);
 	if (event_add(&p->notify_ev, NULL) != 0) {
 		fw_log(FW_LOG_ERROR, "pg: event_add: cannot watch the cancel pipe");
@@ -288,6 +318,27 @@ int pg_pool_start(void *arg)
 	}
 	pool = p;
 	return 0;
+}
+
+/*
+ * The worker takes no new request (its replacement serves, or it stops):
+ * idle connections close now (a Terminate each), busy ones once their
+ * batch and the queue are done (pg_pool_conn_idle), so that this worker
+ * and its replacement together hold little more than pool_size. A batch
+ * still to come here is served as before: chained from a callback it
+ * takes the connection that just finished; else one is opened if none is
+ * free, rather than have it wait behind another request's long query.
+ */
+void pg_pool_drain(void *arg)
+{
+	struct pg_pool *p = pool;
+
+	(void)arg;
+	if (p == NULL || p->draining)
+		return;
+	p->draining = true;
+	/* Not now: this may run inside a callback of one of them. */
+	event_active(&p->sweep_ev, EV_TIMEOUT, 1);
 }
 
 /* Worker exit: every connection ends cleanly (a Terminate, no "unexpected EOF" on the server). */
@@ -305,6 +356,7 @@ void pg_pool_stop(void *arg)
 	for (int i = 0; i < p->nconns; i++)
 		pg_conn_settle(&p->conns[i], deadline);
 	event_del(&p->notify_ev);
+	event_del(&p->sweep_ev);
 	/* A cancel thread still running writes to the pipe when it ends: keep it open then. */
 	if (p->cancels == 0) {
 		close(p->notify[0]);

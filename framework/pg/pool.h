@@ -61,13 +61,16 @@ struct pg_pool {
 	struct event notify_ev;
 	int cancels; /* cancel threads running */
 	bool closing;
+	bool draining;         /* the worker takes no new request: connections close once idle */
+	struct event sweep_ev; /* draining: closes the idle ones, after the callbacks due */
 };
 
 /* The pool of this worker, or NULL (not set up, or not a worker). */
 struct pg_pool *pg_pool_get(void);
 
-/* fw_on_worker_start / fw_on_worker_exit hooks (setup.c registers them). */
+/* fw_on_worker_start / fw_on_worker_drain / fw_on_worker_exit hooks (setup.c registers them). */
 int pg_pool_start(void *arg);
+void pg_pool_drain(void *arg);
 void pg_pool_stop(void *arg);
 
 /* A batch to run: FW_ASYNC, or the HTTP status to answer now (b->error says why). */

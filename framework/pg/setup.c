@@ -32,7 +32,8 @@ FW_API int fw_pg_setup(void)
 	if (too_late("fw_pg_setup"))
 		return -1;
 	/* fw logs why either fails (after fw_main(), out of memory). */
-	if (fw_on_worker_start(pg_pool_start, NULL) != 0 || fw_on_worker_exit(pg_pool_stop, NULL) != 0)
+	if (fw_on_worker_start(pg_pool_start, NULL) != 0 ||
+	    fw_on_worker_drain(pg_pool_drain, NULL) != 0 || fw_on_worker_exit(pg_pool_stop, NULL) != 0)
 		return -1;
 	set_up = true;
 	return 0;

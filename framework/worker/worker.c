@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "http/hooks.h"
 #include "http/registry.h"
 #include "core/build.h"
 #include "core/clock.h"
@@ -95,8 +96,13 @@ void fw_worker_heap_release(struct fw_worker *w)
 /* The mode the worker acts on is the one it publishes. */
 static void mode_set(struct fw_worker *w, enum fw_worker_mode mode)
 {
+	bool was_serving = !fw_worker_stopping(w);
+
 	w->mode = mode;
 	fw_slot_store(w->slot->state, (uint32_t)mode);
+	/* Accepting no more: what a replacement needs (database connections) is let go now. */
+	if (was_serving && fw_worker_stopping(w))
+		fw_hooks_worker_drain();
 }
 
 static void peer_read(struct fw_worker *w);

@@ -111,6 +111,17 @@ FW_API int fw_on_error(int (*fn)(fw_req *req, int status, void *arg), void *arg)
 FW_API int fw_on_worker_exit(void (*fn)(void *arg), void *arg);
 
 /*
+ * Run fn(arg) in a worker once, when it stops taking new requests: its
+ * replacement serves in its place (a recycle, a reload), or it stops.
+ * Its requests in flight still run and finish afterwards; release here
+ * what the worker will not need for them and a replacement will (idle
+ * database connections, so that the old and the new worker together do
+ * not hold twice their share). Hooks run in registration order; not run
+ * when a worker is killed or crashes. Returns 0, or -1 as fw_before.
+ */
+FW_API int fw_on_worker_drain(void (*fn)(void *arg), void *arg);
+
+/*
  * A setting of the application: the key `name` (any case; '.', '-' and
  * '_' alike) of the ini's
  * [app] section, or the environment's FW_APP_<NAME> (upper case, '.' and

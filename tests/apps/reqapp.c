@@ -327,19 +327,31 @@ static int on_error(fw_req *req, int status, void *arg)
 	return status == 418 ? 503 : status; /* the hook may change the status */
 }
 
-static void on_exit_hook(void *arg)
+/* A line to the file of setting exit_file: what the worker hooks ran, in order. */
+static void hook_note(const char *what)
 {
 	const char *file = fw_setting("exit_file");
 	char line[64];
 	int fd, n;
 
-	(void)arg;
 	if (file == NULL || (fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
 		return;
-	n = snprintf(line, sizeof(line), "exit %ld after %lu\n", (long)getpid(), after_calls);
+	n = snprintf(line, sizeof(line), "%s %ld after %lu\n", what, (long)getpid(), after_calls);
 	if (write(fd, line, (size_t)n) != n)
 		fw_log(FW_LOG_WARN, "reqapp: short write to %s", file);
 	close(fd);
+}
+
+static void on_drain_hook(void *arg)
+{
+	(void)arg;
+	hook_note("drain");
+}
+
+static void on_exit_hook(void *arg)
+{
+	(void)arg;
+	hook_note("exit");
 }
 
 int main(int argc, char **argv)
@@ -362,6 +374,7 @@ int main(int argc, char **argv)
 	fw_before(before, NULL);
 	fw_after(after, NULL);
 	fw_on_error(on_error, NULL);
+	fw_on_worker_drain(on_drain_hook, NULL);
 	fw_on_worker_exit(on_exit_hook, NULL);
 	return fw_main(argc, argv);
 }

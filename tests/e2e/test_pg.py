@@ -15,15 +15,18 @@ apps/tfb (load, recycling), over FastCGI:
   again once it is back; restarted under load: only 200 or 503, no
   worker lost, answers again afterwards;
 - connections: at most workers x pool_size (+ pool_size while a worker
-  is replaced); recycling every 40 requests under load loses nothing and
-  leaves no error in the server's log (no "unexpected EOF"); a worker
-  that stops with a query in flight cancels it and closes cleanly;
+  is replaced); a draining worker closes its idle connections at once
+  and its busy ones as their queries end; recycling every 40 requests
+  under load loses nothing and leaves no error in the server's log (no
+  "unexpected EOF"); a worker that stops with a query in flight cancels
+  it and closes cleanly;
 - a connection string libpq cannot parse fails the workers' start, said
   in the log.
 """
 import os
 import re
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -308,6 +311,65 @@ def check_connections_and_recycling(t, pg):
             not bad, '\n'.join(bad[:5]))
 
 
+def check_drain_releases(t, pg):
+    """A worker replaced (a reload) with a query in flight: its idle
+    connection closes as soon as its replacement serves, so that the two
+    together hold pool_size + that one query's connection, not 2 x pool_size;
+    the last one closes once its query is over."""
+    offset = pg.log_size()
+    app = start_pgapp(t, pg, 'pgapp-drain', FW_PG_CONNINFO=pg.conninfo + ' application_name=drain',
+                      FW_PG_QUERY_TIMEOUT_MS=0, FW_SERVER_TIMEOUT=0, FW_SERVER_GRACEFUL_TIMEOUT=900)
+
+    def held(pid):
+        return len(pgtest.socket_inodes(pid) & pg.client_sockets())
+
+    def sleeping():
+        return int(pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'drain' "
+                           "AND state = 'active' AND query LIKE '%pg_sleep%'"))
+    old = app.workers()[0]
+    warm = [send_raw(app, '/sleep?s=0.5') for _ in range(2)]
+    try:
+        sts = [c.read_response(1).cgi()[0] for c in warm]
+    finally:
+        for c in warm:
+            c.close()
+    t.equal('two queries at once: both answered', sts, [200, 200])
+    t.check('the worker holds pool_size (2) connections, idle now',
+            harness.wait_until(lambda: held(old) == 2 and pg.fw_backends('drain') == 2, harness.WAIT),
+            f'{held(old)} held, {pg.fw_backends("drain")} on the server')
+    long = send_raw(app, '/sleep?s=900')
+    try:
+        t.check('a long query runs on one of them',
+                harness.wait_until(lambda: sleeping() == 1, harness.WAIT))
+        app.send_signal(signal.SIGHUP)  # every worker is replaced, this one with its query in flight
+        t.check('the reload replaced the worker (the old one drains)',
+                harness.wait_until(lambda: any(p != old for p in app.workers()), harness.WAIT), f'{app.workers()}')
+        # Before its replacement serves, the old worker takes requests and keeps its connections.
+        t.check('draining, the old worker closes its idle connection at once, keeps the busy one',
+                harness.wait_until(lambda: held(old) == 1, harness.WAIT), f'{held(old)} held')
+        t.equal('... whose query still runs', sleeping(), 1)
+        new = [p for p in app.workers() if p != old]
+        results, peak = load(app, pg, 'drain', ['/sleep?s=0.02', '/one'], 6, 30)
+        t.check(f'load on the replacement meanwhile: all {len(results)} answers 200',
+                results and all(r == 200 for r in results), f'{[r for r in results if r != 200][:5]}')
+        t.check('connections never above pool_size (2) + the old worker\'s busy one', 0 < peak <= 3,
+                f'peak {peak}')
+        t.equal('the old worker opened none meanwhile', held(old), 1)
+        t.check('the replacement holds at most pool_size', all(held(p) <= 2 for p in new),
+                f'{[held(p) for p in new]}')
+    finally:
+        long.close()  # its client gone: the query is cancelled, and the old worker's last request ends
+    t.check('its query over, the old worker closes its last connection and exits',
+            harness.wait_until(lambda: old not in app.workers(), harness.WAIT), f'{app.workers()}')
+    t.check('... cancelled on the server', harness.wait_until(lambda: sleeping() == 0, harness.WAIT))
+    app.stop()
+    t.check('the stopped app\'s connections are gone',
+            harness.wait_until(lambda: pg.fw_backends('drain') == 0, harness.WAIT))
+    bad = pgtest.bad_lines(pg.log_since(offset), allowed=('canceling statement due to user request',
+                                                            'STATEMENT:', 'no_such_table'))
+    t.check('every connection closed cleanly (no unexpected EOF)', not bad, '\n'.join(bad[:5]))
+
+
 def check_pool_bound(t, pg):
     """No recycling: the server never sees more than workers x pool_size."""
     app = t.start_app('tfb', sock=t.path('tfb-bound.sock'), env={
@@ -382,6 +444,8 @@ def main(t):
         check_pool_bound(t, pg)
     with t.section('recycling under load'):
         check_connections_and_recycling(t, pg)
+    with t.section('a draining worker lets its connections go'):
+        check_drain_releases(t, pg)
     with t.section('a worker stops with a query in flight'):
         check_stop_in_flight(t, pg)
     with t.section('a bad connection string'):

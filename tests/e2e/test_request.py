@@ -5,8 +5,9 @@ ones), cookies in and out (and the invalid ones), HTML escaping,
 redirects (and CR/LF in them), JSON in and out, fw_setting (file,
 environment, SIGHUP), fw_before, fw_after (deferred and cancelled
 requests too), fw_on_error for handler and fw's own errors, default_type,
-the 405 beside a catch-all, fw_on_worker_exit, and no allocation per
-request for a JSON or form handler in a warm worker."""
+the 405 beside a catch-all, fw_on_worker_drain and fw_on_worker_exit,
+and no allocation per request for a JSON or form handler in a warm
+worker."""
 import http.client as httpclient
 import json
 import os
@@ -320,11 +321,17 @@ def reload_and_exit(t, ngx):
     t.check('the reloaded worker ran fw_on_worker_exit',
             harness.wait_until(lambda: os.path.exists(exit_file) and
                                f'exit {old[0]} ' in open(exit_file).read(), 10.0))
+    lines = [ln.split()[:2] for ln in open(exit_file).read().splitlines()]
+    t.equal('... after fw_on_worker_drain, run once when it stopped taking requests',
+            [w for w, p in lines if p == str(old[0])], ['drain', 'exit'])
     new = app.workers()
     t.equal('the app stops with status 0', app.stop(), 0)
     t.check('the stopped worker ran fw_on_worker_exit, after its last response',
             os.path.exists(exit_file) and any(f'exit {p} after ' in open(exit_file).read() for p in new),
             open(exit_file).read() if os.path.exists(exit_file) else '(no file)')
+    lines = [ln.split()[:2] for ln in open(exit_file).read().splitlines()]
+    t.equal('... and fw_on_worker_drain before it, once', [w for w, p in lines if p == str(new[0])],
+            ['drain', 'exit'])
 
 
 def main(t):
@@ -351,7 +358,7 @@ def main(t):
     with t.section('no allocation per request'):
         zero_allocs(t, ngx.port)
     t.equal('reqapp stops with status 0', app.stop(), 0)
-    with t.section('SIGHUP and fw_on_worker_exit'):
+    with t.section('SIGHUP, fw_on_worker_drain and fw_on_worker_exit'):
         reload_and_exit(t, ngx)
     t.check_logs()
 
