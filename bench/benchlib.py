@@ -15,21 +15,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TICK = os.sysconf('SC_CLK_TCK')
 
 
-def install_packages(packages):
-    """apt-get install the Debian packages of the list that are missing (as root, or with sudo)."""
-    missing = [p for p in packages
-               if 'install ok installed' not in subprocess.run(
-                   ['dpkg-query', '-W', '-f=${Status}', p], capture_output=True, text=True).stdout]
-    if not missing:
-        return
-    sudo = [] if os.geteuid() == 0 else ['sudo']
-    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-    print('installing ' + ' '.join(missing), file=sys.stderr, flush=True)
-    for argv in (['apt-get', 'update', '-qq'],
-                 ['apt-get', 'install', '-y', '-qq', '--no-install-recommends'] + missing):
-        subprocess.run(sudo + argv, env=env, check=True, stdout=subprocess.DEVNULL)
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
