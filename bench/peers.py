@@ -17,6 +17,11 @@ The targets come in modes, each a way nginx talks to its backends:
         socket (uwsgi-fcgi), which keep no connection either
   scgi  SCGI, a connection per request (fw-scgi, uwsgi-scgi)
 
+floor-fcgi (nka) and floor-scgi (scgi) are bench/peers/floor.c under
+spawn-fcgi: blocking accept4, read, one write, close and nothing else, the
+least CPU a backend can spend on a connection per request; what fw spends
+above it is what fw's own code could still save.
+
 and nginx-static, nginx's own `return 200`: the ceiling. libfcgi is
 bench/peers/fcgi_hello.c under spawn-fcgi, PHP-FPM runs pm static with 2
 children and bench/peers/hello.php; each of their modes has its own
@@ -134,6 +139,8 @@ PEER_TARGETS = [
     Target('php-ka', 'ka', 'php-ka', 'php-ka', 'fastcgi', 32),
     Target('php-ka2', 'ka2', 'php-ka2', 'php-ka2', 'fastcgi', SMALL_CACHE),
     Target('php', 'nka', 'php', 'php', 'fastcgi'),
+    Target('floor-fcgi', 'nka', 'floor-fcgi', 'floor-fcgi', 'fastcgi'),
+    Target('floor-scgi', 'scgi', 'floor-scgi', 'floor-scgi', 'scgi'),
 ]
 
 
@@ -227,6 +234,8 @@ def build_peers(tmp):
                    check=True)
     subprocess.run(['cc'] + cflags + [os.path.join(PEERS, 'fcgi_hello.c'), '-lfcgi',
                     '-o', os.path.join(tmp, 'fcgi_hello')], check=True)
+    subprocess.run(['cc'] + cflags + [os.path.join(PEERS, 'floor.c'), '-o', os.path.join(tmp, 'floor')],
+                   check=True)
     shutil.copy(os.path.join(PEERS, 'hello.php'), os.path.join(tmp, 'hello.php'))
 
 
@@ -246,7 +255,7 @@ def start_uwsgi(ngx, addrs):
     return Backend('uwsgi', proc)
 
 
-def start_libfcgi(ngx, addrs, name):
+def start_libfcgi(ngx, addrs, name, program=('fcgi_hello',)):
     pidfile = ngx.path(f'{name}.pid')
     addr = addrs.backend(ngx, name)
     if addr.startswith('/'):
@@ -256,7 +265,7 @@ def start_libfcgi(ngx, addrs, name):
         where = ['-a', host, '-p', port]
     # spawn-fcgi forks WORKERS children on one socket, writes their pids and exits.
     subprocess.run(['spawn-fcgi'] + where + ['-F', str(WORKERS), '-b', '511',
-                    '-P', pidfile, '--', ngx.path('fcgi_hello')], check=True,
+                    '-P', pidfile, '--', ngx.path(program[0])] + list(program[1:]), check=True,
                    stdout=subprocess.DEVNULL)
     wait_addr(addr, name, pidfile)
     be = Backend(name, pidfile=pidfile)
@@ -360,6 +369,9 @@ def start_backends(args, ngx, addrs, targets):
         starters[name] = lambda name=name: start_libfcgi(ngx, addrs, name)
     for name in ('php', 'php-ka', 'php-ka2'):
         starters[name] = lambda name=name: start_php(ngx, addrs, name)
+    for proto in ('fcgi', 'scgi'):
+        starters['floor-' + proto] = lambda proto=proto: start_libfcgi(ngx, addrs, 'floor-' + proto,
+                                                                         ('floor', proto))
     backends = {}
     for be in sorted({t.backend for t in targets} - {None}):
         backends[be] = starters[be]()
@@ -451,7 +463,8 @@ def mode_table(targets, med, markdown):
     uw = [t.name for t in targets if t.backend == 'uwsgi']
     best = max(uw, key=lambda n: med[n]['rps']) if uw else None
     rows = [('mode', 'fw req/s', 'fw us/req', "to uWSGI's best: req/s", 'CPU/req', 'libfcgi req/s, us/req',
-             'PHP-FPM req/s, us/req', 'fw@b req/s, us/req', 'fw / fw@b: req/s', 'CPU/req')]
+             'PHP-FPM req/s, us/req', 'floor req/s, us/req', 'fw CPU / floor', 'fw@b req/s, us/req',
+             'fw / fw@b: req/s', 'CPU/req')]
     for mode in MODES:
         fw = next((t for t in targets if t.mode == mode and t.backend == 'fw'), None)
         if fw is None:
@@ -462,10 +475,12 @@ def mode_table(targets, med, markdown):
             t = next((t for t in targets if t.mode == mode and t.backend.startswith(prefix)), None)
             return f'{med[t.name]["rps"]:.0f}, {med[t.name]["cpu_us"]:.1f}' if t else '-'
         fb = med.get(fw.name + '@b')
+        fl = next((med[t.name] for t in targets if t.mode == mode and t.backend.startswith('floor')), None)
         rows.append((mode, f'{m["rps"]:.0f}', f'{m["cpu_us"]:.1f}',
                      f'{m["rps"] / med[best]["rps"]:.2f}x' if best else '-',
                      f'{m["cpu_us"] / med[best]["cpu_us"]:.2f}x' if best else '-',
-                     peer('libfcgi'), peer('php'),
+                     peer('libfcgi'), peer('php'), peer('floor'),
+                     f'{m["cpu_us"] / fl["cpu_us"]:.2f}x' if fl else '-',
                      f'{fb["rps"]:.0f}, {fb["cpu_us"]:.1f}' if fb else '-',
                      f'{m["rps"] / fb["rps"]:.3f}' if fb else '-',
                      f'{m["cpu_us"] / fb["cpu_us"]:.3f}' if fb else '-'))
