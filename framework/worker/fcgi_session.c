@@ -57,6 +57,7 @@ static int on_begin(struct fw_conn *c, const struct fw_fcgi_event *ev)
 		return FW_OK;
 	}
 	c->input_done = false; /* this request's records come, taken or refused */
+	c->quiet_peer = false;
 	/*
 	 * A request answered early (413 before its body) had its END_REQUEST,
 	 * so its id is free again (spec 3.3): Apache's mod_proxy_fcgi with
@@ -108,6 +109,8 @@ static int params_end(struct fw_conn *c, fw_req *req)
 		fw_fcgi_nv_unpack((uint8_t *)req->params.data, req->params.len, req->env, count);
 	}
 	req->nenv = count;
+	if (!c->keepalive && !c->inet)
+		c->quiet_peer = fw_linger_quiet_peer(req->env, count);
 	fw_request_params(c, req);
 	return FW_OK;
 }

@@ -131,6 +131,7 @@ struct fw_conn {
 	uint16_t cur_id;    /* id of the last BEGIN_REQUEST */
 	bool input_open;    /* its STDIN has not ended yet (also after an early answer) */
 	bool input_done;    /* the last request's input was read to its end (linger.c) */
+	bool quiet_peer;    /* FastCGI: the peer writes nothing after its request (linger.c) */
 	bool inet;          /* accepted on a TCP listener (unknown, so false, when handed over) */
 	bool params_done;
 	bool reading;             /* rev is added */
@@ -280,6 +281,8 @@ void fw_conn_read_now(struct fw_conn *c);
 void fw_conn_linger_init(struct fw_worker *w);
 /* c answered its last request and is idle: may a bare close hurt its peer? */
 bool fw_conn_linger_needed(const struct fw_conn *c);
+/* A FastCGI request's params (env, n): is its peer one known to write nothing after it? */
+bool fw_linger_quiet_peer(const struct fw_nv *env, size_t n);
 /* Linger instead (c unwatched by epoll first): 0, or -1 (close it now). */
 int fw_conn_linger(struct fw_conn *c);
 /* Is c in the sweep's arrays (whatever its state has become since)? */

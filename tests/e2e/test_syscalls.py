@@ -20,6 +20,9 @@ that).
       peer's close is never read. The same whether the client waits for
       our end of file (nginx, the npm fastcgi-client: FastCGI 1.0, 5.1)
       or closes first.
+    - The same from a peer whose SERVER_SOFTWARE names nginx (known to
+      write nothing after its request): a bare close, no shutdown and no
+      poll, 5 calls.
     - TCP: a bare close, no shutdown and no poll: epoll_wait, accept4,
       read, write, close.
     - SCGI over a unix socket: the same bare close once its body is read.
@@ -253,6 +256,18 @@ def main(t):
             if not c.closed_by_peer():
                 raise harness.HarnessError('the worker did not close the connection')
 
+    nginx_params = fcgi_params('GET', '/hello', extra={'SERVER_SOFTWARE': 'nginx/1.22.1'})
+
+    def fcgi_nginx(addr):
+        """nginx itself (it names itself in SERVER_SOFTWARE): waits for our end
+        of file, and writes nothing after its request."""
+        with FcgiConn(addr) as c:
+            r = c.request(nginx_params)
+            if b'hello\n' not in r.stdout:
+                raise harness.HarnessError(f'unexpected answer {r.stdout!r}')
+            if not c.closed_by_peer():
+                raise harness.HarnessError('the worker did not close the connection')
+
     def scgi_client(addr):
         raw, closed, _ = harness.scgi_exchange(addr, harness.scgi_request(
             harness.scgi_params('GET', '/hello')))
@@ -317,6 +332,9 @@ def main(t):
 
     with t.section('(b) unix socket, the client closes first: the same, its close not read either'):
         per_connection('nka-unix-first', app.sock, fcgi_closes_first, N // 3, shut_each=True, bare=False)
+
+    with t.section('(b) unix socket, a peer that names itself nginx: a bare close, 5 system calls'):
+        per_connection('nka-unix-nginx', app.sock, fcgi_nginx, N, shut_each=False, bare=True)
 
     with t.section('(b) TCP: a bare close, 5 system calls a connection'):
         per_connection('nka-tcp', ('127.0.0.1', port), fcgi_closes_first, N, shut_each=False, bare=True)

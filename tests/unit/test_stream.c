@@ -832,6 +832,23 @@ static void test_scgi_paused(void)
 	fw_buf_release(&up.body);
 }
 
+/* Only a peer whose SERVER_SOFTWARE names nginx gets the bare close over a unix socket. */
+static void test_quiet_peer(void)
+{
+	struct fw_nv env[] = {
+		{"SERVER_SOFTWARE_X", "nginx/1.22.1", 17, 12},
+		{"SERVER_SOFTWARE", "nginx/1.22.1", 15, 12},
+	};
+	struct fw_nv other[] = {{"SERVER_SOFTWARE", "nginx", 15, 5}};
+	struct fw_nv apache[] = {{"SERVER_SOFTWARE", "Apache/2.4.57", 15, 13}};
+
+	CHECK(fw_linger_quiet_peer(env, 2));
+	CHECK(!fw_linger_quiet_peer(env, 1)); /* a longer name is another name */
+	CHECK(!fw_linger_quiet_peer(env, 0));
+	CHECK(!fw_linger_quiet_peer(other, 1)); /* no version: not what nginx sends */
+	CHECK(!fw_linger_quiet_peer(apache, 1));
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(pattern); i++)
@@ -858,6 +875,7 @@ int main(void)
 	test_ended_while_paused();
 	test_resumed_then_kept();
 	test_linger_broken();
+	test_quiet_peer();
 	test_scgi_paused();
 	worker_finish();
 	return check_done();
