@@ -4,13 +4,14 @@
 The issue's set-up: nginx 1.22 (conf/nginx.conf, keepalive + fastcgi_keep_conn),
 workers = 2, wrk -t1 -c32 with half the requests POSTs, one run of each
 configuration per round, so that drift of the machine hits all of them
-alike, in an order that rotates from round to round (use a multiple of 3
+alike, in an order that rotates from round to round (use a multiple of 4
 rounds), so that no configuration always runs first.
 
 Configurations:
   off        max_requests = 0, no memory limits
   mem-check  rss_limit_mb and rss_soft_limit_mb set high (checks run, never fire)
   recycle    max_requests = 100
+  recycle1000  max_requests = 1000 (what a deployment would set)
 For each round: requests/s, p99 latency, non-2xx + socket errors, backend
 CPU per request (utime+stime of the master, its workers and the workers
 already reaped, from /proc), recycles seen on the status page.
@@ -55,6 +56,7 @@ CONFIGS = {
     'off': {},
     'mem-check': {'FW_SERVER_RSS_LIMIT_MB': '4096', 'FW_SERVER_RSS_SOFT_LIMIT_MB': '2048'},
     'recycle': {'FW_SERVER_MAX_REQUESTS': '100'},
+    'recycle1000': {'FW_SERVER_MAX_REQUESTS': '1000'},
 }
 
 
@@ -105,7 +107,7 @@ def main():
             for name in names[r % len(names):] + names[:r % len(names)]:
                 res = one_round(args, ngx, name, lua)
                 results[name].append(res)
-                print(f'round {r + 1} {name:9s} {res["rps"]:9.0f} req/s  p99 {res["p99_ms"]:6.2f} ms  '
+                print(f'round {r + 1} {name:11s} {res["rps"]:9.0f} req/s  p99 {res["p99_ms"]:6.2f} ms  '
                       f'errors {res["errors"]}  backend {res["cpu_us"]:5.1f} us/req  '
                       f'recycles {res["recycles"]}', flush=True)
         upstream = ngx.upstream_errors()
