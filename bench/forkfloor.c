@@ -4,9 +4,10 @@
  * prints it beside its ratio, because at a recycle every 100 requests of a
  * hello world this floor alone is several percent of the machine.
  *
- *   forkfloor [N [CONNS]]   prints one JSON object: CPU microseconds per
- *                    fork, in the parent and in the child, for each case
- *                    below, and per handoff of CONNS (16) connections
+ *   forkfloor [N [CONNS [PAGES]]]   prints one JSON object: CPU
+ *                    microseconds per fork, in the parent and in the
+ *                    child, for each case below, and per handoff of CONNS
+ *                    (16) connections
  *
  * Cases, in this order (trimming cannot be undone):
  *   empty       the child exits at once
@@ -14,6 +15,10 @@
  *               boot does, and allocates what 16 connections would
  *   empty-trim, boot-trim   the same after fw_trim_zero_pages(), as the
  *               master does before its first fork
+ *   image       boot-trim again, once PAGES (0: skipped) more anonymous
+ *               pages are resident and written: a parent as big as a
+ *               real master (bench/recycle.py passes the master's own
+ *               count), since fork copies, and exit unmaps, every one
  * Forks use _Fork(), as the master does (no atfork handlers).
  *
  * A recycle under keep-alive load also moves the retiring worker's idle
@@ -28,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -181,10 +187,12 @@ int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 2000;
 	int conns = argc > 2 ? atoi(argv[2]) : 16;
+	long pages = argc > 3 ? atol(argv[3]) : 0;
 	void *keep = malloc(100); /* the allocator is set up, as in a master */
+	long page = sysconf(_SC_PAGESIZE);
 
-	if (n <= 0 || conns <= 0 || conns > MAX_CONNS || keep == NULL) {
-		fprintf(stderr, "usage: forkfloor [N>0 [CONNS 1..%d]]\n", MAX_CONNS);
+	if (n <= 0 || conns <= 0 || conns > MAX_CONNS || pages < 0 || keep == NULL || page <= 0) {
+		fprintf(stderr, "usage: forkfloor [N>0 [CONNS 1..%d [PAGES>=0]]]\n", MAX_CONNS);
 		return 2;
 	}
 	printf("{\"forks\": %d, ", n);
@@ -193,6 +201,21 @@ int main(int argc, char **argv)
 	printf(", \"trimmed_pages\": %zu", fw_trim_zero_pages());
 	if (run("empty-trim", n, 0, 0) != 0 || run("boot-trim", n, 1, 0) != 0 || handoff(n, conns) != 0)
 		return 1;
+	if (pages > 0) {
+		/* Not zero: fw_trim_zero_pages() would give zero pages back. */
+		char *img = mmap(NULL, (size_t)pages * (size_t)page, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (img == MAP_FAILED) {
+			perror("mmap");
+			return 1;
+		}
+		for (long i = 0; i < pages; i++)
+			img[i * page] = 1;
+		printf(", \"image_pages\": %ld, ", pages);
+		if (run("image", n, 1, 1) != 0)
+			return 1;
+	}
 	printf("}\n");
 	free(keep);
 	return 0;

@@ -67,16 +67,27 @@ def one_round(args, ngx, name, lua):
     app = b.start_app(os.path.join(args.build, 'tests', 'apps', 'testapp'), sock, env,
                       ngx.path(f'app-{name}.log'))
     try:
-        c0 = b.cpu_ticks(app.pid)
+        c0, n0 = b.cpu_ticks(app.pid), b.cpu_ticks(ngx.proc.pid)
         res = b.wrk(f'http://127.0.0.1:{ngx.port}/', args.seconds, connections=CONNECTIONS, lua=lua)
-        c1 = b.cpu_ticks(app.pid)
+        c1, n1 = b.cpu_ticks(app.pid), b.cpu_ticks(ngx.proc.pid)
         with urllib.request.urlopen(f'http://127.0.0.1:{ngx.port}/status', timeout=10) as r:
             st = json.load(r)
+        res['master_anon_pages'] = anon_pages(app.pid)
     finally:
         b.stop_app(app)
     res['cpu_us'] = (c1 - c0) * 1e6 / b.TICK / res['requests']
+    res['nginx_us'] = (n1 - n0) * 1e6 / b.TICK / res['requests']
     res['recycles'] = sum(st['recycled'].values())
     return res
+
+
+def anon_pages(pid):
+    """The resident anonymous pages of a process (what fork copies and exit unmaps)."""
+    with open(f'/proc/{pid}/smaps_rollup') as f:
+        for line in f:
+            if line.startswith('Anonymous:'):
+                return int(line.split()[1]) * 1024 // os.sysconf('SC_PAGESIZE')
+    return 0
 
 
 def main():
@@ -108,7 +119,7 @@ def main():
                 res = one_round(args, ngx, name, lua)
                 results[name].append(res)
                 print(f'round {r + 1} {name:11s} {res["rps"]:9.0f} req/s  p99 {res["p99_ms"]:6.2f} ms  '
-                      f'errors {res["errors"]}  backend {res["cpu_us"]:5.1f} us/req  '
+                      f'errors {res["errors"]}  backend {res["cpu_us"]:5.1f} us/req  nginx {res["nginx_us"]:5.1f} us/req  '
                       f'recycles {res["recycles"]}', flush=True)
         upstream = ngx.upstream_errors()
     finally:
@@ -118,11 +129,12 @@ def main():
             json.dump({'seconds': args.seconds, 'rounds': results}, f, indent=1)
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
     base = med['off']
-    rows = [('configuration', 'req/s', 'ratio', 'p99 ms', 'p99 ratio', 'errors', 'backend us/req', 'recycles')]
+    rows = [('configuration', 'req/s', 'ratio', 'p99 ms', 'p99 ratio', 'errors', 'backend us/req', 'nginx us/req',
+             'recycles')]
     for n, m in med.items():
         rows.append((n, f'{m["rps"]:.0f}', f'{m["rps"] / base["rps"]:.3f}', f'{m["p99_ms"]:.2f}',
                      f'{m["p99_ms"] / base["p99_ms"]:.2f}', f'{sum(r["errors"] for r in results[n])}',
-                     f'{m["cpu_us"]:.1f}', f'{m["recycles"]:.0f}'))
+                     f'{m["cpu_us"]:.1f}', f'{m["nginx_us"]:.1f}', f'{m["recycles"]:.0f}'))
     print(f'\nmedians of {args.rounds} rounds of {args.seconds} s; '
           f'nginx error log lines about upstreams: {len(upstream)}')
     print(b.table(rows, args.markdown))
@@ -162,16 +174,21 @@ def floor_report(args, med):
     if rec['recycles'] == 0:
         print('\nno recycle seen: nothing to compare with the fork floor')
         return
+    for name in ('recycle', 'recycle1000'):
+        r = med[name]
+        if r['recycles'] > 0:
+            print(f'\n{name}: backend CPU per recycle '
+                  f'{(r["cpu_us"] - med["off"]["cpu_us"]) / (r["recycles"] / r["requests"]):.0f} us '
+                  f'({name} {r["cpu_us"]:.1f} - off {med["off"]["cpu_us"]:.1f} us/req, '
+                  f'one recycle per {r["requests"] / r["recycles"]:.0f} requests)')
     per_recycle = (rec['cpu_us'] - med['off']['cpu_us']) / (rec['recycles'] / rec['requests'])
-    print(f'\nbackend CPU per recycle: {per_recycle:.0f} us '
-          f'(recycle {rec["cpu_us"]:.1f} - off {med["off"]["cpu_us"]:.1f} us/req, '
-          f'one recycle per {rec["requests"] / rec["recycles"]:.0f} requests)')
     exe = os.path.join(args.build, 'bench', 'forkfloor')
     if not os.path.exists(exe):
         print(f'(no {exe}: build with -Dtests=true for the fork floor)')
         return
     conns = CONNECTIONS // WORKERS  # the keep-alive connections a retiring worker hands over
-    fl = json.loads(subprocess.run([exe, '2000', str(conns)], capture_output=True, text=True,
+    pages = int(med['recycle']['master_anon_pages'])
+    fl = json.loads(subprocess.run([exe, '2000', str(conns), str(pages)], capture_output=True, text=True,
                                    check=True).stdout)
     machine_us = (os.cpu_count() or 1) * 1e6 / med['off']['rps']
     # Requests per recycle as measured: a retiring worker serves on until its replacement is ready.
@@ -184,6 +201,14 @@ def floor_report(args, med):
     total = fl['boot-trim']['parent_us'] + fl['boot-trim']['child_us'] + fl['handoff']['us']
     rows.append((f'boot-trim + handoff of {conns} connections ({fl["handoff"]["us"]:.0f} us)', '', '',
                  f'{total:.0f}', f'{1 / (1 + total / (every * machine_us)):.3f}'))
+    if 'image' in fl:
+        total = fl['image']['parent_us'] + fl['image']['child_us']
+        rows.append((f'image: boot-trim with {pages} more resident pages (the master\'s)',
+                     f'{fl["image"]["parent_us"]:.0f}', f'{fl["image"]["child_us"]:.0f}', f'{total:.0f}',
+                     f'{1 / (1 + total / (every * machine_us)):.3f}'))
+    goal = 1.25 * (fl['boot-trim']['parent_us'] + fl['boot-trim']['child_us'] + fl['handoff']['us'])
+    print(f'\nA recycle costs {per_recycle / (goal / 1.25):.2f}x the floor (boot-trim + handoff); '
+          f'the goal is 1.25x, {goal:.0f} us.')
     print(f'\nThe machine spends {machine_us:.1f} us of CPU per request without recycling '
           f'({os.cpu_count()} CPUs / {med["off"]["rps"]:.0f} req/s). A recycle every {every:.0f} requests '
           f'that cost only a fork and an exit would leave at best the ratio in the last column:')
