@@ -109,11 +109,13 @@ FW_API int fw_pg_add_prepared(fw_pg *pg, const char *name, int nparams, const ch
  * empty batch, one sent already, or no memory. fw_pg_error() says why.
  *
  * While the batch runs, fw_pg_send holds the request's cancel callback
- * (fw_on_cancel), and clears it before done runs: when the client goes
- * away, the worker stops, or `timeout` passes, the request ends, done
- * never runs, and the query still running on the server is cancelled
- * (PQcancel). query_timeout_ms (from this call, waiting for a connection
- * included) ends the batch with 504 and cancels it the same way.
+ * (fw_on_cancel), and gives back the one it found before done runs (one
+ * set meanwhile stays): when the client goes away, the worker stops, or
+ * `timeout` passes, the request ends, done never runs, the callback it
+ * found runs too, and the query still running on the server is
+ * cancelled (PQcancel). query_timeout_ms (from this call, waiting for a
+ * connection included) ends the batch with 504 and cancels it the same
+ * way.
  */
 FW_API int fw_pg_send(fw_pg *pg, fw_pg_done done, void *arg);
 

@@ -1,13 +1,26 @@
 /*
- * framework/pg, the parts that are pure: the reconnect backoff, the HTTP
- * status of a SQLSTATE, libpq's messages on one line. Everything that
- * talks to a server is tested end to end (e2e-pg, e2e-tfb).
+ * framework/pg: the pure parts (the reconnect backoff, the HTTP status of
+ * a SQLSTATE, libpq's messages on one line), then the pool on a worker
+ * built without a process, against the fake server of pg_fake.h: what a
+ * batch does to the request's cancel callback. Queries to a
+ * real server are tested end to end (e2e-pg, e2e-tfb).
  */
+#include <dirent.h>
+#include <event2/event.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <fw/pg.h>
 
 #include "check.h"
+#include "config/current.h"
+#include "core/clock.h"
 #include "pg/pool.h"
+#include "pg_fake.h"
+#include "req_helpers.h"
+#include "worker/worker.h"
+
+#define WAIT_MS 20000 /* a generous bound on a busy machine */
 
 static void test_backoff(void)
 {
@@ -62,10 +75,217 @@ static void test_one_line(void)
 	CHECK_EQ_STR(pg_one_line(buf, 4, "abcdef"), "abc");
 }
 
+/* ---- the pool, against the fake server ---- */
+
+static struct fake_pg fake;
+static struct fw_config cfg;
+static struct fw_worker worker;
+
+static struct {
+	int done, status;
+	void (*fn)(fw_req *, void *); /* the request's cancel callback when done ran */
+	void *arg;
+} seen;
+
+static int handler_cancels;
+
+static void handler_cancel(fw_req *req, void *arg)
+{
+	(void)req;
+	(void)arg;
+	handler_cancels++;
+}
+
+static void on_done(fw_req *req, fw_pg *pg, void *arg)
+{
+	(void)arg;
+	seen.done++;
+	seen.status = fw_pg_status(pg);
+	fw_cancel_callback(req, &seen.fn, &seen.arg);
+}
+
+static void pool_start(void)
+{
+	fw_current_worker = &worker;
+	fw_config_set_current(&cfg);
+	if (pg_pool_start(NULL) != 0)
+		abort();
+}
+
+static void worker_start(void)
+{
+	struct fw_buf errors = FW_BUF_INIT;
+
+	if (fw_config_load(&cfg, NULL, &errors) != 0 || (worker.base = event_base_new()) == NULL)
+		abort();
+	fw_buf_release(&errors);
+	snprintf(cfg.pg.conninfo, sizeof(cfg.pg.conninfo), "host=%s port=%d dbname=fake user=fake",
+		 fake.dir, fake.port);
+	cfg.pg.pool_size = 1;
+	cfg.pg.query_timeout_ms = 600000; /* armed, never reached */
+	cfg.pg.connect_timeout_ms = 600000;
+	pool_start();
+}
+
+/* Run the loop until cond() holds: false if it did not within WAIT_MS. */
+static bool wait_for(bool (*cond)(void))
+{
+	uint64_t deadline = fw_now_ms() + WAIT_MS;
+
+	while (!cond()) {
+		struct timeval tick = {0, 5000};
+
+		if (fw_now_ms() > deadline)
+			return false;
+		event_base_loopexit(worker.base, &tick);
+		event_base_dispatch(worker.base);
+	}
+	return true;
+}
+
+static int want_done, want_syncs, want_cancels, want_terminates;
+
+static bool done_ran(void)
+{
+	return seen.done >= want_done;
+}
+
+static bool server_synced(void)
+{
+	return fake_count(&fake, &fake.syncs) >= want_syncs;
+}
+
+static bool server_cancelled(void)
+{
+	return fake_count(&fake, &fake.cancels) >= want_cancels;
+}
+
+static bool server_terminated(void)
+{
+	return fake_count(&fake, &fake.terminates) >= want_terminates;
+}
+
+static bool conn_idle(void)
+{
+	return pg_pool_get()->conns[0].state == PGC_IDLE;
+}
+
+static fw_req *request(void)
+{
+	fw_req *req = PREPARED("REQUEST_METHOD", "GET");
+
+	req->state = FW_REQ_RUNNING;
+	return req;
+}
+
+/* A batch of one "SELECT $1" with param, sent: fw_pg_send's return. */
+static int send_query(fw_req *req, const char *param)
+{
+	fw_pg *b = fw_pg_new(req);
+	const char *values[1] = {param};
+
+	if (!CHECK(b != NULL && fw_pg_add(b, "SELECT $1", 1, values) == 0))
+		return -1;
+	return fw_pg_send(b, on_done, NULL);
+}
+
+/* One query answered, start to end: the connection is open and idle afterwards. */
+static void warm_up(void)
+{
+	fw_req *req = request();
+
+	want_done = seen.done + 1;
+	CHECK_EQ_INT(send_query(req, "warm"), FW_ASYNC);
+	CHECK(wait_for(done_ran));
+	CHECK_EQ_INT(seen.status, 0);
+	req_done(req);
+	CHECK(wait_for(conn_idle));
+}
+
+/* A query of req's that the server holds (it runs long); returns once the server has it. */
+static void held_query(fw_req *req)
+{
+	fake_set(&fake, &fake.hold, true);
+	want_syncs = fake_count(&fake, &fake.syncs) + 1;
+	CHECK_EQ_INT(send_query(req, "held"), FW_ASYNC);
+	CHECK(wait_for(server_synced));
+}
+
+/* The worker cancels a request: its cancel callback, then its end. */
+static void cancel_request(fw_req *req)
+{
+	void (*fn)(fw_req *, void *);
+	void *arg;
+
+	fw_cancel_callback(req, &fn, &arg);
+	if (CHECK(fn != NULL))
+		fn(req, arg);
+	req_done(req);
+}
+
+/* The server lets go of what it held; the connection serves again. */
+static void release(void)
+{
+	fake_set(&fake, &fake.hold_cancel, false);
+	fake_set(&fake, &fake.hold, false);
+	CHECK(wait_for(conn_idle));
+}
+
+/* A handler's own cancel callback survives its queries, and hears of a cancel meanwhile. */
+static void test_cancel_callback(void)
+{
+	int mine;
+	void (*fn)(fw_req *, void *);
+	void *arg;
+	fw_req *req = request();
+
+	/* Set before fw_pg_send: held while the batch runs, given back before done. */
+	fw_on_cancel(req, handler_cancel, &mine);
+	want_done = seen.done + 1;
+	CHECK_EQ_INT(send_query(req, "1"), FW_ASYNC);
+	fw_cancel_callback(req, &fn, &arg);
+	CHECK(fn != handler_cancel);
+	CHECK(wait_for(done_ran));
+	CHECK(seen.fn == handler_cancel && seen.arg == &mine);
+	/* Two batches at once, ending in the order they were sent: still the handler's at the end. */
+	want_done = seen.done + 2;
+	CHECK_EQ_INT(send_query(req, "2"), FW_ASYNC);
+	CHECK_EQ_INT(send_query(req, "3"), FW_ASYNC);
+	CHECK(wait_for(done_ran));
+	CHECK(seen.fn == handler_cancel && seen.arg == &mine);
+	req_done(req);
+
+	/* Set after fw_pg_send: the handler's stays when the batch ends. */
+	req = request();
+	want_done = seen.done + 1;
+	CHECK_EQ_INT(send_query(req, "4"), FW_ASYNC);
+	fw_on_cancel(req, handler_cancel, &mine);
+	CHECK(wait_for(done_ran));
+	CHECK(seen.fn == handler_cancel && seen.arg == &mine);
+	req_done(req);
+	CHECK(wait_for(conn_idle));
+
+	/* Cancelled while the query runs: the handler's callback runs too. */
+	handler_cancels = 0;
+	req = request();
+	fw_on_cancel(req, handler_cancel, &mine);
+	held_query(req);
+	cancel_request(req);
+	CHECK_EQ_INT(handler_cancels, 1);
+	release();
+}
+
 int main(void)
 {
 	test_backoff();
 	test_sqlstate();
 	test_one_line();
+	fake_start(&fake);
+	worker_start();
+	warm_up();
+	test_cancel_callback();
+	pg_pool_stop(NULL);
+	event_base_free(worker.base);
+	fake_stop(&fake);
 	return check_done();
 }
