@@ -2,8 +2,9 @@
  * framework/pg: the pure parts (the reconnect backoff, the HTTP status of
  * a SQLSTATE, libpq's messages on one line), then the pool on a worker
  * built without a process, against the fake server of pg_fake.h: what a
- * batch does to the request's cancel callback. Queries to a
- * real server are tested end to end (e2e-pg, e2e-tfb).
+ * batch does to the request's cancel callback, the cancel thread's
+ * signals. Queries to a real
+ * server are tested end to end (e2e-pg, e2e-tfb).
  */
 #include <dirent.h>
 #include <event2/event.h>
@@ -275,6 +276,55 @@ static void test_cancel_callback(void)
 	release();
 }
 
+/* fw's signals, as /proc shows them blocked in every thread but this one: how many are not. */
+static int signals_open_elsewhere(int *threads)
+{
+	static const int sigs[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCHLD};
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int open = 0;
+
+	*threads = 0;
+	if (!CHECK(d != NULL))
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], line[256];
+		unsigned long long blocked = 0;
+		FILE *fp;
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		if ((fp = fopen(path, "r")) == NULL)
+			continue; /* it ended meanwhile */
+		while (fgets(line, sizeof(line), fp) != NULL &&
+		       sscanf(line, "SigBlk: %llx", &blocked) != 1)
+			;
+		fclose(fp);
+		(*threads)++;
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			open += (blocked & (1ULL << (sigs[i] - 1))) == 0;
+	}
+	closedir(d);
+	return open;
+}
+
+/* The thread that sends a cancel request takes none of the worker's signals. */
+static void test_cancel_thread_signals(void)
+{
+	fw_req *req = request();
+	int threads;
+
+	fake_set(&fake, &fake.hold_cancel, true); /* the thread waits in PQcancel meanwhile */
+	held_query(req);
+	want_cancels = fake_count(&fake, &fake.cancels) + 1;
+	cancel_request(req);
+	CHECK(wait_for(server_cancelled));
+	CHECK_EQ_INT(signals_open_elsewhere(&threads), 0);
+	CHECK_EQ_INT(threads, 2); /* the fake server's, and the cancel request's */
+	release();
+}
+
 int main(void)
 {
 	test_backoff();
@@ -284,6 +334,7 @@ int main(void)
 	worker_start();
 	warm_up();
 	test_cancel_callback();
+	test_cancel_thread_signals();
 	pg_pool_stop(NULL);
 	event_base_free(worker.base);
 	fake_stop(&fake);
