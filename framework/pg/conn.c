@@ -444,9 +444,17 @@ void pg_conn_settle(struct pg_conn *c, uint64_t deadline_ms)
 	}
 	if (c->state == PGC_PREPARING && c->syncs == 0)
 		c->state = PGC_IDLE;
-	/* What is in flight ends first (cancelled queries end quickly), so the close is clean. */
+	/*
+	 * What is in flight ends first (cancelled queries end quickly), so the
+	 * close is clean. A query libpq could not send whole yet is sent on
+	 * as the socket takes it: the server answers nothing before its Sync,
+	 * and a close mid-message leaves "unexpected EOF" in the server's log.
+	 */
 	while (c->pg != NULL && c->syncs > 0 && PQstatus(c->pg) == CONNECTION_OK) {
-		if (PQflush(c->pg) < 0 || settle_wait(c, POLLIN, deadline_ms) != 0 ||
+		int unsent = PQflush(c->pg);
+
+		if (unsent < 0 ||
+		    settle_wait(c, unsent == 1 ? POLLIN | POLLOUT : POLLIN, deadline_ms) != 0 ||
 		    !PQconsumeInput(c->pg))
 			break;
 		c->batch = NULL;

@@ -3,7 +3,7 @@
  * a SQLSTATE, libpq's messages on one line), then the pool on a worker
  * built without a process, against the fake server of pg_fake.h: what a
  * batch does to the request's cancel callback, the cancel thread's
- * signals. Queries to a real
+ * signals, the exit drain. Queries to a real
  * server are tested end to end (e2e-pg, e2e-tfb).
  */
 #include <dirent.h>
@@ -325,6 +325,36 @@ static void test_cancel_thread_signals(void)
 	release();
 }
 
+/*
+ * The worker exits while libpq holds part of a query the socket did not
+ * take: the exit drain sends it on, the server answers, and the close is
+ * clean (a Terminate, not a connection cut mid-message).
+ */
+static void test_exit_drain_flushes(void)
+{
+	size_t big = (size_t)4 << 20; /* far more than a unix socket's buffers */
+	char *param = malloc(big + 1);
+	fw_req *req = request();
+
+	if (!CHECK(param != NULL))
+		return;
+	memset(param, 'x', big);
+	param[big] = '\0';
+	want_syncs = fake_count(&fake, &fake.syncs) + 1;
+	want_terminates = fake_count(&fake, &fake.terminates) + 1;
+	fake_set(&fake, &fake.deaf, true); /* so that the socket fills up */
+	CHECK_EQ_INT(send_query(req, param), FW_ASYNC);
+	free(param);
+	CHECK(pg_pool_get()->conns[0].wev_on); /* some of it waits in libpq */
+	fake_set(&fake, &fake.deaf, false);
+	/* As a worker stops: its requests end (the query is cancelled), then the exit hook. */
+	req_done(req);
+	pg_pool_stop(NULL);
+	CHECK(wait_for(server_terminated));
+	CHECK(server_synced());
+	pool_start();
+}
+
 int main(void)
 {
 	test_backoff();
@@ -335,6 +365,7 @@ int main(void)
 	warm_up();
 	test_cancel_callback();
 	test_cancel_thread_signals();
+	test_exit_drain_flushes();
 	pg_pool_stop(NULL);
 	event_base_free(worker.base);
 	fake_stop(&fake);
