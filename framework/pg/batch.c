@@ -297,7 +297,14 @@ FW_API int fw_pg_send(fw_pg *pg, fw_pg_done done, void *arg)
 	if (p->cfg.query_timeout_ms > 0) {
 		struct timeval tv = {p->cfg.query_timeout_ms / 1000,
 				     (p->cfg.query_timeout_ms % 1000) * 1000};
-		event_add(&b->ev, &tv);
+
+		/* Without its timer a batch could wait for ever: refused rather than sent unbounded. */
+		if (event_add(&b->ev, &tv) != 0) {
+			b->state = PG_BATCH_DONE;
+			pg_batch_error(b, "fw_pg_send: event_add: cannot arm query_timeout_ms");
+			fw_log(FW_LOG_ERROR, "pg: %s; answering 500", b->error ? b->error : "event_add");
+			return 500;
+		}
 	}
 	if ((st = pg_pool_submit(p, b)) != FW_ASYNC) {
 		event_del(&b->ev);

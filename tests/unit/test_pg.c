@@ -3,7 +3,7 @@
  * a SQLSTATE, libpq's messages on one line), then the pool on a worker
  * built without a process, against the fake server of pg_fake.h: what a
  * batch does to the request's cancel callback, the cancel thread's
- * signals, the exit drain. Queries to a real
+ * signals, the exit drain, and event_add failing. Queries to a real
  * server are tested end to end (e2e-pg, e2e-tfb).
  */
 #include <dirent.h>
@@ -22,6 +22,22 @@
 #include "worker/worker.h"
 
 #define WAIT_MS 20000 /* a generous bound on a busy machine */
+
+/*
+ * event_add as libpq's callers see it (-Wl,--wrap=event_add, meson.build):
+ * fail_event_add = n makes the n-th call from now fail, as libevent does
+ * when it cannot grow its heap or watch a descriptor.
+ */
+int __real_event_add(struct event *ev, const struct timeval *tv);
+int __wrap_event_add(struct event *ev, const struct timeval *tv);
+static int fail_event_add;
+
+int __wrap_event_add(struct event *ev, const struct timeval *tv)
+{
+	if (fail_event_add > 0 && --fail_event_add == 0)
+		return -1;
+	return __real_event_add(ev, tv);
+}
 
 static void test_backoff(void)
 {
@@ -355,6 +371,58 @@ static void test_exit_drain_flushes(void)
 	pool_start();
 }
 
+/* event_add failing: the batch fails at once or goes to another connection, never hangs. */
+static void test_event_add_fails(void)
+{
+	size_t big = (size_t)4 << 20;
+	char *param = malloc(big + 1);
+	fw_req *req = request();
+	void (*fn)(fw_req *, void *);
+	void *arg;
+	int done;
+	fw_pg *b;
+
+	if (!CHECK(param != NULL))
+		return;
+	memset(param, 'x', big);
+	param[big] = '\0';
+	/* The query timeout cannot be armed: 500, and the request is as it was. */
+	fw_on_cancel(req, handler_cancel, NULL);
+	b = fw_pg_new(req);
+	CHECK(b != NULL && fw_pg_add(b, "SELECT 1", 0, NULL) == 0);
+	fail_event_add = 1;
+	CHECK_EQ_INT(fw_pg_send(b, on_done, NULL), 500);
+	CHECK(fw_pg_error(b) != NULL && strstr(fw_pg_error(b), "event_add") != NULL);
+	fw_cancel_callback(req, &fn, &arg);
+	CHECK(fn == handler_cancel);
+	req_done(req);
+
+	/* Nothing could wait to send the rest of a query: its connection closes, another takes it. */
+	warm_up();
+	req = request();
+	done = seen.done;
+	fail_event_add = 2; /* the query timeout's, then the write event's */
+	want_done = done + 1;
+	fake_set(&fake, &fake.deaf, true); /* so that libpq keeps some of it */
+	CHECK_EQ_INT(send_query(req, param), FW_ASYNC);
+	free(param);
+	CHECK_EQ_INT(fail_event_add, 0);
+	fake_set(&fake, &fake.deaf, false);
+	CHECK(wait_for(done_ran));
+	CHECK_EQ_INT(seen.status, 0);
+	req_done(req);
+	CHECK(wait_for(conn_idle));
+
+	/* The connect deadline cannot be armed: no connection, 503 now. */
+	pg_pool_stop(NULL);
+	pool_start();
+	req = request();
+	fail_event_add = 2; /* the query timeout's, then the connect deadline's */
+	CHECK_EQ_INT(send_query(req, "2"), 503);
+	req_done(req);
+	CHECK_EQ_INT(fail_event_add, 0);
+}
+
 int main(void)
 {
 	test_backoff();
@@ -366,6 +434,7 @@ int main(void)
 	test_cancel_callback();
 	test_cancel_thread_signals();
 	test_exit_drain_flushes();
+	test_event_add_fails();
 	pg_pool_stop(NULL);
 	event_base_free(worker.base);
 	fake_stop(&fake);
