@@ -65,7 +65,10 @@ static void test_sqlstate(void)
 	CHECK_EQ_INT(pg_http_status("57014"), 504); /* query_canceled */
 	CHECK_EQ_INT(pg_http_status("08006"), 503); /* connection_failure */
 	CHECK_EQ_INT(pg_http_status("57P01"), 503); /* admin_shutdown */
+	CHECK_EQ_INT(pg_http_status("57P02"), 503); /* crash_shutdown */
 	CHECK_EQ_INT(pg_http_status("57P03"), 503); /* cannot_connect_now */
+	CHECK_EQ_INT(pg_http_status("57P04"), 503); /* database_dropped (docs/databases.md) */
+	CHECK_EQ_INT(pg_http_status("57P05"), 503); /* idle_session_timeout */
 	CHECK_EQ_INT(pg_http_status("53300"), 503); /* too_many_connections */
 	CHECK_EQ_INT(pg_http_status("40001"), 503); /* serialization_failure */
 	CHECK_EQ_INT(pg_http_status("40P01"), 503); /* deadlock_detected */
