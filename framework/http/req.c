@@ -373,3 +373,9 @@ FW_API void fw_on_cancel(fw_req *req, void (*fn)(fw_req *req, void *arg), void *
 	req->cancel_fn = fn;
 	req->cancel_arg = arg;
 }
+
+FW_API void fw_cancel_callback(fw_req *req, void (**fn)(fw_req *req, void *arg), void **arg)
+{
+	*fn = req->cancel_fn;
+	*arg = req->cancel_arg;
+}

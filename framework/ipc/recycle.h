@@ -69,6 +69,7 @@
  *
  *   ACTIVE --a request without keep-alive, or SCGI's one, is in--> LAST
  *   LAST --answer sent--> LINGERING --peer's EOF, or 2 s--> closed
+ *     (as while SERVING while the worker DRAINs; STOPPING or ORPHANED: closed at once)
  *   ACTIVE --peer's EOF with output queued--> PEER_GONE --sent--> closed
  *   ACTIVE --idle, the worker DRAINING, movable--> MOVING --sent--> closed here
  *   ACTIVE --idle, the worker STOPPING--> closed

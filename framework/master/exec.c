@@ -44,7 +44,7 @@ void fw_exec_cloexec(const int *fds, size_t n)
 			fw_log_errno(FW_LOG_WARN, "fcntl(%d, FD_CLOEXEC)", fds[i]);
 }
 
-/* The environment with these variables added (or replaced): malloc'd, NULL with errno. */
+/* The environment with these variables added (or replaced): malloc'd, NULL with errno (logged). */
 char **fw_exec_env(char *const *add, size_t nadd)
 {
 	size_t n = 0, k = 0;
@@ -52,8 +52,10 @@ char **fw_exec_env(char *const *add, size_t nadd)
 
 	while (environ != NULL && environ[n] != NULL)
 		n++;
-	if ((envp = calloc(n + nadd + 1, sizeof(*envp))) == NULL)
+	if ((envp = calloc(n + nadd + 1, sizeof(*envp))) == NULL) {
+		fw_log_errno(FW_LOG_ERROR, "calloc (an environment of %zu variables)", n + nadd);
 		return NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
 		bool replaced = false;
 
@@ -75,26 +77,34 @@ char **fw_exec_env(char *const *add, size_t nadd)
  * and NOTIFY_SOCKET again (fw_notify_init took it out of this one), on
  * the way forward and on the way back alike: without it the image that
  * serves on would never tell systemd READY=1 after RELOADING=1.
+ * NULL with errno when out of memory (logged at the call that failed).
  */
 char **fw_exec_master_env(const char *image_value)
 {
 	char *add[2] = {NULL, NULL};
 	size_t n = 0;
 	char **envp;
+	int err;
 
-	if (asprintf(&add[n], "%s=%s", FW_IMAGE_ENV, image_value) < 0)
+	if (asprintf(&add[n], "%s=%s", FW_IMAGE_ENV, image_value) < 0) {
+		fw_log_errno(FW_LOG_ERROR, "asprintf (%s)", FW_IMAGE_ENV);
 		return NULL;
+	}
 	n++;
 	if (fw_notify_socket()[0] != '\0') {
-		if (asprintf(&add[n], "NOTIFY_SOCKET=%s", fw_notify_socket()) < 0)
+		if (asprintf(&add[n], "NOTIFY_SOCKET=%s", fw_notify_socket()) < 0) {
+			fw_log_errno(FW_LOG_ERROR, "asprintf (NOTIFY_SOCKET)");
 			goto fail;
+		}
 		n++;
 	}
 	if ((envp = fw_exec_env(add, n)) != NULL)
 		return envp;
 fail:
+	err = errno; /* free() may change it; the caller reports it */
 	for (size_t i = 0; i < n; i++)
 		free(add[i]);
+	errno = err;
 	return NULL;
 }
 
@@ -114,15 +124,17 @@ void fw_exec_env_free(char **envp)
 	free(envp);
 }
 
-/* Every descriptor the next image takes over; n: how many. malloc'd, NULL with errno. */
+/* Every descriptor the next image takes over; n: how many. malloc'd, NULL with errno (logged). */
 int *fw_exec_inherited(const struct fw_master *m, int extra, size_t *n)
 {
 	int *fds = malloc((FW_MAX_LISTENERS + 4 + 3 * FW_MAX_SLOTS + FW_HANDOFF_QUEUE) *
 			  sizeof(int)); /* and one more for the caller */
 
 	*n = 0;
-	if (fds == NULL)
+	if (fds == NULL) {
+		fw_log_errno(FW_LOG_ERROR, "malloc (the descriptors an exec keeps)");
 		return NULL;
+	}
 	fds[(*n)++] = extra;
 	fds[(*n)++] = m->sb_fd;
 	for (int i = 0; i < m->nlisteners; i++)

@@ -169,17 +169,18 @@ static void put(void *base, const struct field *f, long long v)
 		memcpy(p, &i64, 8);
 }
 
-static bool in_range(const struct field *f, long long v, bool negative_text)
+/* v as parse_value() read it: signed in the field's range, unsigned (bits as they are) below its top. */
+static bool in_range(const struct field *f, long long v)
 {
 	unsigned bits = (unsigned)f->size * 8;
 
 	if (f->size == 1 && !f->is_signed) /* the bools: nothing else is one byte */
-		return !negative_text && (v == 0 || v == 1);
+		return v == 0 || v == 1;
 	if (bits >= 64)
-		return f->is_signed || !negative_text;
+		return true; /* strtoll / strtoull said ERANGE already */
 	if (f->is_signed)
 		return v >= -(1LL << (bits - 1)) && v < (1LL << (bits - 1));
-	return !negative_text && v >= 0 && v < (1LL << bits);
+	return (unsigned long long)v < (1ULL << bits);
 }
 
 static int fields_write(struct fw_buf *b, const void *base, const struct field *fs, size_t n)
@@ -252,10 +253,10 @@ static int fail(struct reader *r, const char *what, const char *arg)
 	return -1;
 }
 
-/* One "name=value" token; *text: the rest of the line, moved past it. */
-static int token(struct reader *r, char **text, char **name, long long *v, bool *negative)
+/* One "name=value" token; *text: the rest of the line, moved past it. 1, 0 (no more), or -1. */
+static int token(struct reader *r, char **text, char **name, char **value)
 {
-	char *t = *text, *eq, *end;
+	char *t = *text, *eq;
 
 	while (*t == ' ')
 		t++;
@@ -269,34 +270,51 @@ static int token(struct reader *r, char **text, char **name, long long *v, bool 
 	if ((eq = strchr(*name, '=')) == NULL || eq[1] == '\0')
 		return fail(r, "not name=value", *name);
 	*eq = '\0';
-	*negative = eq[1] == '-';
-	errno = 0;
-	if (*negative)
-		*v = strtoll(eq + 1, &end, 10);
-	else
-		*v = (long long)strtoull(eq + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || !(eq[1] == '-' || (eq[1] >= '0' && eq[1] <= '9')))
-		return fail(r, "not a number", *name);
+	*value = eq + 1;
 	return 1;
+}
+
+/*
+ * A decimal number for field f: strtoll for a signed field, strtoull (and
+ * no sign) for an unsigned one, so that neither wraps into the other's
+ * range (an unsigned 2^64-1 read into a signed field would be -1).
+ */
+static int parse_value(struct reader *r, const struct field *f, const char *text, long long *v)
+{
+	char *end;
+
+	if (!(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
+		return fail(r, "not a number", f->name);
+	errno = 0;
+	if (f->is_signed)
+		*v = strtoll(text, &end, 10);
+	else if (text[0] == '-')
+		return fail(r, "out of range", f->name);
+	else
+		*v = (long long)strtoull(text, &end, 10);
+	if (*end != '\0')
+		return fail(r, "not a number", f->name);
+	if (errno == ERANGE || !in_range(f, *v))
+		return fail(r, "out of range", f->name);
+	return 0;
 }
 
 /* Every name=value of the line into base's fields; an unknown name is an error. */
 static int fields_read(struct reader *r, char *text, void *base, const struct field *fs, size_t n)
 {
-	char *name;
+	char *name, *value;
 	long long v;
-	bool negative;
 	int k;
 
-	while ((k = token(r, &text, &name, &v, &negative)) == 1) {
+	while ((k = token(r, &text, &name, &value)) == 1) {
 		size_t i = 0;
 
 		while (i < n && strcmp(fs[i].name, name) != 0)
 			i++;
 		if (i == n)
 			return fail(r, "unknown field", name);
-		if (!in_range(&fs[i], v, negative))
-			return fail(r, "out of range", name);
+		if (parse_value(r, &fs[i], value, &v) != 0)
+			return -1;
 		put(base, &fs[i], v);
 	}
 	return k;
@@ -305,13 +323,15 @@ static int fields_read(struct reader *r, char *text, void *base, const struct fi
 /* "i=N" first: the index of the record, below max. */
 static int index_of(struct reader *r, char **text, size_t max)
 {
-	char *name;
+	static const struct field index = {"i", 0, sizeof(uint32_t), false};
+	char *name, *value;
 	long long v;
-	bool negative;
 
-	if (token(r, text, &name, &v, &negative) != 1 || strcmp(name, "i") != 0)
+	if (token(r, text, &name, &value) != 1 || strcmp(name, "i") != 0)
 		return fail(r, "no index", NULL);
-	if (negative || v < 0 || (unsigned long long)v >= max)
+	if (parse_value(r, &index, value, &v) != 0)
+		return -1;
+	if ((unsigned long long)v >= max)
 		return fail(r, "index out of range", NULL);
 	return (int)v;
 }
@@ -454,6 +474,12 @@ static int read_line(struct reader *r, char *line)
 	return fail(r, "unknown record", line);
 }
 
+/* -1 (none), or a slot of the table. */
+static bool slot_or_none(const struct fw_master *m, int slot)
+{
+	return slot == -1 || (slot >= 0 && (size_t)slot < m->pol.nslots);
+}
+
 /* What the lines must have said, together. */
 static int check(struct reader *r)
 {
@@ -466,10 +492,15 @@ static int check(struct reader *r)
 	if (m->pol.nslots > FW_MAX_SLOTS || m->nhandoffs != r->nhandoffs_want ||
 	    (unsigned)m->pol.mode > FW_QUITTING || (unsigned)m->pol.upgrade > FW_UPGRADE_ROLLING)
 		return fail(r, "policy out of range", NULL);
+	/* The policy indexes its slots with these: one out of range would read past the table. */
+	if (!slot_or_none(m, m->pol.cgroup_victim))
+		return fail(r, "policy: cgroup_victim is not a slot", NULL);
+	if (!slot_or_none(m, m->pol.canary))
+		return fail(r, "policy: canary is not a slot", NULL);
 	for (size_t i = 0; i < m->pol.nslots; i++)
 		if ((unsigned)m->pol.slot[i].state > FW_W_STOPPING ||
 		    (unsigned)m->pol.slot[i].retire >= FW_RETIRE_NREASONS ||
-		    m->pol.slot[i].replaces >= (int)FW_MAX_SLOTS)
+		    !slot_or_none(m, m->pol.slot[i].replaces))
 			return fail(r, "slot out of range", NULL);
 	for (int i = 0; i < m->nlisteners; i++)
 		if (!r->listener_seen[i] || !r->addr_seen[i] || m->listeners[i].fd < 0)

@@ -158,6 +158,8 @@ int fw_upgrade_resume(struct fw_master *m, const char *image_env)
 	/* Closed at exec again: the next upgrade chooses what crosses it. */
 	if ((fds = fw_exec_inherited(m, -1, &nfds)) != NULL)
 		fw_exec_cloexec(fds, nfds);
+	else /* a canary's exec closes all but its own (fw_exec_keep_only): nothing leaks */
+		fw_log(FW_LOG_WARN, "upgrade: the inherited descriptors stay open at exec");
 	free(fds);
 	m->resumed = back[0] != '\0' ? FW_RESUMED_BACK : FW_RESUMED;
 	fw_policy_settings(&m->pol, m->cfg.workers, m->cfg.recycle_concurrency, m->cfg.timeout,

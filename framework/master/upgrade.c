@@ -186,6 +186,7 @@ void fw_upgrade_exec(struct fw_master *m)
 	if ((rollback = open("/proc/self/exe", O_PATH | O_CLOEXEC)) < 0)
 		fw_log_errno(FW_LOG_WARN, "upgrade: open(/proc/self/exe); no way back if the new "
 					  "master fails");
+	/* Each logs the call that failed; exec_failed() calls the upgrade off, this build serves on. */
 	if ((image = image_file(m)) < 0 || (envp = master_env(image, rollback)) == NULL ||
 	    (fds = fw_exec_inherited(m, image, &nfds)) == NULL) {
 		err = errno != 0 ? errno : ENOMEM;

@@ -14,7 +14,6 @@
 #include "pg/pool.h"
 
 #define MAX_QUERIES 100000
-#define DATA_KEY "fw_pg" /* fw_set_data: the request's latest batch, which holds its cancel callback */
 
 static void batch_set_error(struct fw_pg *b, const char *fmt, va_list ap) FW_PRINTF(2, 0);
 
@@ -55,23 +54,46 @@ static void batch_end(void *arg)
 	b->state = PG_BATCH_DONE;
 }
 
-/* The request's cancel callback while a batch runs: ending the request is what cancels it (batch_end). */
+/*
+ * The request's cancel callback while a batch runs: ending the request is
+ * what cancels it (batch_end). The callback it found (the handler's own
+ * timer, an earlier batch) must hear of the cancel too.
+ */
 static void batch_cancelled(fw_req *req, void *arg)
 {
 	struct fw_pg *b = arg;
 
-	(void)req;
-	fw_log(FW_LOG_DEBUG,
-	       "pg: the request of a batch of %d queries ended before its answer; cancelling", b->n);
+	if (b->state != PG_BATCH_DONE)
+		fw_log(FW_LOG_DEBUG,
+		       "pg: the request of a batch of %d queries ended before its answer; cancelling",
+		       b->n);
+	if (b->prev_cancel != NULL)
+		b->prev_cancel(req, b->prev_cancel_arg);
 }
 
-/* Give the request its cancel callback back, unless a later batch of it holds it now. */
+/*
+ * Give the request back the cancel callback fw_pg_send() found, unless
+ * someone set another meanwhile (the handler, a later batch): theirs
+ * stays. Batches that ended meanwhile are skipped, so that a callback
+ * outlives no batch that set it.
+ */
 static void batch_release_cancel(struct fw_pg *b)
 {
-	if (fw_data(b->req, DATA_KEY) == b) {
-		fw_on_cancel(b->req, NULL, NULL);
-		fw_set_data(b->req, DATA_KEY, NULL);
+	void (*fn)(fw_req *, void *);
+	void *arg;
+
+	fw_cancel_callback(b->req, &fn, &arg);
+	if (fn != batch_cancelled || arg != b)
+		return;
+	fn = b->prev_cancel;
+	arg = b->prev_cancel_arg;
+	while (fn == batch_cancelled && ((struct fw_pg *)arg)->state == PG_BATCH_DONE) {
+		const struct fw_pg *ended = arg;
+
+		fn = ended->prev_cancel;
+		arg = ended->prev_cancel_arg;
 	}
+	fw_on_cancel(b->req, fn, arg);
 }
 
 static void batch_call_done(struct fw_pg *b)
@@ -275,15 +297,22 @@ FW_API int fw_pg_send(fw_pg *pg, fw_pg_done done, void *arg)
 	if (p->cfg.query_timeout_ms > 0) {
 		struct timeval tv = {p->cfg.query_timeout_ms / 1000,
 				     (p->cfg.query_timeout_ms % 1000) * 1000};
-		event_add(&b->ev, &tv);
+
+		/* Without its timer a batch could wait for ever: refused rather than sent unbounded. */
+		if (event_add(&b->ev, &tv) != 0) {
+			b->state = PG_BATCH_DONE;
+			pg_batch_error(b, "fw_pg_send: event_add: cannot arm query_timeout_ms");
+			fw_log(FW_LOG_ERROR, "pg: %s; answering 500", b->error ? b->error : "event_add");
+			return 500;
+		}
 	}
 	if ((st = pg_pool_submit(p, b)) != FW_ASYNC) {
 		event_del(&b->ev);
 		b->state = PG_BATCH_DONE;
 		return st;
 	}
+	fw_cancel_callback(b->req, &b->prev_cancel, &b->prev_cancel_arg);
 	fw_on_cancel(b->req, batch_cancelled, b);
-	fw_set_data(b->req, DATA_KEY, b);
 	return FW_ASYNC;
 }
 

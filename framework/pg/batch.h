@@ -49,6 +49,9 @@ struct fw_pg {
 	struct event ev;           /* query_timeout_ms, and the call of done */
 	bool ev_set;
 	uint64_t sent_ms;
+	/* The cancel callback fw_pg_send() found: called in turn, and given back when the batch ends. */
+	void (*prev_cancel)(fw_req *req, void *arg);
+	void *prev_cancel_arg;
 	int status;        /* 0, or the HTTP status of the first failure */
 	const char *error; /* why (request memory), or NULL */
 };

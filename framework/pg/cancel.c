@@ -22,6 +22,7 @@
 #include <fw.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "pg/pool.h"
 
 /* One report, written at once (under PIPE_BUF, so never torn). */
@@ -71,7 +72,8 @@ int pg_cancel_start(struct pg_conn *c)
 	if ((err = pthread_attr_init(&attr)) == 0) {
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&attr, 256 * 1024); /* PQcancel needs little */
-		err = pthread_create(&t, &attr, cancel_thread, job);
+		/* No signal of the worker's may land here: they are the loop thread's. */
+		err = fw_thread_create(&t, &attr, cancel_thread, job);
 		pthread_attr_destroy(&attr);
 	}
 	if (err != 0) {

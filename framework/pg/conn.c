@@ -40,14 +40,21 @@ static void conn_notice(void *arg, const PGresult *res)
 	       "pg: server %s: %s", sev != NULL ? sev : "notice", msg != NULL ? msg : "");
 }
 
-static void timer_arm(struct pg_conn *c, int ms)
+/* The connection's deadline. 0, or -1: the caller closes, as nothing would bound the wait. */
+static int timer_arm(struct pg_conn *c, int ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	if (!c->timer_on)
 		evtimer_assign(&c->timer, c->pool->base, conn_timer, c);
+	if (evtimer_add(&c->timer, &tv) != 0) {
+		if (c->timer_on)
+			event_del(&c->timer);
+		c->timer_on = false;
+		return -1;
+	}
 	c->timer_on = true;
-	evtimer_add(&c->timer, &tv);
+	return 0;
 }
 
 static void events_off(struct pg_conn *c)
@@ -106,6 +113,8 @@ static int watch_connect(struct pg_conn *c, short what)
 	c->fd = PQsocket(c->pg);
 	event_assign(&c->rev, c->pool->base, c->fd, what, conn_connecting, c);
 	c->rev_on = event_add(&c->rev, NULL) == 0;
+	if (!c->rev_on)
+		fw_log(FW_LOG_ERROR, "pg: event_add: cannot watch a connection being opened");
 	return c->rev_on ? 0 : -1;
 }
 
@@ -118,6 +127,8 @@ static int watch_io(struct pg_conn *c)
 	event_assign(&c->rev, c->pool->base, c->fd, EV_READ | EV_PERSIST, conn_io, c);
 	event_assign(&c->wev, c->pool->base, c->fd, EV_WRITE, conn_io, c);
 	c->rev_on = event_add(&c->rev, NULL) == 0;
+	if (!c->rev_on)
+		fw_log(FW_LOG_ERROR, "pg: event_add: cannot watch a connection");
 	return c->rev_on ? 0 : -1;
 }
 
@@ -128,8 +139,14 @@ static int conn_flush(struct pg_conn *c)
 
 	if (r < 0)
 		return -1;
-	if (r == 1 && !c->wev_on)
-		c->wev_on = event_add(&c->wev, NULL) == 0;
+	if (r == 1 && !c->wev_on) {
+		/* Unwatched, the rest would never go out and the batch would wait for ever. */
+		if (event_add(&c->wev, NULL) != 0) {
+			fw_log(FW_LOG_ERROR, "pg: event_add: cannot wait to send the rest of a query");
+			return -1;
+		}
+		c->wev_on = true;
+	}
 	return 0;
 }
 
@@ -224,7 +241,11 @@ int pg_conn_open(struct pg_conn *c)
 		conn_lost(c, "connecting");
 		return -1;
 	}
-	timer_arm(c, p->cfg.connect_timeout_ms);
+	if (timer_arm(c, p->cfg.connect_timeout_ms) != 0) {
+		pg_conn_close(c);
+		pg_pool_connect_failed(c, "event_add: cannot arm connect_timeout_ms");
+		return -1;
+	}
 	if (watch_connect(c, EV_WRITE) != 0) { /* libpq: begin as if PGRES_POLLING_WRITING */
 		conn_lost(c, "connecting");
 		return -1;
@@ -407,7 +428,13 @@ void pg_conn_abandon(struct pg_conn *c)
 	else
 		fw_log(FW_LOG_WARN, "pg: could not send a cancel request; the query runs to its end");
 	/* A server that never answers does not keep the connection from the pool for ever. */
-	timer_arm(c, c->pool->cfg.connect_timeout_ms);
+	if (timer_arm(c, c->pool->cfg.connect_timeout_ms) != 0) {
+		/* Unbounded, the drain could hold the slot for good. */
+		fw_log(FW_LOG_ERROR, "pg: event_add: cannot bound a cancelled query's drain; "
+				     "closing its connection");
+		pg_conn_close(c);
+		pg_pool_conn_closed(c);
+	}
 }
 
 void pg_conn_cancel_done(struct pg_conn *c)
@@ -444,9 +471,17 @@ void pg_conn_settle(struct pg_conn *c, uint64_t deadline_ms)
 	}
 	if (c->state == PGC_PREPARING && c->syncs == 0)
 		c->state = PGC_IDLE;
-	/* What is in flight ends first (cancelled queries end quickly), so the close is clean. */
+	/*
+	 * What is in flight ends first (cancelled queries end quickly), so the
+	 * close is clean. A query libpq could not send whole yet is sent on
+	 * as the socket takes it: the server answers nothing before its Sync,
+	 * and a close mid-message leaves "unexpected EOF" in the server's log.
+	 */
 	while (c->pg != NULL && c->syncs > 0 && PQstatus(c->pg) == CONNECTION_OK) {
-		if (PQflush(c->pg) < 0 || settle_wait(c, POLLIN, deadline_ms) != 0 ||
+		int unsent = PQflush(c->pg);
+
+		if (unsent < 0 ||
+		    settle_wait(c, unsent == 1 ? POLLIN | POLLOUT : POLLIN, deadline_ms) != 0 ||
 		    !PQconsumeInput(c->pg))
 			break;
 		c->batch = NULL;

@@ -450,8 +450,9 @@ static void conn_settle(struct fw_conn *c)
 		fw_conn_close(c, "I/O or protocol error");
 		return;
 	case FW_CONN_LINGERING:
-		if (stopping)
-			fw_conn_close(c, NULL); /* its answer is out: no need to wait for the peer */
+		/* Exiting, its answer is out: no need to wait for the peer (linger.c says why not draining). */
+		if (fw_worker_leaving(c->w))
+			fw_conn_close(c, NULL);
 		return;
 	case FW_CONN_MOVING:
 		return;

@@ -62,9 +62,20 @@
 
 static uint8_t drop_buf[16 * 1024];
 
+/*
+ * A draining worker (its replacement serves, or it drains alone) still
+ * answers: its answers go out the way a serving worker's do, or the npm
+ * client above loses the ones that end while a worker is recycled, which
+ * is exactly what recycling must never cost. It stays bounded: LINGER_MS
+ * per connection, within graceful_timeout, and a lingering connection is
+ * one the drain waits for (nconns), so the drain still ends. A worker
+ * that exits (STOPPING, ORPHANED: the whole server goes, or the master
+ * is gone and it must be out within a second) closes bare: its answer is
+ * out, and nothing is left to serve the next request of that peer.
+ */
 bool fw_conn_linger_needed(const struct fw_conn *c)
 {
-	if (c->state != FW_CONN_LAST || fw_worker_stopping(c->w))
+	if (c->state != FW_CONN_LAST || fw_worker_leaving(c->w))
 		return false; /* the peer closed, or the worker goes: the answer is out */
 	if (!c->input_done)
 		return true;

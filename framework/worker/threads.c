@@ -7,7 +7,6 @@
 #include "worker/threads.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -18,6 +17,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/result.h"
+#include "core/thread.h"
 
 #define FREE_JOBS_MAX 64 /* kept for reuse after a burst */
 
@@ -192,7 +192,6 @@ fail:
 static int thread_start(struct fw_threads *t)
 {
 	struct start *s = malloc(sizeof(*s));
-	sigset_t all, old;
 	int r;
 
 	if (s == NULL) {
@@ -201,11 +200,7 @@ static int thread_start(struct fw_threads *t)
 	}
 	s->t = t;
 	s->index = t->nthreads;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&t->tids[t->nthreads], NULL, thread_main, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
+	if ((r = fw_thread_create(&t->tids[t->nthreads], NULL, thread_main, s)) != 0) {
 		errno = r;
 		fw_log_errno(FW_LOG_ERROR, "pthread_create (offload thread %zu of %zu)", t->nthreads + 1,
 			     t->max);

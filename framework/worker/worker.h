@@ -159,6 +159,12 @@ static inline bool fw_worker_draining(const struct fw_worker *w)
 	return w->mode == FW_WORKER_DRAINING_ALONE || w->mode == FW_WORKER_DRAINING;
 }
 
+/* Stopping for good (STOPPING, ORPHANED): no replacement takes over from it. */
+static inline bool fw_worker_leaving(const struct fw_worker *w)
+{
+	return fw_worker_stopping(w) && !fw_worker_draining(w);
+}
+
 /* I/O or protocol error: close at the next safe point (fw_conn_settle). */
 static inline void fw_conn_break(struct fw_conn *c)
 {

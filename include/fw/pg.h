@@ -105,25 +105,34 @@ FW_API int fw_pg_add_prepared(fw_pg *pg, const char *name, int nparams, const ch
  * the handler (or, in a callback, just return). Any other return is the
  * HTTP status to answer with now, and done will not run: 503 when the
  * database is unavailable (every connection attempt fails, and the next
- * one is not due yet) or too many queries wait (max_waiting), 500 for an
- * empty batch, one sent already, or no memory. fw_pg_error() says why.
+ * one is not due yet) or too many queries wait (max_waiting), 500 for no
+ * batch (pg NULL: fw_pg_new() ran out of memory), an empty batch, one
+ * sent already, no done callback, or when libevent cannot arm the query
+ * timeout. fw_pg_error() says why (for a batch).
  *
  * While the batch runs, fw_pg_send holds the request's cancel callback
- * (fw_on_cancel), and clears it before done runs: when the client goes
- * away, the worker stops, or `timeout` passes, the request ends, done
- * never runs, and the query still running on the server is cancelled
- * (PQcancel). query_timeout_ms (from this call, waiting for a connection
- * included) ends the batch with 504 and cancels it the same way.
+ * (fw_on_cancel), and gives back the one it found before done runs (one
+ * set meanwhile stays): when the client goes away, the worker stops, or
+ * `timeout` passes, the request ends, done never runs, the callback it
+ * found runs too, and the query still running on the server is
+ * cancelled (PQcancel). query_timeout_ms (from this call, waiting for a
+ * connection included) ends the batch with 504 and cancels it the same
+ * way. A cancel stops the statement running on the server at that
+ * moment; the batch's later queries, sent already, still run there (each
+ * is its own statement: writes among them happen), and their results are
+ * thrown away.
  */
 FW_API int fw_pg_send(fw_pg *pg, fw_pg_done done, void *arg);
 
 /*
  * In done: 0 when every query succeeded, or the HTTP status that fits
  * the first failure: 503 (no connection could be had, the connection was
- * lost, the server is shutting down or out of connections, a deadlock or
- * serialization failure: try again), 504 (query_timeout_ms passed, or the
- * server cancelled the statement: statement_timeout), 500 (the SQL failed:
- * a syntax error, a constraint, an unknown statement).
+ * lost, SQLSTATE class 08; the server is shutting down, crashed or not
+ * yet accepting connections, 57P01 to 57P05; out of connections, memory
+ * or disk, class 53; a deadlock or serialization failure, class 40: try
+ * again), 504 (query_timeout_ms passed, or the server cancelled the
+ * statement, 57014: statement_timeout), 500 (any other SQLSTATE, 57000
+ * included: a syntax error, a constraint, an unknown statement).
  */
 FW_API int fw_pg_status(const fw_pg *pg);
 

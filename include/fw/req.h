@@ -220,6 +220,13 @@ FW_API int fw_finish(fw_req *req, int status);
  */
 FW_API void fw_on_cancel(fw_req *req, void (*fn)(fw_req *req, void *arg), void *arg);
 
+/*
+ * The cancel callback set last (fw_on_cancel) and its arg, or NULL and
+ * NULL: for code that holds the callback for a while (a library's query)
+ * and must give back the one it found, or call it in turn.
+ */
+FW_API void fw_cancel_callback(fw_req *req, void (**fn)(fw_req *req, void *arg), void **arg);
+
 #ifdef __cplusplus
 }
 #endif

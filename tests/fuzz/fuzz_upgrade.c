@@ -4,7 +4,8 @@
  *
  * Input: a first byte, then the text. Even: a boot variable (up to its
  * first NUL, as the environment holds it); odd: a master image.
- * - Whatever is accepted is within bounds (slots, listeners, descriptors),
+ * - Whatever is accepted is within bounds (slots, listeners, descriptors,
+ *   the policy's slot indices),
  *   and written again, reads back as the same thing: the writer and the
  *   reader agree on every field.
  * - Nothing is read past the input, whatever it holds.
@@ -52,6 +53,11 @@ static void image(const char *text, size_t len)
 	}
 	FZ_CHECK(m.pol.nslots <= FW_MAX_SLOTS && m.nlisteners <= FW_MAX_LISTENERS);
 	FZ_CHECK(m.nhandoffs <= FW_HANDOFF_QUEUE && m.sb_fd >= 0);
+	/* The policy indexes its slots with these. */
+	FZ_CHECK(m.pol.canary >= -1 && m.pol.canary < (int)m.pol.nslots);
+	FZ_CHECK(m.pol.cgroup_victim >= -1 && m.pol.cgroup_victim < (int)m.pol.nslots);
+	for (size_t i = 0; i < m.pol.nslots; i++)
+		FZ_CHECK(m.pol.slot[i].replaces >= -1 && m.pol.slot[i].replaces < (int)m.pol.nslots);
 	FZ_CHECK(fw_image_write(&m, &out) == 0);
 	fresh(&back);
 	FZ_CHECK(fw_image_read(&back, out.data, out.len, err, sizeof(err)) == 0);

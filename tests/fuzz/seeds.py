@@ -389,6 +389,13 @@ def upgrade_seeds():
         "boot-env-peer": b"\0" + b"1 chan=5 peer=7 slot=0 sb=9 master=1 image=1 listen=3:0:1:0",
         "image": b"\1" + IMAGE.replace(b"\\\n", b""),
         "image-cut": b"\1" + IMAGE.replace(b"\\\n", b"")[:300],
+        # Refused: an index past the slots, and a signed field given 2^64 - 1 (not -1).
+        "image-victim": b"\1" + IMAGE.replace(b"\\\n", b"").replace(
+            b"cgroup_victim=-1", b"cgroup_victim=2"),
+        "image-canary-wrap": b"\1" + IMAGE.replace(b"\\\n", b"").replace(
+            b"canary=1", b"canary=18446744073709551615"),
+        "image-peer-wrap": b"\1" + IMAGE.replace(b"\\\n", b"").replace(
+            b"peer=10", b"peer=18446744073709551614"),
     }
     for name, data in seeds.items():
         write("upgrade", name, data)

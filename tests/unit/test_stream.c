@@ -705,6 +705,16 @@ static void test_resumed_then_kept(void)
 	fw_buf_release(&g.err);
 }
 
+/* A request without keep-conn, answered: true once its connection lingers (p->c still the worker's). */
+static bool answered_lingering(struct peer *p)
+{
+	peer_watched(p);
+	request(p, 1, "GET", "/flush", false);
+	for (int i = 0; i < 2000 && p->c->state != FW_CONN_LINGERING; i++)
+		spin(1);
+	return CHECK_EQ_INT(p->c->state, FW_CONN_LINGERING);
+}
+
 /*
  * A connection that lingers after its last answer (FastCGI over a unix
  * socket, no keep-conn) and is then broken and closed leaves the sweep's
@@ -717,11 +727,7 @@ static void test_linger_broken(void)
 	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
 	size_t before = worker.nlingering;
 
-	peer_watched(&p);
-	request(&p, 1, "GET", "/flush", false);
-	for (int i = 0; i < 2000 && p.c->state != FW_CONN_LINGERING; i++)
-		spin(1);
-	if (CHECK_EQ_INT(p.c->state, FW_CONN_LINGERING)) {
+	if (answered_lingering(&p)) {
 		CHECK_EQ_UINT(worker.nlingering, before + 1);
 		fw_conn_break(p.c);
 		fw_conn_settle(p.c);
@@ -732,6 +738,86 @@ static void test_linger_broken(void)
 	peer_close(&p);
 	fw_buf_release(&g.out);
 	fw_buf_release(&g.err);
+}
+
+/*
+ * A request without keep-conn that begins while the worker serves and
+ * ends (its empty STDIN) once the worker is in mode: p->c is the
+ * worker's from then on.
+ */
+static void request_then(struct peer *p, enum fw_worker_mode mode)
+{
+	struct fw_buf b = FW_BUF_INIT;
+
+	peer_watched(p);
+	begin(&b, 1, false);
+	params(&b, 1, "GET", "/flush", NULL);
+	send_all(p, &b);
+	worker.mode = mode;
+	b.len = 0;
+	record(&b, FCGI_STDIN, 1, NULL, 0);
+	send_all(p, &b);
+	fw_buf_release(&b);
+	p->c = NULL;
+}
+
+/* Run the loop (its linger sweep is a timer) until n connections linger: false after 20 s. */
+static bool lingering(size_t n)
+{
+	uint64_t deadline = fw_now_ms() + 20000;
+
+	while (worker.nlingering != n && fw_now_ms() < deadline)
+		event_base_loop(worker.base, EVLOOP_ONCE);
+	return worker.nlingering == n;
+}
+
+/* The peer reads the whole answer, then closes: how many linger before its close, and after. */
+static void read_whole_answer(struct peer *p, size_t lingering_before, size_t lingering_after)
+{
+	struct got g = {FW_BUF_INIT, FW_BUF_INIT, false, false, false};
+
+	collect_all(p, &g);
+	CHECK(g.ended && strncmp(body_of(&g), "abcd", 4) == 0);
+	CHECK(lingering(lingering_before));
+	peer_close(p);
+	CHECK(lingering(lingering_after));
+	fw_buf_release(&g.out);
+	fw_buf_release(&g.err);
+}
+
+/*
+ * A draining worker answers as a serving one does: FastCGI over a unix
+ * socket to a peer that is not nginx keeps its shutdown and lingering
+ * close (a bare close loses answers of the npm fastcgi-client), the one
+ * lingering when the drain begins included; the peer still reads the
+ * whole answer and our end of file, and its close ends the linger. A
+ * worker that exits closes bare.
+ */
+static void test_linger_draining(void)
+{
+	enum fw_worker_mode was = worker.mode;
+	struct peer p;
+	size_t before = worker.nlingering;
+
+	/* Lingering already when the drain begins: the drain's settle leaves it. */
+	if (answered_lingering(&p)) {
+		worker.mode = FW_WORKER_DRAINING;
+		fw_conn_settle(p.c);
+		CHECK_EQ_UINT(worker.nlingering, before + 1);
+	}
+	p.c = NULL; /* the worker closes it after our close */
+	read_whole_answer(&p, before + 1, before);
+
+	/* Answered while draining (its request began before): it lingers too, until the peer's close. */
+	worker.mode = was;
+	request_then(&p, FW_WORKER_DRAINING);
+	read_whole_answer(&p, before + 1, before);
+
+	/* Exiting: a bare close, nothing lingers. */
+	worker.mode = was;
+	request_then(&p, FW_WORKER_STOPPING);
+	read_whole_answer(&p, before, before);
+	worker.mode = was;
 }
 
 /* ---- SCGI ---- */
@@ -875,6 +961,7 @@ int main(void)
 	test_ended_while_paused();
 	test_resumed_then_kept();
 	test_linger_broken();
+	test_linger_draining();
 	test_quiet_peer();
 	test_scgi_paused();
 	worker_finish();

@@ -166,6 +166,23 @@ static void test_image(void)
 		{"canary_gen=4", "canary_gen=4x"},
 		{"gen=9", "gen=-9"},
 		{"\nend\n", "\nend\nslot i=0\n"},
+		/* Indices the policy reads its table with: -1 or a slot below nslots (3). */
+		{"cgroup_victim=-1", "cgroup_victim=3"},
+		{"cgroup_victim=-1", "cgroup_victim=-2"},
+		{"canary=2", "canary=3"},
+		{"canary=2", "canary=-7"},
+		{"replaces=-1", "replaces=-2"},
+		{"replaces=-1", "replaces=3"},
+		/* Signed fields do not wrap: 2^64 - 1 is not -1, 2^64 - 2 not -2. */
+		{"cgroup_victim=-1", "cgroup_victim=18446744073709551615"},
+		{"canary=2", "canary=18446744073709551615"},
+		{"peer=14", "peer=18446744073709551614"},
+		{"exit_status=0", "exit_status=18446744073709551615"},
+		{"sb_fd=4", "sb_fd=18446744073709551620"},
+		{"boot_failures=0", "boot_failures=-9223372036854775809"},
+		/* Unsigned fields take no sign. */
+		{"gen=9", "gen=-0"},
+		{"i=2", "i=-0"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *copy = malloc(text.len + 64), *at = strstr(text.data, bad[i].from);
